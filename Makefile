@@ -1,0 +1,48 @@
+# Entry points for people and CI. Everything installs itself on a fresh
+# Debian 12/13 machine as root: apt packages, a venv at .venv, the package.
+SHELL := /bin/bash
+# Debian's interpreter, never a pyenv shim: it is what a PVE host runs.
+PY ?= /usr/bin/python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+APT_PACKAGES := lxc busybox-static bridge-utils skopeo umoci jq docker-registry lxcfs \
+	openvswitch-switch zfs-fuse buildah python3-lxc nftables containerd apache2-utils \
+	zstd uidmap iproute2 python3-venv tar gzip
+
+.PHONY: deps venv dev lint test test-fast demo bench clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing apt packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VPY):
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+
+# Strict editable mode links the working tree into the venv so mypy and the
+# tests see plugin/ as lxcri_pve; re-run on every build to pick up new modules.
+venv: deps $(VPY)
+	$(VPY) -m pip install -q -c constraints.txt -e '.[dev]' --config-settings editable_mode=strict
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest
+
+test-fast: venv
+	$(VENV)/bin/pytest -m "not slow"
+
+demo: venv
+	$(VPY) -m lxcri_pve.demo
+
+bench: venv
+	$(VPY) -m bench.pull
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,104 @@
+"""structlog set-up: JSON lines on stderr when not a TTY, secrets redacted.
+
+Redaction is a processor, so every logger in the process gets it: keys that
+look like secrets are replaced, and values that look like an HTTP
+``Authorization`` header or a URL with a password are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+SECRET_KEYS = re.compile(r"pass(word)?|secret|token|auth|credential|cookie", re.I)
+_BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
+_URL_PASS = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
+REDACTED = "***"
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+        return _URL_PASS.sub(rf"\g<1>{REDACTED}@", value)
+    return value
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: hide secrets by key name and by value shape."""
+    for key in list(event):
+        if key != "event" and SECRET_KEYS.search(key):
+            event[key] = REDACTED
+        else:
+            event[key] = _redact_value(event[key])
+    return event
+
+
+def _import_structlog() -> Any:
+    """Import structlog without letting it pull in rich.
+
+    structlog's dev module imports rich when it is installed (for pretty
+    tracebacks); that costs tens of milliseconds and drags a UI library into
+    the core, so rich is hidden for the duration of the import unless
+    something already loaded it.
+    """
+    if "structlog" in sys.modules:
+        return sys.modules["structlog"]
+    hidden = [m for m in ("rich", "better_exceptions") if m not in sys.modules]
+    for m in hidden:
+        sys.modules[m] = None  # type: ignore[assignment]
+    try:
+        import structlog
+    finally:
+        for m in hidden:
+            del sys.modules[m]
+    return structlog
+
+
+def setup_logging(level: str = "warning", json: bool | None = None) -> None:
+    """Configure structlog for the process; ``json=None`` means "not a TTY"."""
+    structlog = _import_structlog()
+    lvl = logging.getLevelName(level.upper())
+    if not isinstance(lvl, int):
+        lvl = logging.WARNING
+    if json is None:
+        json = not sys.stderr.isatty()
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso"),
+        redact,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+class _LazyLogger:
+    """A logger that imports structlog on its first use, not at module import.
+
+    Hooks and the OCI runtime import core modules on every call; most of those
+    calls never log, so they should not pay for importing structlog.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._bound: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._bound is None:
+            self._bound = _import_structlog().get_logger().bind(logger=self._name)
+        return getattr(self._bound, attr)
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger carrying ``logger=name``, imported lazily."""
+    return _LazyLogger(name)

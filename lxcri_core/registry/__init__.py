@@ -1,0 +1,1 @@
+"""Registry client: the OCI distribution spec (pull, push, auth)."""

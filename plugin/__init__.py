@@ -1,0 +1,1 @@
+"""lxcri_pve: the Proxmox side of lxcri (platform backends, the CLI, hookscript)."""

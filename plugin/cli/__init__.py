@@ -1,0 +1,1 @@
+"""The pct-style ``lxcri`` command line."""

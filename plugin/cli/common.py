@@ -1,0 +1,57 @@
+"""What the CLI commands share: the config, the --output option, rendering."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from lxcri_core.config import Config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def get_config() -> Config:
+    """The Config loaded by the top-level group."""
+    ctx = click.get_current_context()
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Config)
+    return obj
+
+
+def output_option(f: F) -> F:
+    """``--output/-o json|table``: json is for scripts, table for people."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )(f)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def emit_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
+    """A plain, aligned table via rich (no box when piped)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, title=title or None, box=None, pad_edge=False, header_style="bold")
+    for row in rows:
+        table.add_row(*("" if c is None else str(c) for c in row))
+    Console(soft_wrap=True).print(table)
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"

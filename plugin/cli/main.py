@@ -1,0 +1,116 @@
+"""``lxcri``: the entry point. Subcommands are imported only when invoked.
+
+Keeping the import of ``lxcri`` itself cheap matters: shell completion and
+``--help`` run it on every keystroke.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from lxcri_core import __version__
+
+# command name -> "module:attribute"; the module is imported on first use.
+COMMANDS: dict[str, str] = {
+    "pull": "lxcri_pve.cli.registry_cmds:pull",
+    "push": "lxcri_pve.cli.registry_cmds:push",
+    "login": "lxcri_pve.cli.registry_cmds:login",
+    "logout": "lxcri_pve.cli.registry_cmds:logout",
+    "images": "lxcri_pve.cli.image_cmds:images",
+    "inspect": "lxcri_pve.cli.image_cmds:inspect",
+    "import": "lxcri_pve.cli.image_cmds:import_",
+    "export": "lxcri_pve.cli.image_cmds:export",
+    "rmi": "lxcri_pve.cli.image_cmds:rmi",
+    "image": "lxcri_pve.cli.image_cmds:image",
+    "unpack": "lxcri_pve.cli.unpack_cmds:unpack",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands live in modules imported on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            mod_name, attr = COMMANDS[cmd_name].split(":")
+            try:
+                mod = importlib.import_module(mod_name)
+            except ModuleNotFoundError as e:
+                if e.name != mod_name:
+                    raise
+                return None  # a command group not built yet
+            cmd = getattr(mod, attr)
+            assert isinstance(cmd, click.Command)
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from lxcri_core.errors import LxcriError
+
+        try:
+            return super().invoke(ctx)
+        except LxcriError as e:
+            # One clear line, exit 1; the traceback only at debug level.
+            click.echo(f"lxcri: error: {e}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("lxcri: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="lxcri")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="LXCRI_CONFIG",
+    help="Configuration file [env LXCRI_CONFIG; default /etc/lxcri/config.yaml].",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    help="State root holding the image store [env LXCRI_ROOT; default /var/lib/lxcri].",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Log verbosity on stderr [env LXCRI_LOG_LEVEL; default warning].",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context, config_path: str | None, root: str | None, log_level: str | None
+) -> None:
+    """Run OCI (Docker) images as Proxmox VE LXC containers.
+
+    Images are pulled from registries (with credentials), kept in a local
+    OCI image store with layers shared between containers, and run as LXC
+    or Proxmox containers. Every command takes --output json where it prints
+    data; errors are one line on stderr with exit status 1.
+    """
+    from pathlib import Path
+
+    from lxcri_core.config import load_config
+    from lxcri_core.errors import ConfigError
+    from lxcri_core.log import setup_logging
+
+    try:
+        cfg = load_config(config_path, root=Path(root) if root else None, log_level=log_level)
+    except ConfigError as e:
+        click.echo(f"lxcri: error: {e}", err=True)
+        ctx.exit(1)
+    setup_logging(cfg.log_level)
+    ctx.obj = cfg
+
+
+def main() -> None:
+    cli.main(prog_name="lxcri")
+
+
+if __name__ == "__main__":
+    main()

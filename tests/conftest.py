@@ -1,0 +1,57 @@
+"""Shared fixtures. Every test runs with its own LXCRI_ROOT, config and auth
+file under tmp, so the real /etc/lxcri and /var/lib/lxcri are never touched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    root = tmp_path / "lxcri-root"
+    cfg = tmp_path / "lxcri-config.yaml"
+    cfg.write_text("")
+    monkeypatch.setenv("LXCRI_ROOT", str(root))
+    monkeypatch.setenv("LXCRI_CONFIG", str(cfg))
+    monkeypatch.setenv("LXCRI_AUTH_FILE", str(tmp_path / "auth.json"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "containers-auth.json"))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    yield root
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    """Run the lxcri CLI in-process (fast); stdout and stderr kept apart."""
+    from lxcri_pve.cli.main import cli as group
+
+    return CliRunner().invoke(group, list(args), input=input, catch_exceptions=False)
+
+
+def run_lxcri(
+    *args: str, input: str | None = None, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``lxcri`` as a real process (exit codes, signals, argv)."""
+    exe = Path(sys.executable).parent / "lxcri"
+    return subprocess.run(
+        [str(exe), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lxcri_core.config import DEFAULT_ROOT, load_config
+from lxcri_core.errors import ConfigError
+
+
+def test_defaults_without_a_file(tmp_path):
+    cfg = load_config(env={"LXCRI_CONFIG": ""}, path=None)
+    assert cfg.root == DEFAULT_ROOT or cfg.root == Path("/var/lib/lxcri")
+    assert cfg.image_store == cfg.root / "images"
+
+
+def test_precedence_flags_env_file(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        "root: /from/file\nstorage: dir\nregistries:\n  insecure: ['127.0.0.1:5000']\n"
+        "auths:\n  r.io: {username: u, password: p}\n"
+    )
+    assert load_config(f, env={}).root == Path("/from/file")
+    assert load_config(f, env={"LXCRI_ROOT": "/from/env"}).root == Path("/from/env")
+    cfg = load_config(f, env={"LXCRI_ROOT": "/from/env"}, root=Path("/from/flag"))
+    assert cfg.root == Path("/from/flag")
+    assert cfg.storage == "dir"
+    assert cfg.insecure_registries == ("127.0.0.1:5000",)
+    assert cfg.auths["r.io"].username == "u"
+    assert "p" not in repr(cfg.auths["r.io"])
+
+
+def test_config_path_from_env(tmp_path):
+    f = tmp_path / "x.yaml"
+    f.write_text("zfs_pool: tank/data\n")
+    assert load_config(env={"LXCRI_CONFIG": str(f)}).zfs_pool == "tank/data"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "root: [1]",
+        "bogus: 1",
+        "storage: btrfs",
+        "parallel_downloads: 0",
+        "- a",
+        "a: [",
+        "registries: {insecure: 5}",
+    ],
+)
+def test_bad_config_is_one_clear_error(tmp_path, text):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(f, env={})
+    assert str(f) in str(e.value) or "must" in str(e.value)
+
+
+def test_explicit_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml", env={})

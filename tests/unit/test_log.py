@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import json
+
+from lxcri_core.log import get_logger, setup_logging
+
+
+def test_json_logs_redact_secrets(capsys):
+    setup_logging("info", json=True)
+    log = get_logger("t")
+    log.info(
+        "fetch",
+        url="https://bob:hunter2@reg.io/v2/",
+        password="hunter2",
+        header="Bearer abc.def.ghi",
+        token="t0k",
+    )
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "abc.def.ghi" not in err and "t0k" not in err
+    rec = json.loads(err.strip().splitlines()[-1])
+    assert rec["event"] == "fetch" and rec["level"] == "info" and rec["logger"] == "t"
+
+
+def test_level_filters(capsys):
+    setup_logging("error", json=True)
+    get_logger("t").info("quiet")
+    assert capsys.readouterr().err == ""

@@ -1,0 +1,1 @@
+"""lxcri_tui: the Textual dashboard. Calls lxcri_core and the backends only."""
