@@ -1,0 +1,1 @@
+"""ContainerSpec: the neutral container description and its renderers."""

@@ -1,0 +1,1 @@
+"""Storage backends for root filesystems: dir, overlay, zfs."""

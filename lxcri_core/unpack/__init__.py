@@ -1,0 +1,1 @@
+"""Safe layer unpacker: OCI layer tars to a filesystem (whiteouts, id shift)."""
