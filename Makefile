@@ -7,9 +7,13 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := lxc busybox-static bridge-utils skopeo umoci jq docker-registry lxcfs \
 	openvswitch-switch zfs-fuse buildah python3-lxc nftables containerd apache2-utils \
-	zstd uidmap iproute2 python3-venv tar gzip
+	zstd uidmap iproute2 python3-venv tar gzip gcc libc6-dev
 
 .PHONY: deps venv dev lint test test-fast demo bench clean
+
+# The static exec shim bind-mounted into containers (see hooks/lxcri-init.c).
+hooks/lxcri-init: hooks/lxcri-init.c
+	gcc -static -Os -s -Wall -Wextra -Werror -o $@ $<
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -24,7 +28,7 @@ $(VPY):
 
 # Strict editable mode links the working tree into the venv so mypy and the
 # tests see plugin/ as lxcri_pve; re-run on every build to pick up new modules.
-venv: deps $(VPY)
+venv: deps $(VPY) hooks/lxcri-init
 	$(VPY) -m pip install -q -c constraints.txt -e '.[dev]' --config-settings editable_mode=strict
 
 lint: venv
