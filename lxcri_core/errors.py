@@ -21,6 +21,7 @@ Messages name the object and, where there is one, the fix; the CLI prints
     ├── UnpackError                     applying a layer to a filesystem
     ├── StorageError                    dir / overlay / zfs storage backends
     ├── SpecError (ValueError)          building a container spec
+    ├── NetworkError                    bridges, addresses, published ports (nftables)
     └── BackendError                    lxc / pve-local / pve-api platform backends
 """
 
@@ -92,6 +93,10 @@ class StorageError(LxcriError):
 
 class SpecError(LxcriError, ValueError):
     """A container spec could not be built from an image and options."""
+
+
+class NetworkError(LxcriError):
+    """A bridge, an address lease or a published port could not be set up or removed."""
 
 
 class BackendError(LxcriError):
