@@ -1,0 +1,30 @@
+"""Container networking on plain LXC: bridge, addresses, published ports.
+
+What the start/stop hooks and the lxc backend call (import the submodule you
+need; nothing heavy is imported here or at module import time)::
+
+    from lxcri_core.network import bridge, ipam, ports
+
+    # start, --network bridge (default) on plain LXC
+    br = bridge.ensure_bridge()                       # lxcri0, 10.88.0.0/16, NAT; idempotent
+    lease = ipam.Ipam.from_config(cfg, br.name, br.subnet, br.ipv6_subnet) \\
+        .allocate_lease(ctid)                         # stable across restarts
+    #   lxc.net.0.link = br.name, ipv4.address = lease.ipv4, ipv4.gateway = br.gateway.ip
+    ports.publish(ctid, [ports.parse_port_spec(p) for p in opts.publish],
+                  lease.ipv4, lease.ipv6)              # one nft call, replaces old rules
+
+    # stop / post-stop (also after init was killed): by id alone, idempotent
+    ports.unpublish(ctid)
+    # destroy
+    ipam.Ipam.from_config(cfg, br.name, br.subnet).release(ctid)
+
+    # read-only, for `lxcri list` and the dashboard
+    inspect.read_bridges(); ports.list_published()
+
+Modules: ``bridge`` (ensure_bridge, remove_bridge, enable_route_localnet),
+``ipam`` (Ipam, Lease, allocate, release), ``ports`` (PortMapping,
+parse_port_spec, publish, unpublish, list_published and the pure ruleset
+builders/parser), ``inspect`` (read_bridges, parse_bridges), ``options``
+(parse_network for ``--network none|bridge|bridge=NAME``), ``command``
+(the Runner used for nft and ip). Every failure is a ``NetworkError``.
+"""

@@ -1,0 +1,246 @@
+"""lxcri's own bridge on plain LXC: ``lxcri0``, a private subnet, NAT to the outside.
+
+``ensure_bridge`` is called on first use (by the start hook or the lxc
+backend) and is idempotent and safe to run concurrently: it creates the
+bridge if missing, gives it the gateway address (the subnet's first host,
+plus an optional IPv6 ULA gateway), brings it up, enables forwarding and
+``route_localnet`` (so published ports answer on 127.0.0.1, see
+``ports``), and installs masquerade for the subnet in lxcri's nftables
+table (one chain per bridge, ``b-<bridge>-post``).
+
+On Proxmox the admin's bridges (vmbr0, ...) are used instead and are never
+created or changed here, except ``enable_route_localnet`` when ports are
+published on them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network, ip_network
+from pathlib import Path
+from typing import Any
+
+from lxcri_core.errors import NetworkError
+from lxcri_core.log import get_logger
+from lxcri_core.network.command import Runner, run_cmd
+from lxcri_core.network.ports import DEFAULT_TABLE, nft_apply
+
+log = get_logger(__name__)
+
+#: The bridge lxcri manages on plain LXC hosts.
+DEFAULT_BRIDGE = "lxcri0"
+#: Its IPv4 subnet unless configured otherwise; the gateway is 10.88.0.1.
+DEFAULT_SUBNET = "10.88.0.0/16"
+
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_SYSCTL = Path("/proc/sys")
+_IFA_F_NODAD = 0x02  # linux/if_addr.h: an address on a carrier-less bridge is usable at once
+_EEXIST = 17
+
+
+@dataclass(frozen=True)
+class BridgeInfo:
+    """A bridge ready for containers."""
+
+    name: str
+    index: int
+    subnet: IPv4Network
+    #: The bridge's own address: the containers' default gateway.
+    gateway: IPv4Interface
+    ipv6_subnet: IPv6Network | None = None
+    ipv6_gateway: IPv6Interface | None = None
+    #: True when this call created the link (first use).
+    created: bool = False
+
+
+def check_ifname(name: str) -> str:
+    """Return ``name`` if it is a valid interface name, else raise NetworkError."""
+    if not _IFNAME.match(name):
+        raise NetworkError(
+            f"bridge name {name!r} is invalid: use at most 15 letters, digits, '_', '.', '-'"
+        )
+    return name
+
+
+def nat_chain(bridge: str) -> str:
+    """The nftables chain that masquerades ``bridge``'s subnet(s)."""
+    return f"b-{check_ifname(bridge)}-post"
+
+
+def nat_ruleset(
+    bridge: str,
+    subnet: IPv4Network,
+    ipv6_subnet: IPv6Network | None = None,
+    table: str = DEFAULT_TABLE,
+) -> dict[str, Any]:
+    """JSON ruleset: masquerade traffic from the bridge's subnets to anywhere else (pure)."""
+    chain = {
+        "family": "inet",
+        "table": table,
+        "name": nat_chain(bridge),
+        "type": "nat",
+        "hook": "postrouting",
+        "prio": 100,
+        "policy": "accept",
+    }
+    ref = {k: chain[k] for k in ("family", "table", "name")}
+    cmds: list[dict[str, Any]] = [
+        {"add": {"table": {"family": "inet", "name": table}}},
+        {"add": {"chain": chain}},
+        {"flush": {"chain": ref}},
+    ]
+    nets: list[IPv4Network | IPv6Network] = [subnet]
+    if ipv6_subnet is not None:
+        nets.append(ipv6_subnet)
+    for net in nets:
+        proto = "ip" if net.version == 4 else "ip6"
+        prefix = {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
+        expr = [
+            _m({"payload": {"protocol": proto, "field": "saddr"}}, prefix, "=="),
+            _m({"payload": {"protocol": proto, "field": "daddr"}}, prefix, "!="),
+            {"masquerade": None},
+        ]
+        rule = {"family": "inet", "table": table, "chain": ref["name"], "expr": expr}
+        cmds.append({"add": {"rule": rule}})
+    return {"nftables": cmds}
+
+
+def _m(left: Any, right: Any, op: str) -> dict[str, Any]:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def drop_nat_ruleset(bridge: str, table: str = DEFAULT_TABLE) -> dict[str, Any]:
+    """JSON ruleset that removes the bridge's masquerade chain; idempotent (pure)."""
+    ref = {"family": "inet", "table": table, "name": nat_chain(bridge)}
+    return {
+        "nftables": [
+            {"add": {"table": {"family": "inet", "name": table}}},
+            {"add": {"chain": {**ref, "type": "nat", "hook": "postrouting", "prio": 100}}},
+            {"delete": {"chain": ref}},
+        ]
+    }
+
+
+def set_sysctl(key: str, value: str, root: Path = _SYSCTL) -> None:
+    """Write a sysctl (``net/ipv4/ip_forward``) unless it already holds ``value``."""
+    path = root / key
+    try:
+        if path.read_text().strip() == value:
+            return
+        path.write_text(value + "\n")
+    except OSError as e:
+        raise NetworkError(
+            f"cannot set sysctl {key.replace('/', '.')}={value}: {e.strerror}"
+        ) from None
+
+
+def enable_route_localnet(dev: str) -> None:
+    """Let packets from 127.0.0.1 (DNATed published ports) be routed out of ``dev``."""
+    set_sysctl(f"net/ipv4/conf/{check_ifname(dev)}/route_localnet", "1")
+
+
+def _overlapping(ipr: Any, bridge: str, nets: list[IPv4Network | IPv6Network]) -> str | None:
+    """Name an address on another interface that lies in one of ``nets``, if any."""
+    names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+    for a in ipr.get_addr():
+        dev = names.get(a["index"])
+        if dev == bridge:
+            continue
+        addr = a.get_attr("IFA_ADDRESS")
+        net = ip_network(f"{addr}/{a['prefixlen']}", strict=False)
+        for want in nets:
+            if net.version == want.version and net.overlaps(want):
+                return f"{addr}/{a['prefixlen']} on {dev}"
+    return None
+
+
+def ensure_bridge(
+    name: str = DEFAULT_BRIDGE,
+    subnet: IPv4Network | str = DEFAULT_SUBNET,
+    ipv6_subnet: IPv6Network | str | None = None,
+    *,
+    table: str = DEFAULT_TABLE,
+    nat: bool = True,
+    run: Runner = run_cmd,
+) -> BridgeInfo:
+    """Create (if needed) and configure bridge ``name`` for ``subnet``; idempotent.
+
+    Refuses a subnet that overlaps an address on another interface (it would
+    steal the host's routes). ``ipv6_subnet`` (a ULA /64, say) gives the
+    bridge an IPv6 gateway too and turns on IPv6 forwarding.
+    """
+    from pyroute2 import IPRoute  # lazy: a netlink library is not needed by most commands
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    check_ifname(name)
+    v4 = IPv4Network(subnet)
+    v6 = IPv6Network(ipv6_subnet) if ipv6_subnet is not None else None
+    if v4.prefixlen > 30:
+        raise NetworkError(f"subnet {v4} for bridge {name} is too small; use /30 or larger")
+    gw4 = IPv4Interface((v4.network_address + 1, v4.prefixlen))
+    gw6 = IPv6Interface((v6.network_address + 1, v6.prefixlen)) if v6 else None
+    created = False
+    with IPRoute() as ipr:
+        nets: list[IPv4Network | IPv6Network] = [v4] if v6 is None else [v4, v6]
+        clash = _overlapping(ipr, name, nets)
+        if clash:
+            raise NetworkError(
+                f"subnet {', '.join(map(str, nets))} for bridge {name} overlaps {clash}; "
+                "choose another subnet"
+            )
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            try:
+                ipr.link("add", ifname=name, kind="bridge")
+                created = True
+            except NetlinkError as e:
+                if e.code != _EEXIST:  # another start hook won the race: fine
+                    raise NetworkError(f"cannot create bridge {name}: {e}") from None
+            found = ipr.link_lookup(ifname=name)
+        index = found[0]
+        kind = ipr.get_links(index)[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
+        if kind != "bridge":
+            raise NetworkError(
+                f"interface {name} exists but is a {kind or 'plain'} link, not a bridge"
+            )
+        if v6 is not None:
+            set_sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "0")
+        try:
+            ipr.addr("replace", index=index, address=str(gw4.ip), prefixlen=v4.prefixlen)
+            if gw6 is not None:
+                ipr.addr(
+                    "replace",
+                    index=index,
+                    address=str(gw6.ip),
+                    prefixlen=v6.prefixlen if v6 else 64,
+                    flags=_IFA_F_NODAD,
+                )
+            ipr.link("set", index=index, state="up")
+        except NetlinkError as e:
+            raise NetworkError(f"cannot configure bridge {name}: {e}") from None
+    set_sysctl("net/ipv4/ip_forward", "1")
+    enable_route_localnet(name)
+    if v6 is not None:
+        set_sysctl("net/ipv6/conf/all/forwarding", "1")
+    if nat:
+        nft_apply(nat_ruleset(name, v4, v6, table), f"installing NAT for bridge {name}", run)
+    if created:
+        log.info("bridge created", bridge=name, subnet=str(v4), ipv6_subnet=str(v6) if v6 else None)
+    return BridgeInfo(name, index, v4, gw4, v6, gw6, created)
+
+
+def remove_bridge(name: str, *, table: str = DEFAULT_TABLE, run: Runner = run_cmd) -> None:
+    """Delete bridge ``name`` and its NAT chain; no error when they are gone already."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    check_ifname(name)
+    with IPRoute() as ipr:
+        for index in ipr.link_lookup(ifname=name):
+            try:
+                ipr.link("del", index=index)
+            except NetlinkError as e:
+                if e.code != 19:  # ENODEV: removed meanwhile
+                    raise NetworkError(f"cannot delete bridge {name}: {e}") from None
+    nft_apply(drop_nat_ruleset(name, table), f"removing NAT of bridge {name}", run)

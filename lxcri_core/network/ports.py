@@ -1,0 +1,435 @@
+"""Published ports (``-p HOST:CTR``): nftables DNAT in one lxcri-owned table.
+
+Layout. Everything lives in ``table inet lxcri`` (``table=`` to override, the
+tests use their own). Each container owns exactly three base chains, named
+after its id, and nothing else::
+
+    chain c-<id>-pre   nat prerouting  dstnat   traffic from outside and from other containers
+    chain c-<id>-out   nat output      -100     traffic the host itself sends (127.0.0.1, own IPs)
+    chain c-<id>-post  nat postrouting srcnat   masquerade for host-local and hairpin clients
+
+Because a container's rules are whole chains, ``unpublish`` is one
+transaction that deletes those chains; it cannot touch another container's
+rules and needs no rule handles. Every operation is ONE ``nft -j -f -`` call
+with a JSON ruleset built by pure functions (``publish_ruleset``,
+``unpublish_ruleset``), so the start hook stays fast.
+
+Reaching a port from the host itself needs three things, all handled here or
+by ``bridge.ensure_bridge``: DNAT in the ``output`` hook (locally generated
+packets never see prerouting); ``route_localnet=1`` on the bridge so a packet
+with source 127.0.0.1 may be routed out of it; and masquerade of DNATed
+connections whose source is a local address, so the container answers to
+the gateway instead of to an address it would consider its own loopback.
+IPv6 ``::1`` cannot be DNATed to another host by the kernel at all, so
+``[::1]:PORT`` is not published; use the host's IPv6 addresses instead.
+
+Clients from outside keep their source address (no masquerade), like Docker.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv6Address,
+    IPv6Interface,
+    ip_address,
+)
+from typing import Any, Literal
+
+from lxcri_core.errors import NetworkError
+from lxcri_core.log import get_logger
+from lxcri_core.network.command import Runner, checked, run_cmd
+
+log = get_logger(__name__)
+
+#: The nftables table (family ``inet``) lxcri owns; nothing else writes to it.
+DEFAULT_TABLE = "lxcri"
+
+Proto = Literal["tcp", "udp"]
+IPAddress = IPv4Address | IPv6Address
+
+# Chain names carry the container id, so ids are restricted to what is safe in
+# a chain name and in file names: VMIDs ("100"), containerd's hex ids, names.
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+_CHAIN = re.compile(r"^c-(?P<id>.+)-(?P<kind>pre|out|post)$")
+
+#: (suffix, hook, priority) of the chains each container owns.
+CHAINS: tuple[tuple[str, str, int], ...] = (
+    ("pre", "prerouting", -100),
+    ("out", "output", -100),
+    ("post", "postrouting", 100),
+)
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """One ``-p`` option: ``[HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]``."""
+
+    host_port: int
+    container_port: int
+    proto: Proto = "tcp"
+    #: Only connections to this host address are forwarded; ``None`` means
+    #: every local address of the host (of either family).
+    host_ip: IPAddress | None = None
+
+    def __str__(self) -> str:
+        ip = ""
+        if isinstance(self.host_ip, IPv6Address):
+            ip = f"[{self.host_ip}]:"
+        elif self.host_ip is not None:
+            ip = f"{self.host_ip}:"
+        return f"{ip}{self.host_port}:{self.container_port}/{self.proto}"
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """A port found in the live ruleset (see ``list_published``)."""
+
+    container_id: str
+    mapping: PortMapping
+    container_ip: IPAddress
+
+
+def _port(text: str, spec: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise NetworkError(f"port {text!r} in -p {spec!r} must be a number from 1 to 65535")
+    return int(text)
+
+
+def parse_port_spec(spec: str) -> PortMapping:
+    """Parse a Docker-style ``-p`` value.
+
+    Accepted: ``18080:80``, ``18080:80/udp``, ``127.0.0.1:18080:80``,
+    ``[fd00::1]:18080:80/tcp``. A host port is required (no random ports).
+    """
+    body, _, proto = spec.strip().partition("/")
+    proto = proto.lower() or "tcp"
+    if proto not in ("tcp", "udp"):
+        raise NetworkError(f"protocol {proto!r} in -p {spec!r} must be tcp or udp")
+    host_ip: IPAddress | None = None
+    if body.startswith("["):
+        addr, sep, rest = body[1:].partition("]:")
+        if not sep:
+            raise NetworkError(f"-p {spec!r}: write an IPv6 host address as [ADDR]:HOST:CTR")
+        host_ip = _host_ip(addr, spec)
+        parts = rest.split(":")
+        if len(parts) != 2:
+            raise NetworkError(f"-p {spec!r} must be [IPV6]:HOST_PORT:CONTAINER_PORT")
+    else:
+        parts = body.split(":")
+        if len(parts) == 3:
+            host_ip = _host_ip(parts[0], spec)
+            parts = parts[1:]
+        elif len(parts) != 2:
+            raise NetworkError(
+                f"-p {spec!r} must be HOST_PORT:CONTAINER_PORT or IP:HOST_PORT:CONTAINER_PORT"
+            )
+    host, ctr = parts
+    return PortMapping(_port(host, spec), _port(ctr, spec), proto, host_ip)  # type: ignore[arg-type]
+
+
+def _host_ip(text: str, spec: str) -> IPAddress:
+    try:
+        return ip_address(text)
+    except ValueError:
+        raise NetworkError(f"host address {text!r} in -p {spec!r} is not an IP address") from None
+
+
+def check_container_id(container_id: str) -> str:
+    """Return ``container_id`` if it can name nftables chains, else raise NetworkError."""
+    if not _ID.match(container_id):
+        raise NetworkError(
+            f"container id {container_id!r} cannot name a port chain: use letters, digits, "
+            "'_', '.', '-' (at most 200, starting with a letter or digit)"
+        )
+    return container_id
+
+
+def chain_name(container_id: str, kind: str) -> str:
+    """The chain of ``kind`` (pre, out, post) that holds ``container_id``'s rules."""
+    return f"c-{check_container_id(container_id)}-{kind}"
+
+
+# --- JSON ruleset builders (pure) -------------------------------------------
+
+
+def _match(left: Any, right: Any, op: str = "==") -> dict[str, Any]:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _payload(protocol: str, field: str) -> dict[str, Any]:
+    return {"payload": {"protocol": protocol, "field": field}}
+
+
+def _fib_local(which: str) -> dict[str, Any]:
+    return _match({"fib": {"result": "type", "flags": [which]}}, "local")
+
+
+def _fam(addr: IPAddress) -> tuple[str, str]:
+    """(nfproto, payload protocol) of an address: ("ipv4", "ip") or ("ipv6", "ip6")."""
+    return ("ipv4", "ip") if addr.version == 4 else ("ipv6", "ip6")
+
+
+def _table_cmds(table: str) -> list[dict[str, Any]]:
+    return [{"add": {"table": {"family": "inet", "name": table}}}]
+
+
+def _chain(table: str, name: str, hook: str, prio: int) -> dict[str, Any]:
+    return {
+        "family": "inet",
+        "table": table,
+        "name": name,
+        "type": "nat",
+        "hook": hook,
+        "prio": prio,
+        "policy": "accept",
+    }
+
+
+def _rule(table: str, chain: str, expr: list[dict[str, Any]], comment: str) -> dict[str, Any]:
+    return {
+        "add": {
+            "rule": {
+                "family": "inet",
+                "table": table,
+                "chain": chain,
+                "expr": expr,
+                "comment": comment,
+            }
+        }
+    }
+
+
+def unpublish_ruleset(container_id: str, table: str = DEFAULT_TABLE) -> dict[str, Any]:
+    """The JSON ruleset that removes every rule of ``container_id``.
+
+    nft 1.0.6 has no ``destroy``; ``add chain`` first makes the ``delete``
+    succeed when the chain is missing, so the whole batch is idempotent.
+    """
+    cmds = _table_cmds(table)
+    for kind, hook, prio in CHAINS:
+        chain = _chain(table, chain_name(container_id, kind), hook, prio)
+        cmds.append({"add": {"chain": chain}})
+        cmds.append({"delete": {"chain": {k: chain[k] for k in ("family", "table", "name")}}})
+    return {"nftables": cmds}
+
+
+def publish_ruleset(
+    container_id: str,
+    ports: Sequence[PortMapping],
+    ipv4: IPv4Interface | IPv4Address | None,
+    ipv6: IPv6Interface | IPv6Address | None = None,
+    table: str = DEFAULT_TABLE,
+) -> dict[str, Any]:
+    """The JSON ruleset that makes ``ports`` of ``container_id`` (and only those) live.
+
+    ``ipv4``/``ipv6`` are the container's addresses; given as interfaces
+    (address with prefix) they also enable hairpin NAT for clients in the same
+    subnet. A mapping without a host IP is published for each family the
+    container has; one with a host IP only for that family.
+    """
+    if not ports:
+        return unpublish_ruleset(container_id, table)
+    targets: dict[int, tuple[IPAddress, IPv4Interface | IPv6Interface | None]] = {}
+    for a in (ipv4, ipv6):
+        if a is None:
+            continue
+        if isinstance(a, IPv4Interface | IPv6Interface):
+            targets[a.version] = (a.ip, a)
+        else:
+            targets[a.version] = (a, None)
+    if not targets:
+        raise NetworkError(
+            f"container {container_id} has no IPv4 or IPv6 address; ports can only be "
+            "published for a container on a bridge (not --network none)"
+        )
+    seen: set[tuple[str, int, IPAddress | None]] = set()
+    for m in ports:
+        key = (m.proto, m.host_port, m.host_ip)
+        if key in seen:
+            raise NetworkError(f"container {container_id}: port {m} is published twice")
+        seen.add(key)
+        if m.host_ip is not None and m.host_ip.version not in targets:
+            raise NetworkError(
+                f"container {container_id}: -p {m} binds an IPv{m.host_ip.version} host "
+                f"address but the container has no IPv{m.host_ip.version} address"
+            )
+    cmds = _table_cmds(table)
+    names = {kind: chain_name(container_id, kind) for kind, _, _ in CHAINS}
+    for kind, hook, prio in CHAINS:
+        chain = _chain(table, names[kind], hook, prio)
+        cmds.append({"add": {"chain": chain}})
+        cmds.append({"flush": {"chain": {k: chain[k] for k in ("family", "table", "name")}}})
+    comment = f"lxcri {container_id}"
+    for m in ports:
+        for version, (addr, _) in sorted(targets.items()):
+            if m.host_ip is not None and m.host_ip.version != version:
+                continue
+            nfproto, proto = _fam(addr)
+            dest: list[dict[str, Any]] = [_match({"meta": {"key": "nfproto"}}, nfproto)]
+            if m.host_ip is not None:
+                dest.append(_match(_payload(proto, "daddr"), str(m.host_ip)))
+            else:
+                dest.append(_fib_local("daddr"))
+                if version == 6:
+                    # The kernel refuses to route ::1 anywhere; leave it to the host.
+                    dest.append(_match(_payload("ip6", "daddr"), "::1", op="!="))
+            dnat = [
+                _match(_payload(m.proto, "dport"), m.host_port),
+                {"dnat": {"family": proto, "addr": str(addr), "port": m.container_port}},
+            ]
+            for kind in ("pre", "out"):
+                cmds.append(_rule(table, names[kind], [*dest, *dnat], comment))
+    for _, (addr, iface) in sorted(targets.items()):
+        nfproto, proto = _fam(addr)
+        to_ctr = [
+            _match({"meta": {"key": "nfproto"}}, nfproto),
+            _match(_payload(proto, "daddr"), str(addr)),
+            _match({"ct": {"key": "status"}}, "dnat", op="in"),
+        ]
+        # Clients on the host itself (127.0.0.1, the host's own addresses).
+        cmds.append(_rule(table, names["post"], [*to_ctr, _fib_local("saddr"), _masq()], comment))
+        if iface is not None and iface.network.prefixlen < iface.max_prefixlen:
+            # Hairpin: a container reaching a published port of its own subnet
+            # would get the answer straight from the peer, not via the DNAT.
+            net = {
+                "prefix": {
+                    "addr": str(iface.network.network_address),
+                    "len": iface.network.prefixlen,
+                }
+            }
+            cmds.append(
+                _rule(
+                    table,
+                    names["post"],
+                    [*to_ctr, _match(_payload(proto, "saddr"), net), _masq()],
+                    comment,
+                )
+            )
+    return {"nftables": cmds}
+
+
+def _masq() -> dict[str, Any]:
+    return {"masquerade": None}
+
+
+# --- applying and reading -----------------------------------------------------
+
+
+def nft_apply(ruleset: dict[str, Any], what: str, run: Runner = run_cmd) -> None:
+    """Apply a JSON ruleset atomically with one ``nft -j -f -`` call."""
+    checked(run(["nft", "-j", "-f", "-"], json.dumps(ruleset)), what)
+
+
+def nft_list_table_cmd(table: str = DEFAULT_TABLE) -> list[str]:
+    """The read-only command whose output ``parse_published`` understands."""
+    return ["nft", "-j", "list", "table", "inet", table]
+
+
+def publish(
+    container_id: str,
+    ports: Sequence[PortMapping],
+    ipv4: IPv4Interface | IPv4Address | None,
+    ipv6: IPv6Interface | IPv6Address | None = None,
+    *,
+    table: str = DEFAULT_TABLE,
+    check_conflicts: bool = True,
+    run: Runner = run_cmd,
+) -> None:
+    """Make exactly ``ports`` of ``container_id`` live, replacing what it had.
+
+    Called by the start hook. With ``check_conflicts`` the live table is read
+    first (one more ``nft`` call) and a host port already published by
+    another container is refused instead of silently shadowed.
+    """
+    ruleset = publish_ruleset(container_id, ports, ipv4, ipv6, table)
+    if check_conflicts and ports:
+        taken = {
+            (p.mapping.proto, p.mapping.host_port): p
+            for p in list_published(table=table, run=run)
+            if p.container_id != container_id
+        }
+        for m in ports:
+            other = taken.get((m.proto, m.host_port))
+            if other is not None and _overlaps(m.host_ip, other.mapping.host_ip):
+                raise NetworkError(
+                    f"host port {m.host_port}/{m.proto} is already published by container "
+                    f"{other.container_id}; choose another host port or stop that container"
+                )
+    nft_apply(ruleset, f"publishing ports {', '.join(map(str, ports))} of {container_id}", run)
+    log.info("ports published", container=container_id, ports=[str(p) for p in ports])
+
+
+def _overlaps(a: IPAddress | None, b: IPAddress | None) -> bool:
+    return a is None or b is None or a == b
+
+
+def unpublish(container_id: str, *, table: str = DEFAULT_TABLE, run: Runner = run_cmd) -> None:
+    """Remove every published port of ``container_id``; no error when none are there.
+
+    Needs nothing from the container (its init may be long dead): the rules
+    are found by the container id alone.
+    """
+    nft_apply(unpublish_ruleset(container_id, table), f"unpublishing ports of {container_id}", run)
+    log.info("ports unpublished", container=container_id)
+
+
+def list_published(*, table: str = DEFAULT_TABLE, run: Runner = run_cmd) -> list[PublishedPort]:
+    """Every port published in ``table`` now (an empty list when there is no table)."""
+    result = run(nft_list_table_cmd(table), None)
+    if result.returncode != 0 and "No such file or directory" in result.stderr:
+        return []
+    return parse_published(checked(result, f"listing nftables table inet {table}"))
+
+
+def parse_published(text: str) -> list[PublishedPort]:
+    """Parse ``nft -j list table inet TABLE`` into the ports it publishes.
+
+    Only ``c-<id>-pre`` chains are read (the ``out`` chains mirror them).
+    """
+    data = json.loads(text)
+    found: list[PublishedPort] = []
+    for item in data.get("nftables", []):
+        rule = item.get("rule") if isinstance(item, dict) else None
+        if not rule:
+            continue
+        m = _CHAIN.match(rule.get("chain", ""))
+        if not m or m["kind"] != "pre":
+            continue
+        port = _parse_rule(m["id"], rule.get("expr", []))
+        if port is not None:
+            found.append(port)
+    return found
+
+
+def _parse_rule(container_id: str, exprs: Iterable[Any]) -> PublishedPort | None:
+    host_ip: IPAddress | None = None
+    proto: str | None = None
+    host_port: int | None = None
+    dnat: dict[str, Any] | None = None
+    for e in exprs:
+        if "dnat" in e:
+            dnat = e["dnat"]
+            continue
+        match = e.get("match")
+        if not match or match.get("op") != "==":
+            continue
+        payload = (
+            match.get("left", {}).get("payload") if isinstance(match.get("left"), dict) else None
+        )
+        if not payload:
+            continue
+        if payload.get("field") == "daddr" and isinstance(match.get("right"), str):
+            host_ip = ip_address(match["right"])
+        elif payload.get("field") == "dport" and payload.get("protocol") in ("tcp", "udp"):
+            proto = payload["protocol"]
+            host_port = int(match["right"])
+    if dnat is None or proto is None or host_port is None or "addr" not in dnat:
+        return None
+    mapping = PortMapping(host_port, int(dnat.get("port", host_port)), proto, host_ip)  # type: ignore[arg-type]
+    return PublishedPort(container_id, mapping, ip_address(dnat["addr"]))
