@@ -1,0 +1,341 @@
+"""One registry endpoint spoken to over the OCI distribution API.
+
+``RegistryClient`` owns a ``requests.Session`` (a connection pool sized for
+parallel downloads), answers auth challenges (Bearer tokens per scope, or
+Basic), retries 5xx, 429 and dropped connections with backoff, and turns
+401/403/404/429 into errors from ``lxcri_core.errors`` that say what to do.
+
+Transport: https, verified with ``certs_dir/HOST[:PORT]/ca.crt`` when that
+exists (and ``client.cert``/``client.key`` as docker's certs.d); plain http
+only for insecure registries. requests honours ``HTTPS_PROXY``/``NO_PROXY``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lxcri_core import __version__
+from lxcri_core.config import Config, Credential
+from lxcri_core.errors import AuthError, NotFoundError, RateLimitError, RegistryError
+from lxcri_core.log import get_logger
+from lxcri_core.registry.auth import parse_challenge
+
+if TYPE_CHECKING:
+    import requests
+
+log = get_logger(__name__)
+
+DOCKER_HUB_API = "registry-1.docker.io"
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_ATTEMPTS = 5
+BACKOFF = 0.25  # seconds, doubled per attempt
+MAX_RETRY_AFTER = 10.0
+CONNECT_TIMEOUT = 15.0
+READ_TIMEOUT = 120.0
+
+
+class Readable(Protocol):
+    """An upload body read in pieces (a file, or a wrapper counting progress)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a registry host is reached: ``host`` as in references, ``base`` URL."""
+
+    host: str
+    base: str
+    insecure: bool
+
+
+def endpoint(cfg: Config, host: str, *, insecure: bool = False) -> Endpoint:
+    """The endpoint for ``host``: http if insecure (flag or config), else https."""
+    plain = insecure or host in cfg.insecure_registries
+    api_host = DOCKER_HUB_API if host == "docker.io" else host
+    return Endpoint(host, f"{'http' if plain else 'https'}://{api_host}", plain)
+
+
+def endpoints(cfg: Config, host: str, *, insecure: bool = False) -> list[Endpoint]:
+    """Configured mirrors of ``host`` (in order), then ``host`` itself."""
+    mirrors = [endpoint(cfg, m) for m in cfg.mirrors.get(host, ())]
+    return [*mirrors, endpoint(cfg, host, insecure=insecure)]
+
+
+class _Token:
+    def __init__(self, value: str, expires_in: float) -> None:
+        self.value = value
+        # Refresh a little early so a long download does not start with a stale token.
+        self.expires = time.monotonic() + max(expires_in - 10, 10)
+
+
+def _retry_delay(resp: requests.Response | None, attempt: int) -> float:
+    if resp is not None and resp.status_code == 429:
+        try:
+            return min(float(resp.headers.get("Retry-After", "")), MAX_RETRY_AFTER)
+        except ValueError:
+            pass
+    return float(BACKOFF * (2**attempt))
+
+
+class RegistryClient:
+    """HTTP client for one registry endpoint; thread-safe for parallel blob transfers."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        ep: Endpoint,
+        credential: Credential | None = None,
+        *,
+        pool_size: int = 8,
+    ) -> None:
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        self.ep = ep
+        self.credential = credential
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 2), max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = f"lxcri/{__version__}"
+        certs = cfg.certs_dir / ep.host
+        if (certs / "ca.crt").is_file():
+            self.session.verify = str(certs / "ca.crt")
+        if (certs / "client.cert").is_file() and (certs / "client.key").is_file():
+            self.session.cert = (str(certs / "client.cert"), str(certs / "client.key"))
+        self._lock = threading.Lock()
+        self._scheme: str | None = None  # "bearer" or "basic", learnt from a challenge
+        self._challenge: dict[str, str] = {}
+        self._tokens: dict[str, _Token] = {}
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def auth_scheme(self) -> str | None:
+        """``bearer`` or ``basic`` once the registry challenged us, else None."""
+        return self._scheme
+
+    # -- auth -------------------------------------------------------------------
+    def _basic(self) -> str:
+        import base64
+
+        assert self.credential
+        raw = f"{self.credential.username}:{self.credential.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    def _auth_header(self, scope: str) -> str | None:
+        if self._scheme == "basic" and self.credential:
+            return self._basic()
+        if self._scheme == "bearer":
+            with self._lock:
+                tok = self._tokens.get(scope)
+                if tok is None or tok.expires < time.monotonic():
+                    tok = self._fetch_token(scope)
+                    self._tokens[scope] = tok
+            return f"Bearer {tok.value}"
+        return None
+
+    def _learn(self, resp: requests.Response, scope: str, sent: str | None) -> bool:
+        """Take in a 401's challenge; True if a retry with new credentials makes sense."""
+        scheme, params = parse_challenge(resp.headers.get("WWW-Authenticate", ""))
+        with self._lock:
+            if scheme == "bearer" and params.get("realm"):
+                # A refused token may have expired server-side: fetch a fresh one
+                # (the caller bounds how often).
+                self._scheme, self._challenge = "bearer", params
+                self._tokens.pop(scope, None)
+                return True
+            if scheme == "basic":
+                self._scheme = "basic"
+                return bool(self.credential) and sent is None
+        return False
+
+    def _fetch_token(self, scope: str) -> _Token:
+        realm = self._challenge["realm"]
+        params = {"service": self._challenge.get("service", "")}
+        if scope:
+            params["scope"] = scope
+        auth = (self.credential.username, self.credential.password) if self.credential else None
+        try:
+            resp = self.session.get(
+                realm, params=params, auth=auth, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+            )
+        except OSError as e:
+            raise RegistryError(
+                f"cannot reach the token service {realm} of {self.ep.host}: {e}"
+            ) from None
+        if resp.status_code in (401, 403):
+            raise AuthError(self._denied_msg(scope, resp.status_code))
+        if resp.status_code != 200:
+            raise RegistryError(
+                f"token service {realm} of {self.ep.host} answered HTTP {resp.status_code}"
+            )
+        try:
+            doc = resp.json()
+            value = str(doc.get("token") or doc.get("access_token") or "")
+            expires_in = float(doc.get("expires_in") or 60)
+        except (ValueError, AttributeError):
+            value, expires_in = "", 0.0
+        if not value:
+            raise RegistryError(f"token service {realm} of {self.ep.host} returned no token")
+        log.debug("token fetched", registry=self.ep.host, scope=scope)
+        return _Token(value, expires_in)
+
+    def _denied_msg(self, scope: str, status: int) -> str:
+        what = scope.split(":")[1] if scope.count(":") >= 2 else "the registry"
+        if self.credential:
+            return (
+                f"registry {self.ep.host} refused the credentials of {self.credential.username!r}"
+                f" for {what} (HTTP {status}); check them with `lxcri login {self.ep.host}`"
+            )
+        return (
+            f"registry {self.ep.host} requires credentials for {what} (HTTP {status});"
+            f" run `lxcri login {self.ep.host}` or pass --creds-file"
+        )
+
+    # -- requests ---------------------------------------------------------------
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.ep.base + path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scope: str,
+        headers: Mapping[str, str] | None = None,
+        body: Callable[[], bytes | Readable] | None = None,
+        stream: bool = False,
+        params: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one request, answering auth challenges and retrying transient failures.
+
+        ``body`` is a factory so a retried upload starts from fresh data. The
+        response is returned whatever its status; use ``check`` next.
+        """
+        import requests
+
+        url = self.url(path)
+        reauth = 0
+        attempt = 0
+        while True:
+            hdrs = dict(headers or {})
+            sent = self._auth_header(scope)
+            if sent:
+                hdrs["Authorization"] = sent
+            resp: requests.Response | None = None
+            try:
+                resp = self.session.request(
+                    method,
+                    url,
+                    headers=hdrs,
+                    data=body() if body else None,
+                    stream=stream,
+                    params=params,
+                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                )
+            except requests.exceptions.SSLError as e:
+                raise RegistryError(
+                    f"TLS verification of registry {self.ep.host} failed ({e}); put its CA"
+                    f" certificate in certs.d/{self.ep.host}/ca.crt, or use --insecure for"
+                    " a plain-http registry"
+                ) from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+                if attempt + 1 >= MAX_ATTEMPTS:
+                    raise RegistryError(
+                        f"cannot reach registry {self.ep.host} at {self.ep.base}: {e}"
+                    ) from None
+                log.info("connection failed, retrying", registry=self.ep.host, error=str(e))
+            if resp is not None:
+                if resp.status_code == 401 and reauth < 2 and self._learn(resp, scope, sent):
+                    resp.close()
+                    reauth += 1
+                    continue
+                if resp.status_code not in RETRY_STATUS or attempt + 1 >= MAX_ATTEMPTS:
+                    return resp
+                log.info("transient HTTP status, retrying", status=resp.status_code, url=url)
+                resp.close()
+            time.sleep(_retry_delay(resp, attempt))
+            attempt += 1
+
+    def check(self, resp: requests.Response, what: str, scope: str, ok: tuple[int, ...]) -> None:
+        """Raise the right error unless ``resp``'s status is in ``ok``."""
+        code = resp.status_code
+        if code in ok:
+            return
+        detail = _error_detail(resp)
+        resp.close()
+        if code in (401, 403):
+            raise AuthError(self._denied_msg(scope, code) + detail)
+        if code == 404:
+            raise NotFoundError(f"{what} not found on registry {self.ep.host} (HTTP 404){detail}")
+        if code == 429:
+            raise RateLimitError(
+                f"registry {self.ep.host} is rate-limiting requests (HTTP 429) for {what};"
+                f" wait and retry, or log in for a higher limit{detail}"
+            )
+        raise RegistryError(f"registry {self.ep.host} answered HTTP {code} for {what}{detail}")
+
+    def ping(self) -> None:
+        """``GET /v2/``: checks that this is a registry and learns its auth scheme."""
+        resp = self.request("GET", "/v2/", scope="")
+        code = resp.status_code
+        resp.close()
+        if code in (200, 401):
+            return  # 401 even after the challenge: scope-less access may still be refused
+        if code == 404:
+            raise RegistryError(
+                f"{self.ep.base} does not speak the registry API v2 (GET /v2/ gave HTTP 404)"
+            )
+        self.check(resp, "the API root /v2/", "", (200,))
+
+
+def _error_detail(resp: requests.Response) -> str:
+    """The registry's own error message (``{"errors":[{"code","message"}]}``), if any."""
+    try:
+        doc: Any = resp.json()
+        errs = doc.get("errors") or []
+        msgs = [f"{e.get('code', '')}: {e.get('message', '')}" for e in errs if isinstance(e, dict)]
+    except (ValueError, AttributeError):
+        return ""
+    return f" [{'; '.join(msgs)}]" if msgs else ""
+
+
+def repo_scope(repository: str, actions: str = "pull") -> str:
+    return f"repository:{repository}:{actions}"
+
+
+def connect(
+    cfg: Config,
+    ep: Endpoint,
+    repository: str,
+    *,
+    creds_file: Path | None = None,
+    pool_size: int = 8,
+) -> RegistryClient:
+    """A pinged client for ``ep`` carrying the credentials found for it."""
+    from lxcri_core.registry.auth import find_credentials
+
+    cred = find_credentials(cfg, ep.host, repository, creds_file=creds_file)
+    client = RegistryClient(cfg, ep, cred, pool_size=pool_size)
+    try:
+        client.ping()
+    except BaseException:
+        client.close()
+        raise
+    return client
