@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from lxcri_pve.cli.common import emit_json, emit_table, get_config, output_option
 
 from lxcri_core.progress import Progress
-from lxcri_pve.cli.common import emit_json, emit_table, get_config, output_option
 
 _PLATFORM_HELP = (
     "Platform to pull from a multi-arch image, OS/ARCH[/VARIANT] [default: the host's]."
