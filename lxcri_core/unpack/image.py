@@ -1,0 +1,165 @@
+"""Flatten an image from the store into a root filesystem directory, atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+from lxcri_core.digest import is_digest
+from lxcri_core.errors import (
+    ImageNotFound,
+    LxcriError,
+    ReferenceError_,
+    StoreError,
+    UnpackError,
+)
+from lxcri_core.fsutil import fsync_dir
+from lxcri_core.log import get_logger
+from lxcri_core.media import INDEX_TYPES, Index, Manifest, load_json, sniff_media_type
+from lxcri_core.reference import parse_reference
+from lxcri_core.store import Store
+from lxcri_core.unpack.apply import apply_layer
+from lxcri_core.unpack.model import IdMap, LayerStats
+
+log = get_logger(__name__)
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+
+
+def host_platform() -> tuple[str, str]:
+    m = platform.machine()
+    return "linux", _ARCH.get(m, m)
+
+
+def _manifest_digest(store: Store, ref_or_digest: str) -> str:
+    if is_digest(ref_or_digest):
+        if not store.has_blob(ref_or_digest):
+            raise ImageNotFound(
+                f"image {ref_or_digest} not found in the store; pull or import it first"
+            )
+        return ref_or_digest
+    names = [ref_or_digest]
+    try:
+        ref = parse_reference(ref_or_digest)
+    except ReferenceError_:
+        ref = None
+    if ref is not None:
+        if ref.digest and store.has_blob(ref.digest):
+            return ref.digest
+        names.insert(0, str(ref))
+    for name in names:
+        with contextlib.suppress(ImageNotFound):
+            return store.lookup(name).descriptor.digest
+    raise ImageNotFound(
+        f"image {ref_or_digest} not found in the store; run `lxcri pull {ref_or_digest}` first"
+    )
+
+
+def resolve_manifest(store: Store, ref_or_digest: str) -> tuple[str, Manifest]:
+    """The manifest (digest, parsed) that a reference or digest names, for this host."""
+    digest = _manifest_digest(store, ref_or_digest)
+    data = store.read_blob(digest)
+    try:
+        if sniff_media_type(data) in INDEX_TYPES:
+            want_os, want_arch = host_platform()
+            for desc in Index.parse(data).manifests:
+                p = desc.platform
+                if p is not None and p.os == want_os and p.architecture == want_arch:
+                    digest = desc.digest
+                    data = store.read_blob(digest)
+                    break
+            else:
+                raise UnpackError(
+                    f"image {ref_or_digest} has no manifest for {want_os}/{want_arch}"
+                )
+        return digest, Manifest.parse(data)
+    except UnpackError:
+        raise
+    except LxcriError as e:
+        raise UnpackError(f"image {ref_or_digest}: {e}") from None
+
+
+def diff_ids(store: Store, man: Manifest, ref: str) -> list[str]:
+    """The config's ``rootfs.diff_ids``, one per layer."""
+    try:
+        cfg = load_json(store.read_blob(man.config.digest), f"config of {ref}")
+    except StoreError:
+        raise
+    except LxcriError as e:
+        raise UnpackError(str(e)) from None
+    ids = (cfg.get("rootfs") or {}).get("diff_ids")
+    if not isinstance(ids, list) or len(ids) != len(man.layers):
+        raise UnpackError(
+            f"image {ref}: the config's rootfs.diff_ids does not list one digest per layer "
+            f"({len(man.layers)} layers); the image is malformed"
+        )
+    return [str(i) for i in ids]
+
+
+def syncfs(path: Path) -> None:
+    """Flush the filesystem holding ``path``: one call instead of an fsync per file."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) != 0:
+            raise OSError(ctypes.get_errno(), "syncfs failed")
+    finally:
+        os.close(fd)
+
+
+def unpack_rootfs(
+    store: Store, ref_or_digest: str, target: Path, *, idmap: IdMap | None = None
+) -> list[LayerStats]:
+    """``unpack_image`` that also returns each layer's statistics."""
+    target = Path(target)
+    if os.path.lexists(target):
+        raise UnpackError(f"target {target} already exists; remove it or choose a new directory")
+    parent = target.parent
+    if not parent.is_dir():
+        raise UnpackError(f"cannot unpack into {target}: {parent} is not a directory")
+    with store.in_use():
+        _, man = resolve_manifest(store, ref_or_digest)
+        ids = diff_ids(store, man, ref_or_digest)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+        try:
+            os.chmod(staging, 0o755)
+            if idmap is not None and os.geteuid() == 0:
+                os.chown(staging, idmap.base, idmap.base)
+            stats = []
+            for desc, diff_id in zip(man.layers, ids, strict=True):
+                with store.open_blob(desc.digest) as f:
+                    stats.append(
+                        apply_layer(f, desc.media_type, staging, diff_id=diff_id, idmap=idmap)
+                    )
+            # Nothing half-written may become visible: flush before the rename.
+            syncfs(staging)
+            os.rename(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    fsync_dir(parent)
+    log.info(
+        "image unpacked",
+        image=ref_or_digest,
+        target=str(target),
+        layers=len(stats),
+        files=sum(s.files for s in stats),
+    )
+    return stats
+
+
+def unpack_image(
+    store: Store, ref_or_digest: str, target: Path, *, idmap: IdMap | None = None
+) -> None:
+    """Write the flattened root filesystem of an image into ``target``.
+
+    ``target`` must not exist; the layers are applied into a staging
+    directory beside it, which is renamed to ``target`` only when every
+    layer applied and verified, and removed on failure.
+    """
+    unpack_rootfs(store, ref_or_digest, target, idmap=idmap)

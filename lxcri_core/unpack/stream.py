@@ -1,0 +1,142 @@
+"""Decompress and hash a layer in a second thread, hand out the tar bytes.
+
+zlib, zstandard and hashlib release the GIL on large buffers, so running them
+in a producer thread lets decompression and the diff_id hash use the second
+core while the main thread parses the tar and makes system calls. The queue
+is bounded, so a decompression bomb never holds more than a few chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from lxcri_core.errors import UnpackError
+
+READ_SIZE = 1 << 20  # compressed bytes per read
+OUT_SIZE = 4 << 20  # most uncompressed bytes one chunk may hold
+QUEUE_DEPTH = 6
+_EOF = b""
+
+
+def _gzip_chunks(src: BinaryIO, what: str) -> Iterator[bytes]:
+    """Inflate gzip, including multi-member streams (pigz, concatenated layers)."""
+    d = zlib.decompressobj(wbits=31)
+    pending = b""
+    while True:
+        data = pending or src.read(READ_SIZE)
+        pending = b""
+        if not data:
+            if not d.eof:
+                raise UnpackError(f"{what}: gzip stream is truncated")
+            return
+        while data:
+            try:
+                out = d.decompress(data, OUT_SIZE)
+            except zlib.error as e:
+                raise UnpackError(f"{what}: corrupt gzip data ({e})") from None
+            if out:
+                yield out
+            if d.eof:
+                rest = d.unused_data + d.unconsumed_tail
+                if rest.startswith(b"\x1f\x8b"):
+                    d = zlib.decompressobj(wbits=31)
+                    data = rest
+                    continue
+                if rest.strip(b"\0"):
+                    raise UnpackError(f"{what}: garbage after the end of the gzip stream")
+                # Only zero padding may follow; drain it.
+                tail = src.read(READ_SIZE)
+                while tail:
+                    if tail.strip(b"\0"):
+                        raise UnpackError(f"{what}: garbage after the end of the gzip stream")
+                    tail = src.read(READ_SIZE)
+                return
+            data = d.unconsumed_tail
+
+
+def _zstd_chunks(src: BinaryIO, what: str) -> Iterator[bytes]:
+    import zstandard  # only for zstd layers
+
+    reader = zstandard.ZstdDecompressor().stream_reader(
+        src, read_size=READ_SIZE, read_across_frames=True
+    )
+    while True:
+        try:
+            out = reader.read(OUT_SIZE)
+        except zstandard.ZstdError as e:
+            raise UnpackError(f"{what}: corrupt zstd data ({e})") from None
+        if not out:
+            return
+        yield out
+
+
+def _plain_chunks(src: BinaryIO, what: str) -> Iterator[bytes]:
+    del what
+    yield from iter(lambda: src.read(OUT_SIZE), b"")
+
+
+CODECS = {"gzip": _gzip_chunks, "zstd": _zstd_chunks, "none": _plain_chunks}
+
+
+class LayerStream:
+    """The uncompressed tar of one layer, produced by a thread that also hashes it.
+
+    ``chunks()`` yields the tar in pieces; after it is exhausted ``digest`` is
+    the ``sha256:`` of everything yielded. ``close()`` stops the producer early.
+    """
+
+    def __init__(self, src: BinaryIO, compression: str, what: str) -> None:
+        self._gen = CODECS[compression](src, what)
+        self._q: queue.Queue[bytes | BaseException] = queue.Queue(QUEUE_DEPTH)
+        self._stop = threading.Event()
+        self._hash = hashlib.sha256()
+        self.digest = ""
+        self.size = 0
+        self._thread = threading.Thread(target=self._produce, name="lxcri-unpack", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for chunk in self._gen:
+                self._hash.update(chunk)
+                self.size += len(chunk)
+                if not self._put(chunk):
+                    return
+            self.digest = "sha256:" + self._hash.hexdigest()
+            self._put(_EOF)
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put(e)
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            item = self._q.get()
+            if isinstance(item, BaseException):
+                self._thread.join()
+                if isinstance(item, UnpackError):
+                    raise item
+                if isinstance(item, OSError):
+                    raise UnpackError(f"reading the layer failed: {os.strerror(item.errno or 0)}")
+                raise item
+            if not item:
+                self._thread.join()
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
