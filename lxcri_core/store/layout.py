@@ -19,12 +19,12 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lxcri_core.digest import CHUNK, check_digest, hex_of, sha256_bytes
+from lxcri_core.digest import CHUNK, check_digest, hex_of, is_digest, sha256_bytes
 from lxcri_core.errors import DigestMismatch, ImageNotFound, StoreError
 from lxcri_core.fsutil import atomic_write, flocked, fsync_dir
 from lxcri_core.media import (
@@ -38,6 +38,9 @@ from lxcri_core.media import (
 )
 
 LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
+#: Annotation on an index.json entry naming the image index the manifest was
+#: picked from; GC keeps that index blob too.
+INDEX_DIGEST_ANNOTATION = "io.lxcri.index.digest"
 
 
 @dataclass(frozen=True)
@@ -282,15 +285,22 @@ class Store:
     def manifest(self, digest: str) -> Manifest:
         return Manifest.parse(self.read_blob(digest))
 
-    def reachable(self) -> set[str]:
-        """Digests reachable from index.json (manifests, indexes, configs, layers)."""
+    def reachable_from(self, descs: Iterable[Descriptor]) -> set[str]:
+        """Digests reachable from ``descs``: manifests, indexes, configs, layers.
+
+        A descriptor's ``io.lxcri.index.digest`` annotation keeps the index an
+        image was picked from (pulls and imports store it for provenance).
+        """
         seen: set[str] = set()
-        todo = [Descriptor.from_json(d) for d in self._read_index_doc().get("manifests", [])]
+        todo = list(descs)
         while todo:
             desc = todo.pop()
             if desc.digest in seen:
                 continue
             seen.add(desc.digest)
+            idx = desc.annotations.get(INDEX_DIGEST_ANNOTATION)
+            if idx and is_digest(idx):
+                seen.add(idx)
             if not self.has_blob(desc.digest):
                 continue
             if desc.media_type in INDEX_TYPES:
@@ -303,19 +313,73 @@ class Store:
                 seen.update(layer.digest for layer in man.layers)
         return seen
 
+    def reachable(self) -> set[str]:
+        """Digests reachable from index.json (manifests, indexes, configs, layers)."""
+        return self.reachable_from(
+            Descriptor.from_json(d) for d in self._read_index_doc().get("manifests", [])
+        )
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Wait until no pull or import holds ``in_use``, then keep new ones out.
+
+        Never call this while holding ``in_use`` in the same process: the two
+        locks are separate open files, so that would wait for itself.
+        """
+        with flocked(self.tmp_dir / "gc.lock"), self.locked():
+            yield
+
+    def discard_unreferenced(self, digests: Iterable[str]) -> list[tuple[str, int]]:
+        """Delete those of ``digests`` that no named image reaches; return (digest, size).
+
+        Used to roll back a failed import and to free an image's blobs after
+        ``rmi``. It runs under the exclusive GC lock, so another import that
+        found one of these blobs already present has tagged its image (and so
+        keeps the blob) before we look.
+        """
+        removed: list[tuple[str, int]] = []
+        wanted = {check_digest(d) for d in digests}
+        if not wanted:
+            return removed
+        with self.exclusive():
+            keep = self.reachable()
+            for d in sorted(wanted - keep):
+                p = self.blob_path(d)
+                with contextlib.suppress(FileNotFoundError):
+                    size = p.stat().st_size
+                    p.unlink()
+                    removed.append((d, size))
+                with contextlib.suppress(FileNotFoundError):
+                    (self.tmp_dir / f"{hex_of(d)}.partial").unlink()
+            if removed:
+                fsync_dir(self.blobs_dir)
+        return removed
+
+    def collect_garbage(self) -> list[tuple[str, str, int]]:
+        """Remove unreachable blobs and stale partials; return (kind, id, size) of each.
+
+        ``kind`` is ``blob`` (id: its digest) or ``partial`` (id: the digest
+        an interrupted download or import was writing).
+        """
+        out: list[tuple[str, str, int]] = []
+        with self.exclusive():
+            keep = {hex_of(d) for d in self.reachable()}
+            for p in sorted(self.blobs_dir.iterdir()):
+                if p.name not in keep:
+                    out.append(("blob", f"sha256:{p.name}", p.stat().st_size))
+                    p.unlink()
+            for p in sorted(self.tmp_dir.glob("*.partial")):
+                hexd = p.name.removesuffix(".partial")
+                out.append(("partial", f"sha256:{hexd}", p.stat().st_size))
+                p.unlink()
+        return out
+
     def gc(self) -> tuple[int, int]:
         """Remove unreachable blobs and stale partials; return (count, bytes) freed."""
-        count = freed = 0
-        with flocked(self.tmp_dir / "gc.lock"), self.locked():
-            keep = {hex_of(d) for d in self.reachable()}
-            for p in self.blobs_dir.iterdir():
-                if p.name not in keep:
-                    freed += p.stat().st_size
-                    p.unlink()
-                    count += 1
-            for p in self.tmp_dir.glob("*.partial"):
-                p.unlink()
-        return count, freed
+        items = self.collect_garbage()
+        return sum(1 for k, _, _ in items if k == "blob"), sum(
+            n for k, _, n in items if k == "blob"
+        )
 
     def blob_size(self, digest: str) -> int:
         return self.blob_path(digest).stat().st_size

@@ -1,0 +1,73 @@
+"""Find images in the store by name or digest, the way docker does.
+
+Accepted, in this order: the exact store name; any docker form of a
+reference (``busybox``, ``busybox:1.36``, ``docker.io/library/busybox``,
+``127.0.0.1:5000/bb@sha256:...``), normalised with ``parse_reference``; a
+manifest digest (``sha256:<64 hex>``) or a unique prefix of one (at least
+four hex digits, with or without ``sha256:``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from lxcri_core.errors import ImageNotFound, LxcriError
+from lxcri_core.reference import parse_reference
+from lxcri_core.store.layout import ImageRecord, Store
+
+#: Fewer digits than this are never taken as a digest prefix (``lxcri inspect a``
+#: should say "not found", not pick an image whose digest starts with a).
+MIN_PREFIX = 4
+_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{1,64})")
+
+
+def find_records(store: Store, text: str) -> list[ImageRecord]:
+    """Every store name ``text`` designates (several when it is a shared digest).
+
+    Raises ImageNotFound when nothing matches or a digest prefix is ambiguous.
+    """
+    records = store.images() if (store.root / "index.json").exists() else []
+    exact = [r for r in records if r.name == text]
+    if exact:
+        return exact
+    ref = None
+    with contextlib.suppress(LxcriError):
+        ref = parse_reference(text)
+    if ref is not None:
+        if ref.digest:
+            # name@digest: a digest pull stored under that name, or any tag of
+            # that repository whose manifest is this digest.
+            hits = [
+                r
+                for r in records
+                if r.name == str(ref)
+                or (r.descriptor.digest == ref.digest and r.name.startswith(ref.name + ":"))
+            ]
+        else:
+            hits = [r for r in records if r.name == str(ref)]
+        if hits:
+            return hits
+    m = _PREFIX.fullmatch(text)
+    if m and (len(m.group(1)) >= MIN_PREFIX or text.startswith("sha256:")):
+        digests = {
+            r.descriptor.digest
+            for r in records
+            if r.descriptor.digest.split(":", 1)[1].startswith(m.group(1))
+        }
+        if len(digests) == 1:
+            (d,) = digests
+            return [r for r in records if r.descriptor.digest == d]
+        if len(digests) > 1:
+            raise ImageNotFound(
+                f"digest prefix {text} matches {len(digests)} images; give more digits"
+            )
+    shown = str(ref) if ref is not None else text
+    raise ImageNotFound(
+        f"image {shown} not found in the store; run `lxcri pull {text}` or `lxcri import` first"
+    )
+
+
+def resolve(store: Store, text: str) -> ImageRecord:
+    """The one image ``text`` designates (the first name when a digest has several)."""
+    return find_records(store, text)[0]

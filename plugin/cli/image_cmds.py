@@ -1,0 +1,287 @@
+"""Image commands: images, inspect, import, export, rmi and the ``image`` group.
+
+Each command parses its options, calls one function of ``lxcri_core.images``
+and renders the result; errors are LxcriErrors that the top-level group turns
+into one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from lxcri_pve.cli.common import emit_json, emit_table, get_config, human_size, output_option
+
+_IMAGES_HELP = """List the images in the local store.
+
+\b
+Columns, as docker prints them:
+  REPOSITORY  the repository (docker.io/library/ omitted)
+  TAG         the tag, or <none> for an image stored by digest
+  DIGEST      the manifest digest, shortened (--no-trunc for all of it)
+  SIZE        bytes in the store: compressed layers, config and manifest
+  PLATFORM    OS/ARCH[/VARIANT] of the image
+
+\b
+Examples:
+  lxcri images
+  lxcri images --output json | jq -r '.[].name'
+"""
+
+
+def _short(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]
+
+
+def _images(output: str, no_trunc: bool) -> None:
+    from lxcri_core.images import list_images
+
+    images = list_images(get_config())
+    if output == "json":
+        emit_json([i.to_json() for i in images])
+        return
+    emit_table(
+        ["REPOSITORY", "TAG", "DIGEST", "SIZE", "PLATFORM"],
+        [
+            [
+                i.repository,
+                i.tag,
+                i.digest if no_trunc else _short(i.digest),
+                human_size(i.size),
+                i.platform,
+            ]
+            for i in images
+        ],
+    )
+
+
+_no_trunc = click.option("--no-trunc", is_flag=True, help="Show full digests.")
+
+
+@click.command(help=_IMAGES_HELP)
+@_no_trunc
+@output_option
+def images(output: str, no_trunc: bool) -> None:
+    _images(output, no_trunc)
+
+
+_INSPECT_HELP = """Show an image's digest, platform, size, config and layers.
+
+REF is any docker form of a reference (busybox, busybox:1.36,
+127.0.0.1:5000/team/app@sha256:...), a manifest digest, or a unique prefix of
+one (at least 4 hex digits), as `lxcri images` shows it.
+
+\b
+Examples:
+  lxcri inspect busybox:1.36
+  lxcri inspect 3f2a9c1b
+  lxcri inspect -o json nginx | jq .config.Env
+"""
+
+
+def _kv(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(str(k) for k in value)
+    return str(value)
+
+
+@click.command(help=_INSPECT_HELP)
+@click.argument("ref")
+@output_option
+def inspect(ref: str, output: str) -> None:
+    from lxcri_core.images import inspect_image
+
+    d = inspect_image(get_config(), ref)
+    if output == "json":
+        emit_json(d.to_json())
+        return
+    rows: list[list[Any]] = [
+        ["Name", d.name],
+        ["Other names", ", ".join(n for n in d.names if n != d.name)],
+        ["Digest", d.digest],
+        ["Media type", d.media_type],
+        ["Platform", d.platform],
+        ["Created", d.created],
+        ["Author", d.author],
+        ["Size", f"{human_size(d.size)} ({d.size} bytes)"],
+        ["Config", f"{d.config_digest} ({d.config_size} bytes)"],
+        ["Index", d.index_digest],
+    ]
+    for key in ("Entrypoint", "Cmd", "Env", "WorkingDir", "User", "ExposedPorts", "Volumes"):
+        if d.config.get(key):
+            rows.append([key, _kv(d.config[key])])
+    # Plain aligned lines, not a table: digests must never be cut to the terminal width.
+    rows = [r for r in rows if r[1]]
+    width = max(len(str(r[0])) for r in rows) + 2
+    for key, value in rows:
+        click.echo(f"{key + ':':<{width}}{value}")
+    click.echo("Layers:")
+    for n, la in enumerate(d.layers):
+        click.echo(f"  {n:>2}  {la.digest}  {human_size(la.size):>9}  {la.media_type}")
+
+
+_IMPORT_HELP = """Import an image from an OCI layout, an oci-archive or a docker-archive.
+
+PATH is detected by its content:
+
+\b
+  a directory with oci-layout   an OCI image layout (skopeo copy ... oci:DIR:TAG)
+  a tar with oci-layout inside  an oci-archive (podman save --format oci-archive,
+                                skopeo ... oci-archive:F.tar, Proxmox VE 9.1 templates)
+  a tar with manifest.json      a docker-archive (docker save)
+
+When the source holds several images, --name's tag picks one (an OCI ref
+name equal to the tag or to the whole reference, or a docker RepoTag);
+from a multi-platform index the manifest for --platform (default: this
+host) is stored. Every blob is verified against its digest; a corrupt,
+truncated or unsafe archive is refused and leaves the store unchanged.
+
+\b
+Examples:
+  lxcri import ./busybox-oci --name busybox:1.36
+  lxcri import app.tar --name registry.lan/team/app:2.1
+  docker save nginx:1.27 > nginx.tar && lxcri import nginx.tar
+"""
+
+
+@click.command("import", help=_IMPORT_HELP)
+@click.argument("path", type=click.Path(exists=True))
+@click.option(
+    "--name",
+    "-n",
+    metavar="REF",
+    help="Store the image as REF (REPO[:TAG]); optional when the source names it.",
+)
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Platform to take from an index.")
+@output_option
+def import_(path: str, name: str | None, platform: str | None, output: str) -> None:
+    from lxcri_core.images import import_image
+
+    rec = import_image(get_config(), path, name, platform=platform)
+    if output == "json":
+        emit_json(
+            {
+                "name": rec.name,
+                "digest": rec.descriptor.digest,
+                "platform": str(rec.descriptor.platform or ""),
+            }
+        )
+    else:
+        click.echo(f"Imported {rec.name} ({rec.descriptor.digest})")
+
+
+_EXPORT_HELP = """Export an image as an oci-archive tar.
+
+The archive holds one image (index.json names it with its full reference)
+and is what `skopeo copy oci-archive:FILE ...` and Proxmox VE 9.1's
+`pct create` read. It is written to a temporary file and renamed, so FILE
+is either complete or untouched.
+
+\b
+Examples:
+  lxcri export busybox:1.36 busybox.tar
+  lxcri export nginx /var/lib/vz/template/cache/nginx-oci.tar
+"""
+
+
+@click.command(help=_EXPORT_HELP)
+@click.argument("ref")
+@click.argument("file", type=click.Path(dir_okay=False))
+@output_option
+def export(ref: str, file: str, output: str) -> None:
+    import os
+
+    from lxcri_core.images import export_image, inspect_image
+
+    cfg = get_config()
+    export_image(cfg, ref, file)
+    if output == "json":
+        d = inspect_image(cfg, ref)
+        emit_json({"name": d.name, "digest": d.digest, "path": file, "size": os.stat(file).st_size})
+
+
+_RMI_HELP = """Remove images from the store and delete blobs no other image uses.
+
+REF is a name in any docker form, a digest or a unique digest prefix. A
+digest shared by several names is refused unless --force removes them all.
+
+\b
+Examples:
+  lxcri rmi busybox:1.36
+  lxcri rmi --force 3f2a9c1b
+"""
+
+
+def _rmi(refs: tuple[str, ...], force: bool, output: str) -> None:
+    from lxcri_core.images import remove_image
+
+    cfg = get_config()
+    results = [remove_image(cfg, r, force=force) for r in refs]
+    if output == "json":
+        emit_json([r.to_json() for r in results])
+        return
+    for r in results:
+        for n in r.untagged:
+            click.echo(f"Untagged: {n}")
+        for d in r.deleted:
+            click.echo(f"Deleted: {d}")
+
+
+_force = click.option("--force", "-f", is_flag=True, help="Remove every name of a shared digest.")
+
+
+@click.command(help=_RMI_HELP)
+@click.argument("refs", metavar="REF...", nargs=-1, required=True)
+@_force
+@output_option
+def rmi(refs: tuple[str, ...], force: bool, output: str) -> None:
+    _rmi(refs, force, output)
+
+
+@click.group()
+def image() -> None:
+    """Manage images in the local store (ls, inspect, rm, prune)."""
+
+
+@image.command("ls", help=_IMAGES_HELP.replace("lxcri images", "lxcri image ls"))
+@_no_trunc
+@output_option
+def image_ls(output: str, no_trunc: bool) -> None:
+    _images(output, no_trunc)
+
+
+image.add_command(inspect, "inspect")
+
+
+@image.command("rm", help=_RMI_HELP.replace("lxcri rmi", "lxcri image rm"))
+@click.argument("refs", metavar="REF...", nargs=-1, required=True)
+@_force
+@output_option
+def image_rm(refs: tuple[str, ...], force: bool, output: str) -> None:
+    _rmi(refs, force, output)
+
+
+@image.command("prune")
+@output_option
+def prune(output: str) -> None:
+    """Delete blobs no image references and partial downloads left by crashes.
+
+    Waits for running pulls and imports to finish first, so it never deletes
+    what they are writing.
+
+    \b
+    Examples:
+      lxcri rmi busybox:1.36 && lxcri image prune
+      lxcri image prune -o json | jq .freed
+    """
+    from lxcri_core.images import prune_images
+
+    result = prune_images(get_config())
+    if output == "json":
+        emit_json(result.to_json())
+        return
+    for item in result.items:
+        click.echo(f"Deleted {item.kind}: {item.id}")
+    click.echo(f"Total reclaimed space: {human_size(result.freed)}")
