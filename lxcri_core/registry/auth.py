@@ -54,6 +54,8 @@ def normalize_host(key: str) -> str:
 
 
 def _decode_entry(entry: Any, source: str) -> Credential | None:
+    if isinstance(entry, Credential):  # from the config's ``auths``
+        return entry or None
     if not isinstance(entry, dict):
         return None
     if entry.get("auth"):
