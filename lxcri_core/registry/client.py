@@ -33,6 +33,7 @@ log = get_logger(__name__)
 DOCKER_HUB_API = "registry-1.docker.io"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 5
+MAX_CONNECT_ATTEMPTS = 3
 BACKOFF = 0.25  # seconds, doubled per attempt
 MAX_RETRY_AFTER = 10.0
 CONNECT_TIMEOUT = 15.0
@@ -256,7 +257,10 @@ class RegistryClient:
                     " a plain-http registry"
                 ) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
-                if attempt + 1 >= MAX_ATTEMPTS:
+                # Fewer tries than for HTTP errors: an endpoint that refuses
+                # connections rarely comes back within seconds, and a mirror
+                # that is down should not delay the fallback for long.
+                if attempt + 1 >= MAX_CONNECT_ATTEMPTS:
                     raise RegistryError(
                         f"cannot reach registry {self.ep.host} at {self.ep.base}: {e}"
                     ) from None
