@@ -1,0 +1,292 @@
+"""``build_spec``: image config + user options -> ContainerSpec, with docker's rules.
+
+Entrypoint and command (docker's table):
+
+=====================  ==================  ========================================
+``--entrypoint``       trailing args        process argv
+=====================  ==================  ========================================
+not given              none                 image ENTRYPOINT + image CMD
+not given              ``a b``              image ENTRYPOINT + ``a b``
+``X``                  none                 ``X`` (the image CMD is reset)
+``X``                  ``a b``              ``X a b``
+``""``                 none                 image CMD is reset too: error, no command
+``""``                 ``a b``              ``a b``
+=====================  ==================  ========================================
+
+Environment, in order (later wins, position of the first occurrence is
+kept): ``PATH`` (docker's default), ``HOSTNAME``, ``TERM=xterm`` with a tty,
+the image's Env, ``--env-file`` files in order, ``-e`` flags in order, then
+``HOME`` from /etc/passwd unless already set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lxcri_core.errors import SpecError
+from lxcri_core.spec import options as o
+from lxcri_core.spec.model import (
+    DEFAULT_PATH,
+    DOCKER_DEFAULT_CAPS,
+    ContainerSpec,
+    Healthcheck,
+    Mount,
+    NetworkSpec,
+    PortMapping,
+    Resources,
+    RestartPolicy,
+    SecuritySpec,
+    User,
+)
+from lxcri_core.spec.users import read_rootfs_file, resolve_user
+
+_NS = 1e-9
+
+
+def _image_section(image_config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Accept the whole image config blob or just its ``config`` object."""
+    inner = image_config.get("config")
+    # the blob's own keys are lower case; the inner config's are Capitalised
+    if isinstance(inner, Mapping):
+        return inner
+    return image_config
+
+
+def _str_list(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):  # some old images store a string; docker wraps it in sh -c
+        return ("/bin/sh", "-c", value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"image config field {what} must be a list of strings")
+    return tuple(value)
+
+
+def resolve_command(
+    image_entrypoint: tuple[str, ...],
+    image_cmd: tuple[str, ...],
+    entrypoint: str | None,
+    args: tuple[str, ...],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """docker's entrypoint/cmd override rules; returns (entrypoint, cmd)."""
+    if entrypoint is not None:
+        ep: tuple[str, ...] = (entrypoint,) if entrypoint else ()
+        return ep, args
+    return image_entrypoint, args if args else image_cmd
+
+
+def merge_env(*layers: Iterable[str]) -> tuple[str, ...]:
+    """Merge ``KEY=VALUE`` lists: a later value replaces an earlier one in place."""
+    order: dict[str, str] = {}
+    for layer in layers:
+        for item in layer:
+            key, _, value = item.partition("=")
+            order[key] = value
+    return tuple(f"{k}={v}" for k, v in order.items())
+
+
+def _healthcheck(img: Mapping[str, Any], opts: o.RunOptions) -> Healthcheck | None:
+    if opts.no_healthcheck:
+        return None
+    raw = img.get("Healthcheck") or {}
+    test: tuple[str, ...] = tuple(raw.get("Test") or ())
+    interval = (raw.get("Interval") or 0) * _NS or 30.0
+    timeout = (raw.get("Timeout") or 0) * _NS or 30.0
+    start = (raw.get("StartPeriod") or 0) * _NS
+    retries = int(raw.get("Retries") or 0) or 3
+    if opts.health_cmd is not None:
+        test = ("CMD-SHELL", opts.health_cmd)
+    if opts.health_interval is not None:
+        interval = o.parse_duration(opts.health_interval, "--health-interval")
+    if opts.health_timeout is not None:
+        timeout = o.parse_duration(opts.health_timeout, "--health-timeout")
+    if opts.health_start_period is not None:
+        start = o.parse_duration(opts.health_start_period, "--health-start-period")
+    if opts.health_retries is not None:
+        retries = o.parse_int(opts.health_retries, "--health-retries", 1, 1 << 20)
+    if not test or test[0] == "NONE":
+        return None
+    if test[0] not in ("CMD", "CMD-SHELL") or len(test) < 2:
+        raise SpecError(f"image HEALTHCHECK test {list(test)!r} is not CMD or CMD-SHELL")
+    return Healthcheck(test, float(interval), float(timeout), float(start), retries)
+
+
+def _mounts(img: Mapping[str, Any], opts: o.RunOptions) -> tuple[Mount, ...]:
+    mounts = [o.parse_volume(v) for v in opts.volumes]
+    seen: set[str] = set()
+    for m in mounts:
+        if m.target in seen:
+            raise SpecError(f"-v: two volumes are mounted at {m.target}; keep one")
+        seen.add(m.target)
+    image_volumes = img.get("Volumes") or {}
+    if not isinstance(image_volumes, Mapping):
+        raise SpecError("image config field Volumes must be an object")
+    for path in sorted(image_volumes):
+        target = "/" + "/".join(p for p in str(path).split("/") if p)
+        if target not in seen:
+            mounts.append(Mount(target, "", "anonymous", False))
+            seen.add(target)
+    return tuple(mounts)
+
+
+def _network(opts: o.RunOptions) -> NetworkSpec:
+    if opts.network not in ("bridge", "none"):
+        raise SpecError(f"invalid --network value {opts.network!r}: use bridge or none")
+    gw = o.parse_gateway(opts.gateway) if opts.gateway else ""
+    ip = o.parse_ipv4_config(opts.ip) if opts.ip else "dhcp"
+    if gw and "/" in ip:
+        import ipaddress
+
+        if ipaddress.IPv4Address(gw) not in ipaddress.IPv4Interface(ip).network:
+            raise SpecError(f"--gateway {gw} is not in the network of --ip {ip}")
+    return NetworkSpec(
+        mode="none" if opts.network == "none" else "bridge",
+        bridge=o.parse_bridge(opts.bridge) if opts.bridge else "vmbr0",
+        ip=ip,
+        gateway=gw,
+        ip6=o.parse_ipv6_config(opts.ip6) if opts.ip6 else "",
+        gateway6=o.parse_gateway(opts.gateway6, "--gateway6", 6) if opts.gateway6 else "",
+        mtu=o.parse_int(opts.mtu, "--mtu", 576, 65535) if opts.mtu else None,
+        vlan=o.parse_int(opts.vlan, "--vlan", 1, 4094) if opts.vlan else None,
+        hwaddr=o.parse_mac(opts.mac_address) if opts.mac_address else "",
+        dns=tuple(o.parse_gateway(d, "--dns", 6 if ":" in d else 4) for d in opts.dns),
+        dns_search=tuple(opts.dns_search),
+        dns_options=tuple(opts.dns_options),
+        extra_hosts=tuple(o.parse_add_host(h) for h in opts.add_hosts),
+    )
+
+
+def _security(opts: o.RunOptions) -> SecuritySpec:
+    seccomp = "default"
+    nnp = False
+    for item in opts.security_opts:
+        key, val = o.parse_security_opt(item)
+        if key == "seccomp":
+            seccomp = val
+        else:
+            nnp = val == "true"
+    caps = o.apply_capabilities(DOCKER_DEFAULT_CAPS, opts.cap_add, opts.cap_drop)
+    if opts.privileged:
+        caps, seccomp = None, "unconfined"
+    return SecuritySpec(
+        privileged=opts.privileged,
+        idmaps=() if opts.privileged else SecuritySpec().idmaps,
+        nesting=opts.nesting,
+        keyctl=opts.keyctl,
+        fuse=opts.fuse,
+        capabilities=caps,
+        seccomp=seccomp,
+        no_new_privileges=nnp,
+    )
+
+
+def _user(img: Mapping[str, Any], opts: o.RunOptions, rootfs: Path | None) -> User:
+    spec = opts.user if opts.user is not None else str(img.get("User") or "")
+    if not spec and not opts.group_add and rootfs is None:
+        return User()
+    name, group = o.parse_user(spec) if spec else ("", "")
+    passwd = read_rootfs_file(rootfs, "etc/passwd") if rootfs else None
+    groups = read_rootfs_file(rootfs, "etc/group") if rootfs else None
+    return resolve_user(name, group, passwd, groups, opts.group_add)
+
+
+def _default_hostname(opts: o.RunOptions) -> str:
+    if opts.hostname:
+        return o.parse_hostname(opts.hostname)
+    # a container name may hold characters a hostname cannot; keep the valid part
+    cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in opts.name).strip("-")
+    return cleaned[:63].strip("-") or "lxcri"
+
+
+def build_spec(
+    image_config: Mapping[str, Any],
+    opts: o.RunOptions,
+    rootfs: Path | None = None,
+    *,
+    image: str = "",
+) -> ContainerSpec:
+    """Build the ContainerSpec for running ``image`` (its config blob) with ``opts``.
+
+    ``rootfs`` is the unpacked image, used only to read /etc/passwd and
+    /etc/group for ``--user``; without it only numeric users resolve.
+    Raises ``SpecError`` for any invalid option, naming the flag and value.
+    """
+    img = _image_section(image_config)
+    host_env = os.environ if opts.host_env is None else opts.host_env
+    ep, cmd = resolve_command(
+        _str_list(img.get("Entrypoint"), "Entrypoint"),
+        _str_list(img.get("Cmd"), "Cmd"),
+        opts.entrypoint,
+        tuple(opts.args),
+    )
+    argv = ep + cmd
+    if not argv or not argv[0]:
+        raise SpecError(
+            f"no command to run for {image or 'the image'}: it has no ENTRYPOINT or CMD; "
+            "give a command after the image name"
+        )
+    hostname = _default_hostname(opts)
+    user = _user(img, opts, rootfs)
+
+    file_env: list[str] = []
+    for path in opts.env_files:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise SpecError(f"--env-file {path}: {e.strerror}") from None
+        file_env += o.parse_env_file(text, host_env, f"--env-file {path}")
+    flag_env = [e for e in (o.parse_env(v, host_env) for v in opts.env) if e is not None]
+    base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
+    if opts.tty:
+        base.append("TERM=xterm")
+    env = merge_env(base, _str_list(img.get("Env"), "Env"), file_env, flag_env)
+    if not any(e.startswith("HOME=") for e in env):
+        env = (*env, f"HOME={user.home}")
+
+    workdir = opts.workdir if opts.workdir is not None else str(img.get("WorkingDir") or "")
+    if opts.workdir is not None and not workdir.startswith("/"):
+        raise SpecError(f"invalid --workdir value {workdir!r}: must be an absolute path")
+    workdir = workdir if workdir.startswith("/") else "/" + workdir if workdir else "/"
+
+    labels = {str(k): str(v) for k, v in (img.get("Labels") or {}).items()}
+    labels.update(o.parse_label(v) for v in opts.labels)
+
+    ports: list[PortMapping] = []
+    for p in opts.publish:
+        ports += o.parse_port(p)
+    stop_signal = o.parse_signal(
+        opts.stop_signal if opts.stop_signal is not None else str(img.get("StopSignal") or "TERM")
+    )
+    resources = Resources(
+        memory=o.parse_memory(opts.memory) if opts.memory else None,
+        cores=o.parse_cores(opts.cores) if opts.cores else None,
+        cpus=o.parse_cpus(opts.cpus) if opts.cpus else None,
+        pids_limit=o.parse_pids_limit(opts.pids_limit) if opts.pids_limit else None,
+        swap=o.parse_size(opts.swap, "--swap") if opts.swap else None,
+    )
+    return ContainerSpec(
+        image=image,
+        args=argv,
+        entrypoint=ep,
+        cmd=cmd,
+        env=env,
+        working_dir=workdir,
+        user=user,
+        hostname=hostname,
+        domainname=opts.domainname or "",
+        mounts=_mounts(img, opts),
+        ports=tuple(ports),
+        exposed_ports=tuple(sorted(img.get("ExposedPorts") or {})),
+        stop_signal=stop_signal,
+        stop_timeout=opts.stop_timeout if opts.stop_timeout is not None else 10,
+        labels=labels,
+        resources=resources,
+        restart=o.parse_restart(opts.restart) if opts.restart else RestartPolicy(),
+        healthcheck=_healthcheck(img, opts),
+        network=_network(opts),
+        security=_security(opts),
+        tty=opts.tty,
+    )

@@ -1,0 +1,326 @@
+"""Render a ContainerSpec as a plain LXC config (``lxc.*`` keys).
+
+An LXC config cannot carry an argv: ``lxc.init.cmd`` is split on spaces with
+no quoting. So the exact process is written as JSON to ``argv.json`` in the
+container's state directory, the state directory is bind-mounted read-only
+at ``/.lxcri`` inside the container, and ``lxc.init.cmd``/``lxc.execute.cmd``
+point at a tiny init shim (built separately) whose contract is:
+
+The init shim contract (``/.lxcri/init``, version 1)
+    1. Read ``/.lxcri/argv.json``: ``{"version": 1, "args": [...], "env":
+       ["K=V", ...], "cwd": "/", "uid": 0, "gid": 0, "additional_gids": [],
+       "no_new_privileges": false, "stop_signal": "SIGTERM", "tty": false}``.
+       Fail with exit code 127 and a message on stderr if it is missing or
+       not that version.
+    2. Replace its environment with exactly ``env`` (``lxc.environment`` is
+       also set, but cannot hold values with newlines or edge spaces).
+    3. ``chdir(cwd)``; if uid/gid differ from its own, ``setgroups``,
+       ``setgid``, ``setuid`` (LXC has already done so via ``lxc.init.uid`` /
+       ``lxc.init.gid`` / ``lxc.init.groups``, so normally a no-op).
+    4. When ``no_new_privileges``, ``prctl(PR_SET_NO_NEW_PRIVS)``.
+    5. Run as PID 1: fork ``args`` (looked up in ``PATH`` of ``env`` when
+       ``args[0]`` has no ``/``), forward every catchable signal to the
+       child, reap zombies, and exit with the child's status (128+signal
+       when it was killed), like docker's ``--init`` (tini).
+
+Volumes: ``Mount.kind == "bind"`` mounts use ``source`` directly; named and
+anonymous volumes need a host directory from the caller in ``volume_paths``
+(keyed by the volume name, or by the target path for anonymous volumes).
+
+``network.ip == "dhcp"`` leaves the interface unconfigured here: DHCP is the
+network hook's job, as is an OVS VLAN tag (``lxc.net.*.veth.vlan.id`` works
+only on Linux bridges with VLAN filtering).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxcri_core.errors import SpecError
+from lxcri_core.spec.etc_files import etc_files
+from lxcri_core.spec.model import ContainerSpec, Mount
+
+#: Where the state directory appears inside the container.
+STATE_MOUNT = "/.lxcri"
+DEFAULT_INIT_SHIM = STATE_MOUNT + "/init"
+ARGV_FILE = "argv.json"
+SECCOMP_FILE = "seccomp"
+#: CPU bandwidth period (µs) for quota-based CPU limits.
+CPU_PERIOD = 100000
+
+#: lxcri's default seccomp profile (LXC syntax): docker's most important denials.
+DEFAULT_SECCOMP = """2
+denylist
+reject_force_umount
+[all]
+kexec_load errno 1
+kexec_file_load errno 1
+open_by_handle_at errno 1
+init_module errno 1
+finit_module errno 1
+delete_module errno 1
+iopl errno 1
+ioperm errno 1
+swapon errno 1
+swapoff errno 1
+acct errno 1
+bpf errno 1
+perf_event_open errno 1
+userfaultfd errno 1
+lookup_dcookie errno 1
+"""
+#: Unprivileged containers see keyctl as missing (ENOSYS), as on Proxmox.
+KEYCTL_DENY = "keyctl errno 38\n"
+
+#: The device nodes a container may use (LXC's common.conf list).
+_DEVICES = (
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+)
+_FUSE_DEVICE = "c 10:229 rwm"
+
+
+@dataclass(frozen=True)
+class LxcConfig:
+    """A rendered LXC config plus the files it refers to in the state directory.
+
+    ``files`` maps a file name (relative to ``state_dir``) to its content;
+    the caller writes them (crash-safely) before starting the container.
+    """
+
+    text: str
+    files: Mapping[str, bytes] = field(default_factory=dict)
+
+    def values(self, key: str) -> list[str]:
+        """Every value of ``key`` in order (keys may repeat)."""
+        out = []
+        for line in self.text.splitlines():
+            k, sep, v = line.partition(" = ")
+            if sep and k == key:
+                out.append(v)
+        return out
+
+    def value(self, key: str) -> str | None:
+        """The last value of ``key``, or None."""
+        vals = self.values(key)
+        return vals[-1] if vals else None
+
+
+def process_json(spec: ContainerSpec) -> bytes:
+    """The content of ``argv.json`` (see the shim contract above)."""
+    doc = {
+        "version": 1,
+        "args": list(spec.args),
+        "env": list(spec.env),
+        "cwd": spec.working_dir,
+        "uid": spec.user.uid,
+        "gid": spec.user.gid,
+        "additional_gids": list(spec.user.additional_gids),
+        "no_new_privileges": spec.security.no_new_privileges,
+        "stop_signal": spec.stop_signal,
+        "tty": spec.tty,
+    }
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _fstab_escape(path: str) -> str:
+    """Escape a path for an fstab-style ``lxc.mount.entry`` (spaces as ``\\040``)."""
+    out = []
+    for ch in path:
+        if ch in " \t\n\\":
+            out.append(f"\\{ord(ch):03o}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _check_value(key: str, value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise SpecError(f"LXC config value for {key} contains a newline: {value!r}")
+    return value
+
+
+def _mount_source(m: Mount, volume_paths: Mapping[str, Path]) -> str:
+    if m.kind == "bind":
+        return m.source
+    key = m.source if m.kind == "volume" else m.target
+    try:
+        return str(volume_paths[key])
+    except KeyError:
+        what = f"volume {m.source!r}" if m.kind == "volume" else f"anonymous volume at {m.target}"
+        raise SpecError(
+            f"{what} has no host directory; create the volume and pass its path"
+        ) from None
+
+
+def render_lxc_config(
+    spec: ContainerSpec,
+    *,
+    name: str,
+    rootfs_path: Path,
+    state_dir: Path,
+    init_shim_path: str = DEFAULT_INIT_SHIM,
+    volume_paths: Mapping[str, Path] | None = None,
+    seccomp_path: Path | None = None,
+    host_resolv_conf: str | None = None,
+    hooks: Mapping[str, str] | None = None,
+    log_file: Path | None = None,
+) -> LxcConfig:
+    """Render ``spec`` as an LXC config for container ``name``.
+
+    ``rootfs_path`` is the host directory of the container's root;
+    ``state_dir`` the host directory holding ``argv.json`` and friends,
+    mounted at ``/.lxcri``; ``init_shim_path`` is the shim's path inside
+    the container. ``seccomp_path`` overrides where the default seccomp
+    profile is read from (else it is returned in ``files`` as ``seccomp``).
+    ``host_resolv_conf`` is the host's /etc/resolv.conf text; when given,
+    ``resolv.conf``, ``hosts`` and ``hostname`` are returned in ``files`` and
+    bind-mounted over the container's. ``hooks`` maps an LXC hook type
+    (``pre-start``, ``start-host``, ``post-stop``...) to a command. Nothing is
+    written to disk.
+    """
+    if not init_shim_path.startswith("/"):
+        raise SpecError(
+            f"init shim path {init_shim_path!r} must be absolute (inside the container)"
+        )
+    lines: list[str] = [
+        f"# {name}: generated by lxcri from its ContainerSpec; edits are overwritten"
+    ]
+    files: dict[str, bytes] = {ARGV_FILE: process_json(spec)}
+
+    def add(key: str, value: object) -> None:
+        lines.append(f"{key} = {_check_value(key, str(value))}")
+
+    sec, res, net = spec.security, spec.resources, spec.network
+    add("lxc.uts.name", spec.hostname)
+    add("lxc.rootfs.path", f"dir:{rootfs_path}")
+    for idmap in sec.idmaps if sec.unprivileged else ():
+        add("lxc.idmap", f"{idmap.kind} {idmap.start} {idmap.host} {idmap.count}")
+
+    # process
+    add("lxc.init.cmd", init_shim_path)
+    add("lxc.execute.cmd", init_shim_path)
+    add("lxc.init.cwd", spec.working_dir)
+    add("lxc.init.uid", spec.user.uid)
+    add("lxc.init.gid", spec.user.gid)
+    if spec.user.additional_gids:
+        add("lxc.init.groups", ",".join(str(g) for g in spec.user.additional_gids))
+    for item in spec.env:
+        value = item.partition("=")[2]
+        # lxc.environment strips edge whitespace and ends at a newline; the shim
+        # sets those exactly from argv.json instead
+        if "\n" not in item and value == value.strip():
+            add("lxc.environment", item)
+    add("lxc.signal.halt", spec.stop_signal)
+    add("lxc.signal.stop", "SIGKILL")
+    add("lxc.tty.max", 0)
+    add("lxc.pty.max", 1024)
+    add("lxc.autodev", 1)
+    add("lxc.ephemeral", 0)
+
+    # filesystems
+    if sec.nesting:
+        add("lxc.mount.auto", "proc:rw sys:rw cgroup:rw")
+        add("lxc.apparmor.allow_nesting", 1)
+    elif sec.unprivileged:
+        add("lxc.mount.auto", "proc:mixed sys:rw cgroup:mixed")
+    else:
+        add("lxc.mount.auto", "proc:mixed sys:mixed cgroup:mixed")
+    state_target = STATE_MOUNT.lstrip("/")
+    add(
+        "lxc.mount.entry",
+        f"{_fstab_escape(str(state_dir))} {state_target} none bind,ro,create=dir 0 0",
+    )
+    if host_resolv_conf is not None:
+        for fname, text in etc_files(net, spec.hostname, spec.domainname, host_resolv_conf).items():
+            files[fname] = text.encode()
+            src = _fstab_escape(str(state_dir / fname))
+            add("lxc.mount.entry", f"{src} etc/{fname} none bind,create=file 0 0")
+    paths = volume_paths or {}
+    for m in sorted(spec.mounts, key=lambda m: (m.target.count("/"), m.target)):
+        src = _mount_source(m, paths)
+        create = "file" if m.kind == "bind" and Path(src).is_file() else "dir"
+        opts = f"bind,create={create}" + (",ro" if m.read_only else "")
+        target = _fstab_escape(m.target.lstrip("/"))
+        add("lxc.mount.entry", f"{_fstab_escape(src)} {target} none {opts} 0 0")
+
+    # network
+    if net.mode == "none":
+        add("lxc.net.0.type", "empty")
+    else:
+        add("lxc.net.0.type", "veth")
+        add("lxc.net.0.link", net.bridge)
+        add("lxc.net.0.flags", "up")
+        add("lxc.net.0.name", net.name)
+        if net.hwaddr:
+            add("lxc.net.0.hwaddr", net.hwaddr)
+        if net.mtu:
+            add("lxc.net.0.mtu", net.mtu)
+        if "/" in net.ip:
+            add("lxc.net.0.ipv4.address", net.ip)
+            if net.gateway:
+                add("lxc.net.0.ipv4.gateway", net.gateway)
+        if "/" in net.ip6:
+            add("lxc.net.0.ipv6.address", net.ip6)
+            if net.gateway6:
+                add("lxc.net.0.ipv6.gateway", net.gateway6)
+
+    # security
+    if sec.capabilities is not None:
+        keep = " ".join(c.lower() for c in sec.capabilities) or "none"
+        add("lxc.cap.keep", keep)
+    if sec.no_new_privileges:
+        add("lxc.no_new_privs", 1)
+    if sec.seccomp == "default":
+        if seccomp_path is None:
+            profile = DEFAULT_SECCOMP + ("" if sec.keyctl or sec.privileged else KEYCTL_DENY)
+            files[SECCOMP_FILE] = profile.encode()
+            seccomp_path = state_dir / SECCOMP_FILE
+        add("lxc.seccomp.profile", seccomp_path)
+    elif sec.seccomp != "unconfined":
+        add("lxc.seccomp.profile", sec.seccomp)
+    if sec.privileged:
+        # an unprivileged container cannot mknod anyway; LXC's userns.conf clears these
+        devices = (*_DEVICES, _FUSE_DEVICE) if sec.fuse else _DEVICES
+        for prefix in ("lxc.cgroup", "lxc.cgroup2"):
+            add(f"{prefix}.devices.deny", "a")
+            for d in devices:
+                add(f"{prefix}.devices.allow", d)
+    elif sec.fuse:
+        add("lxc.mount.entry", "/dev/fuse dev/fuse none bind,create=file,optional 0 0")
+
+    # cgroup limits, v1 keys (this machine, PVE 6 era) and v2 keys (PVE 7+)
+    if res.memory is not None:
+        add("lxc.cgroup.memory.limit_in_bytes", res.memory)
+        add("lxc.cgroup2.memory.max", res.memory)
+        if res.swap is not None:
+            add("lxc.cgroup2.memory.swap.max", res.swap)
+    if res.pids_limit is not None:
+        add("lxc.cgroup.pids.max", res.pids_limit)
+        add("lxc.cgroup2.pids.max", res.pids_limit)
+    cpus = res.cpus if res.cpus is not None else res.cores
+    if cpus is not None:
+        quota = round(cpus * CPU_PERIOD)
+        add("lxc.cgroup.cpu.cfs_period_us", CPU_PERIOD)
+        add("lxc.cgroup.cpu.cfs_quota_us", quota)
+        add("lxc.cgroup2.cpu.max", f"{quota} {CPU_PERIOD}")
+
+    if hooks:
+        add("lxc.hook.version", 1)
+        for kind, command in hooks.items():
+            add(f"lxc.hook.{kind}", command)
+    if log_file is not None:
+        add("lxc.log.file", log_file)
+    return LxcConfig("\n".join(lines) + "\n", files)
