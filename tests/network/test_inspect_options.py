@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from pathlib import Path
 
@@ -110,5 +109,5 @@ def test_set_sysctl_writes_only_changes(tmp_path):
     os.utime(key, ns=(1_000_000_000, 1_000_000_000))
     bridge.set_sysctl("net/ipv4/ip_forward", "1", root=tmp_path)  # already 1: not rewritten
     assert key.stat().st_mtime_ns == 1_000_000_000
-    with pytest.raises(NetworkError, match="net.ipv4.missing"):
+    with pytest.raises(NetworkError, match=r"net\.ipv4\.missing"):
         bridge.set_sysctl("net/ipv4/missing", "1", root=tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_parse_port_spec_rejects(spec, words):
     assert words in str(e.value) and spec in str(e.value)
 
 
-def _rules(ruleset, chain):
+def _rules(ruleset: dict[str, Any], chain: str) -> list[dict[str, Any]]:
     return [
         c["add"]["rule"]
         for c in ruleset["nftables"]
@@ -66,7 +67,7 @@ def _rules(ruleset, chain):
     ]
 
 
-def _dnats(rules):
+def _dnats(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e["dnat"] for r in rules for e in r["expr"] if "dnat" in e]
 
 
