@@ -73,6 +73,11 @@ class RichProgress:
         self._bars.stop()
 
 
+def _short(digest: str) -> str:
+    """Tables show 12 hex digits, as docker's IMAGE ID; --output json has them all."""
+    return digest.split(":", 1)[-1][:12]
+
+
 @contextlib.contextmanager
 def progress_for(verb: str) -> Iterator[Progress | None]:
     """Rich bars when stderr is a terminal; nothing when piped or logged."""
@@ -120,7 +125,7 @@ def pull(
             }
         )
     else:
-        emit_table(["NAME", "DIGEST", "PLATFORM"], [[rec.name, desc.digest, plat]])
+        emit_table(["NAME", "DIGEST", "PLATFORM"], [[rec.name, _short(desc.digest), plat]])
 
 
 @click.command()
@@ -144,7 +149,7 @@ def push(ref: str, dest_ref: str, insecure: bool, creds_file: Path | None, outpu
     if output == "json":
         emit_json({"source": ref, "destination": dest, "digest": digest})
     else:
-        emit_table(["SOURCE", "DESTINATION", "DIGEST"], [[ref, dest, digest]])
+        emit_table(["SOURCE", "DESTINATION", "DIGEST"], [[ref, dest, _short(digest)]])
 
 
 @click.command()
