@@ -95,7 +95,8 @@ class Applier:
             raise UnpackError(
                 f"{what}: cannot open the target directory {target}: {e.strerror}"
             ) from None
-        self.dirs: dict[bytes, int] = {b"": self.root}
+        # literal path -> (fd, physical path): most entries' parents are cached
+        self.dirs: dict[bytes, tuple[int, tuple[bytes, ...]]] = {b"": (self.root, ())}
         self.stale: list[int] = []
         self.limit = _fd_cache_limit()
         self.seen: set[bytes] = set()  # paths this layer created (whiteouts spare them)
@@ -124,10 +125,10 @@ class Applier:
 
         The fds are closed only after the current entry, which may still use them.
         """
-        for key, fd in self.dirs.items():
+        for key, (fd, _) in self.dirs.items():
             if key:
                 self.stale.append(fd)
-        self.dirs = {b"": self.root}
+        self.dirs = {b"": (self.root, ())}
 
     def release(self) -> None:
         for fd in set(self.stale):
@@ -135,34 +136,43 @@ class Applier:
                 os.close(fd)
         self.stale.clear()
 
-    def dir_fd(
-        self, parts: tuple[bytes, ...], entry: bytes, create: bool = True, depth: int = 0
-    ) -> int | None:
+    def dir_fd(self, parts: tuple[bytes, ...], entry: bytes, create: bool = True) -> int | None:
         """An fd of the directory ``parts`` inside the target, or None if missing."""
+        hit = self.resolve(parts, entry, create, 0)
+        return None if hit is None else hit[0]
+
+    def resolve(
+        self, parts: tuple[bytes, ...], entry: bytes, create: bool, depth: int
+    ) -> tuple[int, tuple[bytes, ...]] | None:
+        """(fd, physical path) of directory ``parts``; symlinks resolved inside the target."""
         key = _join(parts)
-        fd = self.dirs.get(key)
-        if fd is not None:
-            return fd
-        parent = self.dir_fd(parts[:-1], entry, create, depth)
-        if parent is None:
+        hit = self.dirs.get(key)
+        if hit is not None:
+            return hit
+        up = self.resolve(parts[:-1], entry, create, depth)
+        if up is None:
             return None
+        parent, phys = up
         name = parts[-1]
         try:
             fd = os.open(name, O_DIR, dir_fd=parent)
+            phys = (*phys, name)
         except FileNotFoundError:
             if not create:
                 return None
             fd = self._implicit_dir(parent, name, key)
+            phys = (*phys, name)
         except OSError as e:
             if e.errno not in (errno.ELOOP, errno.ENOTDIR):
                 raise
-            fd = self._through_symlink(parent, parts, entry, create, depth)
-            if fd is None:
+            got = self._through_symlink(parent, phys, parts, entry, create, depth)
+            if got is None:
                 return None
+            fd, phys = got
         if len(self.dirs) >= self.limit:
             self.invalidate()  # closed after this entry: callers may hold some of them
-        self.dirs[key] = fd
-        return fd
+        self.dirs[key] = (fd, phys)
+        return fd, phys
 
     def _implicit_dir(self, parent: int, name: bytes, key: bytes) -> int:
         # A parent the tar did not list: created like GNU tar and umoci do.
@@ -175,8 +185,14 @@ class Applier:
         return fd
 
     def _through_symlink(
-        self, parent: int, parts: tuple[bytes, ...], entry: bytes, create: bool, depth: int
-    ) -> int | None:
+        self,
+        parent: int,
+        parent_phys: tuple[bytes, ...],
+        parts: tuple[bytes, ...],
+        entry: bytes,
+        create: bool,
+        depth: int,
+    ) -> tuple[int, tuple[bytes, ...]] | None:
         name = parts[-1]
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
         if not stat.S_ISLNK(st.st_mode):
@@ -196,23 +212,30 @@ class Applier:
                 f"{self.what}: entry {show(entry)!r}: too many levels of symlinks under "
                 f"{show(_join(parts))!r}"
             )
-        resolved: list[bytes] = list(parts[:-1])
+        # Walk the link one component at a time from the physical parent, so a
+        # '..' after another symlink climbs from where that symlink really led.
+        cur = parent_phys
         for comp in link.split(b"/"):
             if comp in (b"", b"."):
                 continue
             if comp == b"..":
-                if not resolved:
+                if not cur:
                     raise UnpackError(
                         f"{self.what}: entry {show(entry)!r} lies under the symlink "
                         f"{show(_join(parts))!r} -> {show(link)!r}, which points outside the "
                         "target; the layer is refused"
                     )
-                resolved.pop()
-            else:
-                resolved.append(comp)
-        fd = self.dir_fd(tuple(resolved), entry, create, depth + 1)
-        # The cache owns fds by key; the symlink's key gets its own copy.
-        return None if fd is None else os.dup(fd)
+                cur = cur[:-1]
+                continue
+            step = self.resolve((*cur, comp), entry, create, depth + 1)
+            if step is None:
+                return None
+            cur = step[1]
+        hit = self.resolve(cur, entry, create, depth + 1)
+        if hit is None:
+            return None
+        # The cache owns one fd per key; the symlink's key gets its own copy.
+        return os.dup(hit[0]), hit[1]
 
     # -- removal -------------------------------------------------------------
     def remove(self, parent: int, name: bytes) -> None:
@@ -252,7 +275,10 @@ class Applier:
                 self.log.warning("xattr skipped", layer=self.what, entry=show(h.name), xattr=key)
                 continue
             try:
-                os.setxattr(target, key, value, follow_symlinks=False)
+                if isinstance(target, int):
+                    os.setxattr(target, key, value)
+                else:
+                    os.setxattr(target, key, value, follow_symlinks=False)
             except OSError as e:
                 if e.errno not in (errno.ENOTSUP, errno.EPERM):
                     raise
