@@ -124,7 +124,7 @@ class TarSource(Source):
             self._tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed in close()
         except (tarfile.TarError, EOFError) as e:
             raise ImportError_(
-                f"cannot import {path}: not a tar archive or OCI layout directory ({e})"
+                f"cannot import {path}: not a tar archive or OCI layout directory"
             ) from None
         except OSError as e:
             raise ImportError_(f"cannot import {path}: {e.strerror}") from None
