@@ -157,7 +157,7 @@ def parse_label(value: str) -> tuple[str, str]:
 def _check_ctr_path(flag: str, value: str, path: str) -> str:
     if not path.startswith("/"):
         raise _bad(flag, value, f"container path {path!r} must be absolute")
-    parts = [p for p in path.split("/") if p]
+    parts = [p for p in path.split("/") if p and p != "."]
     if ".." in parts:
         raise _bad(flag, value, f"container path {path!r} must not contain '..'")
     return "/" + "/".join(parts)
