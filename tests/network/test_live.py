@@ -1,0 +1,229 @@
+"""Real kernel: a lab bridge, network-namespace "containers", nftables DNAT.
+
+Each test has its own bridge, subnet (10.200.N.0/24), ULA and nft table (see
+tests/support/netlab.py); traffic goes only to 127.0.0.0/8, to the lab bridge's
+own addresses and to the namespaces the test creates.
+
+IPv6 is tested through the bridge's ULA address, not [::1]: the kernel does
+not route ::1 to another host even after DNAT (there is no route_localnet
+for IPv6), so lxcri leaves ::1 alone and [::1]:PORT is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface
+from pathlib import Path
+
+import pytest
+
+from lxcri_core.errors import NetworkError
+from lxcri_core.network import bridge, inspect, ports
+from lxcri_core.network.ports import parse_port_spec
+from tests.support.netlab import Lab, connect, free_port, sh, udp_ask
+
+pytestmark = pytest.mark.slow
+
+
+def _gw(lab: Lab) -> str:
+    return str(lab.subnet.network_address + 1)
+
+
+def _gw6(lab: Lab) -> str:
+    return str(lab.ipv6_subnet.network_address + 1)
+
+
+def _container_chains(lab: Lab) -> list[str]:
+    out = sh("nft", "-j", "list", "table", "inet", lab.table).stdout
+    return [
+        i["chain"]["name"]
+        for i in json.loads(out)["nftables"]
+        if "chain" in i and i["chain"]["name"].startswith("c-")
+    ]
+
+
+def test_published_port_reachable_from_host_then_gone(lab: Lab) -> None:
+    ct = lab.container(2)
+    lab.serve(ct, 80)
+    port = free_port()
+    ports.publish("web1", [parse_port_spec(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
+    # Host-local clients are masqueraded: the container sees the gateway.
+    assert connect("127.0.0.1", port) == f"peer={_gw(lab)}"
+    assert connect(_gw(lab), port) == f"peer={_gw(lab)}"
+    assert connect(_gw6(lab), port) == f"peer={_gw6(lab)}"
+    assert connect("::1", port) == "ConnectionRefusedError"  # see module docstring
+    assert sorted(_container_chains(lab)) == ["c-web1-out", "c-web1-post", "c-web1-pre"]
+
+    ports.unpublish("web1", table=lab.table)
+    assert "c-web1" not in lab.nft_table()
+    assert _container_chains(lab) == []
+    assert connect("127.0.0.1", port) == "ConnectionRefusedError"
+    assert connect(_gw(lab), port) == "ConnectionRefusedError"
+    ports.unpublish("web1", table=lab.table)  # idempotent
+
+
+def test_unpublish_after_container_is_gone(lab: Lab) -> None:
+    """The stop hook may run after init was killed: rules go by id alone."""
+    ct = lab.container(2)
+    server = lab.serve(ct, 80)
+    port = free_port()
+    ports.publish("gone", [parse_port_spec(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
+    assert connect("127.0.0.1", port) == f"peer={_gw(lab)}"
+    server.kill()
+    server.wait()
+    sh("ip", "netns", "del", ct.name)  # the container and its veth vanish
+    ports.unpublish("gone", table=lab.table)
+    assert _container_chains(lab) == []
+    assert ports.list_published(table=lab.table) == []
+
+
+def test_outside_client_reaches_port_and_keeps_its_address(lab: Lab) -> None:
+    ct = lab.container(2)
+    lab.serve(ct, 80)
+    client, host_addr = lab.outside()
+    port = free_port()
+    ports.publish("web", [parse_port_spec(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
+    assert lab.connect_from(client, str(host_addr.ip), port) == f"peer={client.ipv4.ip}"
+    ports.unpublish("web", table=lab.table)
+    assert lab.connect_from(client, str(host_addr.ip), port) == "ConnectionRefusedError"
+
+
+def test_hairpin_from_a_container_on_the_same_bridge(lab: Lab) -> None:
+    server_ct = lab.container(2)
+    other = lab.container(3)
+    lab.serve(server_ct, 80)
+    port = free_port()
+    ports.publish(
+        "srv", [parse_port_spec(f"{port}:80")], server_ct.ipv4, server_ct.ipv6, table=lab.table
+    )
+    # Without the hairpin masquerade the reply would skip the DNAT and be dropped.
+    assert lab.connect_from(other, _gw(lab), port) == f"peer={_gw(lab)}"
+    assert lab.connect_from(other, _gw6(lab), port) == f"peer={_gw6(lab)}"
+
+
+def test_udp_port(lab: Lab) -> None:
+    ct = lab.container(2)
+    lab.serve(ct, 53, "udp")
+    port = free_port()
+    ports.publish("dns", [parse_port_spec(f"{port}:53/udp")], ct.ipv4, ct.ipv6, table=lab.table)
+    assert udp_ask("127.0.0.1", port) == f"peer={_gw(lab)}"
+    assert udp_ask(_gw6(lab), port) == f"peer={_gw6(lab)}"
+
+
+def test_host_ip_binding_limits_the_address(lab: Lab) -> None:
+    ct = lab.container(2)
+    lab.serve(ct, 80)
+    port = free_port()
+    ports.publish("lo", [parse_port_spec(f"127.0.0.1:{port}:80")], ct.ipv4, table=lab.table)
+    assert connect("127.0.0.1", port) == f"peer={_gw(lab)}"
+    assert connect(_gw(lab), port) == "ConnectionRefusedError"
+
+
+def test_containers_are_independent(lab: Lab) -> None:
+    a, b = lab.container(2), lab.container(3)
+    lab.serve(a, 80)
+    lab.serve(b, 80)
+    pa, pb = free_port(), free_port()
+    ports.publish("a", [parse_port_spec(f"{pa}:80")], a.ipv4, a.ipv6, table=lab.table)
+    ports.publish("b", [parse_port_spec(f"{pb}:80")], b.ipv4, b.ipv6, table=lab.table)
+    listed = {(p.container_id, p.mapping.host_port, str(p.container_ip)) for p in
+              ports.list_published(table=lab.table)}  # fmt: skip
+    assert listed == {
+        ("a", pa, str(a.ipv4.ip)),
+        ("a", pa, str(a.ipv6.ip if a.ipv6 else "")),
+        ("b", pb, str(b.ipv4.ip)),
+        ("b", pb, str(b.ipv6.ip if b.ipv6 else "")),
+    }
+    with pytest.raises(NetworkError, match="already published by container a"):
+        ports.publish("b", [parse_port_spec(f"{pa}:80")], b.ipv4, table=lab.table)
+
+    ports.unpublish("a", table=lab.table)
+    assert connect("127.0.0.1", pa) == "ConnectionRefusedError"
+    assert connect("127.0.0.1", pb) == f"peer={_gw(lab)}"
+    assert sorted(_container_chains(lab)) == ["c-b-out", "c-b-post", "c-b-pre"]
+
+
+def test_republish_replaces_the_old_ports(lab: Lab) -> None:
+    ct = lab.container(2)
+    lab.serve(ct, 80)
+    old, new = free_port(), free_port()
+    ports.publish("web", [parse_port_spec(f"{old}:80")], ct.ipv4, table=lab.table)
+    ports.publish("web", [parse_port_spec(f"{new}:80")], ct.ipv4, table=lab.table)
+    assert connect("127.0.0.1", new) == f"peer={_gw(lab)}"
+    assert connect("127.0.0.1", old) == "ConnectionRefusedError"
+    assert [p.mapping.host_port for p in ports.list_published(table=lab.table)] == [new]
+
+
+def test_bridge_nat_to_the_outside(lab: Lab) -> None:
+    ct = lab.container(2)
+    client, host_addr = lab.outside()
+    lab.serve(client, 8080)
+    # The container reaches an outside address through the masquerade as the host.
+    assert lab.connect_from(ct, str(client.ipv4.ip), 8080) == f"peer={host_addr.ip}"
+
+
+def test_ensure_bridge_is_idempotent_and_visible(lab: Lab) -> None:
+    ct = lab.container(2)
+    again = bridge.ensure_bridge(lab.bridge, lab.subnet, lab.ipv6_subnet, table=lab.table)
+    assert not again.created
+    assert again.gateway == IPv4Interface(f"{_gw(lab)}/24")
+    assert again.ipv6_gateway == IPv6Interface(f"{_gw6(lab)}/64")
+    (br,) = [b for b in inspect.read_bridges() if b.name == lab.bridge]
+    assert br.ipv4 == (again.gateway,) and br.ipv6 == (again.ipv6_gateway,)
+    assert [p.name for p in br.ports] == [ct.veth] and br.ports[0].kind == "veth"
+    nat = sh("nft", "list", "chain", "inet", lab.table, f"b-{lab.bridge}-post").stdout
+    assert nat.count("masquerade") == 2  # one per family, not one per call
+    sysctl = Path("/proc/sys/net/ipv4")
+    assert (sysctl / "conf" / lab.bridge / "route_localnet").read_text().strip() == "1"
+    assert (sysctl / "ip_forward").read_text().strip() == "1"
+
+
+def test_ensure_bridge_refuses_overlap_and_non_bridges(lab: Lab) -> None:
+    other = f"{lab.bridge}x"
+    with pytest.raises(NetworkError, match=f"overlaps {_gw(lab)}/24 on {lab.bridge}"):
+        bridge.ensure_bridge(other, IPv4Network(f"{lab.subnet.network_address}/16", strict=False),
+                             table=lab.table)  # fmt: skip
+    assert sh("ip", "link", "show", other, check=False).returncode != 0  # nothing created
+    ct = lab.container(2)
+    free = lab.new_subnet()
+    with pytest.raises(NetworkError, match="not a bridge"):
+        bridge.ensure_bridge(ct.veth, free, table=lab.table)
+
+
+def test_first_use_creates_and_remove_cleans(lab: Lab) -> None:
+    name = f"{lab.bridge}b"
+    subnet = lab.new_subnet()
+    try:
+        info = bridge.ensure_bridge(name, subnet, table=lab.table)
+        assert info.created and info.ipv6_gateway is None
+        assert connect(str(info.gateway.ip), free_port()) == "ConnectionRefusedError"  # it is local
+    finally:
+        bridge.remove_bridge(name, table=lab.table)
+    bridge.remove_bridge(name, table=lab.table)  # idempotent
+    assert sh("ip", "link", "show", name, check=False).returncode != 0
+    assert f"b-{name}-post" not in lab.nft_table()
+
+
+def test_ruleset_accepted_by_nft_check_mode() -> None:
+    """The builders' JSON is valid for this nft (check mode changes nothing)."""
+    rs = ports.publish_ruleset(
+        "chk",
+        [
+            parse_port_spec("1:2"),
+            parse_port_spec("127.0.0.1:3:4/udp"),
+            parse_port_spec("[fd00::9]:5:6"),
+        ],
+        IPv4Interface("10.200.0.2/24"),
+        IPv6Interface("fd42:c8::2/64"),
+        table="lxtcheck",
+    )
+    for ruleset in (rs, ports.unpublish_ruleset("chk", "lxtcheck")):
+        done = subprocess.run(
+            ["nft", "-c", "-j", "-f", "-"],
+            input=json.dumps(ruleset),
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+    assert sh("nft", "list", "table", "inet", "lxtcheck", check=False).returncode != 0
