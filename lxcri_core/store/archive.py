@@ -122,7 +122,7 @@ class TarSource(Source):
         super().__init__(path)
         try:
             self._tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed in close()
-        except (tarfile.TarError, EOFError) as e:
+        except (tarfile.TarError, EOFError):
             raise ImportError_(
                 f"cannot import {path}: not a tar archive or OCI layout directory"
             ) from None

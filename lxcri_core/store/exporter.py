@@ -24,8 +24,6 @@ from lxcri_core.log import get_logger
 from lxcri_core.media import OCI_INDEX, REF_NAME, Descriptor, Manifest
 from lxcri_core.store.layout import LAYOUT_VERSION, ImageRecord, Store
 
-log = get_logger(__name__)
-
 
 def _info(name: str, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(name)
@@ -95,5 +93,7 @@ def write_oci_archive(store: Store, record: ImageRecord, path: Path) -> int:
             raise StoreError(f"cannot export to {path}: {e.strerror or e}") from None
         raise
     fsync_dir(path.parent)
-    log.info("exported", image=record.name, digest=desc.digest, path=str(path))
+    # Looked up per call: a logger first used before setup_logging() keeps
+    # structlog's default (stdout, every level) for the life of the process.
+    get_logger(__name__).info("exported", image=record.name, digest=desc.digest, path=str(path))
     return size

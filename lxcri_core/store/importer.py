@@ -44,8 +44,6 @@ from lxcri_core.store.archive import Source, open_source
 from lxcri_core.store.layout import INDEX_DIGEST_ANNOTATION, ImageRecord, Store
 from lxcri_core.store.platform import host_platform, select_manifest
 
-log = get_logger(__name__)
-
 #: Largest index, manifest or config we read into memory.
 MAX_DOCUMENT = 8 << 20
 #: Nesting of image indexes we follow before giving up (index -> index -> manifest).
@@ -372,7 +370,11 @@ def commit_import(store: Store, src: Source, plan: ImportPlan) -> ImageRecord:
         if isinstance(e, OSError) and not isinstance(e, LxcriError):
             raise _fail(src, f"{e.strerror or e}; nothing was imported") from None
         raise
-    log.info("imported", image=plan.name, digest=plan.descriptor.digest, format=plan.format)
+    # Looked up per call: a logger first used before setup_logging() keeps
+    # structlog's default (stdout, every level) for the life of the process.
+    get_logger(__name__).info(
+        "imported", image=plan.name, digest=plan.descriptor.digest, format=plan.format
+    )
     return store.lookup(plan.name)
 
 

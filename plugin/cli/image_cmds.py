@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from lxcri_pve.cli.common import emit_json, emit_table, get_config, human_size, output_option
+from lxcri_pve.cli.common import emit_json, get_config, human_size, output_option
 
 _IMAGES_HELP = """List the images in the local store.
 
@@ -29,6 +29,18 @@ Examples:
 """
 
 
+def _columns(headers: list[str], rows: list[list[str]]) -> None:
+    """Aligned plain columns like docker's.
+
+    Not ``emit_table``: rich fits tables to 80 columns when stdout is a pipe and
+    cuts digests and long repository names short, which --no-trunc must not do.
+    """
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        cells = [f"{c!s:<{w}}" for c, w in zip(row, widths, strict=True)]
+        click.echo("   ".join(cells).rstrip())
+
+
 def _short(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
 
@@ -40,7 +52,7 @@ def _images(output: str, no_trunc: bool) -> None:
     if output == "json":
         emit_json([i.to_json() for i in images])
         return
-    emit_table(
+    _columns(
         ["REPOSITORY", "TAG", "DIGEST", "SIZE", "PLATFORM"],
         [
             [
