@@ -12,8 +12,10 @@ only for insecure registries. requests honours ``HTTPS_PROXY``/``NO_PROXY``.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,24 @@ def endpoints(cfg: Config, host: str, *, insecure: bool = False) -> list[Endpoin
     return [*mirrors, endpoint(cfg, host, insecure=insecure)]
 
 
+def _reason(e: BaseException) -> str:
+    """The useful tail of a urllib3/requests error ("Connection refused"), not its repr chain."""
+    text = str(e)
+    for pattern in (r"\[SSL[^\]]*\]\s*([^()'\"]+)", r"\[Errno -?\d+\]\s*([^()'\"]+)"):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(1).strip()
+    if "timed out" in text.lower():
+        return "timed out"
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def _ca_for(certs_dir: Path, host: str) -> bool | str:
+    """``certs_dir/HOST[:PORT]/ca.crt`` when it exists, else the system's CAs."""
+    ca = certs_dir / host / "ca.crt"
+    return str(ca) if ca.is_file() else True
+
+
 class _Token:
     def __init__(self, value: str, expires_in: float) -> None:
         self.value = value
@@ -106,8 +126,9 @@ class RegistryClient:
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = f"lxcri/{__version__}"
         certs = cfg.certs_dir / ep.host
-        if (certs / "ca.crt").is_file():
-            self.session.verify = str(certs / "ca.crt")
+        self._certs_dir = cfg.certs_dir
+        # Passed on every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
+        self._verify = _ca_for(cfg.certs_dir, ep.host)
         if (certs / "client.cert").is_file() and (certs / "client.key").is_file():
             self.session.cert = (str(certs / "client.cert"), str(certs / "client.key"))
         self._lock = threading.Lock()
@@ -172,7 +193,12 @@ class RegistryClient:
         auth = (self.credential.username, self.credential.password) if self.credential else None
         try:
             resp = self.session.get(
-                realm, params=params, auth=auth, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+                realm,
+                params=params,
+                auth=auth,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                # The token service may live elsewhere (auth.docker.io): its own CA.
+                verify=_ca_for(self._certs_dir, urllib.parse.urlsplit(realm).netloc),
             )
         except OSError as e:
             raise RegistryError(
@@ -249,10 +275,11 @@ class RegistryClient:
                     stream=stream,
                     params=params,
                     timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                    verify=self._verify,
                 )
             except requests.exceptions.SSLError as e:
                 raise RegistryError(
-                    f"TLS verification of registry {self.ep.host} failed ({e}); put its CA"
+                    f"TLS verification of registry {self.ep.host} failed ({_reason(e)}); put its CA"
                     f" certificate in certs.d/{self.ep.host}/ca.crt, or use --insecure for"
                     " a plain-http registry"
                 ) from None
@@ -262,9 +289,9 @@ class RegistryClient:
                 # that is down should not delay the fallback for long.
                 if attempt + 1 >= MAX_CONNECT_ATTEMPTS:
                     raise RegistryError(
-                        f"cannot reach registry {self.ep.host} at {self.ep.base}: {e}"
+                        f"cannot reach registry {self.ep.host} at {self.ep.base}: {_reason(e)}"
                     ) from None
-                log.info("connection failed, retrying", registry=self.ep.host, error=str(e))
+                log.info("connection failed, retrying", registry=self.ep.host, error=_reason(e))
             if resp is not None:
                 if resp.status_code == 401 and reauth < 2 and self._learn(resp, scope, sent):
                     resp.close()

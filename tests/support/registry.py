@@ -88,8 +88,49 @@ def htpasswd_file(path: Path, users: dict[str, str]) -> Path:
     return path
 
 
-def start_registry(workdir: Path, *, users: dict[str, str] | None = None) -> Registry:
-    """Start docker-registry on a free port; with ``users``, behind htpasswd basic auth."""
+def wait_port(addr: str, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    host, port = addr.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {proc.returncode} before {addr} listened")
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def make_tls(workdir: Path, ip: str = "127.0.0.1") -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for ``ip``: (ca.crt, server.crt, server.key)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_crt = workdir / "ca.key", workdir / "ca.crt"
+    key, csr, crt = workdir / "server.key", workdir / "server.csr", workdir / "server.crt"
+    ext = workdir / "san.ext"
+    ext.write_text(f"subjectAltName=IP:{ip}\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = [
+        ["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", ca_crt, "-days", "2",
+         "-subj", "/CN=lxcri test CA"],
+        ["openssl", "req", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={ip}"],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+         "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext],
+    ]  # fmt: skip
+    for cmd in run:
+        subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
+    return ca_crt, crt, key
+
+
+def start_registry(
+    workdir: Path,
+    *,
+    users: dict[str, str] | None = None,
+    tls: tuple[Path, Path] | None = None,
+) -> Registry:
+    """Start docker-registry on a free port; ``users``: htpasswd basic auth;
+    ``tls``: (certificate, key) to serve https."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cfg: dict[str, Any] = {
@@ -102,6 +143,8 @@ def start_registry(workdir: Path, *, users: dict[str, str] | None = None) -> Reg
         cfg["auth"] = {
             "htpasswd": {"realm": "lxcri-test", "path": str(htpasswd_file(workdir / "htp", users))}
         }
+    if tls:
+        cfg["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     conf = workdir / "config.yml"
     conf.write_text(json.dumps(cfg))  # JSON is YAML
     log_path = workdir / "registry.log"
@@ -111,7 +154,10 @@ def start_registry(workdir: Path, *, users: dict[str, str] | None = None) -> Reg
         )
     reg = Registry(f"127.0.0.1:{port}", proc, workdir, log_path)
     try:
-        wait_http(f"http://{reg.addr}/v2/", proc)
+        if tls:
+            wait_port(reg.addr, proc)
+        else:
+            wait_http(f"http://{reg.addr}/v2/", proc)
     except BaseException:
         reg.stop()
         raise
@@ -156,6 +202,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     status: int = 0
+    target: str = ""  # the raw request target: absolute when used as a forward proxy
 
 
 @dataclass
@@ -276,7 +323,7 @@ class FaultProxy:
     # -- the proxy ----------------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         url = urllib.parse.urlsplit(h.path)
-        seen = Seen(h.command, url.path, {k.lower(): v for k, v in h.headers.items()})
+        seen = Seen(h.command, url.path, {k.lower(): v for k, v in h.headers.items()}, 0, h.path)
         with self.lock:
             self.log.append(seen)
         length = int(h.headers.get("Content-Length") or 0)
@@ -300,7 +347,8 @@ class FaultProxy:
         }
         conn = http.client.HTTPConnection(self.upstream, timeout=60)
         try:
-            conn.request(h.command, h.path, body=body, headers=headers)
+            target = urllib.parse.urlunsplit(("", "", url.path, url.query, ""))
+            conn.request(h.command, target, body=body, headers=headers)
             resp = conn.getresponse()
             seen.status = resp.status
             data = resp.read()
