@@ -26,8 +26,6 @@ from lxcri_core.store import Store
 from lxcri_core.unpack.apply import apply_layer
 from lxcri_core.unpack.model import IdMap, LayerStats
 
-log = get_logger(__name__)
-
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
@@ -143,7 +141,8 @@ def unpack_rootfs(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     fsync_dir(parent)
-    log.info(
+    # A logger per call: a module-level one would keep the configuration of its first use.
+    get_logger(__name__).info(
         "image unpacked",
         image=ref_or_digest,
         target=str(target),
