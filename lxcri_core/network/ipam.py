@@ -22,14 +22,16 @@ import json
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lxcri_core.config import Config
 from lxcri_core.errors import NetworkError
 from lxcri_core.fsutil import atomic_write, flocked
 from lxcri_core.log import get_logger
 from lxcri_core.network.bridge import DEFAULT_BRIDGE, DEFAULT_SUBNET
 from lxcri_core.network.ports import check_container_id
+
+if TYPE_CHECKING:  # the hooks never need to load the config module for this
+    from lxcri_core.config import Config
 
 log = get_logger(__name__)
 

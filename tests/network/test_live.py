@@ -227,3 +227,27 @@ def test_ruleset_accepted_by_nft_check_mode() -> None:
         )
         assert done.returncode == 0, done.stderr
     assert sh("nft", "list", "table", "inet", "lxtcheck", check=False).returncode != 0
+
+
+def _ensure(args: tuple[str, str, str]) -> bool:
+    name, subnet, table = args
+    return bridge.ensure_bridge(name, subnet, table=table).created
+
+
+def test_concurrent_first_use_creates_one_bridge(lab: Lab) -> None:
+    """Several start hooks may race to create lxcri0: all succeed, one creates it."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    name, subnet = f"{lab.bridge}c", str(lab.new_subnet())
+    try:
+        with ProcessPoolExecutor(max_workers=4) as pool:
+            created = list(pool.map(_ensure, [(name, subnet, lab.table)] * 4))
+        assert created.count(True) == 1  # one link add succeeded; the others found the link
+        addrs = sh("ip", "-j", "addr", "show", "dev", name).stdout
+        assert [a["local"] for a in json.loads(addrs)[0]["addr_info"] if a["family"] == "inet"] == [
+            str(IPv4Network(subnet).network_address + 1)
+        ]
+        nat = sh("nft", "list", "chain", "inet", lab.table, f"b-{name}-post").stdout
+        assert nat.count("masquerade") == 1
+    finally:
+        bridge.remove_bridge(name, table=lab.table)
