@@ -93,7 +93,9 @@ def test_merge_env_keeps_first_position():
 
 def test_user_from_rootfs(tmp_path):
     (tmp_path / "etc").mkdir()
-    (tmp_path / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nnginx:x:101:101::/var/cache/nginx:/bin/false\n")
+    (tmp_path / "etc" / "passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\nnginx:x:101:101::/var/cache/nginx:/bin/false\n"
+    )
     (tmp_path / "etc" / "group").write_text("root:x:0:\nnginx:x:101:\nwww:x:33:nginx\n")
     img = {"config": {"Cmd": ["nginx"], "User": "nginx"}}
     spec = build_spec(img, RunOptions(host_env={}), tmp_path)
@@ -154,7 +156,9 @@ def test_healthcheck_image_and_flags():
         }
     }
     spec = build_spec(img, RunOptions(host_env={}))
-    assert spec.healthcheck == Healthcheck(("CMD", "curl", "-f", "http://localhost/"), 10.0, 30.0, 0.0, 5)
+    assert spec.healthcheck == Healthcheck(
+        ("CMD", "curl", "-f", "http://localhost/"), 10.0, 30.0, 0.0, 5
+    )
     assert spec.healthcheck.argv == ("curl", "-f", "http://localhost/")
     spec = build_spec(img, RunOptions(health_cmd="pg_isready", health_timeout="3s", host_env={}))
     assert spec.healthcheck is not None
@@ -182,7 +186,12 @@ def test_network_and_security():
     spec = build_spec({"Cmd": ["x"]}, opts)
     n = spec.network
     assert (n.bridge, n.ip, n.gateway, n.mtu, n.vlan, n.dns) == (
-        "vmbr1", "10.0.0.5/24", "10.0.0.1", 1400, 20, ("1.1.1.1",)
+        "vmbr1",
+        "10.0.0.5/24",
+        "10.0.0.1",
+        1400,
+        20,
+        ("1.1.1.1",),
     )
     s = spec.security
     assert s.unprivileged and s.nesting and s.no_new_privileges
@@ -198,7 +207,9 @@ def test_network_and_security():
 
 
 def test_hostname_defaults_from_name():
-    assert build_spec({"Cmd": ["x"]}, RunOptions(name="my_app.1", host_env={})).hostname == "my-app-1"
+    assert (
+        build_spec({"Cmd": ["x"]}, RunOptions(name="my_app.1", host_env={})).hostname == "my-app-1"
+    )
     assert build_spec({"Cmd": ["x"]}, RunOptions(host_env={})).hostname == "lxcri"
     with pytest.raises(SpecError, match="--hostname"):
         build_spec({"Cmd": ["x"]}, RunOptions(hostname="bad_name", host_env={}))

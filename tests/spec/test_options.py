@@ -55,7 +55,17 @@ def test_port(value, expected):
 
 @pytest.mark.parametrize(
     "value",
-    ["", "80/sctp", "x:80", "70000:80", "8080:0", "1.2.3:80:80", "80-81:90", "[::1:80:80", "a:b:c:d"],
+    [
+        "",
+        "80/sctp",
+        "x:80",
+        "70000:80",
+        "8080:0",
+        "1.2.3:80:80",
+        "80-81:90",
+        "[::1:80:80",
+        "a:b:c:d",
+    ],
 )
 def test_port_errors(value):
     with pytest.raises(SpecError, match=r"-p value"):
@@ -154,7 +164,8 @@ def test_duration_errors(value):
 
 
 @pytest.mark.parametrize(
-    ("value", "name"), [("TERM", "SIGTERM"), ("sigquit", "SIGQUIT"), ("9", "SIGKILL"), ("SIGUSR1", "SIGUSR1")]
+    ("value", "name"),
+    [("TERM", "SIGTERM"), ("sigquit", "SIGQUIT"), ("9", "SIGKILL"), ("SIGUSR1", "SIGUSR1")],
 )
 def test_signal(value, name):
     assert o.parse_signal(value) == name

@@ -1,0 +1,326 @@
+"""pct.conf: lossless round trip of recorded files, editing, property strings, and
+render_pve_config validated against the PVE API schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lxcri_core.errors import SpecError
+from lxcri_core.spec.build import build_spec
+from lxcri_core.spec.model import ContainerSpec
+from lxcri_core.spec.options import RunOptions
+from lxcri_core.spec.pve_config import (
+    PveConfig,
+    PveSection,
+    encode_description_line,
+    parse_property_string,
+    parse_pve_config,
+    render_property_string,
+    render_pve_config,
+)
+from tests.spec.pve_schema import load_schema, validate_params
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "pve"
+CONFS = sorted(DATA.glob("*.conf"))
+
+NGINX = {
+    "architecture": "amd64",
+    "os": "linux",
+    "config": {
+        "Entrypoint": ["/docker-entrypoint.sh"],
+        "Cmd": ["nginx", "-g", "daemon off;"],
+        "Env": [
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "NGINX_VERSION=1.29.3",
+        ],
+        "Volumes": {"/var/cache/nginx": {}},
+        "StopSignal": "SIGQUIT",
+    },
+}
+
+
+def test_recorded_files_exist():
+    assert len(CONFS) >= 5
+
+
+@pytest.mark.parametrize("path", CONFS, ids=lambda p: p.name)
+def test_round_trip_recorded(path):
+    text = path.read_text()
+    cfg = parse_pve_config(text)
+    assert cfg.render() == text
+
+
+def test_snapshots_and_description():
+    cfg = parse_pve_config((DATA / "101-debian-snapshots.conf").read_text())
+    assert cfg.main.description == "Debian 12 build box\n\nowner: ops team, ticket INFRA-2231"
+    assert list(cfg.snapshots) == ["after-install", "before-upgrade"]
+    snap = cfg.snapshots["before-upgrade"]
+    assert snap.get("parent") == "after-install" and snap.get("snaptime") == "1730800123"
+    assert cfg.main.get("parent") == "before-upgrade"
+    assert cfg.main.get("memory") == "2048" and snap.get("memory") == "2048"
+    assert cfg.snapshots["after-install"].get("memory") == "1024"
+    pending = parse_pve_config((DATA / "300-pending.conf").read_text()).pending
+    assert pending is not None and pending.get("delete") == "swap"
+
+
+def test_lxc_keys_and_oci_env():
+    cfg = parse_pve_config((DATA / "200-oci-nginx.conf").read_text())
+    env = cfg.main.get_all("lxc.environment.runtime")
+    assert env[1] == "NGINX_VERSION=1.29.3" and len(env) == 6
+    params = cfg.api_params()
+    assert params["env"].split("\0") == env
+    assert params["entrypoint"] == "/docker-entrypoint.sh nginx -g daemon off;"
+    assert validate_params(params) == []
+    hand = parse_pve_config((DATA / "110-privileged-hand-edited.conf").read_text())
+    assert hand.main.lxc()[:2] == [("lxc.apparmor.profile", "unconfined"), ("lxc.cap.drop", "")]
+
+
+@pytest.mark.parametrize("path", CONFS, ids=lambda p: p.name)
+def test_recorded_files_match_schema(path):
+    """The recorded files are realistic: their options pass the API schema too."""
+    cfg = parse_pve_config(path.read_text())
+    params = {k: v for k, v in cfg.api_params().items()}
+    assert validate_params(params, "update") == []
+
+
+def test_editing_keeps_untouched_lines_and_writes_pve_form():
+    text = (DATA / "110-privileged-hand-edited.conf").read_text()
+    cfg = parse_pve_config(text)
+    cfg.main.set("memory", 2048)
+    cfg.main.set("cpulimit", "1.5")
+    cfg.main.set("onboot", True)
+    cfg.main.delete("lock")
+    cfg.main.add("lxc.environment.runtime", "A=1")
+    out = cfg.render()
+    assert "memory: 2048\n" in out and "lock:" not in out
+    assert "lxc.apparmor.profile = unconfined\n" in out  # hand-written form kept
+    keys = [e.key for e in cfg.main if e.is_option]
+    assert keys.index("cpulimit") == keys.index("cores") + 1
+    assert out.index("onboot: 1") < out.index("ostype: centos")
+    assert out.rstrip("\n").endswith("lxc.environment.runtime: A=1")
+    assert parse_pve_config(out).render() == out
+
+
+def test_parse_errors_name_the_line():
+    with pytest.raises(SpecError, match="line 2"):
+        parse_pve_config("arch: amd64\nthis is not a config line\n")
+
+
+def test_set_into_section_with_trailing_blank():
+    cfg = parse_pve_config((DATA / "101-debian-snapshots.conf").read_text())
+    cfg.main.set("zzz", "1")
+    out = cfg.render()
+    assert "unprivileged: 1\nzzz: 1\n\n[after-install]" in out
+
+
+def test_property_strings():
+    assert parse_property_string("local-lvm:vm-1-disk-0,mp=/d,backup=1", "volume") == {
+        "volume": "local-lvm:vm-1-disk-0",
+        "mp": "/d",
+        "backup": "1",
+    }
+    net = {"type": "veth", "ip": "dhcp", "name": "eth0", "bridge": "vmbr0", "tag": 5, "fw": None}
+    assert (
+        render_property_string(net, None, ("name",))
+        == "name=eth0,bridge=vmbr0,ip=dhcp,tag=5,type=veth"
+    )
+    mp = {"ro": True, "mp": "/x", "volume": "/host", "backup": False}
+    assert render_property_string(mp, "volume", ("mp",)) == "/host,mp=/x,backup=0,ro=1"
+    for bad in ("a=1,a=2", "x,y", "novalue"):
+        with pytest.raises(SpecError):
+            parse_property_string(bad)
+    with pytest.raises(SpecError, match="cannot contain ','"):
+        render_property_string({"a": "x,y"})
+
+
+_key = st.from_regex(r"[a-z][a-z_]{0,8}[0-9]?", fullmatch=True).filter(
+    lambda k: not k.startswith("lxc")
+)
+_value = (
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=30)
+    .map(str.strip)
+    .filter(bool)
+)
+_line = st.one_of(
+    st.tuples(st.just("opt"), _key, _value),
+    st.tuples(st.just("lxc"), st.from_regex(r"lxc\.[a-z0-9_.]{1,12}", fullmatch=True), _value),
+    st.tuples(
+        st.just("#"),
+        st.just(""),
+        st.text(max_size=30).filter(lambda t: "\n" not in t and "\r" not in t),
+    ),
+    st.tuples(st.just(""), st.just(""), st.just("")),
+)
+
+
+@given(
+    main=st.lists(_line, max_size=15),
+    snaps=st.lists(
+        st.tuples(
+            st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True), st.lists(_line, max_size=6)
+        ),
+        max_size=3,
+    ),
+    final_newline=st.booleans(),
+)
+def test_round_trip_generated(main, snaps, final_newline):
+    def render(lines: list[tuple[str, str, str]]) -> list[str]:
+        out = []
+        for kind, key, value in lines:
+            if kind in ("opt", "lxc"):
+                out.append(f"{key}: {value}")
+            elif kind == "#":
+                out.append("#" + value)
+            else:
+                out.append("")
+        return out
+
+    lines = render(main)
+    for name, body in snaps:
+        lines += [f"[{name}]", *render(body)]
+    text = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    cfg = parse_pve_config(text)
+    assert cfg.render() == text
+    for kind, key, value in main:
+        if kind in ("opt", "lxc"):
+            assert value in cfg.main.get_all(key)
+
+
+@given(st.text(max_size=60))
+def test_description_round_trip(text):
+    text = text.replace("\r", "")
+    sec = PveSection()
+    sec.description = text
+    for e in sec:
+        assert ":" not in e.value and "\n" not in e.value
+    again = parse_pve_config(PveConfig(sec).render() if text else "").main
+    assert again.description == (text if text else "")
+
+
+def test_description_encoding_matches_pve():
+    assert encode_description_line("owner: ops") == "owner%3A ops"
+    assert encode_description_line("Grüße 100%") == "Gr%C3%BC%C3%9Fe 100%25"
+
+
+def _spec(**kw: Any) -> ContainerSpec:
+    return build_spec(
+        NGINX, RunOptions(name="web", host_env={}, **kw), image="docker.io/library/nginx:1.29"
+    )
+
+
+def test_render_full_spec_passes_schema():
+    spec = _spec(
+        volumes=("/srv/www:/usr/share/nginx/html:ro", "logs:/var/log/nginx"),
+        memory="300m",
+        cores="2",
+        cpus="1.5",
+        pids_limit="200",
+        restart="unless-stopped",
+        ip="10.20.0.9/24",
+        gateway="10.20.0.1",
+        mtu="1450",
+        vlan="20",
+        mac_address="bc:24:11:00:00:09",
+        dns=("10.20.0.1",),
+        dns_search=("home.arpa",),
+        nesting=True,
+        keyctl=True,
+        cap_drop=("NET_RAW",),
+    )
+    cfg = render_pve_config(
+        spec,
+        205,
+        storage="local-zfs",
+        volume_ids={"logs": "local-zfs:subvol-205-disk-1"},
+        state_dir="/var/lib/lxcri/containers/205",
+        hookscript="local:snippets/lxcri-hook.pl",
+    )
+    params = cfg.api_params()
+    assert validate_params(params) == []
+    assert validate_params({k: v for k, v in params.items()}, "update") == []
+    m = cfg.main
+    assert m.get("memory") == "300" and m.get("swap") == "300"
+    assert m.get("cores") == "2" and m.get("cpulimit") == "1.5"
+    assert m.get("entrypoint") == "/.lxcri/init"
+    assert m.get("features") == "keyctl=1,nesting=1"
+    assert m.get("onboot") == "1" and m.get("unprivileged") == "1"
+    assert m.get("net0") == (
+        "name=eth0,bridge=vmbr0,gw=10.20.0.1,host-managed=1,hwaddr=BC:24:11:00:00:09,"
+        "ip=10.20.0.9/24,mtu=1450,tag=20,type=veth"
+    )
+    mps = {
+        parse_property_string(v, "volume")["mp"]: v
+        for k, v in m.options().items()
+        if k.startswith("mp")
+    }
+    assert mps["/usr/share/nginx/html"] == "/srv/www,mp=/usr/share/nginx/html,ro=1"
+    assert mps["/var/log/nginx"] == "local-zfs:subvol-205-disk-1,mp=/var/log/nginx,backup=1"
+    assert mps["/var/cache/nginx"] == "local-zfs:1,mp=/var/cache/nginx,backup=1"
+    assert m.get("nameserver") == "10.20.0.1" and m.get("searchdomain") == "home.arpa"
+    raw = dict(cfg.raw_lxc_entries())
+    assert (
+        raw["lxc.mount.entry"] == "/var/lib/lxcri/containers/205 .lxcri none bind,ro,create=dir 0 0"
+    )
+    assert raw["lxc.signal.halt"] == "SIGQUIT" and raw["lxc.cgroup2.pids.max"] == "200"
+    assert "net_raw" in raw["lxc.cap.drop"].split() and "chown" not in raw["lxc.cap.drop"].split()
+    assert params["env"].split("\0")[1] == "HOSTNAME=web"
+    # the rendered file is itself a valid, round-tripping pct.conf
+    text = cfg.render()
+    assert parse_pve_config(text).render() == text
+    assert text.startswith("#lxcri image docker.io/library/nginx%3A1.29\narch: amd64\n")
+
+
+def test_render_inline_entrypoint_and_limits():
+    spec = build_spec({"Cmd": ["/app", "--port=80"]}, RunOptions(network="none", host_env={}))
+    cfg = render_pve_config(spec, 100)
+    assert cfg.main.get("entrypoint") == "/app --port=80"
+    assert cfg.main.get("net0") is None and cfg.main.get("rootfs") == "local-lvm:8"
+    assert validate_params(cfg.api_params()) == []
+    with pytest.raises(SpecError, match=r"cannot be written to pct\.conf"):
+        render_pve_config(_spec(), 100)  # "daemon off;" has a space
+    with pytest.raises(SpecError, match="VMID 99"):
+        render_pve_config(spec, 99)
+    odd = build_spec({"Cmd": ["/app"]}, RunOptions(env=("my.var=1",), host_env={}))
+    with pytest.raises(SpecError, match=r"'my\.var' cannot be stored"):
+        render_pve_config(odd, 100)
+    shim = render_pve_config(odd, 100, state_dir="/s")
+    assert "my.var=1" not in shim.main.get_all("lxc.environment.runtime")
+
+
+def test_validator_catches_bad_values():
+    """The schema check itself can fail: wrong names, ranges, enums, patterns, sub-keys."""
+    errs = validate_params(
+        {
+            "colour": "red",
+            "ostype": "windows",
+            "memory": "8",
+            "net0": "name=eth0,tag=5000,speed=10",
+            "mp0": "/x,ro=yes",
+            "env": "1 BAD",
+            "hostname": "bad_name",
+        }
+    )
+    text = "\n".join(errs)
+    for needle in (
+        "colour: not a parameter",
+        "ostype:",
+        "memory: 8 < minimum",
+        "net0.tag: 5000 > maximum",
+        "net0: unknown key 'speed'",
+        "mp0: required key 'mp' missing",
+        "mp0.ro:",
+        "env:",
+        "hostname:",
+    ):
+        assert needle in text
+
+
+def test_schema_subset_is_the_generated_one():
+    props = load_schema("create")
+    assert {"entrypoint", "env", "net[n]", "mp[n]", "features", "unprivileged"} <= set(props)
+    assert "host-managed" in props["net[n]"]["format"]
