@@ -13,6 +13,10 @@ need; nothing heavy is imported here or at module import time)::
     ports.publish(ctid, [ports.parse_port_spec(p) for p in opts.publish],
                   lease.ipv4, lease.ipv6)              # one nft call, replaces old rules
 
+    # on Proxmox (vmbr0 is the admin's: no ensure_bridge, addresses from the CT config)
+    bridge.enable_route_localnet("vmbr0")             # so 127.0.0.1:PORT works there too
+    ports.publish(ctid, mappings, ct_ipv4, ct_ipv6)
+
     # stop / post-stop (also after init was killed): by id alone, idempotent
     ports.unpublish(ctid)
     # destroy
