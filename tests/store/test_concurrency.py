@@ -61,7 +61,7 @@ def test_eight_concurrent_imports(store: Store, big_archive: tuple[Path, int]):
     assert sorted(names) == ["docker.io/library/big:0", "docker.io/library/big:1"]
     assert len(blobs) == nblobs and partials == []
     entries = _index(store)
-    assert len(entries) == 2 and len({e["digest"] for e in entries}) == 1  # type: ignore[index]
+    assert len(entries) == 2 and len({e["digest"] for e in entries}) == 1
     # nothing left over in tmp/ but lock files
     assert {p.suffix for p in store.tmp_dir.iterdir()} <= {".lock"}
     want = skopeo_manifest_digest(f"oci-archive:{archive}")
