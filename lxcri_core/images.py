@@ -184,8 +184,16 @@ def list_images(cfg: Config) -> list[ImageSummary]:
         return []
     out = []
     for rec in store.images():
-        d = _details(store, rec, [rec.name])
         repo, tag = _split_name(rec.name)
+        try:
+            d = _details(store, rec, [rec.name])
+        except StoreError:
+            # A damaged image still gets its row (so it can be seen and removed);
+            # `lxcri inspect` reports what is wrong with it.
+            desc = rec.descriptor
+            plat = str(desc.platform) if desc.platform else ""
+            out.append(ImageSummary(rec.name, repo, tag, desc.digest, desc.size, plat, ""))
+            continue
         out.append(ImageSummary(rec.name, repo, tag, d.digest, d.size, d.platform, d.created))
     return sorted(out, key=lambda s: s.name)
 

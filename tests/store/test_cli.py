@@ -197,3 +197,15 @@ def test_real_process_exit_codes_and_streams(sources: Sources, tmp_path: Path):
     assert bad.stderr.count("\n") == 1 and "neither an OCI layout" in bad.stderr
     usage = run_lxcri("import")
     assert usage.returncode == 2 and usage.stdout == ""
+
+
+def test_damaged_image_still_listed_and_removable(cfg, store: Store, two):
+    a, _ = two
+    config = inspect_image(cfg, "busybox:1.0").config_digest
+    store.blob_path(config).unlink()
+    rows = {i.name: i for i in list_images(cfg)}
+    assert rows["docker.io/library/busybox:1.0"].digest == a
+    with pytest.raises(StoreError, match="missing"):
+        inspect_image(cfg, "busybox:1.0")
+    assert invoke("rmi", "busybox:1.0").exit_code == 0
+    assert [i.name for i in list_images(cfg)] == ["docker.io/test/multi:2.0"]
