@@ -156,7 +156,9 @@ class TarSource(Source):
             if m.isreg():
                 return m
             if m.issym():
-                rel = _clean(posixpath.join(posixpath.dirname(m.name), m.linkname))
+                # relative to the link's directory; ".." may climb, but not out of the archive
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(m.name), m.linkname))
+                rel = None if m.linkname.startswith("/") else _clean(target)
             elif m.islnk():
                 rel = _clean(m.linkname)
             else:

@@ -198,3 +198,40 @@ def test_manifest_digest_mismatch(cfg, store, tmp_path: Path, seeded):
 def test_missing_path_is_usage_error():
     res = invoke("import", "/nonexistent/x.tar", "--name", "a:1")
     assert res.exit_code == 2 and res.stdout == ""
+
+
+def _docker_with_symlinked_layer(path: Path, link: str) -> None:
+    """A docker-archive whose only layer is ``id/layer.tar``, a symlink to ``link``
+    (``{layer}`` in it stands for the real layer file, as old docker saves it)."""
+    layer = make_tar([Entry("f.txt", data=b"f\n")])
+    layer_file = f"{sha256(layer)[7:]}.tar"
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"diff_ids": [sha256(layer)]}}
+    ).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in ((layer_file, layer), ("c.json", config)):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tar.addfile(ti, io.BytesIO(data))
+        ti = tarfile.TarInfo("id/layer.tar")
+        ti.type, ti.linkname = tarfile.SYMTYPE, link.format(layer=layer_file)
+        tar.addfile(ti)
+        manifest = json.dumps([{"Config": "c.json", "RepoTags": None, "Layers": ["id/layer.tar"]}])
+        ti = tarfile.TarInfo("manifest.json")
+        ti.size = len(manifest)
+        tar.addfile(ti, io.BytesIO(manifest.encode()))
+
+
+def test_docker_layer_symlink_inside_is_followed(cfg, store, tmp_path: Path):
+    good = tmp_path / "good.tar"
+    _docker_with_symlinked_layer(good, "../{layer}")
+    rec = import_image(cfg, good, "linked:1")
+    assert rec.name == "docker.io/library/linked:1"
+    with pytest.raises(ImportError_, match="give a name with --name"):
+        import_image(cfg, good)  # RepoTags is null: nothing names it
+
+
+def test_docker_layer_symlink_escaping_is_refused(cfg, store, tmp_path: Path, seeded):
+    bad = tmp_path / "escape.tar"
+    _docker_with_symlinked_layer(bad, "../../etc/passwd")
+    _assert_refused(cfg, store, bad, "points outside the archive", seeded)
