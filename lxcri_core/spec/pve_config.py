@@ -330,7 +330,7 @@ def render_pve_config(
     else a new one is requested with PVE's ``STORAGE:SIZE_GB`` syntax. Named
     and anonymous volumes take their volume id from ``volume_ids`` (keyed by
     volume name, or target path for anonymous ones), else are allocated the
-    same way. With ``state_dir`` (a host directory holding ``argv.json``)
+    same way. With ``state_dir`` (a host directory holding ``ctr/argv`` and ``ctr/env``)
     the entrypoint is the init shim and the state dir is bind-mounted at
     ``/.lxcri``, so any argv works; without it the argv is written inline
     and must not need quoting. Settings PVE has no option or allowed
@@ -411,7 +411,7 @@ def render_pve_config(
         name, _, value = item.partition("=")
         if not _ENV_NAME.match(name) or re.search(r"[\x00-\x08\x10-\x1f\x7f]", value):
             if state_dir:
-                continue  # the shim sets it from argv.json
+                continue  # the shim sets it from ctr/env
             raise SpecError(
                 f"environment variable {name!r} cannot be stored in pct.conf; "
                 "use the init shim (pass state_dir)"

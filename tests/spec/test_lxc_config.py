@@ -38,9 +38,12 @@ def _render(tmp_path: Path, **kw: Any) -> tuple[ContainerSpec, LxcConfig]:
     )
 
 
-def test_exact_argv_goes_through_the_json_file(tmp_path):
+def test_exact_argv_goes_through_nul_separated_files(tmp_path):
     spec, cfg = _render(tmp_path)
-    doc = json.loads(cfg.files["argv.json"])
+    argv = cfg.files["ctr/argv"].split(b"\0")
+    assert argv[-1] == b"" and [a.decode() for a in argv[:-1]] == list(spec.args)
+    assert cfg.files["ctr/env"].decode().split("\0")[:-1] == list(spec.env)
+    doc = json.loads(cfg.files["process.json"])
     assert doc["version"] == 1
     assert doc["args"] == ["/entry.sh", "serve", "--title", "hello world", 'it\'s "quoted"']
     assert doc["env"] == list(spec.env)
@@ -48,7 +51,7 @@ def test_exact_argv_goes_through_the_json_file(tmp_path):
     assert cfg.value("lxc.init.cmd") == "/.lxcri/init"
     assert cfg.value("lxc.execute.cmd") == "/.lxcri/init"
     assert cfg.value("lxc.init.cwd") == "/srv"
-    assert "/run/lxcri/web .lxcri none bind,ro,create=dir 0 0" in cfg.values("lxc.mount.entry")
+    assert "/run/lxcri/web/ctr .lxcri none bind,ro,create=dir 0 0" in cfg.values("lxc.mount.entry")
     env = cfg.values("lxc.environment")
     # values LXC would mangle are left to the shim
     assert "PLAIN=x y" in env
