@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lxcri_core.digest import is_digest
-from lxcri_core.errors import LxcriError, StorageError
+from lxcri_core.errors import LxcriError, StorageError, StoreError
 from lxcri_core.media import load_json
 
 if TYPE_CHECKING:
@@ -107,14 +107,14 @@ def load_chain(store: Store, manifest_digest: str, idmap: IdMap | None = None) -
     """Read an image's manifest and config from ``store`` and compute its chain."""
     try:
         man = store.manifest(manifest_digest)
-    except StorageError:
-        raise
+        cfg = load_json(store.read_blob(man.config.digest), f"image config {man.config.digest}")
+    except StoreError as e:
+        raise StorageError(f"{e}; pull or import the image first") from None
     except LxcriError as e:
         raise StorageError(
             f"{manifest_digest} is not a single-platform image manifest ({e}); "
             "resolve the platform first"
         ) from None
-    cfg = load_json(store.read_blob(man.config.digest), f"image config {man.config.digest}")
     rootfs = cfg.get("rootfs")
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list) or not all(

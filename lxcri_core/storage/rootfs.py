@@ -63,6 +63,11 @@ class Rootfs:
             opts, base = self.overlay_options()
             run_cmd(["mount", "-t", "overlay", "overlay", "-o", opts, str(target)], cwd=base)
         elif target != self.path:
+            if not self.path.is_absolute() or not self.path.is_dir():
+                raise StorageError(
+                    f"rootfs of {self.container_id} is not available at {self.path!s}; "
+                    "is its dataset mounted?"
+                )
             run_cmd(["mount", "--bind", str(self.path), str(target)])
         return target
 

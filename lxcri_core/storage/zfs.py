@@ -146,9 +146,9 @@ class ZfsBackend(StorageBackend):
                     )
                 syncfs(mnt)
                 zfs("snapshot", f"{tmp}@{SNAP}")
-                zfs("umount", tmp)
+                zfs_settled("umount", tmp)
                 zfs("set", "canmount=noauto", tmp)
-                zfs("rename", tmp, final)
+                zfs_settled("rename", tmp, final)
             except BaseException:
                 with contextlib.suppress(StorageError):
                     destroy(tmp)
@@ -251,20 +251,25 @@ class ZfsBackend(StorageBackend):
                 space.pop(ds, None)
 
 
-def destroy(dataset: str, attempts: int = 20) -> None:
-    """``zfs destroy -r``, retried while zfs-fuse still reports the dataset busy.
+def zfs_settled(*args: str, attempts: int = 20) -> str:
+    """``zfs ARGS``, retried while zfs-fuse reports the dataset busy.
 
-    Right after a zfs-fuse dataset was mounted, written or bind-mounted and
-    unmounted, the daemon holds it for a moment and destroy says "dataset is
-    busy"; something really using it stays busy and the last error is raised.
+    Right after a zfs-fuse dataset was mounted, written, or (bind-)unmounted,
+    the daemon holds it for a moment and destroy/rename/umount say "dataset
+    is busy"; something really using it stays busy and the last error is
+    raised.
     """
     import time
 
     for i in range(attempts):
         try:
-            zfs("destroy", "-r", dataset)
-            return
+            return zfs(*args)
         except StorageError as e:
             if "busy" not in str(e) or i == attempts - 1:
                 raise
             time.sleep(0.1 * (i + 1))
+    raise AssertionError("unreachable")
+
+
+def destroy(dataset: str) -> None:
+    zfs_settled("destroy", "-r", dataset)

@@ -54,6 +54,18 @@ def _wait(cond: object, what: str, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
+def settled(argv: list[str], attempts: int = 20) -> None:
+    """Run a destroy, retrying while zfs-fuse still says "busy" (it does, briefly,
+    right after a dataset was used); a dataset that stays busy is reported."""
+    for i in range(attempts):
+        out = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if out.returncode == 0 or "busy" not in out.stderr:
+            break
+        time.sleep(0.1 * (i + 1))
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {out.stderr.strip()}")
+
+
 @pytest.fixture(scope="session")
 def zfs_fuse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A running zfs-fuse daemon (reused, or started and later stopped by PID)."""
@@ -93,7 +105,7 @@ def zfs_pool(zfs_fuse: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         yield name
     finally:
-        subprocess.run(["zpool", "destroy", "-f", name], check=False, capture_output=True)
+        settled(["zpool", "destroy", "-f", name])
 
 
 @pytest.fixture
@@ -104,4 +116,4 @@ def zfs_dataset(zfs_pool: str) -> Iterator[str]:
     try:
         yield name
     finally:
-        subprocess.run(["zfs", "destroy", "-R", name], check=False, capture_output=True)
+        settled(["zfs", "destroy", "-R", name])
