@@ -8,6 +8,7 @@ look like secrets are replaced, and values that look like an HTTP
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import MutableMapping
@@ -44,7 +45,7 @@ def _import_structlog() -> Any:
     the core, so rich is hidden for the duration of the import unless
     something already loaded it.
     """
-    if "structlog" in sys.modules:
+    if "structlog" in sys.modules and _configured:
         return sys.modules["structlog"]
     hidden = [m for m in ("rich", "better_exceptions") if m not in sys.modules]
     for m in hidden:
@@ -54,12 +55,24 @@ def _import_structlog() -> Any:
     finally:
         for m in hidden:
             del sys.modules[m]
+    if not _configured:
+        # A library caller that never called setup_logging() still gets
+        # warnings on stderr, never info lines on stdout (structlog's default).
+        _configure(structlog, os.environ.get("LXCRI_LOG_LEVEL", "warning"), None)
     return structlog
+
+
+_configured = False
 
 
 def setup_logging(level: str = "warning", json: bool | None = None) -> None:
     """Configure structlog for the process; ``json=None`` means "not a TTY"."""
-    structlog = _import_structlog()
+    global _configured
+    _configured = True
+    _configure(_import_structlog(), level, json)
+
+
+def _configure(structlog: Any, level: str, json: bool | None) -> None:
     lvl = logging.getLevelName(level.upper())
     if not isinstance(lvl, int):
         lvl = logging.WARNING
@@ -95,8 +108,10 @@ class _LazyLogger:
 
     def __getattr__(self, attr: str) -> Any:
         if self._bound is None:
-            self._bound = _import_structlog().get_logger().bind(logger=self._name)
-        return getattr(self._bound, attr)
+            self._bound = _import_structlog().get_logger()
+        # bind per call: a bound logger freezes the configuration of its
+        # time, and setup_logging() may run after this logger was created
+        return getattr(self._bound.bind(logger=self._name), attr)
 
 
 def get_logger(name: str) -> Any:

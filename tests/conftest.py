@@ -39,7 +39,9 @@ def invoke(*args: str, input: str | None = None) -> Result:
     """Run the lxcri CLI in-process (fast); stdout and stderr kept apart."""
     from lxcri_pve.cli.main import cli as group
 
-    return CliRunner().invoke(group, list(args), input=input, catch_exceptions=False)
+    return CliRunner(mix_stderr=False).invoke(
+        group, list(args), input=input, catch_exceptions=False
+    )
 
 
 def run_lxcri(

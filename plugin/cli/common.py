@@ -38,13 +38,21 @@ def emit_json(data: Any) -> None:
 
 
 def emit_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
-    """A plain, aligned table via rich (no box when piped)."""
+    """An aligned table: rich on a terminal, plain columns (never cut short) when piped."""
+    import sys
+
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    if not sys.stdout.isatty():
+        widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(columns)]
+        for line in [list(columns), *cells]:
+            click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip())
+        return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(*columns, title=title or None, box=None, pad_edge=False, header_style="bold")
-    for row in rows:
-        table.add_row(*("" if c is None else str(c) for c in row))
+    for row in cells:
+        table.add_row(*row)
     Console(soft_wrap=True).print(table)
 
 

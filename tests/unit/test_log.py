@@ -25,3 +25,28 @@ def test_level_filters(capsys):
     setup_logging("error", json=True)
     get_logger("t").info("quiet")
     assert capsys.readouterr().err == ""
+
+
+def test_library_use_without_setup_logs_to_stderr_only():
+    import subprocess
+    import sys
+
+    code = (
+        "from lxcri_core.log import get_logger\n"
+        "log = get_logger('x')\n"
+        "log.info('quiet-info')\n"
+        "log.warning('loud-warning')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout == ""
+    assert "loud-warning" in proc.stderr and "quiet-info" not in proc.stderr
+
+
+def test_logger_follows_later_setup(capsys):
+    log = get_logger("early")
+    setup_logging("error", json=True)
+    log.warning("hidden")
+    setup_logging("debug", json=True)
+    log.debug("shown")
+    err = capsys.readouterr().err
+    assert "hidden" not in err and "shown" in err
