@@ -1,0 +1,105 @@
+"""What lxcri keeps about one container, beside its LXC config.
+
+Layout of ``$LXCRI_ROOT/containers/NAME/`` (also LXC's ``lxcpath/NAME``):
+
+- ``config``        the LXC config (rendered from the spec);
+- ``lxcri.json``    this record; its presence marks the container as lxcri's
+                    for the hooks, so it is written last on create;
+- ``process.json``  the exact process, for people;
+- ``ctr/``          mounted read-only at ``/.lxcri``: ``init``, ``argv``, ``env``;
+- ``rootfs/``       the mount point of an overlay rootfs;
+- ``console.log``   the process's output; ``hooks.log`` what the hooks did;
+- ``supervisor.pid`` / ``health.json`` / ``exit.json`` runtime state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxcri_core.containers.serial import from_dict, to_dict
+from lxcri_core.errors import BackendError
+from lxcri_core.fsutil import atomic_write
+from lxcri_core.spec.model import ContainerSpec
+
+RECORD = "lxcri.json"
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """A container as lxcri created it."""
+
+    id: str
+    name: str
+    image: str
+    image_digest: str
+    storage: str
+    rootfs: str
+    created: str
+    spec: ContainerSpec
+    bridge: str = ""
+    ipv4: str = ""
+    ipv6: str = ""
+    auto_remove: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return to_dict(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ContainerRecord:
+        return from_dict(cls, doc)
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise BackendError(
+            f"invalid container name {name!r}: use letters, digits, '_', '.' and '-' "
+            "(at most 63, starting with a letter or digit)"
+        )
+    return name
+
+
+def containers_dir(root: Path) -> Path:
+    return root / "containers"
+
+
+def state_dir(root: Path, name: str) -> Path:
+    return containers_dir(root) / check_name(name)
+
+
+def save_record(root: Path, rec: ContainerRecord) -> None:
+    data = json.dumps(rec.to_json(), indent=2, sort_keys=True).encode()
+    atomic_write(state_dir(root, rec.name) / RECORD, data)
+
+
+def load_record(root: Path, name: str) -> ContainerRecord:
+    path = state_dir(root, name) / RECORD
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BackendError(f"no such container: {name} (see `lxcri list`)") from None
+    except ValueError as e:
+        raise BackendError(f"container {name}: its state file {path} is corrupt: {e}") from None
+    try:
+        return ContainerRecord.from_json(doc)
+    except (TypeError, KeyError, ValueError) as e:
+        raise BackendError(f"container {name}: its state file {path} is unreadable: {e}") from None
+
+
+def list_records(root: Path) -> list[ContainerRecord]:
+    out = []
+    base = containers_dir(root)
+    if not base.is_dir():
+        return out
+    for d in sorted(base.iterdir()):
+        if (d / RECORD).is_file():
+            try:
+                out.append(load_record(root, d.name))
+            except BackendError:
+                continue  # a half-created container; `lxcri rm` cleans it
+    return out
