@@ -230,3 +230,32 @@ def test_zfs_needs_a_pool(cfg) -> None:
 
     with pytest.raises(StorageError, match="zfs_pool"):
         open_backend(cfg, "zfs")
+
+
+def test_failed_layer_leaves_nothing_visible(
+    backend: StorageBackend, store: Store, put_image: PutImage
+) -> None:
+    import json
+
+    from lxcri_core.errors import LxcriError
+    from lxcri_core.media import Descriptor
+    from tests.support.images import build
+
+    built = build(multilayer_image())
+    man = json.loads(built.blobs[built.manifest_digest])
+    cfg = json.loads(built.blobs[man["config"]["digest"]])
+    cfg["rootfs"]["diff_ids"][2] = "sha256:" + "0" * 64  # the top layer will not verify
+    for d, data in built.blobs.items():
+        store.put_bytes(data, d)
+    cfg_bytes = json.dumps(cfg).encode()
+    man["config"] = {**man["config"], "digest": store.put_bytes(cfg_bytes), "size": len(cfg_bytes)}
+    mbytes = json.dumps(man).encode()
+    bad = store.put_bytes(mbytes)
+    store.tag("t/bad:1", Descriptor(man["mediaType"], bad, len(mbytes)))
+    with pytest.raises(LxcriError):
+        backend.prepare_image(store, bad)
+    # The two good layers may be complete (overlay, zfs), the bad one is not.
+    good = backend.prepare_image(store, put_image(multilayer_image()))
+    present = set(layer_usage(backend))
+    assert present == ({good.key} if backend.name == "dir" else set(good.keys))
+    assert backend.refs().images.keys() == {good.manifest_digest}
