@@ -17,6 +17,7 @@ from lxcri_core.storage.rootfs import Rootfs
 
 if TYPE_CHECKING:
     from lxcri_core.config import Config
+    from lxcri_core.store.layout import Store
 
 __all__ = [
     "BACKENDS",
@@ -30,6 +31,7 @@ __all__ = [
     "default_backend",
     "load_chain",
     "open_backend",
+    "prune_backends",
 ]
 
 BACKENDS = ("dir", "overlay", "zfs")
@@ -60,3 +62,18 @@ def open_backend(cfg: Config, name: str | None = None) -> StorageBackend:
 
         return ZfsBackend(cfg)
     raise StorageError(f"unknown storage backend {name!r}; use auto, dir, overlay or zfs")
+
+
+def prune_backends(cfg: Config, store: Store) -> dict[str, PruneResult]:
+    """Prune every backend that holds state (what ``lxcri image prune`` calls).
+
+    A chain survives when an image still in ``store`` or any container uses
+    it. The zfs backend is pruned only when ``zfs_pool`` is configured.
+    """
+    live = store.reachable()
+    out: dict[str, PruneResult] = {}
+    for name in BACKENDS:
+        if not (cfg.root / "storage" / name).is_dir() or (name == "zfs" and not cfg.zfs_pool):
+            continue
+        out[name] = open_backend(cfg, name).prune(live)
+    return out

@@ -259,3 +259,18 @@ def test_failed_layer_leaves_nothing_visible(
     present = set(layer_usage(backend))
     assert present == ({good.key} if backend.name == "dir" else set(good.keys))
     assert backend.refs().images.keys() == {good.manifest_digest}
+
+
+def test_prune_backends_after_untag(cfg, store: Store, put_image: PutImage) -> None:
+    from lxcri_core.storage import open_backend, prune_backends
+
+    assert prune_backends(cfg, store) == {}  # nothing prepared yet: nothing touched
+    digest = put_image(busybox_image(), "t/a:1")
+    for name in ("dir", "overlay"):
+        open_backend(cfg, name).prepare_image(store, digest)
+    kept = prune_backends(cfg, store)
+    assert {n: r.removed for n, r in kept.items()} == {"dir": [], "overlay": []}
+    store.untag("t/a:1")
+    gone = prune_backends(cfg, store)
+    assert all(len(r.removed) == 1 for r in gone.values())
+    assert sorted(gone) == ["dir", "overlay"]
