@@ -45,6 +45,9 @@ class ContainerRecord:
     ipv4: str = ""
     ipv6: str = ""
     auto_remove: bool = False
+    #: argv (+ working directory last) the pre-start hook runs to mount the
+    #: rootfs; empty when the backend's rootfs is a plain directory
+    mount: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -92,7 +95,7 @@ def load_record(root: Path, name: str) -> ContainerRecord:
 
 
 def list_records(root: Path) -> list[ContainerRecord]:
-    out = []
+    out: list[ContainerRecord] = []
     base = containers_dir(root)
     if not base.is_dir():
         return out

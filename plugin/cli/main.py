@@ -26,6 +26,18 @@ COMMANDS: dict[str, str] = {
     "rmi": "lxcri_pve.cli.image_cmds:rmi",
     "image": "lxcri_pve.cli.image_cmds:image",
     "unpack": "lxcri_pve.cli.unpack_cmds:unpack",
+    "run": "lxcri_pve.cli.container_cmds:run",
+    "create": "lxcri_pve.cli.container_cmds:create",
+    "start": "lxcri_pve.cli.container_cmds:start",
+    "stop": "lxcri_pve.cli.container_cmds:stop",
+    "restart": "lxcri_pve.cli.container_cmds:restart",
+    "destroy": "lxcri_pve.cli.container_cmds:destroy",
+    "rm": "lxcri_pve.cli.container_cmds:destroy",
+    "exec": "lxcri_pve.cli.container_cmds:exec_",
+    "logs": "lxcri_pve.cli.container_cmds:logs",
+    "list": "lxcri_pve.cli.container_cmds:list_",
+    "ps": "lxcri_pve.cli.container_cmds:list_",
+    "status": "lxcri_pve.cli.container_cmds:status",
 }
 
 

@@ -1,0 +1,485 @@
+"""Containers on plain LXC: the operations the CLI calls.
+
+``create`` turns an image and ``RunOptions`` into a container: a rootfs from
+the storage backend (layers shared), an address on lxcri's bridge, volumes,
+the LXC config with lxcri's hooks, and the record that marks it as lxcri's
+(written last, so a crash mid-create leaves nothing the hooks act on).
+``start`` hands the container to its supervisor (restart policy,
+healthcheck, output to ``console.log``); ``run_foreground`` runs it attached
+to the terminal and returns the process's exit status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lxcri_core.config import Config
+from lxcri_core.containers import lxc
+from lxcri_core.containers.paths import hook_command, libexec
+from lxcri_core.containers.record import (
+    ContainerRecord,
+    check_name,
+    containers_dir,
+    list_records,
+    load_record,
+    save_record,
+    state_dir,
+)
+from lxcri_core.containers.subids import ensure_root_subids
+from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
+from lxcri_core.errors import BackendError, ImageNotFound
+from lxcri_core.fsutil import atomic_write
+from lxcri_core.log import get_logger
+from lxcri_core.spec.model import ContainerSpec
+
+log = get_logger(__name__)
+
+DEFAULT_BRIDGE = "lxcri0"
+STOP_REQUESTED = "stop.requested"
+
+
+def lxcpath(cfg: Config) -> Path:
+    return containers_dir(cfg.root)
+
+
+def lxcpath_for_root(root: Path) -> Path:
+    return containers_dir(root)
+
+
+# -- create ---------------------------------------------------------------------
+def _resolve_image(cfg: Config, image: str, pull_missing: bool, insecure: bool) -> Any:
+    from lxcri_core.store import Store
+    from lxcri_core.store.resolve import resolve
+
+    store = Store(cfg.image_store).init()
+    try:
+        return store, resolve(store, image)
+    except ImageNotFound:
+        if not pull_missing:
+            raise
+    from lxcri_core.registry import pull
+
+    return store, pull(cfg, image, insecure=insecure)
+
+
+def _new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def create(
+    cfg: Config,
+    image: str,
+    opts: Any,
+    *,
+    storage: str | None = None,
+    pull_missing: bool = True,
+    insecure: bool = False,
+    auto_remove: bool = False,
+) -> ContainerRecord:
+    """Create a container from ``image`` with ``opts`` (a ``spec.options.RunOptions``)."""
+    from lxcri_core.media import Manifest, load_json
+    from lxcri_core.spec.build import build_spec
+    from lxcri_core.storage import open_backend
+    from lxcri_core.unpack import IdMap
+
+    cid = _new_id()
+    name = check_name(opts.name or f"ct-{cid[:8]}")
+    sdir = state_dir(cfg.root, name)
+    if sdir.exists():
+        raise BackendError(f"a container named {name} already exists; choose another --name")
+    opts = dataclasses.replace(opts, name=name)
+    store, rec = _resolve_image(cfg, image, pull_missing, insecure)
+    manifest = Manifest.parse(store.read_blob(rec.descriptor.digest))
+    image_config = load_json(store.read_blob(manifest.config.digest), "image config")
+
+    # A first spec decides privileged vs unprivileged, hence the id shift of the rootfs.
+    probe = build_spec(image_config, opts, None, image=rec.name)
+    unpriv = probe.security.unprivileged
+    idmap = None
+    if unpriv:
+        umap = probe.security.idmaps[0]
+        idmap = IdMap(umap.host, umap.count)
+        ensure_root_subids(umap.host, umap.count)
+    backend = open_backend(cfg, storage)
+    chain = backend.prepare_image(store, rec.descriptor.digest, idmap)
+    rootfs = backend.create_rootfs(chain, cid)
+    undo: list[Any] = [lambda: backend.remove_rootfs(cid)]
+    try:
+        containers_dir(cfg.root).mkdir(parents=True, exist_ok=True)
+        os.chmod(cfg.root, os.stat(cfg.root).st_mode | 0o111)
+        os.chmod(containers_dir(cfg.root), 0o755)
+        tmp = containers_dir(cfg.root) / f".{name}.creating"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(mode=0o755)
+        undo.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
+        mount_point = sdir / "rootfs" if rootfs.backend == "overlay" else rootfs.path
+        # mount once now: /etc/passwd for --user, image content to seed volumes
+        seen = rootfs.mount(tmp / "rootfs") if rootfs.backend == "overlay" else rootfs.path
+        try:
+            spec = build_spec(image_config, opts, seen, image=rec.name)
+            spec, net = _plain_lxc_network(cfg, spec, cid, opts)
+            owner = idmap.base if idmap else 0
+            volumes = prepare_volumes(cfg.root, cid, spec, seen, owner)
+        finally:
+            if rootfs.backend == "overlay":
+                rootfs.umount(tmp / "rootfs")
+        undo.append(lambda: remove_anonymous(cfg.root, cid))
+        record = ContainerRecord(
+            id=cid,
+            name=name,
+            image=rec.name,
+            image_digest=rec.descriptor.digest,
+            storage=backend.name,
+            rootfs=str(mount_point),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            spec=spec,
+            bridge=net.get("bridge", ""),
+            ipv4=net.get("ipv4", ""),
+            ipv6=net.get("ipv6", ""),
+            auto_remove=auto_remove,
+            mount=_mount_command(rootfs, mount_point),
+        )
+        _write_lxc_files(cfg, tmp, sdir, record, volumes)
+        os.rename(tmp, sdir)
+        save_record(cfg.root, record)  # the marker: written last
+    except BaseException:
+        for fn in reversed(undo):
+            with contextlib.suppress(Exception):
+                fn()
+        with contextlib.suppress(Exception):
+            _release_address(cfg, cid)
+        raise
+    log.info("container created", name=name, id=cid, image=rec.name, storage=backend.name)
+    return record
+
+
+def _mount_command(rootfs: Any, target: Path) -> tuple[str, ...]:
+    """What the pre-start hook runs to mount the rootfs (empty: nothing to mount)."""
+    if rootfs.backend != "overlay":
+        return ()
+    opts, base = rootfs.overlay_options()
+    return ("mount", "-t", "overlay", "overlay", "-o", opts, str(target), str(base))
+
+
+def _plain_lxc_network(
+    cfg: Config, spec: ContainerSpec, cid: str, opts: Any
+) -> tuple[ContainerSpec, dict[str, str]]:
+    """On plain LXC the default network is lxcri's own bridge with an address from lxcri."""
+    net = spec.network
+    if net.mode == "none":
+        return spec, {}
+    if opts.bridge:
+        return spec, {"bridge": net.bridge, "ipv4": net.static_ipv4}
+    from lxcri_core.network import bridge, ipam
+
+    br = bridge.ensure_bridge(DEFAULT_BRIDGE)
+    lease = ipam.Ipam.from_config(cfg, br.name, br.subnet, br.ipv6_subnet).allocate_lease(cid)
+    ip = net.ip if "/" in net.ip else str(lease.ipv4)
+    new_net = dataclasses.replace(
+        net, bridge=br.name, ip=ip, gateway=net.gateway or str(lease.gateway)
+    )
+    return dataclasses.replace(spec, network=new_net), {
+        "bridge": br.name,
+        "ipv4": ip.split("/")[0],
+        "ipv6": str(lease.ipv6.ip) if lease.ipv6 else "",
+    }
+
+
+def _release_address(cfg: Config, cid: str) -> None:
+    from lxcri_core.network import ipam
+
+    ipam.Ipam.from_config(cfg, DEFAULT_BRIDGE).release(cid)
+
+
+def _write_lxc_files(
+    cfg: Config, tmp: Path, final: Path, record: ContainerRecord, volumes: dict[str, Path]
+) -> None:
+    from lxcri_core.spec.lxc_config import CTR_DIR, render_lxc_config
+
+    try:
+        resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        resolv = ""
+    hook = hook_command()
+    rendered = render_lxc_config(
+        record.spec,
+        name=record.name,
+        rootfs_path=Path(record.rootfs),
+        state_dir=final,
+        volume_paths=volumes,
+        host_resolv_conf=resolv,
+        hooks={"pre-start": hook, "post-stop": hook},
+        log_file=final / "lxc.log",
+    )
+    (tmp / CTR_DIR).mkdir(mode=0o755)
+    shutil.copy2(libexec("lxcri-init"), tmp / CTR_DIR / "init")
+    for rel, data in rendered.files.items():
+        atomic_write(tmp / rel, data, mode=0o644)
+    atomic_write(tmp / "config", rendered.text.encode(), mode=0o644)
+
+
+# -- run ------------------------------------------------------------------------
+def _clear_stop_request(sdir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (sdir / STOP_REQUESTED).unlink()
+
+
+def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
+    """Run the container attached to this terminal; return the process's exit status."""
+    rec = load_record(cfg.root, name)
+    sdir = state_dir(cfg.root, name)
+    if lxc.state(name, lxcpath(cfg)) != "STOPPED":
+        raise BackendError(f"container {name} is already running")
+    _clear_stop_request(sdir)
+    proc = subprocess.Popen(
+        lxc.execute_argv(name, lxcpath(cfg)),
+        stdin=None if stdin else subprocess.DEVNULL,
+    )
+    try:
+        rc = proc.wait()
+    except KeyboardInterrupt:
+        lxc.stop(name, lxcpath(cfg), rec.spec.stop_timeout)
+        rc = proc.wait()
+    record_exit(sdir, rc, restarts=0)
+    return rc
+
+
+def record_exit(sdir: Path, rc: int, restarts: int) -> None:
+    doc = {
+        "exit_code": rc,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "restarts": restarts,
+    }
+    atomic_write(sdir / "exit.json", json.dumps(doc).encode())
+
+
+def supervisor_pid(sdir: Path) -> int | None:
+    """The live supervisor's pid, or None."""
+    try:
+        pid = int((sdir / "supervisor.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    # a zombie or a recycled pid is not our supervisor
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if b"lxcri_core.containers.supervisor" in cmdline else None
+
+
+def start(cfg: Config, name: str, wait: float = 20) -> None:
+    """Start ``name`` detached, under its supervisor; return once it runs."""
+    rec = load_record(cfg.root, name)
+    sdir = state_dir(cfg.root, name)
+    if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
+        raise BackendError(f"container {name} is already running")
+    _clear_stop_request(sdir)
+    with contextlib.suppress(FileNotFoundError):
+        (sdir / "exit.json").unlink()
+    with open(sdir / "supervisor.log", "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lxcri_core.containers.supervisor", str(cfg.root), name],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if lxc.state(name, lxcpath(cfg)) == "RUNNING":
+            log.info("container started", name=name, id=rec.id)
+            return
+        if (sdir / "exit.json").exists() or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    else:
+        raise BackendError(f"container {name} did not start within {wait:.0f} s")
+    exit_doc = _read_json(sdir / "exit.json")
+    if exit_doc and lxc.state(name, lxcpath(cfg)) != "RUNNING":
+        # it ran and exited already (a short-lived process): that is a start, too
+        return
+
+
+def stop(cfg: Config, name: str, timeout: int | None = None) -> None:
+    """Stop ``name``: its stop signal, SIGKILL after the timeout; no restart follows."""
+    rec = load_record(cfg.root, name)
+    sdir = state_dir(cfg.root, name)
+    atomic_write(sdir / STOP_REQUESTED, b"")
+    t = rec.spec.stop_timeout if timeout is None else timeout
+    if lxc.state(name, lxcpath(cfg)) != "STOPPED":
+        lxc.stop(name, lxcpath(cfg), t)
+    pid = supervisor_pid(sdir)
+    deadline = time.monotonic() + 15
+    while pid and supervisor_pid(sdir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid and supervisor_pid(sdir):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    log.info("container stopped", name=name)
+
+
+def restart(cfg: Config, name: str, timeout: int | None = None) -> None:
+    stop(cfg, name, timeout)
+    start(cfg, name)
+
+
+def remove(cfg: Config, name: str, *, force: bool = False) -> None:
+    """Remove ``name``: rootfs, address, anonymous volumes, state. Named volumes stay."""
+    from lxcri_core.network import ports
+    from lxcri_core.storage import open_backend
+
+    sdir = state_dir(cfg.root, name)
+    try:
+        rec = load_record(cfg.root, name)
+    except BackendError:
+        if sdir.is_dir():  # a half-created container: just clean it up
+            shutil.rmtree(sdir)
+            return
+        raise
+    running = lxc.state(name, lxcpath(cfg)) != "STOPPED" or supervisor_pid(sdir)
+    if running and not force:
+        raise BackendError(f"container {name} is running; stop it first or use --force")
+    if running:
+        stop(cfg, name, timeout=0)
+    with contextlib.suppress(Exception):
+        ports.unpublish(rec.id)
+    if rec.spec.network.mode != "none" and rec.bridge == DEFAULT_BRIDGE:
+        _release_address(cfg, rec.id)
+    # the marker goes first: from here on hooks ignore the container
+    (sdir / "lxcri.json").unlink()
+    backend = open_backend(cfg, rec.storage)
+    with contextlib.suppress(BackendError):
+        if Path(rec.rootfs).is_mount():
+            subprocess.run(["umount", rec.rootfs], check=False)
+    try:
+        backend.remove_rootfs(rec.id)
+    except Exception as e:
+        log.warning("rootfs removal failed", name=name, error=str(e))
+    remove_anonymous(cfg.root, rec.id)
+    shutil.rmtree(sdir)
+    log.info("container removed", name=name, id=rec.id)
+
+
+# -- inspect --------------------------------------------------------------------
+@dataclass(frozen=True)
+class ContainerStatus:
+    name: str
+    id: str
+    image: str
+    status: str  # running, exited, created, restarting
+    health: str  # "", starting, healthy, unhealthy
+    exit_code: int | None
+    restarts: int
+    ipv4: str
+    ports: tuple[str, ...]
+    created: str
+    pid: int | None
+    storage: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _status(cfg: Config, rec: ContainerRecord) -> ContainerStatus:
+    sdir = state_dir(cfg.root, rec.name)
+    st = lxc.state(rec.name, lxcpath(cfg))
+    exit_doc = _read_json(sdir / "exit.json")
+    health = _read_json(sdir / "health.json").get("status", "")
+    sup = supervisor_pid(sdir)
+    if st == "RUNNING":
+        status = "running"
+    elif sup:
+        status = "restarting"
+    elif exit_doc:
+        status = "exited"
+    else:
+        status = "created"
+    ports = tuple(
+        f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port}->{p.container_port}/{p.protocol}"
+        for p in rec.spec.ports
+    )
+    return ContainerStatus(
+        name=rec.name,
+        id=rec.id,
+        image=rec.image,
+        status=status,
+        health=health if status == "running" else "",
+        exit_code=exit_doc.get("exit_code"),
+        restarts=int(exit_doc.get("restarts", 0) or 0),
+        ipv4=rec.ipv4,
+        ports=ports,
+        created=rec.created,
+        pid=lxc.init_pid(rec.name, lxcpath(cfg)) if st == "RUNNING" else None,
+        storage=rec.storage,
+    )
+
+
+def status(cfg: Config, name: str) -> ContainerStatus:
+    return _status(cfg, load_record(cfg.root, name))
+
+
+def list_containers(cfg: Config) -> list[ContainerStatus]:
+    return [_status(cfg, rec) for rec in list_records(cfg.root)]
+
+
+def find(cfg: Config, name_or_id: str) -> str:
+    """A container's name from its name or a unique id prefix (as docker accepts)."""
+    recs = list_records(cfg.root)
+    for rec in recs:
+        if rec.name == name_or_id:
+            return rec.name
+    hits = [r.name for r in recs if len(name_or_id) >= 4 and r.id.startswith(name_or_id)]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise BackendError(f"container id prefix {name_or_id} is ambiguous")
+    raise BackendError(f"no such container: {name_or_id} (see `lxcri list`)")
+
+
+def exec_argv(
+    cfg: Config, name: str, argv: list[str], *, env: tuple[str, ...] = (), user: str = ""
+) -> list[str]:
+    """The ``lxc-attach`` command running ``argv`` with the container's env and user."""
+    rec = load_record(cfg.root, name)
+    if lxc.state(name, lxcpath(cfg)) != "RUNNING":
+        raise BackendError(f"container {name} is not running")
+    uid, gid = rec.spec.user.uid, rec.spec.user.gid
+    if user:
+        u, _, g = user.partition(":")
+        if not u.isdigit() or (g and not g.isdigit()):
+            raise BackendError(f"--user {user!r}: give numeric UID[:GID] for exec")
+        uid, gid = int(u), int(g) if g else int(u)
+    return lxc.attach_argv(name, lxcpath(cfg), argv, (*rec.spec.env, *env), uid, gid)
+
+
+def logs_path(cfg: Config, name: str) -> Path:
+    load_record(cfg.root, name)
+    return state_dir(cfg.root, name) / "console.log"

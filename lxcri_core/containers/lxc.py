@@ -1,0 +1,77 @@
+"""The ``lxc-*`` tools, as lxcri uses them (one lxcpath: ``$LXCRI_ROOT/containers``).
+
+lxcri runs every container with ``lxc-execute``: LXC's ``init.lxc`` becomes
+PID 1 (reaping zombies, forwarding signals) and runs ``lxc.execute.cmd``,
+the exec shim; ``lxc-execute`` exits with the process's exit status.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from lxcri_core.errors import BackendError
+
+
+def execute_argv(name: str, lxcpath: Path) -> list[str]:
+    """The foreground command that runs a container until its process exits."""
+    return ["lxc-execute", "-n", name, "-P", str(lxcpath)]
+
+
+def _run(argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise BackendError(f"{argv[0]} not found: install the lxc package") from None
+    except subprocess.TimeoutExpired:
+        raise BackendError(f"{argv[0]} did not finish within {timeout:.0f} s") from None
+
+
+def state(name: str, lxcpath: Path) -> str:
+    """``RUNNING``, ``STOPPED``, ``STARTING``, ``STOPPING``, ``FROZEN`` ..."""
+    proc = _run(["lxc-info", "-n", name, "-P", str(lxcpath), "-s", "-H"], timeout=10)
+    return proc.stdout.strip() or "STOPPED"
+
+
+def init_pid(name: str, lxcpath: Path) -> int | None:
+    proc = _run(["lxc-info", "-n", name, "-P", str(lxcpath), "-p", "-H"], timeout=10)
+    out = proc.stdout.strip()
+    return int(out) if out.isdigit() else None
+
+
+def stop(name: str, lxcpath: Path, timeout: int, kill: bool = False) -> None:
+    """Ask init to stop (``lxc.signal.halt``), SIGKILL after ``timeout`` seconds."""
+    argv = ["lxc-stop", "-n", name, "-P", str(lxcpath)]
+    argv += ["-k"] if kill else ["-t", str(timeout)]
+    proc = _run(argv, timeout=timeout + 30)
+    # exit 2: the container was not running, which is what we wanted
+    if proc.returncode not in (0, 2) and state(name, lxcpath) != "STOPPED":
+        raise BackendError(f"lxc-stop {name} failed: {proc.stderr.strip()}")
+
+
+def wait_state(name: str, lxcpath: Path, wanted: str, timeout: float) -> bool:
+    proc = _run(
+        ["lxc-wait", "-n", name, "-P", str(lxcpath), "-s", wanted, "-t", str(int(timeout))],
+        timeout=timeout + 10,
+    )
+    return proc.returncode == 0
+
+
+def attach_argv(
+    name: str,
+    lxcpath: Path,
+    argv: Sequence[str],
+    env: Sequence[str] = (),
+    uid: int | None = None,
+    gid: int | None = None,
+) -> list[str]:
+    """``lxc-attach`` running ``argv`` in the container with exactly ``env``."""
+    out = ["lxc-attach", "-n", name, "-P", str(lxcpath), "--clear-env"]
+    for item in env:
+        out += ["-v", item]
+    if uid is not None:
+        out += ["-u", str(uid)]
+    if gid is not None:
+        out += ["-g", str(gid)]
+    return [*out, "--", *argv]

@@ -1,0 +1,63 @@
+"""Host directories behind a container's volumes.
+
+Named volumes (``-v data:/var/lib/x``) live in ``$LXCRI_ROOT/volumes/NAME``
+and outlive their containers; anonymous ones (image ``VOLUME`` or ``-v
+/path``) in ``$LXCRI_ROOT/volumes/anon-<container id>-<n>`` and go with the
+container. A new volume is seeded with what the image has at its target, as
+docker does, and owned by the container's root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from lxcri_core.errors import BackendError
+from lxcri_core.spec.model import ContainerSpec
+
+
+def volumes_dir(root: Path) -> Path:
+    return root / "volumes"
+
+
+def prepare_volumes(
+    root: Path, container_id: str, spec: ContainerSpec, rootfs: Path | None, owner: int
+) -> dict[str, Path]:
+    """Create (or reuse) a directory per named/anonymous volume; key as lxc_config wants."""
+    out: dict[str, Path] = {}
+    n = 0
+    for m in spec.mounts:
+        if m.kind == "bind":
+            if not Path(m.source).exists():
+                raise BackendError(f"bind mount source {m.source} does not exist on the host")
+            continue
+        if m.kind == "volume":
+            key, path = m.source, volumes_dir(root) / m.source
+        else:
+            key, path = m.target, volumes_dir(root) / f"anon-{container_id}-{n}"
+            n += 1
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True, mode=0o755)
+            seed = rootfs / m.target.lstrip("/") if rootfs else None
+            if seed is not None and seed.is_dir() and not seed.is_symlink():
+                # cp -a keeps owners, modes, links and xattrs of the image's files
+                subprocess.run(["cp", "-a", f"{seed}/.", str(tmp)], check=True)
+            else:
+                os.chown(tmp, owner, owner)
+            os.rename(tmp, path)
+        out[key] = path
+    return out
+
+
+def remove_anonymous(root: Path, container_id: str) -> None:
+    for p in volumes_dir(root).glob(f"anon-{container_id}-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def volume_map(paths: Mapping[str, Path]) -> dict[str, str]:
+    return {k: str(v) for k, v in paths.items()}

@@ -1,0 +1,104 @@
+"""What lxcri's LXC hook does, per hook type, for a container lxcri manages.
+
+- ``pre-start`` (host namespaces, before LXC mounts the rootfs): mount the
+  overlay rootfs if it is not mounted, publish the container's ports.
+- ``post-stop`` (after the container is gone, also when its init was
+  killed): unpublish the ports, unmount the rootfs.
+
+Each step is idempotent (a hook may run twice, or after a crash), and each
+run is appended to ``hooks.log`` in the state directory: LXC drops a hook's
+stderr. Imports stay light: this runs at every start and stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from lxcri_core.hooks.context import MARKER, HookContext
+
+
+class HookLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, msg: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        with open(self.path, "a") as f:
+            f.write(f"{stamp} {msg}\n")
+
+
+def _is_mounted(path: str) -> bool:
+    target = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+def _ports(doc: dict[str, Any]) -> list[Any]:
+    from lxcri_core.network.ports import PortMapping
+
+    out = []
+    for p in doc["spec"].get("ports") or []:
+        out.append(
+            PortMapping(
+                host_port=int(p["host_port"]),
+                container_port=int(p["container_port"]),
+                proto=p.get("protocol", "tcp"),
+                host_ip=p.get("host_ip") or None,
+            )
+        )
+    return out
+
+
+def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
+    mount = doc.get("mount") or []
+    if mount and not _is_mounted(doc["rootfs"]):
+        *argv, cwd = mount
+        Path(doc["rootfs"]).mkdir(parents=True, exist_ok=True)
+        subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True)
+        log(f"pre-start: mounted rootfs at {doc['rootfs']}")
+    ports = _ports(doc)
+    if ports and doc.get("ipv4"):
+        from ipaddress import IPv4Address, IPv6Address
+
+        from lxcri_core.network.ports import publish
+
+        v6 = IPv6Address(doc["ipv6"]) if doc.get("ipv6") else None
+        publish(doc["id"], ports, IPv4Address(doc["ipv4"]), v6, check_conflicts=False)
+        log(f"pre-start: published {len(ports)} port(s) to {doc['ipv4']}")
+
+
+def post_stop(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
+    if doc["spec"].get("ports"):
+        from lxcri_core.network.ports import unpublish
+
+        unpublish(doc["id"])
+        log("post-stop: unpublished ports")
+    if doc.get("mount") and _is_mounted(doc["rootfs"]):
+        subprocess.run(["umount", doc["rootfs"]], check=True, capture_output=True, text=True)
+        log(f"post-stop: unmounted {doc['rootfs']}")
+
+
+ACTIONS = {"pre-start": pre_start, "post-stop": post_stop}
+
+
+def run(ctx: HookContext) -> int:
+    sdir = Path(ctx.state_dir)
+    log = HookLog(sdir / "hooks.log")
+    action = ACTIONS.get(ctx.hook_type)
+    if action is None:
+        return 0
+    try:
+        doc = json.loads((sdir / MARKER).read_text())
+        action(ctx, doc, log)
+    except subprocess.CalledProcessError as e:
+        log(f"{ctx.hook_type}: FAILED: {' '.join(e.cmd)}: {(e.stderr or '').strip()}")
+        return 1
+    except Exception as e:  # LXC shows nothing of a hook's failure: log it
+        log(f"{ctx.hook_type}: FAILED: {type(e).__name__}: {e}")
+        return 1
+    return 0

@@ -1,0 +1,336 @@
+"""Container commands: run, create, start, stop, restart, destroy, exec, logs, list, status."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from lxcri_pve.cli.common import emit_json, emit_table, get_config, output_option
+
+F = Callable[..., Any]
+
+_RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--name",), {"help": "Container name (default ct-<id>)."}),
+    (("--entrypoint",), {"help": "Override the image's ENTRYPOINT (resets its CMD)."}),
+    (("-e", "--env"), {"multiple": True, "help": "Set KEY=VALUE (or pass KEY from here)."}),
+    (("--env-file",), {"multiple": True, "type": click.Path(dir_okay=False)}),
+    (("-w", "--workdir"), {"help": "Working directory inside the container."}),
+    (("-u", "--user"), {"help": "NAME|UID[:GROUP|GID] to run as."}),
+    (("--group-add",), {"multiple": True, "help": "Additional group."}),
+    (("-h", "--hostname"), {"help": "Container host name."}),
+    (("-v", "--volume"), {"multiple": True, "help": "HOST:CTR[:ro], NAME:CTR or CTR."}),
+    (("-p", "--publish"), {"multiple": True, "help": "[IP:]HOST:CTR[/tcp|udp]"}),
+    (("--stop-signal",), {"help": "Signal that stops the process (default: image's)."}),
+    (("--stop-timeout",), {"type": int, "help": "Seconds before SIGKILL on stop."}),
+    (("-l", "--label"), {"multiple": True, "help": "KEY=VALUE label."}),
+    (("-m", "--memory"), {"help": "Memory limit (512m, 1g)."}),
+    (("--cores",), {"help": "Number of CPUs."}),
+    (("--cpus",), {"help": "CPU time limit (1.5)."}),
+    (("--pids-limit",), {"help": "Maximum number of processes."}),
+    (("--restart",), {"help": "no | on-failure[:N] | always | unless-stopped"}),
+    (("--health-cmd",), {"help": "Command for the healthcheck (run by /bin/sh -c)."}),
+    (("--health-interval",), {"help": "Time between checks (30s)."}),
+    (("--health-timeout",), {"help": "Time a check may take (30s)."}),
+    (("--health-start-period",), {"help": "Grace period after start."}),
+    (("--health-retries",), {"help": "Failures before unhealthy."}),
+    (("--no-healthcheck",), {"is_flag": True, "help": "Disable the image's HEALTHCHECK."}),
+    (("--network",), {"default": "bridge", "help": "bridge | none | bridge=NAME"}),
+    (("--ip",), {"help": "IPv4 address in CIDR form."}),
+    (("--gateway",), {"help": "IPv4 gateway."}),
+    (("--mtu",), {"help": "Interface MTU."}),
+    (("--dns",), {"multiple": True}),
+    (("--add-host",), {"multiple": True, "help": "NAME:IP line for /etc/hosts."}),
+    (("--privileged",), {"is_flag": True, "help": "No id mapping, all capabilities."}),
+    (("--nesting",), {"is_flag": True, "help": "Allow nested containers."}),
+    (("--cap-add",), {"multiple": True}),
+    (("--cap-drop",), {"multiple": True}),
+    (
+        ("--security-opt",),
+        {"multiple": True, "help": "seccomp=PROFILE|unconfined, no-new-privileges"},
+    ),
+    (("--storage",), {"type": click.Choice(["dir", "overlay", "zfs"]), "help": "Rootfs backend."}),
+    (("--insecure",), {"is_flag": True, "help": "Pull over plain http if needed."}),
+]
+
+
+def run_options(f: F) -> F:
+    for decls, kw in reversed(_RUN_OPTIONS):
+        f = click.option(*decls, **kw)(f)
+    return f
+
+
+def _build_opts(image_args: tuple[str, ...], kw: dict[str, Any]) -> Any:
+    from lxcri_core.spec.options import RunOptions
+
+    network, bridge = kw["network"], None
+    if network.startswith("bridge="):
+        network, bridge = "bridge", network.split("=", 1)[1]
+    return RunOptions(
+        name=kw["name"] or "",
+        entrypoint=kw["entrypoint"],
+        args=tuple(image_args),
+        env=kw["env"],
+        env_files=tuple(kw["env_file"]),
+        workdir=kw["workdir"],
+        user=kw["user"],
+        group_add=kw["group_add"],
+        hostname=kw["hostname"],
+        volumes=kw["volume"],
+        publish=kw["publish"],
+        stop_signal=kw["stop_signal"],
+        stop_timeout=kw["stop_timeout"],
+        labels=kw["label"],
+        memory=kw["memory"],
+        cores=kw["cores"],
+        cpus=kw["cpus"],
+        pids_limit=kw["pids_limit"],
+        restart=kw["restart"],
+        health_cmd=kw["health_cmd"],
+        health_interval=kw["health_interval"],
+        health_timeout=kw["health_timeout"],
+        health_start_period=kw["health_start_period"],
+        health_retries=kw["health_retries"],
+        no_healthcheck=kw["no_healthcheck"],
+        network=network,
+        bridge=bridge,
+        ip=kw["ip"],
+        gateway=kw["gateway"],
+        mtu=kw["mtu"],
+        dns=kw["dns"],
+        add_hosts=kw["add_host"],
+        privileged=kw["privileged"],
+        nesting=kw["nesting"],
+        cap_add=kw["cap_add"],
+        cap_drop=kw["cap_drop"],
+        security_opts=kw["security_opt"],
+    )
+
+
+CTX = {"help_option_names": ["--help"], "allow_interspersed_args": False}
+
+
+def _create(image: str, args: tuple[str, ...], kw: dict[str, Any], auto_remove: bool) -> Any:
+    from lxcri_core.containers import engine
+
+    opts = _build_opts(args, kw)
+    return engine.create(
+        get_config(),
+        image,
+        opts,
+        storage=kw["storage"],
+        insecure=kw["insecure"],
+        auto_remove=auto_remove,
+    )
+
+
+@click.command(context_settings=CTX)
+@run_options
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; print the id.")
+@click.option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a terminal (accepted for docker parity).")
+@click.argument("image")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(
+    image: str,
+    args: tuple[str, ...],
+    detach: bool,
+    auto_remove: bool,
+    interactive: bool,
+    tty: bool,
+    **kw: Any,
+) -> None:
+    """Create and start a container from IMAGE, pulling it if needed.
+
+    In the foreground the process's output streams here and lxcri exits
+    with its exit status; with -d it runs under a supervisor (restart
+    policy, healthcheck) and the container id is printed.
+
+    \b
+    Examples:
+      lxcri run --rm localhost/lxcri-demo sh -c 'echo hi'
+      lxcri run -d --name web -p 8080:80 --restart always nginx:1.27
+    """
+    from lxcri_core.containers import engine
+
+    cfg = get_config()
+    rec = _create(image, args, kw, auto_remove)
+    if detach:
+        engine.start(cfg, rec.name)
+        click.echo(rec.id)
+        return
+    try:
+        rc = engine.run_foreground(cfg, rec.name, stdin=interactive)
+    finally:
+        if auto_remove:
+            engine.remove(cfg, rec.name, force=True)
+    sys.exit(rc)
+
+
+@click.command(context_settings=CTX)
+@run_options
+@click.argument("image")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def create(image: str, args: tuple[str, ...], **kw: Any) -> None:
+    """Create a container from IMAGE without starting it; print its id."""
+    rec = _create(image, args, kw, False)
+    click.echo(rec.id)
+
+
+def _names(cfg: Any, containers: tuple[str, ...]) -> list[str]:
+    from lxcri_core.containers import engine
+
+    return [engine.find(cfg, c) for c in containers]
+
+
+@click.command()
+@click.argument("containers", nargs=-1, required=True)
+def start(containers: tuple[str, ...]) -> None:
+    """Start one or more stopped containers (detached, supervised)."""
+    from lxcri_core.containers import engine
+
+    cfg = get_config()
+    for name in _names(cfg, containers):
+        engine.start(cfg, name)
+        click.echo(name)
+
+
+@click.command()
+@click.option("-t", "--timeout", type=int, help="Seconds to wait before SIGKILL.")
+@click.argument("containers", nargs=-1, required=True)
+def stop(containers: tuple[str, ...], timeout: int | None) -> None:
+    """Stop running containers: the stop signal, then SIGKILL after the timeout."""
+    from lxcri_core.containers import engine
+
+    cfg = get_config()
+    for name in _names(cfg, containers):
+        engine.stop(cfg, name, timeout)
+        click.echo(name)
+
+
+@click.command()
+@click.option("-t", "--timeout", type=int, help="Seconds to wait before SIGKILL.")
+@click.argument("containers", nargs=-1, required=True)
+def restart(containers: tuple[str, ...], timeout: int | None) -> None:
+    """Stop and start containers."""
+    from lxcri_core.containers import engine
+
+    cfg = get_config()
+    for name in _names(cfg, containers):
+        engine.restart(cfg, name, timeout)
+        click.echo(name)
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True, help="Stop a running container first.")
+@click.argument("containers", nargs=-1, required=True)
+def destroy(containers: tuple[str, ...], force: bool) -> None:
+    """Remove containers: rootfs, address, anonymous volumes. Named volumes are kept."""
+    from lxcri_core.containers import engine
+
+    cfg = get_config()
+    for name in _names(cfg, containers):
+        engine.remove(cfg, name, force=force)
+        click.echo(name)
+
+
+@click.command(name="exec", context_settings={"allow_interspersed_args": False})
+@click.option("-e", "--env", multiple=True, help="Extra KEY=VALUE.")
+@click.option("-u", "--user", default="", help="UID[:GID] to run as.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
+@click.option("-t", "--tty", is_flag=True, help="Accepted for docker parity.")
+@click.argument("container")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(
+    container: str,
+    argv: tuple[str, ...],
+    env: tuple[str, ...],
+    user: str,
+    interactive: bool,
+    tty: bool,
+) -> None:
+    """Run a command in a running container; exit with its status."""
+    from lxcri_core.containers import engine
+
+    cfg = get_config()
+    cmd = engine.exec_argv(cfg, engine.find(cfg, container), list(argv), env=env, user=user)
+    sys.stdout.flush()
+    os.execvp(cmd[0], cmd)
+
+
+@click.command()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new output.")
+@click.option("-n", "--tail", type=int, help="Only the last N lines.")
+@click.argument("container")
+def logs(container: str, follow: bool, tail: int | None) -> None:
+    """Print a detached container's output (stdout and stderr)."""
+    import time
+
+    from lxcri_core.containers import engine
+
+    cfg = get_config()
+    path = engine.logs_path(cfg, engine.find(cfg, container))
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        data = f.read()
+        if tail is not None:
+            data = b"".join(data.splitlines(keepends=True)[-tail:]) if tail else b""
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        while follow:
+            chunk = f.read()
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.2)
+
+
+@click.command(name="list")
+@click.option("-q", "--quiet", is_flag=True, help="Only names.")
+@output_option
+def list_(quiet: bool, output: str) -> None:
+    """List containers (pct-style columns: VMID/name, status, image, address, ports)."""
+    from lxcri_core.containers import engine
+
+    items = engine.list_containers(get_config())
+    if output == "json":
+        emit_json([c.to_json() for c in items])
+        return
+    if quiet:
+        for c in items:
+            click.echo(c.name)
+        return
+    rows = [
+        [
+            c.name,
+            c.status + (f" ({c.health})" if c.health else ""),
+            c.id[:12],
+            c.image,
+            c.ipv4,
+            ", ".join(c.ports),
+            c.storage,
+        ]
+        for c in items
+    ]
+    emit_table(["NAME", "STATUS", "ID", "IMAGE", "ADDRESS", "PORTS", "STORAGE"], rows)
+
+
+@click.command()
+@output_option
+@click.argument("container")
+def status(container: str, output: str) -> None:
+    """Show a container's status (running, exited, health, exit code, address)."""
+    from lxcri_core.containers import engine
+
+    cfg = get_config()
+    st = engine.status(cfg, engine.find(cfg, container))
+    if output == "json":
+        emit_json(st.to_json())
+    else:
+        for k, v in st.to_json().items():
+            click.echo(f"{k}: {'' if v is None else v}")
