@@ -321,9 +321,24 @@ def prune_store_blobs(cfg: Config) -> PruneResult:
     return PruneResult(tuple(PrunedItem(k, i, n) for k, i, n in store.collect_garbage()))
 
 
-#: Run in order by ``prune_images``. The storage backends' layer-chain pruning
-#: belongs after the blob step (it asks which images still exist).
-PRUNE_STEPS: list[PruneStep] = [prune_store_blobs]
+def prune_layer_chains(cfg: Config) -> PruneResult:
+    """Remove unpacked layer chains (dir/overlay/zfs) no image and no container uses."""
+    from lxcri_core.storage import prune_backends
+
+    store = _store(cfg)
+    if not (store.root / "index.json").exists():
+        return PruneResult()
+    items = []
+    for backend, res in prune_backends(cfg, store).items():
+        for i, key in enumerate(res.removed):
+            # the backend reports one total; book it on the first chain it removed
+            items.append(PrunedItem(f"{backend} layer", key, res.freed_bytes if i == 0 else 0))
+    return PruneResult(tuple(items))
+
+
+#: Run in order by ``prune_images``: blobs first, then the layer chains of the
+#: storage backends (which ask the store which images still exist).
+PRUNE_STEPS: list[PruneStep] = [prune_store_blobs, prune_layer_chains]
 
 
 def prune_images(cfg: Config, steps: Sequence[PruneStep] | None = None) -> PruneResult:
