@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lxcri_core.config import Config
-from lxcri_core.digest import CHUNK, is_digest, sha256_bytes
+from lxcri_core.digest import is_digest, sha256_bytes
 from lxcri_core.errors import DigestMismatch, LxcriError, RegistryError
 from lxcri_core.log import get_logger
 from lxcri_core.media import (
@@ -49,6 +49,9 @@ log = get_logger(__name__)
 INDEX_ANNOTATION = "io.lxcri.index.digest"
 #: Manifests larger than this are refused (the distribution spec's own limit).
 MAX_MANIFEST = 4 << 20
+#: Read size for blob bodies: a dropped connection loses at most the chunk in
+#: flight (urllib3 discards a short read), so keep it well under a layer's size.
+READ_CHUNK = 128 << 10
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -128,7 +131,7 @@ def _stream_into(
             w.reset()  # the server ignored Range and sends it all
             progress.start(desc.digest, desc.size, _label(desc))
         try:
-            for chunk in resp.iter_content(chunk_size=CHUNK):
+            for chunk in resp.iter_content(chunk_size=READ_CHUNK):
                 w.write(chunk)
                 progress.advance(desc.digest, len(chunk))
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
