@@ -206,3 +206,18 @@ def test_token_flow_bad_credentials(token_proxy: FaultProxy, cfg) -> None:
     with pytest.raises(AuthError, match="refused the credentials of 'bob'"):
         pull(cfg, f"{token_proxy.addr}/test/bb:1.0", insecure=True)
     assert not Store(cfg.image_store).images()
+
+
+def test_endpoints_docker_hub_insecure_and_mirrors(cfg) -> None:
+    from lxcri_core.registry.client import endpoint, endpoints
+
+    assert endpoint(cfg, "docker.io").base == "https://registry-1.docker.io"
+    assert endpoint(cfg, "r.lan:5000", insecure=True).base == "http://r.lan:5000"
+    c = cfg.with_overrides(
+        insecure_registries=("m.lan:5000",), mirrors={"docker.io": ("m.lan:5000", "m2.lan")}
+    )
+    assert [e.base for e in endpoints(c, "docker.io")] == [
+        "http://m.lan:5000",
+        "https://m2.lan",
+        "https://registry-1.docker.io",
+    ]

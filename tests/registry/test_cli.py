@@ -86,3 +86,35 @@ def test_login_prompts_and_rejects_bad_password(auth_registry: AuthRegistry, cfg
 def test_no_password_option_on_argv() -> None:
     res = invoke("login", "--password", "x", "-u", "u", "r.example")
     assert res.exit_code == 2
+
+
+def test_progress_bars_on_a_tty(registry: Populated) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "lxcri"), "pull", "--insecure",
+         f"{registry.addr}/test/multi:1.0"],
+        stdout=subprocess.PIPE, stderr=slave, env={**os.environ, "COLUMNS": "120"},
+    )  # fmt: skip
+    os.close(slave)
+    out = proc.communicate(timeout=120)[0]
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    tty_text = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert registry.multi.manifest_digest[7:19].encode() in out
+    layer = json.loads(registry.multi.blobs[registry.multi.manifest_digest])["layers"][0]
+    assert f"pull {layer['digest'][7:19]}" in tty_text  # a bar per blob, on stderr only

@@ -115,3 +115,25 @@ def test_push_round_trip_keeps_digest(registry: Populated, cfg) -> None:
     rec = pull(cfg, dest, insecure=True)
     assert rec.descriptor.digest == digest
     assert_complete(Store(cfg.image_store), dest)
+
+
+def test_docker_schema2_manifest_list(registry: Populated, cfg, tmp_path) -> None:
+    from lxcri_core.media import DOCKER_LIST, DOCKER_MANIFEST
+    from tests.support.images import busybox_image
+    from tests.support.registry import push_image
+
+    amd, arm = busybox_image(Cmd=["echo a"]), busybox_image(Cmd=["echo b"])
+    arm.architecture = "arm64"
+    push_image(registry.addr, [amd, arm], "test/docker:1", tmp_path, docker_format=True)
+    ref = f"{registry.addr}/test/docker:1"
+    rec = pull(cfg, ref, insecure=True, platform="linux/arm64")
+    store = Store(cfg.image_store)
+    assert rec.descriptor.media_type == DOCKER_MANIFEST
+    assert str(rec.descriptor.platform) == "linux/arm64"
+    index_blob = store.read_blob(rec.descriptor.annotations["io.lxcri.index.digest"])
+    assert json.loads(index_blob)["mediaType"] == DOCKER_LIST
+    assert_complete(store, ref)
+    # and it pushes back unchanged
+    assert push(cfg, ref, f"{registry.addr}/test/docker-copy:1", insecure=True) == (
+        rec.descriptor.digest
+    )

@@ -171,8 +171,13 @@ def push_image(
     workdir: Path,
     *,
     authfile: Path | None = None,
+    docker_format: bool = False,
 ) -> Built:
-    """Write ``img`` (or an index of images) as an OCI layout and skopeo-copy it to ``addr``."""
+    """Write ``img`` (or an index of images) as an OCI layout and skopeo-copy it to ``addr``.
+
+    ``docker_format`` converts to Docker schema 2 (manifest list for an index);
+    the registry's digests then differ from ``Built``'s.
+    """
     layout = workdir / f"layout-{secrets.token_hex(4)}"
     built = write_layout(layout, img, "t")
     cmd = [
@@ -186,6 +191,9 @@ def push_image(
     ]
     if authfile is not None:
         cmd[2:2] = ["--dest-authfile", str(authfile)]
+    if docker_format:
+        cmd.remove("--preserve-digests")
+        cmd[2:2] = ["--format", "v2s2"]
     subprocess.run(cmd, check=True, capture_output=True)
     return built
 
