@@ -15,7 +15,8 @@ class Progress(Protocol):
     """Receives per-item progress (one item per blob, keyed by its digest)."""
 
     def start(self, key: str, total: int | None, description: str) -> None:
-        """An item of ``total`` bytes (None: unknown) begins."""
+        """An item of ``total`` bytes (None: unknown) begins; again for a known key
+        means it restarts from zero (a download that had to start over)."""
 
     def advance(self, key: str, n: int) -> None:
         """``n`` more bytes of the item were transferred."""
