@@ -40,7 +40,7 @@ from lxcri_core.containers.record import (
 )
 from lxcri_core.containers.subids import ensure_root_subids
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
-from lxcri_core.errors import BackendError, ImageNotFound
+from lxcri_core.errors import BackendError, ImageNotFound, RegistryError
 from lxcri_core.fsutil import atomic_write
 from lxcri_core.log import get_logger
 from lxcri_core.spec.model import ContainerSpec
@@ -72,7 +72,14 @@ def _resolve_image(cfg: Config, image: str, pull_missing: bool, insecure: bool) 
             raise
     from lxcri_core.registry import pull
 
-    return store, pull(cfg, image, insecure=insecure)
+    try:
+        return store, pull(cfg, image, insecure=insecure)
+    except RegistryError as e:
+        # say first that the image is not here: the registry's reason alone misleads
+        raise ImageNotFound(
+            f"image {image} is not in the local store and pulling it failed ({e}); "
+            "check the name, or `lxcri import`/`lxcri pull` it first"
+        ) from None
 
 
 def _new_id() -> str:
@@ -106,7 +113,10 @@ def create(
     image_config = load_json(store.read_blob(manifest.config.digest), "image config")
 
     # A first spec decides privileged vs unprivileged, hence the id shift of the rootfs.
-    probe = build_spec(image_config, opts, None, image=rec.name)
+    # Names in USER/--user/--group-add resolve only from the rootfs, which does not
+    # exist yet: the probe runs as root, the real spec below resolves them.
+    probe_opts = dataclasses.replace(opts, user="0", group_add=())
+    probe = build_spec(image_config, probe_opts, None, image=rec.name)
     unpriv = probe.security.unprivileged
     idmap = None
     if unpriv:

@@ -39,16 +39,20 @@ def _is_mounted(path: str) -> bool:
 
 
 def _ports(doc: dict[str, Any]) -> list[Any]:
+    from ipaddress import ip_address
+
     from lxcri_core.network.ports import PortMapping
 
     out = []
     for p in doc["spec"].get("ports") or []:
+        # the record keeps the host IP as text; the ruleset needs an address object
+        host_ip = p.get("host_ip") or None
         out.append(
             PortMapping(
                 host_port=int(p["host_port"]),
                 container_port=int(p["container_port"]),
                 proto=p.get("protocol", "tcp"),
-                host_ip=p.get("host_ip") or None,
+                host_ip=ip_address(host_ip) if host_ip else None,
             )
         )
     return out
