@@ -65,6 +65,24 @@ def _import_structlog() -> Any:
 _configured = False
 
 
+class _StderrLogger:
+    """Writes each line to whatever ``sys.stderr`` is *now*.
+
+    structlog's PrintLogger keeps the stream it was created with; when that
+    stream is replaced and closed (pytest's capture, a daemon that redirects
+    its output), later log calls would fail.
+    """
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+    @classmethod
+    def factory(cls, *args: Any) -> _StderrLogger:
+        return cls()
+
+
 def setup_logging(level: str = "warning", json: bool | None = None) -> None:
     """Configure structlog for the process; ``json=None`` means "not a TTY"."""
     global _configured
@@ -90,7 +108,7 @@ def _configure(structlog: Any, level: str, json: bool | None) -> None:
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrLogger.factory,
         cache_logger_on_first_use=False,
     )
 

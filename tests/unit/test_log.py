@@ -50,3 +50,17 @@ def test_logger_follows_later_setup(capsys):
     log.debug("shown")
     err = capsys.readouterr().err
     assert "hidden" not in err and "shown" in err
+
+
+def test_logs_follow_a_replaced_stderr(monkeypatch):
+    import io
+    import sys
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging("info", json=True)
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    get_logger("t").info("after-swap")
+    assert "after-swap" in second.getvalue()
