@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from lxcri_core.containers import engine
-from lxcri_core.spec.options import RunOptions
 from tests.containers.conftest import Lxcri
 from tests.support.lxcenv import (
     BUSYBOX_REF,
@@ -147,20 +145,8 @@ def _try_get(port: int) -> str:
         return ""
 
 
-def _start(lxenv: LxcEnv, name: str, image: str = BUSYBOX_REF, **kw: object) -> int:
-    """Create and start a detached container; return its init's host pid."""
-    cfg = lxenv.config()
-    opts = RunOptions(name=name, **kw)  # type: ignore[arg-type]
-    engine.create(cfg, image, opts)
-    engine.start(cfg, name)
-    lxenv.remember(name)
-    st = engine.status(cfg, name)
-    assert st.status == "running" and st.pid
-    return st.pid
-
-
 def test_unprivileged_files_and_processes_are_owned_by_100000_and_up(lxenv: LxcEnv) -> None:
-    pid = _start(lxenv, "unpriv", args=("touch /tmp/made; sleep 60",))
+    pid = lxenv.start("unpriv", args=("touch /tmp/made; sleep 60",))
     rootfs = Path(_rootfs(lxenv, "unpriv"))
     made = rootfs / "tmp/made"
     wait_for(made.exists, what="the file the container makes")
@@ -168,7 +154,7 @@ def test_unprivileged_files_and_processes_are_owned_by_100000_and_up(lxenv: LxcE
     assert (rootfs / "bin/busybox").stat().st_uid == 100000
     assert (rootfs / "etc/passwd").stat().st_gid == 100000
     assert proc_status(pid)["Uid"].split()[0] == "100000"
-    www = _start(lxenv, "unpriv-www", args=("sleep 60",), user="33:33")
+    www = lxenv.start("unpriv-www", args=("sleep 60",), user="33:33")
     child = wait_for(lambda: children(www), what="the process under init")
     assert proc_status(child[0])["Uid"].split()[0] == str(100000 + 33)
 
@@ -196,23 +182,23 @@ def test_seccomp_denied_syscall_fails(lxcri: Lxcri, lxenv: LxcEnv) -> None:
 
 
 def test_dropped_capability_is_absent_from_the_init_status(lxenv: LxcEnv) -> None:
-    pid = _start(lxenv, "capdrop", args=("sleep 60",), cap_drop=("NET_RAW",))
+    pid = lxenv.start("capdrop", args=("sleep 60",), cap_drop=("NET_RAW",))
     bnd = int(proc_status(pid)["CapBnd"], 16)
     assert not bnd & (1 << CAP_NET_RAW)
     assert bnd & (1 << CAP_CHOWN)
-    pid = _start(lxenv, "capkeep", args=("sleep 60",))
+    pid = lxenv.start("capkeep", args=("sleep 60",))
     assert int(proc_status(pid)["CapBnd"], 16) & (1 << CAP_NET_RAW)
 
 
 def test_memory_limit_is_set_in_the_cgroup(lxenv: LxcEnv) -> None:
-    _start(lxenv, "mem", args=("sleep 60",), memory="64m")
+    lxenv.start("mem", args=("sleep 60",), memory="64m")
     p = sh("lxc-cgroup", "-n", "mem", "-P", str(lxenv.lxcpath), "memory.limit_in_bytes")
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == str(64 * 1024 * 1024)
 
 
 def test_exec_exit_status_env_and_user(lxcri: Lxcri, lxenv: LxcEnv) -> None:
-    _start(lxenv, "ex", args=("sleep 60",), env=("FOO=bar",))
+    lxenv.start("ex", args=("sleep 60",), env=("FOO=bar",))
     assert lxcri("exec", "ex", "sh", "-c", "exit 5").returncode == 5
     p = lxcri("exec", "-e", "EXTRA=1 2", "ex", "sh", "-c", 'echo "$FOO|$EXTRA"; id -u')
     assert p.returncode == 0, p.stderr
@@ -224,7 +210,7 @@ def test_exec_exit_status_env_and_user(lxcri: Lxcri, lxenv: LxcEnv) -> None:
 
 
 def test_logs_show_stdout_and_stderr(lxcri: Lxcri, lxenv: LxcEnv) -> None:
-    _start(lxenv, "talker", args=("echo to-out; echo to-err >&2; sleep 60",))
+    lxenv.start("talker", args=("echo to-out; echo to-err >&2; sleep 60",))
 
     def logged() -> str:
         p = lxcri("logs", "talker")
@@ -239,7 +225,7 @@ def test_list_and_status_json(lxcri: Lxcri, lxenv: LxcEnv) -> None:
     import json
 
     port = free_port()
-    _start(lxenv, "js", args=("sleep 60",), publish=(f"127.0.0.1:{port}:80",))
+    lxenv.start("js", args=("sleep 60",), publish=(f"127.0.0.1:{port}:80",))
     p = lxcri("list", "--output", "json")
     assert p.returncode == 0, p.stderr
     items = json.loads(p.stdout)

@@ -190,6 +190,20 @@ class LxcEnv:
         self.images[DEMO_REF] = rec.descriptor.digest
         return rec.descriptor.digest
 
+    def start(self, name: str, image: str = BUSYBOX_REF, **opts: Any) -> int:
+        """Create and start a detached container (``opts``: RunOptions fields); return
+        the host pid of its init."""
+        from lxcri_core.containers import engine
+        from lxcri_core.spec.options import RunOptions
+
+        cfg = self.config()
+        engine.create(cfg, image, RunOptions(name=name, **opts))
+        engine.start(cfg, name)
+        self.remember(name)
+        st = engine.status(cfg, name)
+        assert st.status == "running" and st.pid, f"{name} is {st.status}, not running"
+        return st.pid
+
     def remember(self, name: str) -> str:
         """Note a container (its id, its veth if running) for the leftover check."""
         from lxcri_core.containers.record import load_record
