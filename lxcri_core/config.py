@@ -71,6 +71,12 @@ class Config:
     #: docker-style certs.d: ``certs_dir/HOST[:PORT]/ca.crt`` is the CA for
     #: that registry.
     certs_dir: Path = Path("/etc/lxcri/certs.d")
+    #: The bridge lxcri creates and manages on plain LXC hosts (not on Proxmox,
+    #: where containers use the admin's bridges). Env: ``LXCRI_BRIDGE``.
+    bridge: str = "lxcri0"
+    #: Its IPv4 subnet; lxcri assigns container addresses from it, the first
+    #: host address is the gateway. Env: ``LXCRI_BRIDGE_SUBNET``.
+    bridge_subnet: str = "10.88.0.0/16"
     #: Parallel layer downloads per pull.
     parallel_downloads: int = 4
     #: Log level: debug, info, warning, error. Env: ``LXCRI_LOG_LEVEL``.
@@ -103,6 +109,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
     known = {
         "root",
         "storage",
+        "bridge",
+        "bridge_subnet",
         "zfs_pool",
         "registries",
         "auths",
@@ -122,7 +130,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         if data["storage"] not in ("auto", "dir", "overlay", "zfs"):
             raise ConfigError(f"{source}: storage must be auto, dir, overlay or zfs")
         kw["storage"] = data["storage"]
-    for key in ("zfs_pool", "log_level"):
+    for key in ("zfs_pool", "log_level", "bridge", "bridge_subnet"):
         if key in data:
             if not isinstance(data[key], str):
                 raise ConfigError(f"{source}: {key} must be a string")
@@ -192,6 +200,10 @@ def load_config(
         env_over["auth_file"] = Path(env["LXCRI_AUTH_FILE"])
     if env.get("LXCRI_LOG_LEVEL"):
         env_over["log_level"] = env["LXCRI_LOG_LEVEL"]
+    if env.get("LXCRI_BRIDGE"):
+        env_over["bridge"] = env["LXCRI_BRIDGE"]
+    if env.get("LXCRI_BRIDGE_SUBNET"):
+        env_over["bridge_subnet"] = env["LXCRI_BRIDGE_SUBNET"]
     if env.get("LXCRI_STORAGE"):
         env_over["storage"] = env["LXCRI_STORAGE"]
     cfg = cfg.with_overrides(**env_over).with_overrides(**flags)

@@ -59,3 +59,12 @@ def test_bad_config_is_one_clear_error(tmp_path, text):
 def test_explicit_missing_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml", env={})
+
+
+def test_bridge_settings(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("bridge: lxbr1\nbridge_subnet: 10.77.0.0/24\n")
+    cfg = load_config(f, env={})
+    assert (cfg.bridge, cfg.bridge_subnet) == ("lxbr1", "10.77.0.0/24")
+    cfg = load_config(f, env={"LXCRI_BRIDGE": "lxbr2", "LXCRI_BRIDGE_SUBNET": "10.66.0.0/24"})
+    assert (cfg.bridge, cfg.bridge_subnet) == ("lxbr2", "10.66.0.0/24")
