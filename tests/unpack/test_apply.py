@@ -156,6 +156,9 @@ def test_idmap_rejects_ids_outside_the_map(tmp_path: Path) -> None:
 
 
 def test_device_nodes_skipped_with_warning_when_unprivileged(tmp_path: Path) -> None:
+    from lxcri_core.log import setup_logging
+
+    setup_logging("warning")  # configured first, so capture_logs() stays in effect
     root = tmp_path / "t"
     with capture_logs() as logs:
         stats = apply_entries(
