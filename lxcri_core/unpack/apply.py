@@ -111,10 +111,13 @@ class Applier:
 
     # -- ids ------------------------------------------------------------------
     def ids(self, h: Header) -> tuple[int, int]:
-        if self.idmap is None:
+        m = self.idmap
+        if m is None:
             return h.uid, h.gid
+        if 0 <= h.uid < m.count and 0 <= h.gid < m.count:
+            return m.base + h.uid, m.base + h.gid
         what = f"{self.what}: entry {show(h.name)!r}"
-        return self.idmap.host(h.uid, what), self.idmap.host(h.gid, what)
+        return m.host(h.uid, what), m.host(h.gid, what)
 
     def root_ids(self) -> tuple[int, int]:
         return (self.idmap.base, self.idmap.base) if self.idmap else (0, 0)
@@ -402,6 +405,9 @@ class Applier:
         if not lparts:
             raise UnpackError(f"{self.what}: hardlink {show(h.name)!r} points at the root")
         if lparts == parts:
+            return
+        if show(_join(lparts)) in self.skipped:
+            self._skip(h, "it links to an entry that was skipped")
             return
         lparent = self.dir_fd(lparts[:-1], h.name, create=False)
         base = parts[-1]

@@ -136,13 +136,6 @@ class TarReader:
             self._pos += k
             n -= k
 
-    def read_data(self, n: int) -> bytes:
-        """The next ``n`` data bytes of the current member."""
-        if n > self._left:
-            raise UnpackError(f"{self._what}: read past the end of a member")
-        self._left -= n
-        return self.read(n)
-
     def copy_to(self, fd: int, n: int) -> None:
         """Write the next ``n`` data bytes of the current member to ``fd``."""
         if n > self._left:

@@ -163,11 +163,12 @@ def test_device_nodes_skipped_with_warning_when_unprivileged(tmp_path: Path) -> 
     with capture_logs() as logs:
         stats = apply_entries(
             [Entry("dev", "dir"), Entry("dev/null", "char", devmajor=1, devminor=3),
-             Entry("dev/fifo", "fifo")],
+             Entry("dev/fifo", "fifo"), Entry("dev/null2", "hardlink", link="dev/null")],
             root,
             idmap=IdMap(),
         )  # fmt: skip
     assert not os.path.lexists(root / "dev/null")
+    assert not os.path.lexists(root / "dev/null2")
     assert stat.S_ISFIFO(os.lstat(root / "dev/fifo").st_mode)  # fifos need no privilege
     assert stats.files == 2
     warned = [e for e in logs if e["log_level"] == "warning" and e.get("entry") == "dev/null"]
@@ -261,3 +262,40 @@ def test_missing_target(tmp_path: Path) -> None:
         apply_layer(
             io.BytesIO(make_tar([])), "application/vnd.oci.image.layer.v1.tar", tmp_path / "no"
         )
+
+
+def test_cached_symlink_parent_replaced_by_directory(tmp_path: Path) -> None:
+    root = tmp_path / "t"
+    apply_entries(
+        [
+            Entry("real", "dir"),
+            Entry("lnk", "symlink", link="real"),
+            Entry("lnk/f", data=b"f"),  # caches lnk -> real
+            Entry("lnk", "dir"),  # replaces the symlink
+            Entry("lnk/g", data=b"g"),
+        ],
+        root,
+    )
+    assert (root / "real/f").read_bytes() == b"f"
+    assert not os.path.islink(root / "lnk")
+    assert sorted(os.listdir(root / "lnk")) == ["g"]
+    assert sorted(os.listdir(root / "real")) == ["f"]
+
+
+def test_many_directories_beyond_the_fd_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lxcri_core.unpack import apply as apply_mod
+
+    monkeypatch.setattr(apply_mod, "_fd_cache_limit", lambda: 16)
+    entries = []
+    for i in range(60):
+        entries += [Entry(f"d{i}", "dir", mode=0o700 + i % 8), Entry(f"d{i}/s/f", data=b"%d" % i)]
+    entries += [Entry(f"d{i}/s/again", data=b"a") for i in range(60)]
+    before = len(os.listdir("/proc/self/fd"))
+    apply_entries(entries, tmp_path / "t")
+    assert len(os.listdir("/proc/self/fd")) == before  # every fd closed
+    for i in range(60):
+        d = tmp_path / "t" / f"d{i}"
+        assert (d / "s/f").read_bytes() == b"%d" % i and (d / "s/again").exists()
+        assert stat.S_IMODE(os.lstat(d).st_mode) == 0o700 + i % 8

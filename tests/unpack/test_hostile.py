@@ -203,3 +203,20 @@ def test_device_node_in_unprivileged_image_is_not_an_error(tmp_path: Path) -> No
     )
     assert stats.files == 1
     assert os.listdir(tmp_path / "t/dev") == []
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("overlay", [False, True], ids=["flatten", "overlay"])
+def test_hostile_layer_direct(
+    tmp_path: Path, setup: Callable[[str], tuple[bytes, str]], case: str, overlay: bool
+) -> None:
+    """apply_layer itself (as the storage backends call it) refuses the same layers."""
+    tar, needle = setup(case)
+    target = tmp_path / "work" / "layer"
+    target.mkdir()
+    before = {k: v for k, v in world(tmp_path).items() if not k.startswith("work/layer")}
+    with pytest.raises(UnpackError) as err:
+        apply_entries(tar, target, "gzip", overlay=overlay)
+    assert needle in str(err.value), str(err.value)
+    after = {k: v for k, v in world(tmp_path).items() if not k.startswith("work/layer")}
+    assert after == before
