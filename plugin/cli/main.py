@@ -120,6 +120,24 @@ def cli(
     ctx.obj = cfg
 
 
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    Bash:  lxcri completion bash > /etc/bash_completion.d/lxcri
+    Zsh:   lxcri completion zsh > "${fpath[1]}/_lxcri"
+    Fish:  lxcri completion fish > ~/.config/fish/completions/lxcri.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    comp_cls = get_completion_class(shell)
+    assert comp_cls is not None
+    comp = comp_cls(cli, {}, "lxcri", "_LXCRI_COMPLETE")
+    click.echo(comp.source())
+
+
 def main() -> None:
     cli.main(prog_name="lxcri")
 
