@@ -40,7 +40,7 @@ from lxcri_core.registry.client import (
     endpoints,
     repo_scope,
 )
-from lxcri_core.registry.platforms import host_platform, select_manifest
+from lxcri_core.platforms import host_platform, select_manifest
 from lxcri_core.store import BlobWriter, ImageRecord, Store
 
 log = get_logger(__name__)

@@ -1,4 +1,4 @@
-"""The host's OCI platform and picking a manifest from an image index by platform."""
+"""The host's OCI platform, and picking a manifest from an image index by platform (pull, import)."""
 
 from __future__ import annotations
 
