@@ -103,8 +103,9 @@ def _third_layer(stage: Path) -> bytes:
     shutil.copytree(usr / "share/i18n", stage / "usr/share/i18n", symlinks=True)
     shutil.copytree(usr / "share/X11", stage / "usr/share/X11", symlinks=True)
     cmd = ["tar", "-C", str(stage), "--format=pax", "--numeric-owner", "--owner=0", "--group=0"]
-    return subprocess.run([*cmd, "--sort=name", "-cf", "-", "usr"], check=True,
-                          capture_output=True).stdout  # fmt: skip
+    return subprocess.run(
+        [*cmd, "--sort=name", "-cf", "-", "usr"], check=True, capture_output=True
+    ).stdout
 
 
 def _count(tar_bytes: bytes) -> tuple[int, int]:

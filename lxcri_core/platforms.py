@@ -1,4 +1,4 @@
-"""The host's OCI platform, and picking a manifest from an image index by platform (pull, import)."""
+"""The host's OCI platform, and picking a manifest from an image index by platform."""
 
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ from lxcri_core.media import (
     load_json,
     sniff_media_type,
 )
+from lxcri_core.platforms import host_platform, select_manifest
 from lxcri_core.progress import NullProgress, Progress
 from lxcri_core.reference import Reference, parse_reference
 from lxcri_core.registry.client import (
@@ -40,7 +41,6 @@ from lxcri_core.registry.client import (
     endpoints,
     repo_scope,
 )
-from lxcri_core.platforms import host_platform, select_manifest
 from lxcri_core.store import BlobWriter, ImageRecord, Store
 
 log = get_logger(__name__)

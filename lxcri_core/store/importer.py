@@ -39,10 +39,10 @@ from lxcri_core.media import (
     load_json,
     sniff_media_type,
 )
+from lxcri_core.platforms import host_platform, select_manifest
 from lxcri_core.reference import Reference, parse_reference
 from lxcri_core.store.archive import Source, open_source
 from lxcri_core.store.layout import INDEX_DIGEST_ANNOTATION, ImageRecord, Store
-from lxcri_core.platforms import host_platform, select_manifest
 
 #: Largest index, manifest or config we read into memory.
 MAX_DOCUMENT = 8 << 20

@@ -419,17 +419,12 @@ class Applier:
                         f"{self.what}: hardlink {show(h.name)!r} points at the directory "
                         f"{show(h.linkname)!r}"
                     )
+                src, fd = lparts[-1], lparent
                 try:
-                    os.link(
-                        lparts[-1], base, src_dir_fd=lparent, dst_dir_fd=parent,
-                        follow_symlinks=False,
-                    )  # fmt: skip
+                    os.link(src, base, src_dir_fd=fd, dst_dir_fd=parent, follow_symlinks=False)
                 except FileExistsError:
                     self.remove(parent, base)
-                    os.link(
-                        lparts[-1], base, src_dir_fd=lparent, dst_dir_fd=parent,
-                        follow_symlinks=False,
-                    )  # fmt: skip
+                    os.link(src, base, src_dir_fd=fd, dst_dir_fd=parent, follow_symlinks=False)
                 self.files += 1
                 return
         raise UnpackError(

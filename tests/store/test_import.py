@@ -15,9 +15,9 @@ import pytest
 from lxcri_core.errors import ImportError_, PlatformError
 from lxcri_core.images import import_image, inspect_image, list_images
 from lxcri_core.media import OCI_LAYER, OCI_LAYER_GZIP
+from lxcri_core.platforms import host_platform
 from lxcri_core.store import Store
 from lxcri_core.store.layout import INDEX_DIGEST_ANNOTATION
-from lxcri_core.platforms import host_platform
 from tests.store.conftest import Sources, skopeo_inspect, skopeo_manifest_digest
 from tests.support.images import (
     Entry,

@@ -162,11 +162,15 @@ def test_device_nodes_skipped_with_warning_when_unprivileged(tmp_path: Path) -> 
     root = tmp_path / "t"
     with capture_logs() as logs:
         stats = apply_entries(
-            [Entry("dev", "dir"), Entry("dev/null", "char", devmajor=1, devminor=3),
-             Entry("dev/fifo", "fifo"), Entry("dev/null2", "hardlink", link="dev/null")],
+            [
+                Entry("dev", "dir"),
+                Entry("dev/null", "char", devmajor=1, devminor=3),
+                Entry("dev/fifo", "fifo"),
+                Entry("dev/null2", "hardlink", link="dev/null"),
+            ],
             root,
             idmap=IdMap(),
-        )  # fmt: skip
+        )
     assert not os.path.lexists(root / "dev/null")
     assert not os.path.lexists(root / "dev/null2")
     assert stat.S_ISFIFO(os.lstat(root / "dev/fifo").st_mode)  # fifos need no privilege

@@ -109,3 +109,40 @@ def test_same_tree_as_umoci(tmp_path: Path, name: str, idmap: IdMap | None) -> N
         assert "opt/a/one" not in ours and "srv/tagged" not in ours  # the image did delete
         assert ours["usr/bin/tagged"]["xattrs"] == {"user.lxcri": b"kept"}
         assert "security.capability" in ours["usr/bin/ping"]["xattrs"]
+
+
+def gnu_tar(paths: list[str]) -> bytes:
+    cmd = ["tar", "-C", "/", "--format=pax", "--numeric-owner", "--sort=name", "-cf", "-"]
+    return subprocess.run([*cmd, *paths], check=True, capture_output=True).stdout
+
+
+@pytest.mark.slow
+def test_same_tree_as_umoci_for_a_real_tree(tmp_path: Path) -> None:
+    """Layers GNU tar wrote from this machine's /usr (links, long names, PAX)."""
+    zones = sorted(p.name for p in Path("/usr/share/zoneinfo").iterdir())
+    top = make_tar(
+        [
+            Entry("usr", "dir", mode=0o755),
+            Entry("usr/share", "dir", mode=0o755),
+            Entry("usr/share/zoneinfo", "dir", mode=0o755),
+            *[Entry(f"usr/share/zoneinfo/.wh.{z}") for z in zones[::5]],
+            Entry("usr/share/perl", "dir", mode=0o755),
+            Entry("usr/share/perl/.wh..wh..opq"),
+            Entry("usr/share/perl/README", data=b"perl was removed\n"),
+        ]
+    )
+    img = Image(
+        [
+            Layer(gnu_tar(["usr/share/zoneinfo", "usr/share/perl"])),
+            Layer(gnu_tar(["usr/share/mime"]), "none"),
+            Layer(top),
+        ]
+    )
+    write_layout(tmp_path / "layout", img, "t")
+    theirs = snapshot(umoci_rootfs(tmp_path / "layout", tmp_path / "bundle", None))
+    store = store_image(tmp_path / "store", img)
+    unpack_image(store, "t", tmp_path / "rootfs")
+    ours = snapshot(tmp_path / "rootfs")
+    assert len(ours) > 1000
+    assert sorted(ours) == sorted(theirs)
+    assert {p for p in ours if ours[p] != theirs[p]} == set()
