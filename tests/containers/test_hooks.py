@@ -140,4 +140,13 @@ def test_managed_pre_start_and_post_stop_are_idempotent(lxenv: LxcEnv) -> None:
         p = _run_hook({**env, "LXC_HOOK_TYPE": "post-stop"})
         assert p.returncode == 0, (sdir / "hooks.log").read_text()
         assert mounts_under(lxenv.root) == [] and nft_chains(rec.id) == []
-    assert "FAILED" not in (sdir / "hooks.log").read_text()
+    log = (sdir / "hooks.log").read_text()
+    assert "FAILED" not in log
+    # the core's own log lines land in hooks.log too (LXC drops a hook's stderr)
+    assert f"info: lxcri_core.network.ports: ports published container={rec.id}" in log
+
+
+def test_hook_executable_checks_the_same_marker_as_the_context() -> None:
+    from lxcri_core.hooks.context import MARKER
+
+    assert f'MARKER = "{MARKER}"' in HOOK.read_text()
