@@ -1,9 +1,11 @@
-"""Decompress and hash a layer in a second thread, hand out the tar bytes.
+"""Decompress a layer in a second thread, hash it as it is consumed.
 
-zlib, zstandard and hashlib release the GIL on large buffers, so running them
-in a producer thread lets decompression and the diff_id hash use the second
-core while the main thread parses the tar and makes system calls. The queue
-is bounded, so a decompression bomb never holds more than a few chunks.
+zlib and zstandard release the GIL on large buffers, so decompressing in a
+producer thread uses the second core while the main thread parses the tar
+and makes system calls. Inflating is the longer of the two jobs, so the
+diff_id hash (hashlib also releases the GIL) runs on the consumer side,
+which measured a little faster than hashing in the producer. The queue is
+bounded, so a decompression bomb never holds more than a few chunks.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ CODECS = {"gzip": _gzip_chunks, "zstd": _zstd_chunks, "none": _plain_chunks}
 
 
 class LayerStream:
-    """The uncompressed tar of one layer, produced by a thread that also hashes it.
+    """The uncompressed tar of one layer, produced by a thread, hashed as it is read.
 
     ``chunks()`` yields the tar in pieces; after it is exhausted ``digest`` is
     the ``sha256:`` of everything yielded. ``close()`` stops the producer early.
@@ -113,11 +115,9 @@ class LayerStream:
     def _produce(self) -> None:
         try:
             for chunk in self._gen:
-                self._hash.update(chunk)
                 self.size += len(chunk)
                 if not self._put(chunk):
                     return
-            self.digest = "sha256:" + self._hash.hexdigest()
             self._put(_EOF)
         except BaseException as e:  # handed to the consumer, raised there
             self._put(e)
@@ -134,7 +134,9 @@ class LayerStream:
                 raise item
             if not item:
                 self._thread.join()
+                self.digest = "sha256:" + self._hash.hexdigest()
                 return
+            self._hash.update(item)
             yield item
 
     def close(self) -> None:
