@@ -440,7 +440,8 @@ class Applier:
             kind = stat.S_IFCHR if h.type == CHAR else stat.S_IFBLK
             dev = os.makedev(h.devmajor, h.devminor)
             if not self.devices:
-                self._skip(h, "device nodes are not created for unprivileged targets")
+                why = "for unprivileged targets" if self.can_chown else "without root"
+                self._skip(h, f"device nodes are not created {why}")
                 return
         try:
             os.mknod(base, kind | 0o600, dev, dir_fd=parent)

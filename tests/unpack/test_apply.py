@@ -303,3 +303,47 @@ def test_many_directories_beyond_the_fd_cache(
         d = tmp_path / "t" / f"d{i}"
         assert (d / "s/f").read_bytes() == b"%d" % i and (d / "s/again").exists()
         assert stat.S_IMODE(os.lstat(d).st_mode) == 0o700 + i % 8
+
+
+def test_unprivileged_process(tmp_path: Path) -> None:
+    """As a plain user: no chown, device nodes skipped, read-only dirs still filled."""
+    import shutil
+    import sys
+    import tempfile
+
+    tar = make_tar(
+        [
+            Entry("ro", "dir", mode=0o555),
+            Entry("ro/f", data=b"x"),
+            Entry("null", "char", devmajor=1, devminor=3),
+            Entry("su", data=b"s", mode=0o4755),
+        ]
+    )
+    (tmp_path / "layer.tar").write_bytes(tar)
+    work = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="lxcri-test-"))
+    try:
+        shutil.copy(tmp_path / "layer.tar", work / "layer.tar")
+        (work / "t").mkdir()
+        os.chown(work, 65534, 65534)
+        os.chown(work / "t", 65534, 65534)
+        code = (
+            "import sys; from pathlib import Path; from lxcri_core.unpack import apply_layer; "
+            "s = apply_layer(open(sys.argv[1], 'rb'), 'application/vnd.oci.image.layer.v1.tar', "
+            "Path(sys.argv[2])); print(s.files)"
+        )
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        r = subprocess.run(
+            [*as_nobody, sys.executable, "-c", code, str(work / "layer.tar"), str(work / "t")],
+            capture_output=True,
+            text=True,
+            cwd="/",
+        )
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "3"
+        assert "null" in r.stderr and "skipped" in r.stderr
+        assert (work / "t/ro/f").read_bytes() == b"x"
+        assert stat.S_IMODE(os.lstat(work / "t/ro").st_mode) == 0o555
+        assert stat.S_IMODE(os.lstat(work / "t/su").st_mode) == 0o4755
+        assert os.lstat(work / "t/su").st_uid == 65534
+    finally:
+        shutil.rmtree(work)
