@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 SECRET_KEYS = re.compile(r"pass(word)?|secret|token|auth|credential|cookie", re.I)
@@ -113,6 +113,46 @@ def _configure(structlog: Any, level: str, json: bool | None) -> None:
     )
 
 
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+Sink = Callable[[str, str, str, dict[str, Any]], None]
+_sink: Sink | None = None
+
+
+def _env_level() -> int:
+    return _LEVELS.get(os.environ.get("LXCRI_LOG_LEVEL", "warning").lower(), logging.WARNING)
+
+
+def _noop(*args: Any, **kw: Any) -> None:
+    return None
+
+
+def route_to(sink: Sink | None) -> None:
+    """Send every log call to ``sink(level, logger, event, fields)`` instead of structlog.
+
+    For short-lived processes with their own log file (the LXC hooks: LXC
+    drops their stderr, and importing structlog would cost a third of a
+    hook's time budget). Fields are redacted before the sink sees them.
+    """
+    global _sink
+    _sink = sink
+
+
+class _SinkMethod:
+    def __init__(self, sink: Sink, level: str, name: str) -> None:
+        self.sink, self.level, self.name = sink, level, name
+
+    def __call__(self, event: str, *args: Any, **kw: Any) -> None:
+        self.sink(self.level, self.name, str(event), dict(redact(None, self.level, dict(kw))))
+
+
 class _LazyLogger:
     """A logger that imports structlog on its first use, not at module import.
 
@@ -125,6 +165,10 @@ class _LazyLogger:
         self._bound: Any = None
 
     def __getattr__(self, attr: str) -> Any:
+        if _sink is not None:
+            return _SinkMethod(_sink, attr, self._name)
+        if not _configured and _LEVELS.get(attr, logging.CRITICAL) < _env_level():
+            return _noop  # below the level anyway: no reason to import structlog
         if self._bound is None:
             self._bound = _import_structlog().get_logger()
         # bind per call: a bound logger freezes the configuration of its

@@ -91,24 +91,13 @@ ACTIONS = {"pre-start": pre_start, "post-stop": post_stop}
 
 
 def route_core_logs(sink: HookLog) -> None:
-    """Send the core's log lines (``lxcri_core.log`` loggers) to ``hooks.log``.
+    """Send the core's log lines to ``hooks.log``: LXC drops a hook's stderr."""
+    from lxcri_core.log import route_to
 
-    LXC drops a hook's stderr, so that is where they belong; and it keeps
-    structlog out of the hook: importing it costs ~50 ms on every start and
-    stop, half of a hook's budget. Only for this short-lived hook process.
-    """
-    from lxcri_core import log as core_log
-
-    def emit(level: str, name: str, event: str, kw: dict[str, Any]) -> None:
-        fields = core_log.redact(None, level, dict(kw))
+    def emit(level: str, name: str, event: str, fields: dict[str, Any]) -> None:
         sink(" ".join([f"{level}: {name}: {event}", *(f"{k}={v}" for k, v in fields.items())]))
 
-    def getattr_(self: Any, attr: str) -> Any:
-        if attr == "bind":
-            return lambda **kw: self
-        return lambda event, *args, **kw: emit(attr, self._name, str(event), kw)
-
-    core_log._LazyLogger.__getattr__ = getattr_  # type: ignore[method-assign]
+    route_to(emit)
 
 
 def run(ctx: HookContext) -> int:

@@ -64,3 +64,30 @@ def test_logs_follow_a_replaced_stderr(monkeypatch):
     monkeypatch.setattr(sys, "stderr", second)
     get_logger("t").info("after-swap")
     assert "after-swap" in second.getvalue()
+
+
+def test_debug_calls_below_the_level_do_not_import_structlog():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from lxcri_core.log import get_logger\n"
+        "get_logger('x').info('nothing', token='t')\n"
+        "print('structlog' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_route_to_sink_redacts(monkeypatch):
+    from lxcri_core import log as core_log
+
+    got = []
+    monkeypatch.setattr(core_log, "_sink", None)
+    core_log.route_to(lambda *a: got.append(a))
+    try:
+        get_logger("h").info("published", password="p4ss", port=80)
+    finally:
+        core_log.route_to(None)
+    assert got == [("info", "h", "published", {"password": "***", "port": 80})]
