@@ -47,7 +47,6 @@ from lxcri_core.spec.model import ContainerSpec
 
 log = get_logger(__name__)
 
-DEFAULT_BRIDGE = "lxcri0"
 STOP_REQUESTED = "stop.requested"
 
 
@@ -195,7 +194,9 @@ def _plain_lxc_network(
         return spec, {"bridge": net.bridge, "ipv4": net.static_ipv4}
     from lxcri_core.network import bridge, ipam
 
-    br = bridge.ensure_bridge(DEFAULT_BRIDGE)
+    br = bridge.bridge_ready(cfg.bridge, cfg.bridge_subnet) or bridge.ensure_bridge(
+        cfg.bridge, cfg.bridge_subnet
+    )
     lease = ipam.Ipam.from_config(cfg, br.name, br.subnet, br.ipv6_subnet).allocate_lease(cid)
     ip = net.ip if "/" in net.ip else str(lease.ipv4)
     new_net = dataclasses.replace(
@@ -211,7 +212,7 @@ def _plain_lxc_network(
 def _release_address(cfg: Config, cid: str) -> None:
     from lxcri_core.network import ipam
 
-    ipam.Ipam.from_config(cfg, DEFAULT_BRIDGE).release(cid)
+    ipam.Ipam.from_config(cfg, cfg.bridge, cfg.bridge_subnet).release(cid)
 
 
 def _write_lxc_files(
@@ -373,7 +374,7 @@ def remove(cfg: Config, name: str, *, force: bool = False) -> None:
         stop(cfg, name, timeout=0)
     with contextlib.suppress(Exception):
         ports.unpublish(rec.id)
-    if rec.spec.network.mode != "none" and rec.bridge == DEFAULT_BRIDGE:
+    if rec.spec.network.mode != "none" and rec.bridge == cfg.bridge:
         _release_address(cfg, rec.id)
     # the marker goes first: from here on hooks ignore the container
     (sdir / "lxcri.json").unlink()

@@ -155,6 +155,39 @@ def _overlapping(ipr: Any, bridge: str, nets: list[IPv4Network | IPv6Network]) -
     return None
 
 
+def bridge_ready(
+    name: str = DEFAULT_BRIDGE,
+    subnet: IPv4Network | str = DEFAULT_SUBNET,
+    *,
+    table: str = DEFAULT_TABLE,
+    run: Runner = run_cmd,
+) -> BridgeInfo | None:
+    """The bridge as ``ensure_bridge`` leaves it, if it already is so; else None.
+
+    The fast path of every container create: two cheap commands instead of
+    importing a netlink library (~120 ms) to change nothing. Checks that the
+    link is a bridge, is up, holds the gateway address and that the NAT chain
+    exists; IPv4 only (a bridge with an IPv6 subnet goes the slow way).
+    """
+    v4 = IPv4Network(subnet)
+    gw4 = IPv4Interface((v4.network_address + 1, v4.prefixlen))
+    sysdir = Path("/sys/class/net") / check_ifname(name)
+    try:
+        index = int((sysdir / "ifindex").read_text())
+        up = int((sysdir / "flags").read_text(), 16) & 1
+    except (OSError, ValueError):
+        return None
+    if not (sysdir / "bridge").is_dir() or not up:
+        return None
+    addrs = run(["ip", "-4", "-o", "addr", "show", "dev", name], None)
+    if addrs.returncode != 0 or f" {gw4} " not in addrs.stdout:
+        return None
+    chain = run(["nft", "list", "chain", "inet", table, nat_chain(name)], None)
+    if chain.returncode != 0 or str(v4) not in chain.stdout:
+        return None
+    return BridgeInfo(name, index, v4, gw4)
+
+
 def ensure_bridge(
     name: str = DEFAULT_BRIDGE,
     subnet: IPv4Network | str = DEFAULT_SUBNET,

@@ -179,6 +179,25 @@ def test_ensure_bridge_is_idempotent_and_visible(lab: Lab) -> None:
     assert (sysctl / "ip_forward").read_text().strip() == "1"
 
 
+def test_bridge_ready_fast_path(lab: Lab) -> None:
+    name = f"{lab.bridge}r"
+    subnet = lab.new_subnet()
+    assert bridge.bridge_ready(name, subnet, table=lab.table) is None  # not there yet
+    try:
+        made = bridge.ensure_bridge(name, subnet, table=lab.table)
+        ready = bridge.bridge_ready(name, subnet, table=lab.table)
+        assert ready is not None
+        assert (ready.name, ready.index, ready.gateway) == (made.name, made.index, made.gateway)
+        # a lost NAT chain or a downed link sends callers back to ensure_bridge
+        sh("nft", "delete", "chain", "inet", lab.table, f"b-{name}-post")
+        assert bridge.bridge_ready(name, subnet, table=lab.table) is None
+        bridge.ensure_bridge(name, subnet, table=lab.table)
+        sh("ip", "link", "set", name, "down")
+        assert bridge.bridge_ready(name, subnet, table=lab.table) is None
+    finally:
+        bridge.remove_bridge(name, table=lab.table)
+
+
 def test_ensure_bridge_refuses_overlap_and_non_bridges(lab: Lab) -> None:
     other = f"{lab.bridge}x"
     with pytest.raises(NetworkError, match=f"overlaps {_gw(lab)}/24 on {lab.bridge}"):
