@@ -138,6 +138,7 @@ def create(
         # mount once now: /etc/passwd for --user, image content to seed volumes
         seen = rootfs.mount(tmp / "rootfs") if rootfs.backend == "overlay" else rootfs.path
         try:
+            _mount_points(seen, idmap.base if idmap else 0)
             spec = build_spec(image_config, opts, seen, image=rec.name)
             spec, net = _plain_lxc_network(cfg, spec, cid, opts)
             owner = idmap.base if idmap else 0
@@ -173,6 +174,21 @@ def create(
         raise
     log.info("container created", name=name, id=cid, image=rec.name, storage=backend.name)
     return record
+
+
+def _mount_points(rootfs: Path, owner: int) -> None:
+    """Create /dev, /proc and /sys in the rootfs if the image lacks them (as docker does).
+
+    Left to LXC, an unprivileged container creates /dev itself with a mode
+    that its next start cannot traverse. An existing entry (even a symlink)
+    is left alone: nothing here follows a link out of the rootfs.
+    """
+    for name in ("dev", "proc", "sys"):
+        path = rootfs / name
+        if not os.path.lexists(path):
+            os.mkdir(path, 0o755)
+            os.chown(path, owner, owner, follow_symlinks=False)
+            os.chmod(path, 0o755)
 
 
 def _mount_command(rootfs: Any, target: Path) -> tuple[str, ...]:
@@ -248,23 +264,73 @@ def _clear_stop_request(sdir: Path) -> None:
         (sdir / STOP_REQUESTED).unlink()
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived while a foreground container ran."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _log_offset(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def start_error(sdir: Path, lxc_log_offset: int) -> str | None:
+    """The reason LXC gave for failing to start, from what it logged since the offset.
+
+    A process that ran and exited non-zero logs nothing there; a start that
+    failed (a hook, a mount, the config) logs ERROR lines, and the hooks log
+    their own failures in hooks.log.
+    """
+    try:
+        with open(sdir / "lxc.log", "rb") as f:
+            f.seek(lxc_log_offset)
+            new = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    errors = [line for line in new.splitlines() if " ERROR " in line]
+    if not errors:
+        return None
+    hooks = (sdir / "hooks.log").read_text() if (sdir / "hooks.log").exists() else ""
+    failed = [line for line in hooks.splitlines() if "FAILED" in line]
+    if failed:
+        return failed[-1].split(" ", 1)[-1].strip()  # without the time stamp
+    return errors[0].split(" - ", 1)[-1].strip()
+
+
 def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
-    """Run the container attached to this terminal; return the process's exit status."""
+    """Run the container attached to this terminal; return the process's exit status.
+
+    Ctrl-C and SIGTERM stop the container (its stop signal, then SIGKILL
+    after its timeout) before returning, so ``--rm`` can clean up.
+    """
     rec = load_record(cfg.root, name)
     sdir = state_dir(cfg.root, name)
-    if lxc.state(name, lxcpath(cfg)) != "STOPPED":
+    # the supervisor is alive from before the first start until after post-stop
+    if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
         raise BackendError(f"container {name} is already running")
     _clear_stop_request(sdir)
-    proc = subprocess.Popen(
-        lxc.execute_argv(name, lxcpath(cfg)),
-        stdin=None if stdin else subprocess.DEVNULL,
-    )
+    offset = _log_offset(sdir / "lxc.log")
+    old = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        rc = proc.wait()
-    except KeyboardInterrupt:
-        lxc.stop(name, lxcpath(cfg), rec.spec.stop_timeout)
-        rc = proc.wait()
+        proc = subprocess.Popen(
+            lxc.execute_argv(name, lxcpath(cfg)),
+            stdin=None if stdin else subprocess.DEVNULL,
+        )
+        try:
+            rc = proc.wait()
+        except (KeyboardInterrupt, _Terminated):
+            lxc.stop(name, lxcpath(cfg), rec.spec.stop_timeout)
+            rc = proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, old)
     record_exit(sdir, rc, restarts=0)
+    if rc != 0 and (why := start_error(sdir, offset)):
+        raise BackendError(f"container {name} failed to start: {why}")
     return rc
 
 
@@ -306,6 +372,7 @@ def start(cfg: Config, name: str, wait: float = 20) -> None:
     _clear_stop_request(sdir)
     with contextlib.suppress(FileNotFoundError):
         (sdir / "exit.json").unlink()
+    offset = _log_offset(sdir / "lxc.log")
     with open(sdir / "supervisor.log", "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "lxcri_core.containers.supervisor", str(cfg.root), name],
@@ -326,9 +393,9 @@ def start(cfg: Config, name: str, wait: float = 20) -> None:
     else:
         raise BackendError(f"container {name} did not start within {wait:.0f} s")
     exit_doc = _read_json(sdir / "exit.json")
-    if exit_doc and lxc.state(name, lxcpath(cfg)) != "RUNNING":
-        # it ran and exited already (a short-lived process): that is a start, too
-        return
+    if exit_doc.get("exit_code") and (why := start_error(sdir, offset)):
+        raise BackendError(f"container {name} failed to start: {why}")
+    # otherwise it ran and exited already (a short-lived process): a start, too
 
 
 def stop(cfg: Config, name: str, timeout: int | None = None) -> None:

@@ -1,0 +1,52 @@
+"""A container that cannot start is an error, not a silent exit; exits are not errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lxcri_core.containers import engine
+from lxcri_core.errors import BackendError
+from lxcri_core.spec.options import RunOptions
+from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _break_pre_start(lxenv: LxcEnv, name: str) -> None:
+    """Make the pre-start hook fail: its rootfs mount command becomes `false`."""
+    path = lxenv.state_dir(name) / "lxcri.json"
+    doc = json.loads(path.read_text())
+    doc["mount"] = ["false", "/"]
+    path.write_text(json.dumps(doc))
+
+
+def test_detached_start_failure_is_reported(lxenv: LxcEnv):
+    cfg = lxenv.config()
+    engine.create(cfg, BUSYBOX_REF, RunOptions(name="bad", args=("sleep 30",)))
+    lxenv.remember("bad")
+    _break_pre_start(lxenv, "bad")
+    with pytest.raises(BackendError, match="bad failed to start: pre-start: FAILED: false"):
+        engine.start(cfg, "bad")
+
+
+def test_foreground_start_failure_is_reported(lxenv: LxcEnv):
+    cfg = lxenv.config()
+    engine.create(cfg, BUSYBOX_REF, RunOptions(name="bad2", args=("true",)))
+    lxenv.remember("bad2")
+    _break_pre_start(lxenv, "bad2")
+    with pytest.raises(BackendError, match="failed to start"):
+        engine.run_foreground(cfg, "bad2")
+
+
+def test_short_lived_failing_process_is_a_start(lxenv: LxcEnv):
+    cfg = lxenv.config()
+    engine.create(cfg, BUSYBOX_REF, RunOptions(name="quick", args=("exit 3",)))
+    lxenv.remember("quick")
+    engine.start(cfg, "quick")  # no error: the process ran
+    sdir = lxenv.state_dir("quick")
+    wait_for(lambda: engine.supervisor_pid(sdir) is None, 20, "the supervisor to finish")
+    assert engine.run_foreground(cfg, "quick") == 3
+    st = engine.status(cfg, "quick")
+    assert st.status == "exited" and st.exit_code == 3
