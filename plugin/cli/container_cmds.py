@@ -318,6 +318,25 @@ def list_(quiet: bool, output: str) -> None:
         for c in items
     ]
     emit_table(["NAME", "STATUS", "ID", "IMAGE", "ADDRESS", "PORTS", "STORAGE"], rows)
+    _bridge_line()
+
+
+def _bridge_line() -> None:
+    """Say which bridge lxcri manages (created on first use) and its state."""
+    from lxcri_core.errors import LxcriError
+    from lxcri_core.network.inspect import read_bridges
+
+    cfg = get_config()
+    try:
+        found = [b for b in read_bridges() if b.name == cfg.bridge]
+    except LxcriError:
+        return
+    if not found:
+        click.echo(f"\nbridge {cfg.bridge}: not created yet (made on the first container start)")
+        return
+    br = found[0]
+    addrs = ", ".join(str(a) for a in br.addresses) or "no address"
+    click.echo(f"\nbridge {br.name}: {br.state.lower()}, {addrs}, {len(br.ports)} port(s), NAT")
 
 
 @click.command()

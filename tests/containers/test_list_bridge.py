@@ -1,0 +1,21 @@
+"""`lxcri list` shows the bridge lxcri manages, next to the containers on it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.containers.conftest import Lxcri
+from tests.support.lxcenv import LxcEnv
+
+pytestmark = pytest.mark.slow
+
+
+def test_list_shows_the_managed_bridge(lxenv: LxcEnv, lxcri: Lxcri):
+    lxenv.start("b1", args=("sleep 30",))
+    out = lxcri("list")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:2] == ["NAME", "STATUS"]
+    assert any(line.startswith("b1 ") and "running" in line for line in lines)
+    bridge = [line for line in lines if line.startswith("bridge lxcri0:")]
+    assert bridge and "10.88.0.1/16" in bridge[0] and "port(s)" in bridge[0]
