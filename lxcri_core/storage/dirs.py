@@ -23,14 +23,19 @@ from lxcri_core.fsutil import atomic_write, fsync_dir
 from lxcri_core.storage.base import PruneResult, StorageBackend, Usage, check_not_mounted
 from lxcri_core.storage.chain import ImageChain, short_key
 from lxcri_core.storage.cmd import run_cmd
-from lxcri_core.storage.fstree import disk_usage, remove_tree, syncfs
+from lxcri_core.storage.fstree import (
+    TMP,
+    disk_usage,
+    keyed_dirs,
+    remove_renamed,
+    remove_tree,
+    syncfs,
+)
 from lxcri_core.storage.refs import Refs
 from lxcri_core.storage.rootfs import Rootfs
 
 if TYPE_CHECKING:
     from lxcri_core.store.layout import Store
-
-TMP = ".tmp-"
 
 
 class DirBackend(StorageBackend):
@@ -105,25 +110,10 @@ class DirBackend(StorageBackend):
     def _remove(self, rootfs: Rootfs) -> None:
         cdir = self.containers_dir / rootfs.container_id
         check_not_mounted(cdir, f"rootfs of container {rootfs.container_id}")
-        tmp = self.containers_dir / (TMP + rootfs.container_id)
-        remove_tree(tmp)
-        if cdir.exists():
-            os.rename(cdir, tmp)
-            remove_tree(tmp)
+        remove_renamed(cdir)
 
     def _templates(self) -> dict[str, Path]:
-        out: dict[str, Path] = {}
-        if not self.images_dir.is_dir():
-            return out
-        for p in sorted(self.images_dir.iterdir()):
-            if p.name.startswith(TMP) or not p.is_dir():
-                continue
-            try:
-                key = str(json.loads((p / "meta.json").read_bytes())["key"])
-            except (OSError, ValueError, KeyError):
-                key = p.name
-            out[key] = p
-        return out
+        return keyed_dirs(self.images_dir)
 
     def _usage(self, refs: Refs) -> list[Usage]:
         users: dict[str, int] = {}
@@ -145,7 +135,5 @@ class DirBackend(StorageBackend):
                 result.kept += 1
                 continue
             result.freed_bytes += disk_usage(p)
-            tmp = self.images_dir / (TMP + p.name)
-            os.rename(p, tmp)
-            remove_tree(tmp)
+            remove_renamed(p)
             result.removed.append(key)

@@ -58,3 +58,35 @@ def remove_tree(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+#: Prefix of what is being built or deleted: cleaned up by the next operation.
+TMP = ".tmp-"
+
+
+def keyed_dirs(base: Path) -> dict[str, Path]:
+    """Chain key -> directory for every complete entry of ``base`` (its meta.json key)."""
+    import json
+
+    out: dict[str, Path] = {}
+    if not base.is_dir():
+        return out
+    for p in sorted(base.iterdir()):
+        if p.name.startswith(TMP) or not p.is_dir():
+            continue
+        try:
+            key = str(json.loads((p / "meta.json").read_bytes())["key"])
+        except (OSError, ValueError, KeyError):
+            key = p.name
+        out[key] = p
+    return out
+
+
+def remove_renamed(path: Path) -> None:
+    """Delete ``path`` by renaming it to a temp name first: a crash mid-delete
+    leaves the temp name (cleaned later), never a half-deleted entry."""
+    tmp = path.with_name(TMP + path.name)
+    remove_tree(tmp)
+    if path.exists():
+        os.rename(path, tmp)
+        remove_tree(tmp)

@@ -27,14 +27,20 @@ from lxcri_core.errors import StorageError
 from lxcri_core.fsutil import atomic_write, fsync_dir
 from lxcri_core.storage.base import PruneResult, StorageBackend, Usage, check_not_mounted
 from lxcri_core.storage.chain import ChainLayer, ImageChain, short_key
-from lxcri_core.storage.fstree import disk_usage, remove_tree, syncfs
+from lxcri_core.storage.fstree import (
+    TMP,
+    disk_usage,
+    keyed_dirs,
+    remove_renamed,
+    remove_tree,
+    syncfs,
+)
 from lxcri_core.storage.refs import Refs
 from lxcri_core.storage.rootfs import Rootfs, is_mountpoint
 
 if TYPE_CHECKING:
     from lxcri_core.store.layout import Store
 
-TMP = ".tmp-"
 _probe_cache: dict[str, bool] = {}
 
 
@@ -193,27 +199,11 @@ class OverlayBackend(StorageBackend):
             rootfs.umount(rootfs.path)
         cdir = self.containers_dir / rootfs.container_id
         check_not_mounted(cdir, f"rootfs of container {rootfs.container_id}")
-        # Rename first so a crash mid-delete leaves a temp name, cleaned later.
-        tmp = self.containers_dir / (TMP + rootfs.container_id)
-        remove_tree(tmp)
-        if cdir.exists():
-            os.rename(cdir, tmp)
-            remove_tree(tmp)
+        remove_renamed(cdir)
 
     def _layers(self) -> dict[str, Path]:
         """Full chain key -> layer dir, for every complete layer."""
-        out: dict[str, Path] = {}
-        if not self.layers_dir.is_dir():
-            return out
-        for p in sorted(self.layers_dir.iterdir()):
-            if p.name.startswith(TMP) or not p.is_dir():
-                continue
-            try:
-                key = str(json.loads((p / "meta.json").read_bytes())["key"])
-            except (OSError, ValueError, KeyError):
-                key = p.name
-            out[key] = p
-        return out
+        return keyed_dirs(self.layers_dir)
 
     def _usage(self, refs: Refs) -> list[Usage]:
         out = [
@@ -233,7 +223,5 @@ class OverlayBackend(StorageBackend):
                 continue
             check_not_mounted(p, f"layer {key}")
             result.freed_bytes += disk_usage(p)
-            tmp = self.layers_dir / (TMP + p.name)
-            os.rename(p, tmp)
-            remove_tree(tmp)
+            remove_renamed(p)
             result.removed.append(key)
