@@ -142,10 +142,13 @@ def enable_route_localnet(dev: str) -> None:
 
 def _overlapping(ipr: Any, bridge: str, nets: list[IPv4Network | IPv6Network]) -> str | None:
     """Name an address on another interface that lies in one of ``nets``, if any."""
+    # addresses first: a link another process creates meanwhile (our bridge,
+    # racing us) then appears in the link list too, instead of as "None"
+    addrs = ipr.get_addr()
     names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
-    for a in ipr.get_addr():
+    for a in addrs:
         dev = names.get(a["index"])
-        if dev == bridge:
+        if dev is None or dev == bridge:  # gone meanwhile, or the one we configure
             continue
         addr = a.get_attr("IFA_ADDRESS")
         net = ip_network(f"{addr}/{a['prefixlen']}", strict=False)
