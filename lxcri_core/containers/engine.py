@@ -30,11 +30,13 @@ from lxcri_core.config import Config
 from lxcri_core.containers import lxc
 from lxcri_core.containers.paths import hook_command, libexec
 from lxcri_core.containers.record import (
+    STOP_REQUESTED,
     ContainerRecord,
     check_name,
     containers_dir,
     list_records,
     load_record,
+    record_exit,
     save_record,
     state_dir,
 )
@@ -47,15 +49,9 @@ from lxcri_core.spec.model import ContainerSpec
 
 log = get_logger(__name__)
 
-STOP_REQUESTED = "stop.requested"
-
 
 def lxcpath(cfg: Config) -> Path:
     return containers_dir(cfg.root)
-
-
-def lxcpath_for_root(root: Path) -> Path:
-    return containers_dir(root)
 
 
 # -- create ---------------------------------------------------------------------
@@ -334,15 +330,6 @@ def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
     return rc
 
 
-def record_exit(sdir: Path, rc: int, restarts: int) -> None:
-    doc = {
-        "exit_code": rc,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "restarts": restarts,
-    }
-    atomic_write(sdir / "exit.json", json.dumps(doc).encode())
-
-
 def supervisor_pid(sdir: Path) -> int | None:
     """The live supervisor's pid, or None."""
     try:
@@ -389,7 +376,7 @@ def start(cfg: Config, name: str, wait: float = 20) -> None:
             return
         if (sdir / "exit.json").exists() or proc.poll() is not None:
             break
-        time.sleep(0.05)
+        time.sleep(0.01)
     else:
         raise BackendError(f"container {name} did not start within {wait:.0f} s")
     exit_doc = _read_json(sdir / "exit.json")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from lxcri_core.fsutil import atomic_write
 from lxcri_core.spec.model import ContainerSpec
 
 RECORD = "lxcri.json"
+#: Written by `lxcri stop` before stopping: the supervisor must not restart.
+STOP_REQUESTED = "stop.requested"
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 
 
@@ -106,3 +109,18 @@ def list_records(root: Path) -> list[ContainerRecord]:
             except BackendError:
                 continue  # a half-created container; `lxcri rm` cleans it
     return out
+
+
+def lxcpath_for_root(root: Path) -> Path:
+    """LXC's lxcpath: the containers' state directories are LXC's container dirs."""
+    return containers_dir(root)
+
+
+def record_exit(sdir: Path, rc: int, restarts: int) -> None:
+    """Note how the container's process ended (``exit.json``), for status and list."""
+    doc = {
+        "exit_code": rc,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "restarts": restarts,
+    }
+    atomic_write(sdir / "exit.json", json.dumps(doc).encode())

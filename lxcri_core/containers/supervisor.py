@@ -33,8 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from lxcri_core.containers import lxc
-from lxcri_core.containers.engine import STOP_REQUESTED, lxcpath_for_root, record_exit
-from lxcri_core.containers.record import ContainerRecord, load_record, state_dir
+from lxcri_core.containers.record import (
+    STOP_REQUESTED,
+    ContainerRecord,
+    load_record,
+    lxcpath_for_root,
+    record_exit,
+    state_dir,
+)
 from lxcri_core.fsutil import atomic_write
 
 BACKOFF_START = 0.1
