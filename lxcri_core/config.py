@@ -77,6 +77,10 @@ class Config:
     #: Its IPv4 subnet; lxcri assigns container addresses from it, the first
     #: host address is the gateway. Env: ``LXCRI_BRIDGE_SUBNET``.
     bridge_subnet: str = "10.88.0.0/16"
+    #: An IPv6 subnet (a ULA /64, e.g. ``fd88::/64``) for the bridge too; empty
+    #: means IPv4 only. Containers then get an address from both, and published
+    #: ports answer on IPv6 as well. Env: ``LXCRI_BRIDGE_SUBNET6``.
+    bridge_subnet6: str = ""
     #: Parallel layer downloads per pull.
     parallel_downloads: int = 4
     #: Log level: debug, info, warning, error. Env: ``LXCRI_LOG_LEVEL``.
@@ -111,6 +115,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "storage",
         "bridge",
         "bridge_subnet",
+        "bridge_subnet6",
         "zfs_pool",
         "registries",
         "auths",
@@ -130,7 +135,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         if data["storage"] not in ("auto", "dir", "overlay", "zfs"):
             raise ConfigError(f"{source}: storage must be auto, dir, overlay or zfs")
         kw["storage"] = data["storage"]
-    for key in ("zfs_pool", "log_level", "bridge", "bridge_subnet"):
+    for key in ("zfs_pool", "log_level", "bridge", "bridge_subnet", "bridge_subnet6"):
         if key in data:
             if not isinstance(data[key], str):
                 raise ConfigError(f"{source}: {key} must be a string")
@@ -204,6 +209,8 @@ def load_config(
         env_over["bridge"] = env["LXCRI_BRIDGE"]
     if env.get("LXCRI_BRIDGE_SUBNET"):
         env_over["bridge_subnet"] = env["LXCRI_BRIDGE_SUBNET"]
+    if env.get("LXCRI_BRIDGE_SUBNET6"):
+        env_over["bridge_subnet6"] = env["LXCRI_BRIDGE_SUBNET6"]
     if env.get("LXCRI_STORAGE"):
         env_over["storage"] = env["LXCRI_STORAGE"]
     cfg = cfg.with_overrides(**env_over).with_overrides(**flags)

@@ -206,14 +206,19 @@ def _plain_lxc_network(
         return spec, {"bridge": net.bridge, "ipv4": net.static_ipv4}
     from lxcri_core.network import bridge, ipam
 
-    br = bridge.bridge_ready(cfg.bridge, cfg.bridge_subnet) or bridge.ensure_bridge(
-        cfg.bridge, cfg.bridge_subnet
-    )
+    v6 = cfg.bridge_subnet6 or None
+    # the fast path checks IPv4 only; a dual-stack bridge goes the full way
+    ready = None if v6 else bridge.bridge_ready(cfg.bridge, cfg.bridge_subnet)
+    br = ready or bridge.ensure_bridge(cfg.bridge, cfg.bridge_subnet, v6)
     lease = ipam.Ipam.from_config(cfg, br.name, br.subnet, br.ipv6_subnet).allocate_lease(cid)
     ip = net.ip if "/" in net.ip else str(lease.ipv4)
     new_net = dataclasses.replace(
         net, bridge=br.name, ip=ip, gateway=net.gateway or str(lease.gateway)
     )
+    if lease.ipv6 is not None and br.ipv6_gateway is not None and "/" not in net.ip6:
+        new_net = dataclasses.replace(
+            new_net, ip6=str(lease.ipv6), gateway6=net.gateway6 or str(br.ipv6_gateway.ip)
+        )
     return dataclasses.replace(spec, network=new_net), {
         "bridge": br.name,
         "ipv4": ip.split("/")[0],
@@ -224,7 +229,9 @@ def _plain_lxc_network(
 def _release_address(cfg: Config, cid: str) -> None:
     from lxcri_core.network import ipam
 
-    ipam.Ipam.from_config(cfg, cfg.bridge, cfg.bridge_subnet).release(cid)
+    ipam.Ipam.from_config(cfg, cfg.bridge, cfg.bridge_subnet, cfg.bridge_subnet6 or None).release(
+        cid
+    )
 
 
 def _write_lxc_files(
@@ -456,6 +463,7 @@ class ContainerStatus:
     exit_code: int | None
     restarts: int
     ipv4: str
+    ipv6: str
     ports: tuple[str, ...]
     created: str
     pid: int | None
@@ -500,6 +508,7 @@ def _status(cfg: Config, rec: ContainerRecord) -> ContainerStatus:
         exit_code=exit_doc.get("exit_code"),
         restarts=int(exit_doc.get("restarts", 0) or 0),
         ipv4=rec.ipv4,
+        ipv6=rec.ipv6,
         ports=ports,
         created=rec.created,
         pid=lxc.init_pid(rec.name, lxcpath(cfg)) if st == "RUNNING" else None,

@@ -68,3 +68,10 @@ def test_bridge_settings(tmp_path):
     assert (cfg.bridge, cfg.bridge_subnet) == ("lxbr1", "10.77.0.0/24")
     cfg = load_config(f, env={"LXCRI_BRIDGE": "lxbr2", "LXCRI_BRIDGE_SUBNET": "10.66.0.0/24"})
     assert (cfg.bridge, cfg.bridge_subnet) == ("lxbr2", "10.66.0.0/24")
+
+
+def test_bridge_subnet6(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("bridge_subnet6: fd88::/64\n")
+    assert load_config(f, env={}).bridge_subnet6 == "fd88::/64"
+    assert load_config(f, env={"LXCRI_BRIDGE_SUBNET6": "fd99::/64"}).bridge_subnet6 == "fd99::/64"
