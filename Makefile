@@ -9,7 +9,7 @@ APT_PACKAGES := lxc busybox-static bridge-utils skopeo umoci jq docker-registry 
 	openvswitch-switch zfs-fuse buildah python3-lxc nftables containerd apache2-utils \
 	zstd uidmap iproute2 python3-venv tar gzip gcc libc6-dev
 
-.PHONY: deps venv dev lint test test-fast demo bench clean
+.PHONY: deps venv dev lint test test-fast demo bench deb clean
 
 # The static exec shim bind-mounted into containers (see hooks/lxcri-init.c).
 hooks/lxcri-init: hooks/lxcri-init.c
@@ -45,8 +45,17 @@ test-fast: venv
 demo: venv
 	$(VPY) -m lxcri_pve.demo
 
+# Each prints lxcri's time beside its peer's (skopeo, umoci/tar, lxc-oci, python3) and the ratio.
 bench: venv
 	$(VPY) -m bench.pull
+	$(VPY) -m bench.unpack
+	$(VPY) -m bench.run
+	$(VPY) -m bench.hooks
+
+# The Debian package (needs debhelper dh-python pybuild-plugin-pyproject python3-all
+# build-essential fakeroot). A clean PATH: pybuild must find Debian's python3.
+deb:
+	env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
