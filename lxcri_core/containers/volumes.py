@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,15 +44,43 @@ def prepare_volumes(
             tmp = path.with_name(f".{path.name}.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True, mode=0o755)
-            seed = rootfs / m.target.lstrip("/") if rootfs else None
-            if seed is not None and seed.is_dir() and not seed.is_symlink():
+            seed = _seed_dir(rootfs, m.target) if rootfs else None
+            if seed is not None:
                 # cp -a keeps owners, modes, links and xattrs of the image's files
-                subprocess.run(["cp", "-a", f"{seed}/.", str(tmp)], check=True)
+                proc = subprocess.run(
+                    ["cp", "-a", f"{seed}/.", str(tmp)], capture_output=True, text=True
+                )
+                if proc.returncode != 0:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise BackendError(
+                        f"cannot seed volume {path.name} from the image's {m.target}: "
+                        f"{proc.stderr.strip()}"
+                    )
             else:
                 os.chown(tmp, owner, owner)
             os.rename(tmp, path)
         out[key] = path
     return out
+
+
+def _seed_dir(rootfs: Path, target: str) -> Path | None:
+    """The image's directory at ``target``, if reaching it follows no symlink.
+
+    The image is untrusted: a symlinked component (``x -> /etc``) must not
+    make us copy a host directory into a volume, so any link means no seed.
+    """
+    cur = rootfs
+    for part in target.strip("/").split("/"):
+        if part in ("", ".", ".."):
+            return None
+        cur = cur / part
+        try:
+            st = os.lstat(cur)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode):  # a symlink is not a directory to lstat
+            return None
+    return cur
 
 
 def remove_anonymous(root: Path, container_id: str) -> None:

@@ -125,7 +125,10 @@ def _mounts(img: Mapping[str, Any], opts: o.RunOptions) -> tuple[Mount, ...]:
     if not isinstance(image_volumes, Mapping):
         raise SpecError("image config field Volumes must be an object")
     for path in sorted(image_volumes):
-        target = "/" + "/".join(p for p in str(path).split("/") if p)
+        # an image is untrusted input: its paths get the same check as -v
+        target = o.check_ctr_path("image VOLUME", str(path), "/" + str(path).lstrip("/"))
+        if target == "/":
+            raise SpecError("image VOLUME / is not allowed: it would hide the whole rootfs")
         if target not in seen:
             mounts.append(Mount(target, "", "anonymous", False))
             seen.add(target)

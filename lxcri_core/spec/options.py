@@ -154,7 +154,7 @@ def parse_label(value: str) -> tuple[str, str]:
 # -- mounts and ports ----------------------------------------------------------------------
 
 
-def _check_ctr_path(flag: str, value: str, path: str) -> str:
+def check_ctr_path(flag: str, value: str, path: str) -> str:
     if not path.startswith("/"):
         raise _bad(flag, value, f"container path {path!r} must be absolute")
     parts = [p for p in path.split("/") if p and p != "."]
@@ -182,9 +182,9 @@ def parse_volume(value: str) -> Mount:
         raise _bad("-v", value, f"unknown mode {mode!r}; use ro or rw")
     read_only = mode == "ro"
     if len(parts) == 1:
-        return Mount(_check_ctr_path("-v", value, parts[0]), "", "anonymous", read_only)
+        return Mount(check_ctr_path("-v", value, parts[0]), "", "anonymous", read_only)
     src, ctr = parts
-    target = _check_ctr_path("-v", value, ctr)
+    target = check_ctr_path("-v", value, ctr)
     if src.startswith("/"):
         if ".." in src.split("/"):
             raise _bad("-v", value, "host path must not contain '..'")
