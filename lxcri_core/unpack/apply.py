@@ -501,10 +501,10 @@ class Applier:
     def finish(self) -> None:
         """Directory modes and mtimes, last, deepest first."""
         for parts, mode, mtime_ns in reversed(self.dir_meta):
-            fd = self.dir_fd(parts, b"/".join(parts), create=False) if parts else self.root
-            if fd is None:
-                continue  # removed later in the layer
             try:
+                fd = self.dir_fd(parts, b"/".join(parts), create=False) if parts else self.root
+                if fd is None:
+                    continue  # removed later in the layer
                 os.fchmod(fd, mode)
                 os.utime(fd, ns=(mtime_ns, mtime_ns))
             except OSError as e:
@@ -512,6 +512,9 @@ class Applier:
                     f"{self.what}: cannot set the mode of directory {show(_join(parts))!r}: "
                     f"{e.strerror}"
                 ) from None
+            # fds the cache let go of while resolving: close them now, not at the
+            # end, or a layer with many directories runs out of file descriptors
+            self.release()
         self.release()
 
     def close(self) -> None:

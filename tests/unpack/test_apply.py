@@ -347,3 +347,30 @@ def test_unprivileged_process(tmp_path: Path) -> None:
         assert os.lstat(work / "t/su").st_uid == 65534
     finally:
         shutil.rmtree(work)
+
+
+def test_many_directories_under_a_low_fd_limit(tmp_path):
+    """A layer with more directories than open files allowed still unpacks."""
+    import subprocess
+    import sys
+
+    from tests.support.images import Entry, make_tar
+
+    tar = make_tar([Entry(f"d{i}/sub", "dir", mode=0o755) for i in range(1500)])
+    (tmp_path / "layer.tar").write_bytes(tar)
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))\n"
+        "from pathlib import Path\n"
+        "from lxcri_core.unpack import apply_layer\n"
+        "with open(sys.argv[1], 'rb') as f:\n"
+        "    apply_layer(f, 'application/vnd.oci.image.layer.v1.tar', Path(sys.argv[2]))\n"
+    )
+    (tmp_path / "out").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "layer.tar"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "out").iterdir())) == 1500
