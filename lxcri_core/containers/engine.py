@@ -210,7 +210,9 @@ def _plain_lxc_network(
     # the fast path checks IPv4 only; a dual-stack bridge goes the full way
     ready = None if v6 else bridge.bridge_ready(cfg.bridge, cfg.bridge_subnet)
     br = ready or bridge.ensure_bridge(cfg.bridge, cfg.bridge_subnet, v6)
-    lease = ipam.Ipam.from_config(cfg, br.name, br.subnet, br.ipv6_subnet).allocate_lease(cid)
+    pool = ipam.Ipam.from_config(cfg, br.name, br.subnet, br.ipv6_subnet)
+    # --ip is leased like any address, so the pool never hands it out twice
+    lease = pool.reserve(cid, net.static_ipv4) if net.static_ipv4 else pool.allocate_lease(cid)
     ip = net.ip if "/" in net.ip else str(lease.ipv4)
     new_net = dataclasses.replace(
         net, bridge=br.name, ip=ip, gateway=net.gateway or str(lease.gateway)

@@ -153,6 +153,31 @@ class Ipam:
         log.info("address leased", bridge=self.bridge, container=container_id, address=str(addr))
         return self._lease(container_id, str(addr))
 
+    def reserve(self, container_id: str, address: IPv4Address | str) -> Lease:
+        """Lease a given address (``--ip``) to the container; an error if another has it."""
+        check_container_id(container_id)
+        addr = IPv4Address(str(address).split("/")[0])
+        if addr not in self.subnet or addr in (
+            self.subnet.network_address,
+            self.subnet.broadcast_address,
+            gateway_of(self.subnet),
+        ):
+            raise NetworkError(
+                f"address {addr} is not a usable host address of bridge {self.bridge}'s "
+                f"subnet {self.subnet}"
+            )
+        with flocked(self.lock):
+            leases = self._load()
+            holder = next((c for c, a in leases.items() if a == str(addr)), None)
+            if holder is not None and holder != container_id:
+                raise NetworkError(
+                    f"address {addr} on bridge {self.bridge} is already leased to container "
+                    f"{holder[:12]}; choose another --ip"
+                )
+            leases[container_id] = str(addr)
+            self._save(leases)
+        return self._lease(container_id, str(addr))
+
     def allocate(self, container_id: str) -> IPv4Interface:
         """The container's IPv4 address with the subnet's prefix (see ``allocate_lease``)."""
         return self.allocate_lease(container_id).ipv4

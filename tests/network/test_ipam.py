@@ -116,3 +116,16 @@ def test_parallel_processes_get_distinct_addresses(tmp_path):
     assert set(doc["leases"]) == set(ids)
     # No temp files left behind by the atomic writes.
     assert sorted(p.name for p in (tmp_path / "network").iterdir()) == ["br0.json", "br0.json.lock"]
+
+
+def test_reserved_address_is_never_handed_out_again(tmp_path):
+    pool = Ipam(tmp_path, "lxt0", "10.9.0.0/29")
+    assert pool.reserve("static", "10.9.0.2/29").ipv4 == IPv4Interface("10.9.0.2/29")
+    got = {str(pool.allocate("a").ip), str(pool.allocate("b").ip)}
+    assert "10.9.0.2" not in got
+    with pytest.raises(NetworkError, match="already leased"):
+        pool.reserve("other", "10.9.0.2")
+    assert pool.reserve("static", "10.9.0.2").ipv4.ip == IPv4Address("10.9.0.2")  # idempotent
+    for bad in ("10.9.0.1", "10.9.0.0", "10.9.0.7", "10.10.0.5"):
+        with pytest.raises(NetworkError, match="not a usable host address"):
+            pool.reserve("x", bad)
