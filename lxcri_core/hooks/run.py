@@ -72,19 +72,35 @@ def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
         from lxcri_core.network.ports import publish
 
         v6 = IPv6Address(doc["ipv6"]) if doc.get("ipv6") else None
-        publish(doc["id"], ports, IPv4Address(doc["ipv4"]), v6, check_conflicts=False)
+        publish(doc["id"], ports, IPv4Address(doc["ipv4"]), v6, check_conflicts=True)
         log(f"pre-start: published {len(ports)} port(s) to {doc['ipv4']}")
 
 
-def post_stop(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
+def _unpublish(doc: dict[str, Any], log: HookLog) -> None:
     if doc["spec"].get("ports"):
         from lxcri_core.network.ports import unpublish
 
         unpublish(doc["id"])
         log("post-stop: unpublished ports")
+
+
+def _unmount(doc: dict[str, Any], log: HookLog) -> None:
     if doc.get("mount") and _is_mounted(doc["rootfs"]):
         subprocess.run(["umount", doc["rootfs"]], check=True, capture_output=True, text=True)
         log(f"post-stop: unmounted {doc['rootfs']}")
+
+
+def post_stop(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
+    """Every clean-up step runs even when an earlier one fails; the first error is raised."""
+    first: BaseException | None = None
+    for step in (_unpublish, _unmount):
+        try:
+            step(doc, log)
+        except Exception as e:
+            log(f"post-stop: {step.__name__.lstrip('_')} failed: {type(e).__name__}: {e}")
+            first = first or e
+    if first is not None:
+        raise first
 
 
 ACTIONS = {"pre-start": pre_start, "post-stop": post_stop}

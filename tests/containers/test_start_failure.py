@@ -9,7 +9,7 @@ import pytest
 from lxcri_core.containers import engine
 from lxcri_core.errors import BackendError
 from lxcri_core.spec.options import RunOptions
-from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, wait_for
+from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -50,3 +50,15 @@ def test_short_lived_failing_process_is_a_start(lxenv: LxcEnv):
     assert engine.run_foreground(cfg, "quick") == 3
     st = engine.status(cfg, "quick")
     assert st.status == "exited" and st.exit_code == 3
+
+
+def test_second_container_on_a_published_port_does_not_start(lxenv: LxcEnv):
+    cfg = lxenv.config()
+    port = free_port()
+    lxenv.start("p1", args=("sleep 30",), publish=(f"{port}:80",))
+    engine.create(
+        cfg, BUSYBOX_REF, RunOptions(name="p2", args=("sleep 30",), publish=(f"{port}:80",))
+    )
+    lxenv.remember("p2")
+    with pytest.raises(BackendError, match=f"host port {port}/tcp is already published"):
+        engine.start(cfg, "p2")

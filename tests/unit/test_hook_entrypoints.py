@@ -81,3 +81,23 @@ def test_pve_hookscript(tmp_path):
     proc = _hook(env, "101", "pre-start", script="lxcri-pve-hookscript")
     assert proc.returncode == 1
     assert "FAILED" in (sdir / "hooks.log").read_text()
+
+
+def test_post_stop_unmounts_even_when_unpublishing_fails(tmp_path, monkeypatch):
+    from lxcri_core.hooks import run as hook_run
+    from lxcri_core.network import ports
+
+    calls = []
+
+    def broken_unpublish(cid, **kw):
+        raise RuntimeError("nft: table busy")
+
+    monkeypatch.setattr(ports, "unpublish", broken_unpublish)
+    monkeypatch.setattr(hook_run, "_is_mounted", lambda path: True)
+    monkeypatch.setattr(hook_run.subprocess, "run", lambda argv, **kw: calls.append(argv))
+    doc = {"id": "c1", "rootfs": str(tmp_path), "mount": ["mount", "x"], "spec": {"ports": [1]}}
+    log = hook_run.HookLog(tmp_path / "hooks.log")
+    with pytest.raises(RuntimeError, match="table busy"):
+        hook_run.post_stop(None, doc, log)  # type: ignore[arg-type]
+    assert calls == [["umount", str(tmp_path)]]
+    assert "unpublish failed" in (tmp_path / "hooks.log").read_text()
