@@ -43,7 +43,7 @@ from lxcri_core.containers.record import (
 from lxcri_core.containers.subids import ensure_root_subids
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
 from lxcri_core.errors import BackendError, ImageNotFound, RegistryError
-from lxcri_core.fsutil import atomic_write
+from lxcri_core.fsutil import atomic_write, flocked
 from lxcri_core.log import get_logger
 from lxcri_core.spec.model import ContainerSpec
 
@@ -92,13 +92,32 @@ def create(
     auto_remove: bool = False,
 ) -> ContainerRecord:
     """Create a container from ``image`` with ``opts`` (a ``spec.options.RunOptions``)."""
+    cid = _new_id()
+    name = check_name(opts.name or f"ct-{cid[:8]}")
+    containers_dir(cfg.root).mkdir(parents=True, exist_ok=True)
+    # two creates of one name: the second waits, then finds the name taken
+    with flocked(containers_dir(cfg.root) / f".{name}.lock"):
+        return _create_locked(
+            cfg, cid, name, image, opts, storage, pull_missing, insecure, auto_remove
+        )
+
+
+def _create_locked(
+    cfg: Config,
+    cid: str,
+    name: str,
+    image: str,
+    opts: Any,
+    storage: str | None,
+    pull_missing: bool,
+    insecure: bool,
+    auto_remove: bool,
+) -> ContainerRecord:
     from lxcri_core.media import Manifest, load_json
     from lxcri_core.spec.build import build_spec
     from lxcri_core.storage import open_backend
     from lxcri_core.unpack import IdMap
 
-    cid = _new_id()
-    name = check_name(opts.name or f"ct-{cid[:8]}")
     sdir = state_dir(cfg.root, name)
     if sdir.exists():
         raise BackendError(f"a container named {name} already exists; choose another --name")
@@ -361,6 +380,13 @@ def supervisor_pid(sdir: Path) -> int | None:
 
 def start(cfg: Config, name: str, wait: float = 20) -> None:
     """Start ``name`` detached, under its supervisor; return once it runs."""
+    load_record(cfg.root, name)
+    # concurrent starts: the second waits, then sees the supervisor and refuses
+    with flocked(state_dir(cfg.root, name) / "start.lock"):
+        _start_locked(cfg, name, wait)
+
+
+def _start_locked(cfg: Config, name: str, wait: float) -> None:
     rec = load_record(cfg.root, name)
     sdir = state_dir(cfg.root, name)
     if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
@@ -451,6 +477,8 @@ def remove(cfg: Config, name: str, *, force: bool = False) -> None:
         log.warning("rootfs removal failed", name=name, error=str(e))
     remove_anonymous(cfg.root, rec.id)
     shutil.rmtree(sdir)
+    with contextlib.suppress(FileNotFoundError):
+        (containers_dir(cfg.root) / f".{name}.lock").unlink()
     log.info("container removed", name=name, id=rec.id)
 
 

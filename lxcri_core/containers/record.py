@@ -118,6 +118,8 @@ def lxcpath_for_root(root: Path) -> Path:
 
 def record_exit(sdir: Path, rc: int, restarts: int) -> None:
     """Note how the container's process ended (``exit.json``), for status and list."""
+    if not sdir.is_dir():
+        return  # removed meanwhile (`lxcri rm -f`): do not bring the directory back
     doc = {
         "exit_code": rc,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),

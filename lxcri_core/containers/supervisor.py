@@ -119,7 +119,10 @@ def supervise(root: Path, name: str) -> int:
     backoff = BACKOFF_START
     current: subprocess.Popen[bytes] | None = None
 
+    stopping = threading.Event()
+
     def on_term(signum: int, frame: Any) -> None:
+        stopping.set()  # also ends a restart back-off at once
         atomic_write(sdir / STOP_REQUESTED, b"")
         if current is not None and current.poll() is None:
             lxc.stop(name, path, 10)
@@ -149,7 +152,8 @@ def supervise(root: Path, name: str) -> int:
                 return rc
             if time.monotonic() - started > STABLE_AFTER:
                 backoff = BACKOFF_START
-            time.sleep(backoff)
+            if stopping.wait(backoff):
+                return rc
             backoff = min(backoff * 2, BACKOFF_MAX)
             if (sdir / STOP_REQUESTED).exists():
                 return rc

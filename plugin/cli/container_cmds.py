@@ -167,7 +167,8 @@ def run(
     finally:
         if auto_remove:
             engine.remove(cfg, rec.name, force=True)
-    sys.exit(rc)
+    # killed by a signal: exit 128+N as a shell (and docker) reports it
+    sys.exit(128 - rc if rc < 0 else rc)
 
 
 @click.command(context_settings=CTX)
@@ -263,7 +264,7 @@ def exec_(
 
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output.")
-@click.option("-n", "--tail", type=int, help="Only the last N lines.")
+@click.option("-n", "--tail", type=click.IntRange(min=0), help="Only the last N lines.")
 @click.argument("container")
 def logs(container: str, follow: bool, tail: int | None) -> None:
     """Print a detached container's output (stdout and stderr)."""

@@ -94,7 +94,9 @@ def test_post_stop_unmounts_even_when_unpublishing_fails(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ports, "unpublish", broken_unpublish)
     monkeypatch.setattr(hook_run, "_is_mounted", lambda path: True)
-    monkeypatch.setattr(hook_run.subprocess, "run", lambda argv, **kw: calls.append(argv))
+    monkeypatch.setattr(
+        "lxcri_core.hooks.run.subprocess.run", lambda argv, **kw: calls.append(argv)
+    )
     doc = {"id": "c1", "rootfs": str(tmp_path), "mount": ["mount", "x"], "spec": {"ports": [1]}}
     log = hook_run.HookLog(tmp_path / "hooks.log")
     with pytest.raises(RuntimeError, match="table busy"):
