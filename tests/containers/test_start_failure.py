@@ -62,3 +62,41 @@ def test_second_container_on_a_published_port_does_not_start(lxenv: LxcEnv):
     lxenv.remember("p2")
     with pytest.raises(BackendError, match=f"host port {port}/tcp is already published"):
         engine.start(cfg, "p2")
+
+
+def test_concurrent_creates_of_one_name(lxenv: LxcEnv):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = lxenv.config()
+
+    def create() -> str:
+        try:
+            engine.create(cfg, BUSYBOX_REF, RunOptions(name="dup", args=("true",)))
+            return "created"
+        except BackendError as e:
+            return str(e)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(lambda _: create(), range(2)))
+    lxenv.remember("dup")
+    assert results[1] == "created"
+    assert "already exists" in results[0]
+
+
+def test_concurrent_starts_start_one_supervisor(lxenv: LxcEnv):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = lxenv.config()
+    engine.create(cfg, BUSYBOX_REF, RunOptions(name="once", args=("sleep 30",)))
+    lxenv.remember("once")
+
+    def start() -> str:
+        try:
+            engine.start(cfg, "once")
+            return "started"
+        except BackendError as e:
+            return str(e)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(lambda _: start(), range(2)))
+    assert results[1] == "started" and "already running" in results[0]
