@@ -204,12 +204,9 @@ class Applier:
                 "is not a directory"
             )
         link = os.readlink(name, dir_fd=parent)
-        if link.startswith(b"/"):
-            raise UnpackError(
-                f"{self.what}: entry {show(entry)!r} lies under the symlink "
-                f"{show(_join(parts))!r} -> {show(link)!r}, an absolute path that would be "
-                "followed outside the target; the layer is refused"
-            )
+        # An absolute link means the container's root (Debian's var/run -> /run):
+        # it is resolved inside the target, as docker and umoci do, never on the host.
+        absolute = link.startswith(b"/")
         if depth >= MAX_SYMLINK_DEPTH:
             raise UnpackError(
                 f"{self.what}: entry {show(entry)!r}: too many levels of symlinks under "
@@ -217,11 +214,13 @@ class Applier:
             )
         # Walk the link one component at a time from the physical parent, so a
         # '..' after another symlink climbs from where that symlink really led.
-        cur = parent_phys
+        cur = () if absolute else parent_phys
         for comp in link.split(b"/"):
             if comp in (b"", b"."):
                 continue
             if comp == b"..":
+                if not cur and absolute:
+                    continue  # "/.." is "/" in the container, as in a chroot
                 if not cur:
                     raise UnpackError(
                         f"{self.what}: entry {show(entry)!r} lies under the symlink "
