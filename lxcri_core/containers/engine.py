@@ -138,8 +138,9 @@ def _create_locked(
         idmap = IdMap(umap.host, umap.count)
         ensure_root_subids(umap.host, umap.count)
     backend = open_backend(cfg, storage)
-    chain = backend.prepare_image(store, rec.descriptor.digest, idmap)
-    rootfs = backend.create_rootfs(chain, cid)
+    with store.in_use():  # image prune waits: the blobs and the chain stay until the rootfs
+        chain = backend.prepare_image(store, rec.descriptor.digest, idmap)
+        rootfs = backend.create_rootfs(chain, cid)
     undo: list[Any] = [lambda: backend.remove_rootfs(cid)]
     try:
         containers_dir(cfg.root).mkdir(parents=True, exist_ok=True)

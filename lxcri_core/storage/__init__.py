@@ -70,10 +70,13 @@ def prune_backends(cfg: Config, store: Store) -> dict[str, PruneResult]:
     A chain survives when an image still in ``store`` or any container uses
     it. The zfs backend is pruned only when ``zfs_pool`` is configured.
     """
-    live = store.reachable()
     out: dict[str, PruneResult] = {}
-    for name in BACKENDS:
-        if not (cfg.root / "storage" / name).is_dir() or (name == "zfs" and not cfg.zfs_pool):
-            continue
-        out[name] = open_backend(cfg, name).prune(live)
+    # exclusive: a create holds the store lease from prepare_image to
+    # create_rootfs, so a chain cannot be judged unused in between
+    with store.exclusive():
+        live = store.reachable()
+        for name in BACKENDS:
+            if not (cfg.root / "storage" / name).is_dir() or (name == "zfs" and not cfg.zfs_pool):
+                continue
+            out[name] = open_backend(cfg, name).prune(live)
     return out
