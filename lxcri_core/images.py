@@ -265,6 +265,16 @@ def remove_image(cfg: Config, ref: str, *, force: bool = False) -> RemoveResult:
             f"image {digest[:19]} has {len(recs)} names ({', '.join(r.name for r in recs)}); "
             "remove them one by one or use --force"
         )
+    others = [r for r in store.images() if r.descriptor.digest == digest and r not in recs]
+    if not others and not force:
+        from lxcri_core.containers.record import list_records
+
+        users = [c.name for c in list_records(cfg.root) if c.image_digest == digest]
+        if users:
+            raise StoreError(
+                f"image {recs[0].name} is used by container(s) {', '.join(users)}; "
+                "remove them first or use --force"
+            )
     blobs = store.reachable_from([r.descriptor for r in recs])
     for r in recs:
         store.untag(r.name)

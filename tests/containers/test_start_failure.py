@@ -100,3 +100,15 @@ def test_concurrent_starts_start_one_supervisor(lxenv: LxcEnv):
     with ThreadPoolExecutor(2) as pool:
         results = sorted(pool.map(lambda _: start(), range(2)))
     assert results[1] == "started" and "already running" in results[0]
+
+
+def test_rmi_refuses_an_image_a_container_uses(lxenv: LxcEnv, lxcri):
+    cfg = lxenv.config()
+    engine.create(cfg, BUSYBOX_REF, RunOptions(name="user1", args=("true",)))
+    lxenv.remember("user1")
+    proc = lxcri("rmi", BUSYBOX_REF)
+    assert proc.returncode == 1
+    assert "used by container(s) user1" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert lxcri("rmi", "--force", BUSYBOX_REF).returncode == 0
+    # the container keeps its rootfs and still runs without the image
+    assert engine.run_foreground(cfg, "user1") == 0
