@@ -70,6 +70,21 @@ class StorageBackend(ABC):
         self.state = cfg.root / "storage" / self.name
         self._refs_path = self.state / "refs.json"
 
+    @property
+    def containers_dir(self) -> Path:
+        """Per-container state of the directory-based backends (dir, overlay)."""
+        return self.state / "containers"
+
+    def _remove_temporaries(self, *dirs: Path) -> None:
+        """Delete what a crashed operation left under a temporary name in ``dirs``."""
+        from lxcri_core.storage.fstree import TMP, remove_tree
+
+        for d in dirs:
+            if d.is_dir():
+                for p in d.iterdir():
+                    if p.name.startswith(TMP):
+                        remove_tree(p)
+
     # -- locking and refs -------------------------------------------------------
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

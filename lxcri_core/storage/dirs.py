@@ -45,16 +45,8 @@ class DirBackend(StorageBackend):
     def images_dir(self) -> Path:
         return self.state / "images"
 
-    @property
-    def containers_dir(self) -> Path:
-        return self.state / "containers"
-
     def _cleanup_partial(self) -> None:
-        for d in (self.images_dir, self.containers_dir):
-            if d.is_dir():
-                for p in d.iterdir():
-                    if p.name.startswith(TMP):
-                        remove_tree(p)
+        self._remove_temporaries(self.images_dir, self.containers_dir)
 
     def _template(self, key: str) -> Path:
         return self.images_dir / short_key(key)

@@ -108,16 +108,8 @@ class OverlayBackend(StorageBackend):
     def layers_dir(self) -> Path:
         return self.state / "layers"
 
-    @property
-    def containers_dir(self) -> Path:
-        return self.state / "containers"
-
     def _cleanup_partial(self) -> None:
-        for d in (self.layers_dir, self.containers_dir):
-            if d.is_dir():
-                for p in d.iterdir():
-                    if p.name.startswith(TMP):
-                        remove_tree(p)
+        self._remove_temporaries(self.layers_dir, self.containers_dir)
 
     def _layer_dir(self, key: str) -> Path:
         return self.layers_dir / short_key(key)
