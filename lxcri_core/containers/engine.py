@@ -159,6 +159,7 @@ def _create_locked(
             spec, net = _plain_lxc_network(cfg, spec, cid, opts)
             owner = idmap.base if idmap else 0
             volumes = prepare_volumes(cfg.root, cid, spec, seen, owner)
+            targets = _mount_targets(seen, spec, volumes, owner)
         finally:
             if rootfs.backend == "overlay":
                 rootfs.umount(tmp / "rootfs")
@@ -178,7 +179,7 @@ def _create_locked(
             auto_remove=auto_remove,
             mount=_mount_command(rootfs, mount_point),
         )
-        _write_lxc_files(cfg, tmp, sdir, record, volumes)
+        _write_lxc_files(cfg, tmp, sdir, record, volumes, targets)
         os.rename(tmp, sdir)
         save_record(cfg.root, record)  # the marker: written last
     except BaseException:
@@ -256,8 +257,33 @@ def _release_address(cfg: Config, cid: str) -> None:
     )
 
 
+def _mount_targets(
+    rootfs: Path, spec: ContainerSpec, volumes: dict[str, Path], owner: int
+) -> dict[str, str]:
+    """Create every bind-mount target in the rootfs, links resolved inside it (see inroot)."""
+    from lxcri_core.containers.inroot import resolve_in_root
+    from lxcri_core.spec.lxc_config import STATE_MOUNT, mount_kind
+
+    targets = {STATE_MOUNT: resolve_in_root(rootfs, STATE_MOUNT, create="dir", owner=owner)}
+    for fname in ("resolv.conf", "hosts", "hostname"):
+        path = f"/etc/{fname}"
+        targets[path] = resolve_in_root(rootfs, path, create="file", owner=owner)
+    for m in spec.mounts:
+        src = m.source if m.kind == "bind" else str(volumes[m.source or m.target])
+        if mount_kind(m, src) == "file":
+            targets[m.target] = resolve_in_root(rootfs, m.target, create="file", owner=owner)
+        else:
+            targets[m.target] = resolve_in_root(rootfs, m.target, create="dir", owner=owner)
+    return targets
+
+
 def _write_lxc_files(
-    cfg: Config, tmp: Path, final: Path, record: ContainerRecord, volumes: dict[str, Path]
+    cfg: Config,
+    tmp: Path,
+    final: Path,
+    record: ContainerRecord,
+    volumes: dict[str, Path],
+    targets: dict[str, str],
 ) -> None:
     from lxcri_core.spec.lxc_config import CTR_DIR, render_lxc_config
 
@@ -275,6 +301,7 @@ def _write_lxc_files(
         host_resolv_conf=resolv,
         hooks={"pre-start": hook, "post-stop": hook},
         log_file=final / "lxc.log",
+        mount_targets=targets,
     )
     (tmp / CTR_DIR).mkdir(mode=0o755)
     shutil.copy2(libexec("lxcri-init"), tmp / CTR_DIR / "init")

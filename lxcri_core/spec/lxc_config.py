@@ -157,6 +157,11 @@ def _check_value(key: str, value: str) -> str:
     return value
 
 
+def mount_kind(m: Mount, source: str) -> str:
+    """``file`` for a bind mount of a host file, else ``dir``."""
+    return "file" if m.kind == "bind" and Path(source).is_file() else "dir"
+
+
 def _mount_source(m: Mount, volume_paths: Mapping[str, Path]) -> str:
     if m.kind == "bind":
         return m.source
@@ -182,6 +187,7 @@ def render_lxc_config(
     host_resolv_conf: str | None = None,
     hooks: Mapping[str, str] | None = None,
     log_file: Path | None = None,
+    mount_targets: Mapping[str, str] | None = None,
 ) -> LxcConfig:
     """Render ``spec`` as an LXC config for container ``name``.
 
@@ -192,7 +198,11 @@ def render_lxc_config(
     profile is read from (else it is returned in ``files`` as ``seccomp``).
     ``host_resolv_conf`` is the host's /etc/resolv.conf text; when given,
     ``resolv.conf``, ``hosts`` and ``hostname`` are returned in ``files`` and
-    bind-mounted over the container's. ``hooks`` maps an LXC hook type
+    bind-mounted over the container's. ``mount_targets`` maps container
+    paths (``/.lxcri``, ``/etc/hosts``, volume targets) to rootfs-relative
+    targets the caller created already (``containers.inroot``); those entries
+    get no ``create=`` option, since LXC would create through symlinks on the
+    host. Without it LXC creates them. ``hooks`` maps an LXC hook type
     (``pre-start``, ``start-host``, ``post-stop``...) to a command. Nothing is
     written to disk.
     """
@@ -247,23 +257,33 @@ def render_lxc_config(
         add("lxc.mount.auto", "proc:mixed sys:rw cgroup:mixed")
     else:
         add("lxc.mount.auto", "proc:mixed sys:mixed cgroup:mixed")
-    state_target = STATE_MOUNT.lstrip("/")
+    made = mount_targets
+
+    def target_of(path: str, kind: str) -> tuple[str, str]:
+        """(fstab target, ``,create=...`` or nothing) of a container path."""
+        if made is not None:
+            if path not in made:
+                raise SpecError(f"mount target {path} was not prepared in the rootfs")
+            return _fstab_escape(made[path]), ""
+        return _fstab_escape(path.lstrip("/")), f",create={kind}"
+
+    tgt, create = target_of(STATE_MOUNT, "dir")
     add(
         "lxc.mount.entry",
-        f"{_fstab_escape(str(state_dir / CTR_DIR))} {state_target} none bind,ro,create=dir 0 0",
+        f"{_fstab_escape(str(state_dir / CTR_DIR))} {tgt} none bind,ro{create} 0 0",
     )
     if host_resolv_conf is not None:
         for fname, text in etc_files(net, spec.hostname, spec.domainname, host_resolv_conf).items():
             files[fname] = text.encode()
             src = _fstab_escape(str(state_dir / fname))
-            add("lxc.mount.entry", f"{src} etc/{fname} none bind,create=file 0 0")
+            tgt, create = target_of(f"/etc/{fname}", "file")
+            add("lxc.mount.entry", f"{src} {tgt} none bind{create} 0 0")
     paths = volume_paths or {}
     for m in sorted(spec.mounts, key=lambda m: (m.target.count("/"), m.target)):
         src = _mount_source(m, paths)
-        create = "file" if m.kind == "bind" and Path(src).is_file() else "dir"
-        opts = f"bind,create={create}" + (",ro" if m.read_only else "")
-        target = _fstab_escape(m.target.lstrip("/"))
-        add("lxc.mount.entry", f"{_fstab_escape(src)} {target} none {opts} 0 0")
+        tgt, create = target_of(m.target, mount_kind(m, src))
+        opts = f"bind{create}" + (",ro" if m.read_only else "")
+        add("lxc.mount.entry", f"{_fstab_escape(src)} {tgt} none {opts} 0 0")
 
     # network
     if net.mode == "none":

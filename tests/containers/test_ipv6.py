@@ -15,6 +15,14 @@ pytestmark = pytest.mark.slow
 
 
 def _get(host: str, port: int) -> str:
+    """The HTTP answer, or "" while httpd in the container is not listening yet."""
+    try:
+        return _fetch(host, port)
+    except OSError:
+        return ""
+
+
+def _fetch(host: str, port: int) -> str:
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.settimeout(3)
@@ -45,7 +53,7 @@ def test_published_port_answers_on_ipv4_and_ipv6(lxenv: LxcEnv, monkeypatch):
         assert "lxcri demo" in wait_for(lambda: _get("fd88:7::1", port), 10, "IPv6 answer")
         engine.stop(lxenv.config(), "web6")
         with pytest.raises(OSError):
-            _get("fd88:7::1", port)
+            _fetch("fd88:7::1", port)
     finally:
         lxenv.remove_all()
         bridge.remove_bridge(name)
