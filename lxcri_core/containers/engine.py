@@ -344,14 +344,19 @@ def start_error(sdir: Path, lxc_log_offset: int) -> str | None:
             new = f.read().decode(errors="replace")
     except OSError:
         return None
-    errors = [line for line in new.splitlines() if " ERROR " in line]
+    # lxc.log is shared by every lxc-* tool: lxc-info (lxcri list/status) logs
+    # errors of its own while a container stops. Only lxc-execute's count.
+    errors = [ln for ln in new.splitlines() if ln.startswith("lxc-execute ") and " ERROR " in ln]
     if not errors:
         return None
-    hooks = (sdir / "hooks.log").read_text() if (sdir / "hooks.log").exists() else ""
-    failed = [line for line in hooks.splitlines() if "FAILED" in line]
-    if failed:
-        return failed[-1].split(" ", 1)[-1].strip()  # without the time stamp
-    return errors[0].split(" - ", 1)[-1].strip()
+    if any("hook" in ln for ln in errors):
+        hooks = (sdir / "hooks.log").read_text() if (sdir / "hooks.log").exists() else ""
+        failed = [line for line in hooks.splitlines() if "FAILED" in line]
+        if failed:
+            return failed[-1].split(" ", 1)[-1].strip()  # without the time stamp
+    # "lxc-execute NAME TIME ERROR conf - ../src/lxc/conf.c:f:1 - Permission denied - what"
+    parts = errors[0].split(" - ")[1:]
+    return " - ".join(p for p in parts if ".c:" not in p).strip() or errors[0]
 
 
 def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
