@@ -249,6 +249,17 @@ def _plain_lxc_network(
     }
 
 
+def _ensure_bridge(cfg: Config, rec: ContainerRecord) -> None:
+    """Before a start: lxcri's bridge may be gone (a reboot, an admin's `ip link del`)."""
+    if rec.spec.network.mode != "bridge" or rec.bridge != cfg.bridge:
+        return
+    from lxcri_core.network import bridge
+
+    v6 = cfg.bridge_subnet6 or None
+    if v6 or not bridge.bridge_ready(cfg.bridge, cfg.bridge_subnet):
+        bridge.ensure_bridge(cfg.bridge, cfg.bridge_subnet, v6)
+
+
 def _release_address(cfg: Config, cid: str) -> None:
     from lxcri_core.network import ipam
 
@@ -371,6 +382,7 @@ def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
     if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
         raise BackendError(f"container {name} is already running")
     _clear_stop_request(sdir)
+    _ensure_bridge(cfg, rec)
     offset = _log_offset(sdir / "lxc.log")
     old = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -427,6 +439,7 @@ def _start_locked(cfg: Config, name: str, wait: float) -> None:
     _clear_stop_request(sdir)
     with contextlib.suppress(FileNotFoundError):
         (sdir / "exit.json").unlink()
+    _ensure_bridge(cfg, rec)
     offset = _log_offset(sdir / "lxc.log")
     with open(sdir / "supervisor.log", "ab") as out:
         proc = subprocess.Popen(

@@ -112,3 +112,25 @@ def test_rmi_refuses_an_image_a_container_uses(lxenv: LxcEnv, lxcri):
     assert lxcri("rmi", "--force", BUSYBOX_REF).returncode == 0
     # the container keeps its rootfs and still runs without the image
     assert engine.run_foreground(cfg, "user1") == 0
+
+
+def test_start_recreates_a_deleted_bridge(lxenv: LxcEnv, monkeypatch):
+    """After a reboot (here: the bridge deleted) existing containers start again."""
+    import uuid
+
+    from lxcri_core.network import bridge
+
+    name = f"lxr{uuid.uuid4().hex[:8]}"
+    for k, v in {"LXCRI_BRIDGE": name, "LXCRI_BRIDGE_SUBNET": "10.251.9.0/24"}.items():
+        monkeypatch.setenv(k, v)
+        lxenv.env[k] = v
+    cfg = lxenv.config()
+    try:
+        engine.create(cfg, BUSYBOX_REF, RunOptions(name="rb", args=("exit 0",)))
+        lxenv.remember("rb")
+        bridge.remove_bridge(name)
+        assert engine.run_foreground(cfg, "rb") == 0
+        assert bridge.bridge_ready(name, "10.251.9.0/24") is not None
+    finally:
+        lxenv.remove_all()
+        bridge.remove_bridge(name)
