@@ -166,7 +166,20 @@ def supervise(root: Path, name: str) -> int:
 
 def main() -> None:
     root, name = Path(sys.argv[1]), sys.argv[2]
-    sys.exit(supervise(root, name))
+    rc = supervise(root, name)
+    try:
+        auto_remove = load_record(root, name).auto_remove
+    except Exception:
+        auto_remove = False  # removed meanwhile
+    if auto_remove:  # `run -d --rm`: the container goes when its process has ended
+        from lxcri_core.config import load_config
+        from lxcri_core.containers.engine import remove
+
+        try:
+            remove(load_config(root=root), name, force=True)
+        except Exception as e:  # supervisor.log is where this can be read
+            print(f"lxcri supervisor: removing {name} failed: {e}", file=sys.stderr)
+    sys.exit(rc)
 
 
 if __name__ == "__main__":

@@ -134,3 +134,10 @@ def test_start_recreates_a_deleted_bridge(lxenv: LxcEnv, monkeypatch):
     finally:
         lxenv.remove_all()
         bridge.remove_bridge(name)
+
+
+def test_detached_rm_removes_the_container_when_it_exits(lxenv: LxcEnv, lxcri):
+    proc = lxcri("run", "-d", "--rm", "--name", "gone", BUSYBOX_REF, "sleep 1")
+    assert proc.returncode == 0, proc.stderr
+    wait_for(lambda: not lxenv.state_dir("gone").exists(), 30, "the container to be removed")
+    assert "gone" not in lxcri("list", "-q").stdout.split()
