@@ -20,7 +20,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,11 +97,31 @@ def create(
     cid = _new_id()
     name = check_name(opts.name or f"ct-{cid[:8]}")
     containers_dir(cfg.root).mkdir(parents=True, exist_ok=True)
-    # two creates of one name: the second waits, then finds the name taken
-    with flocked(containers_dir(cfg.root) / f".{name}.lock"):
+    # two creates of one name: the second waits, then finds the name taken;
+    # SIGTERM (a killed `lxcri create`) unwinds like an error, leaking nothing
+    with _name_lock(cfg, name), _term_raises():
         return _create_locked(
             cfg, cid, name, image, opts, storage, pull_missing, insecure, auto_remove
         )
+
+
+def _name_lock(cfg: Config, name: str) -> contextlib.AbstractContextManager[None]:
+    """Serialises create and remove of one container name (lock files stay: unlinking
+    a lock file another process waits on would give two holders)."""
+    return flocked(containers_dir(cfg.root) / ".locks" / name)
+
+
+@contextlib.contextmanager
+def _term_raises() -> Iterator[None]:
+    """Turn SIGTERM into an exception for the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _create_locked(
@@ -150,6 +172,8 @@ def _create_locked(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(mode=0o755)
         undo.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
+        # the id, first: what a crash leaves behind can then be cleaned up by `rm`
+        atomic_write(tmp / "id", cid.encode())
         mount_point = sdir / "rootfs" if rootfs.backend == "overlay" else rootfs.path
         # mount once now: /etc/passwd for --user, image content to seed volumes
         seen = rootfs.mount(tmp / "rootfs") if rootfs.backend == "overlay" else rootfs.path
@@ -463,6 +487,12 @@ def _start_locked(cfg: Config, name: str, wait: float) -> None:
     exit_doc = _read_json(sdir / "exit.json")
     if exit_doc.get("exit_code") and (why := start_error(sdir, offset)):
         raise BackendError(f"container {name} failed to start: {why}")
+    if not exit_doc:  # the supervisor died before the container ran
+        try:
+            tail = (sdir / "supervisor.log").read_text().strip().splitlines()[-1]
+        except (OSError, IndexError):
+            tail = f"exit status {proc.returncode}"
+        raise BackendError(f"container {name} did not start: its supervisor ended: {tail}")
     # otherwise it ran and exited already (a short-lived process): a start, too
 
 
@@ -491,17 +521,61 @@ def restart(cfg: Config, name: str, timeout: int | None = None) -> None:
 
 def remove(cfg: Config, name: str, *, force: bool = False) -> None:
     """Remove ``name``: rootfs, address, anonymous volumes, state. Named volumes stay."""
+    sdir = state_dir(cfg.root, name)
+    with _name_lock(cfg, name), flocked(sdir / "start.lock") if sdir.is_dir() else _nothing():
+        try:
+            rec = load_record(cfg.root, name)
+        except BackendError:
+            if not sdir.is_dir():
+                raise
+            _remove_half_created(cfg, sdir)
+            return
+        _remove_locked(cfg, rec, sdir, force)
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _remove_half_created(cfg: Config, sdir: Path) -> None:
+    """What a crash between create's steps left: no record, maybe an id."""
+    try:
+        cid = (sdir / "id").read_text().strip()
+    except OSError:
+        cid = ""
+    if cid:
+        from lxcri_core.storage import BACKENDS, open_backend
+
+        with contextlib.suppress(Exception):
+            _release_address(cfg, cid)
+        for name in BACKENDS:
+            with contextlib.suppress(Exception):
+                backend = open_backend(cfg, name)
+                if cid in backend.containers():
+                    backend.remove_rootfs(cid)
+        remove_anonymous(cfg.root, cid)
+    _rmtree_unmounted(sdir)
+    log.info("half-created container removed", dir=str(sdir), id=cid)
+
+
+def _rmtree_unmounted(sdir: Path) -> None:
+    """Delete a state dir, never through a rootfs still mounted in it."""
+    rootfs = sdir / "rootfs"
+    if rootfs.is_mount():
+        proc = subprocess.run(["umount", str(rootfs)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BackendError(
+                f"cannot unmount {rootfs}: {proc.stderr.strip()}; the container's state is kept"
+            )
+    shutil.rmtree(sdir)
+
+
+def _remove_locked(cfg: Config, rec: ContainerRecord, sdir: Path, force: bool) -> None:
     from lxcri_core.network import ports
     from lxcri_core.storage import open_backend
 
-    sdir = state_dir(cfg.root, name)
-    try:
-        rec = load_record(cfg.root, name)
-    except BackendError:
-        if sdir.is_dir():  # a half-created container: just clean it up
-            shutil.rmtree(sdir)
-            return
-        raise
+    name = rec.name
     running = lxc.state(name, lxcpath(cfg)) != "STOPPED" or supervisor_pid(sdir)
     if running and not force:
         raise BackendError(f"container {name} is running; stop it first or use --force")
@@ -512,19 +586,15 @@ def remove(cfg: Config, name: str, *, force: bool = False) -> None:
     if rec.spec.network.mode != "none" and rec.bridge == cfg.bridge:
         _release_address(cfg, rec.id)
     # the marker goes first: from here on hooks ignore the container
-    (sdir / "lxcri.json").unlink()
-    backend = open_backend(cfg, rec.storage)
-    with contextlib.suppress(BackendError):
-        if Path(rec.rootfs).is_mount():
-            subprocess.run(["umount", rec.rootfs], check=False)
+    (sdir / "lxcri.json").unlink(missing_ok=True)
+    if Path(rec.rootfs).is_mount():
+        subprocess.run(["umount", rec.rootfs], check=False, capture_output=True)
     try:
-        backend.remove_rootfs(rec.id)
+        open_backend(cfg, rec.storage).remove_rootfs(rec.id)
     except Exception as e:
         log.warning("rootfs removal failed", name=name, error=str(e))
     remove_anonymous(cfg.root, rec.id)
-    shutil.rmtree(sdir)
-    with contextlib.suppress(FileNotFoundError):
-        (containers_dir(cfg.root) / f".{name}.lock").unlink()
+    _rmtree_unmounted(sdir)
     log.info("container removed", name=name, id=rec.id)
 
 
@@ -611,6 +681,9 @@ def find(cfg: Config, name_or_id: str) -> str:
         return hits[0]
     if len(hits) > 1:
         raise BackendError(f"container id prefix {name_or_id} is ambiguous")
+    with contextlib.suppress(BackendError):
+        if state_dir(cfg.root, name_or_id).is_dir():  # half-created: `rm` cleans it up
+            return name_or_id
     raise BackendError(f"no such container: {name_or_id} (see `lxcri list`)")
 
 

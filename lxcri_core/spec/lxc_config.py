@@ -240,7 +240,7 @@ def render_lxc_config(
         value = item.partition("=")[2]
         # lxc.environment strips edge whitespace and ends at a newline; the shim
         # sets those exactly from ctr/env instead
-        if "\n" not in item and value == value.strip():
+        if "\n" not in item and "\r" not in item and value == value.strip():
             add("lxc.environment", item)
     add("lxc.signal.halt", spec.stop_signal)
     add("lxc.signal.stop", "SIGKILL")

@@ -141,3 +141,49 @@ def test_detached_rm_removes_the_container_when_it_exits(lxenv: LxcEnv, lxcri):
     assert proc.returncode == 0, proc.stderr
     wait_for(lambda: not lxenv.state_dir("gone").exists(), 30, "the container to be removed")
     assert "gone" not in lxcri("list", "-q").stdout.split()
+
+
+def test_half_created_container_is_removable(lxenv: LxcEnv, lxcri):
+    """A crash between create's steps leaves a dir without a record: rm cleans all of it."""
+    from lxcri_core.network.ipam import Ipam
+    from lxcri_core.storage import open_backend
+
+    cfg = lxenv.config()
+    rec = engine.create(cfg, BUSYBOX_REF, RunOptions(name="half", args=("true",)))
+    (lxenv.state_dir("half") / "lxcri.json").unlink()
+    assert lxcri("create", "--name", "half", BUSYBOX_REF).returncode == 1  # name still taken
+    proc = lxcri("rm", "-f", "half")
+    assert proc.returncode == 0, proc.stderr
+    assert not lxenv.state_dir("half").exists()
+    assert rec.id not in open_backend(cfg, rec.storage).containers()
+    assert Ipam.from_config(cfg, cfg.bridge, cfg.bridge_subnet).get(rec.id) is None
+    assert lxcri("create", "--name", "half", BUSYBOX_REF).returncode == 0
+    lxenv.remember("half")
+
+
+def test_concurrent_removes_give_one_clean_error(lxenv: LxcEnv):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = lxenv.config()
+    engine.create(cfg, BUSYBOX_REF, RunOptions(name="rmme", args=("true",)))
+
+    def rm() -> str:
+        try:
+            engine.remove(cfg, "rmme", force=True)
+            return "removed"
+        except BackendError as e:
+            return str(e)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(lambda _: rm(), range(2)))
+    assert results[1] == "removed" and "no such container" in results[0]
+
+
+def test_sigterm_during_create_unwinds_like_an_error():
+    import os
+    import signal
+
+    with pytest.raises(engine._Terminated), engine._term_raises():
+        os.kill(os.getpid(), signal.SIGTERM)
+    # outside the block SIGTERM's handler is the previous one again
+    assert signal.getsignal(signal.SIGTERM) is not engine._raise_terminated

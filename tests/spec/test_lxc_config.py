@@ -202,3 +202,16 @@ def test_golden(tmp_path):
         volume_paths={"/var/lib/app": Path("/var/lib/lxcri/volumes/anon-1")},
     )
     assert cfg.text == GOLDEN.read_text()
+
+
+def test_env_with_carriage_return_goes_through_the_shim_only(tmp_path):
+    spec = build_spec(IMG, RunOptions(name="web", env=("CR=a\rb",), host_env={}))
+    cfg = render_lxc_config(
+        spec,
+        name="web",
+        rootfs_path=Path("/r"),
+        state_dir=Path("/s"),
+        volume_paths={"/var/lib/app": Path("/v")},
+    )
+    assert "CR=a\rb" in cfg.files["ctr/env"].decode().split("\0")
+    assert not any(e.startswith("CR=") for e in cfg.values("lxc.environment"))
