@@ -5,22 +5,33 @@ SHELL := /bin/bash
 PY ?= /usr/bin/python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := lxc busybox-static bridge-utils skopeo umoci jq docker-registry lxcfs \
-	openvswitch-switch zfs-fuse buildah python3-lxc nftables containerd apache2-utils \
-	zstd uidmap iproute2 python3-venv tar gzip gcc libc6-dev
+# What `make demo` needs: LXC, nftables, the venv, gcc for the exec shim.
+DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev tar gzip
+# What the tests need on top: the peers (skopeo, umoci, GNU tar), a real
+# registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS.
+TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
+	openssl util-linux zstd uidmap bridge-utils jq
 
-.PHONY: deps venv dev lint test test-fast demo bench deb clean
+.PHONY: deps deps-demo venv dev lint test test-fast demo bench deb clean
 
 # The static exec shim bind-mounted into containers (see hooks/lxcri-init.c).
 hooks/lxcri-init: hooks/lxcri-init.c
 	gcc -static -Os -s -Wall -Wextra -Werror -o $@ $<
 
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs only what is missing, so a second run costs nothing.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing apt packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps-demo:
+	$(call apt_install,$(DEMO_PACKAGES))
+
+deps:
+	$(call apt_install,$(TEST_PACKAGES))
 
 $(VPY):
 	$(PY) -m venv $(VENV)
@@ -28,10 +39,10 @@ $(VPY):
 
 # Strict editable mode links the working tree into the venv so mypy and the
 # tests see plugin/ as lxcri_pve; re-run on every build to pick up new modules.
-venv: deps $(VPY) hooks/lxcri-init
+venv: deps-demo $(VPY) hooks/lxcri-init
 	$(VPY) -m pip install -q -c constraints.txt -e '.[dev]' --config-settings editable_mode=strict
 
-lint: venv
+lint: deps venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -39,7 +50,7 @@ lint: venv
 test: lint
 	$(VENV)/bin/pytest
 
-test-fast: venv
+test-fast: deps venv
 	$(VENV)/bin/pytest -m "not slow"
 
 demo: venv
