@@ -191,6 +191,13 @@ class RegistryClient:
         if scope:
             params["scope"] = scope
         auth = (self.credential.username, self.credential.password) if self.credential else None
+        if auth and not self.ep.insecure and not realm.lower().startswith("https://"):
+            # an https registry sending us to a plain-http token service would
+            # put the password on the wire in clear text
+            raise AuthError(
+                f"registry {self.ep.host} names a plain-http token service ({realm}); "
+                "refusing to send credentials there (list the registry as insecure to allow it)"
+            )
         try:
             resp = self.session.get(
                 realm,

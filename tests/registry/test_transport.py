@@ -118,3 +118,23 @@ def test_progress_reports_every_blob(registry: Populated, cfg) -> None:
     assert rec_prog.totals == blobs
     assert rec_prog.done == blobs
     assert rec_prog.finished == set(blobs)
+
+
+def test_credentials_never_go_to_a_plain_http_token_service(
+    tls_registry: tuple[Registry, Path], cfg, tmp_path
+) -> None:
+    from lxcri_core.config import Credential
+    from lxcri_core.errors import AuthError
+    from tests.support.registry import Faults
+
+    reg, _ = tls_registry
+    ca_dir, crt, key = make_tls(tmp_path / "pki2")
+    gate = Faults(token_users={USER: PASSWORD})
+    with FaultProxy(reg.addr, gate, tls=(crt, key)) as proxy:
+        certs = tmp_path / "certs.d"
+        (certs / proxy.addr).mkdir(parents=True)
+        shutil.copy(ca_dir, certs / proxy.addr / "ca.crt")
+        c = cfg.with_overrides(certs_dir=certs, auths={proxy.addr: Credential(USER, PASSWORD)})
+        with pytest.raises(AuthError, match="plain-http token service"):
+            pull(c, f"{proxy.addr}/tls/bb:1")
+        assert not [s for s in proxy.log if s.path.startswith("/token")]

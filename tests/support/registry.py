@@ -228,7 +228,9 @@ class Faults:
 class FaultProxy:
     """A threaded HTTP proxy in front of ``upstream`` (``127.0.0.1:PORT``)."""
 
-    def __init__(self, upstream: str, faults: Faults | None = None) -> None:
+    def __init__(
+        self, upstream: str, faults: Faults | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.upstream = upstream
         self.faults = faults or Faults()
         self.log: list[Seen] = []
@@ -249,6 +251,12 @@ class FaultProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls:  # https in front (its token realm stays plain http)
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.addr = f"127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
