@@ -45,24 +45,29 @@ def _import_structlog() -> Any:
     the core, so rich is hidden for the duration of the import unless
     something already loaded it.
     """
-    if "structlog" in sys.modules and _configured:
-        return sys.modules["structlog"]
-    hidden = [m for m in ("rich", "better_exceptions") if m not in sys.modules]
-    for m in hidden:
-        sys.modules[m] = None  # type: ignore[assignment]
-    try:
-        import structlog
-    finally:
+    if "structlog" not in sys.modules:
+        hidden = [m for m in ("rich", "better_exceptions") if m not in sys.modules]
         for m in hidden:
-            del sys.modules[m]
-    if not _configured:
-        # A library caller that never called setup_logging() still gets
-        # warnings on stderr, never info lines on stdout (structlog's default).
-        _configure(structlog, os.environ.get("LXCRI_LOG_LEVEL", "warning"), None)
+            sys.modules[m] = None  # type: ignore[assignment]
+        try:
+            import structlog
+        finally:
+            for m in hidden:
+                del sys.modules[m]
+    structlog = sys.modules["structlog"]
+    global _applied
+    # setup_logging()'s settings, or for a library caller that never called
+    # it: warnings on stderr, never info lines on stdout (structlog's default)
+    wanted = _settings or (os.environ.get("LXCRI_LOG_LEVEL", "warning"), None)
+    if _applied != wanted:
+        _configure(structlog, *wanted)
+        _applied = wanted
     return structlog
 
 
-_configured = False
+#: What setup_logging() asked for; applied when structlog is first needed.
+_settings: tuple[str, bool | None] | None = None
+_applied: tuple[str, bool | None] | None = None
 
 
 class _StderrLogger:
@@ -84,10 +89,15 @@ class _StderrLogger:
 
 
 def setup_logging(level: str = "warning", json: bool | None = None) -> None:
-    """Configure structlog for the process; ``json=None`` means "not a TTY"."""
-    global _configured
-    _configured = True
-    _configure(_import_structlog(), level, json)
+    """Configure logging for the process; ``json=None`` means "not a TTY".
+
+    structlog itself is imported (~35 ms) only when a call at or above
+    ``level`` is made: most commands never log.
+    """
+    global _settings
+    _settings = (level, json)
+    if "structlog" in sys.modules:
+        _import_structlog()  # already in use: apply now
 
 
 def _configure(structlog: Any, level: str, json: bool | None) -> None:
@@ -126,8 +136,9 @@ Sink = Callable[[str, str, str, dict[str, Any]], None]
 _sink: Sink | None = None
 
 
-def _env_level() -> int:
-    return _LEVELS.get(os.environ.get("LXCRI_LOG_LEVEL", "warning").lower(), logging.WARNING)
+def _threshold() -> int:
+    level = _settings[0] if _settings else os.environ.get("LXCRI_LOG_LEVEL", "warning")
+    return _LEVELS.get(level.lower(), logging.WARNING)
 
 
 def _noop(*args: Any, **kw: Any) -> None:
@@ -167,7 +178,7 @@ class _LazyLogger:
     def __getattr__(self, attr: str) -> Any:
         if _sink is not None:
             return _SinkMethod(_sink, attr, self._name)
-        if not _configured and _LEVELS.get(attr, logging.CRITICAL) < _env_level():
+        if _LEVELS.get(attr, logging.CRITICAL) < _threshold():
             return _noop  # below the level anyway: no reason to import structlog
         if self._bound is None:
             self._bound = _import_structlog().get_logger()

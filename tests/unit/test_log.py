@@ -91,3 +91,21 @@ def test_route_to_sink_redacts(monkeypatch):
     finally:
         core_log.route_to(None)
     assert got == [("info", "h", "published", {"password": "***", "port": 80})]
+
+
+def test_cli_setup_does_not_import_structlog_until_needed():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from lxcri_core.log import get_logger, setup_logging\n"
+        "setup_logging('warning', json=True)\n"
+        "get_logger('x').info('below the level')\n"
+        "print('structlog' in sys.modules)\n"
+        "get_logger('x').warning('shown')\n"
+        "print('structlog' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+    assert '"event": "shown"' in out.stderr
