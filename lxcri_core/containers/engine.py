@@ -138,7 +138,7 @@ def _create_locked(
     from lxcri_core.media import Manifest, load_json
     from lxcri_core.spec.build import build_spec
     from lxcri_core.storage import open_backend
-    from lxcri_core.unpack import IdMap
+    from lxcri_core.unpack.model import IdMap
 
     sdir = state_dir(cfg.root, name)
     if sdir.exists():
