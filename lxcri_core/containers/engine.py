@@ -417,7 +417,7 @@ def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
         try:
             rc = proc.wait()
         except (KeyboardInterrupt, _Terminated):
-            lxc.stop(name, lxcpath(cfg), rec.spec.stop_timeout)
+            lxc.stop(name, lxcpath(cfg), rec.spec.stop_timeout, stop_signal=rec.spec.stop_signal)
             rc = proc.wait()
     finally:
         signal.signal(signal.SIGTERM, old)
@@ -503,7 +503,7 @@ def stop(cfg: Config, name: str, timeout: int | None = None) -> None:
     atomic_write(sdir / STOP_REQUESTED, b"")
     t = rec.spec.stop_timeout if timeout is None else timeout
     if lxc.state(name, lxcpath(cfg)) != "STOPPED":
-        lxc.stop(name, lxcpath(cfg), t)
+        lxc.stop(name, lxcpath(cfg), t, stop_signal=rec.spec.stop_signal)
     pid = supervisor_pid(sdir)
     deadline = time.monotonic() + 15
     while pid and supervisor_pid(sdir) and time.monotonic() < deadline:

@@ -7,6 +7,9 @@ the exec shim; ``lxc-execute`` exits with the process's exit status.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,14 +43,40 @@ def init_pid(name: str, lxcpath: Path) -> int | None:
     return int(out) if out.isdigit() else None
 
 
-def stop(name: str, lxcpath: Path, timeout: int, kill: bool = False) -> None:
-    """Ask init to stop (``lxc.signal.halt``), SIGKILL after ``timeout`` seconds."""
-    argv = ["lxc-stop", "-n", name, "-P", str(lxcpath)]
-    argv += ["-k"] if kill else ["-t", str(timeout)]
-    proc = _run(argv, timeout=timeout + 30)
+def stop(
+    name: str, lxcpath: Path, timeout: int, kill: bool = False, stop_signal: str = "SIGTERM"
+) -> None:
+    """Send the process its stop signal, SIGKILL everything after ``timeout`` seconds.
+
+    Not ``lxc-stop -t``: under lxc-execute that signals init.lxc, which
+    SIGKILLs the process one second later whatever the timeout. So the
+    signal goes to init.lxc's children (the container's process) directly,
+    and ``lxc-stop -k`` ends what is left when the timeout has passed.
+    """
+    if not kill and timeout > 0:
+        pid = init_pid(name, lxcpath)
+        if pid is None:
+            return  # not running
+        sig = getattr(signal, stop_signal, signal.SIGTERM)
+        for child in _children(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, sig)
+        if wait_state(name, lxcpath, "STOPPED", timeout):
+            return
+    argv = ["lxc-stop", "-n", name, "-P", str(lxcpath), "-k"]
+    proc = _run(argv, timeout=30)
     # exit 2: the container was not running, which is what we wanted
     if proc.returncode not in (0, 2) and state(name, lxcpath) != "STOPPED":
         raise BackendError(f"lxc-stop {name} failed: {proc.stderr.strip()}")
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    return out
 
 
 def wait_state(name: str, lxcpath: Path, wanted: str, timeout: float) -> bool:

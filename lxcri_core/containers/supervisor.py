@@ -125,7 +125,8 @@ def supervise(root: Path, name: str) -> int:
         stopping.set()  # also ends a restart back-off at once
         atomic_write(sdir / STOP_REQUESTED, b"")
         if current is not None and current.poll() is None:
-            lxc.stop(name, path, 10)
+            spec = load_record(root, name).spec
+            lxc.stop(name, path, spec.stop_timeout, stop_signal=spec.stop_signal)
 
     signal.signal(signal.SIGTERM, on_term)
     try:

@@ -133,3 +133,17 @@ def test_kill_9_of_init_still_runs_post_stop_cleanup(lxenv: LxcEnv) -> None:
     assert engine.status(lxenv.config(), "k9").status == "exited"
     log = (lxenv.state_dir("k9") / "hooks.log").read_text()
     assert "post-stop: unpublished ports" in log and "post-stop: unmounted" in log
+
+
+def test_stop_waits_for_a_graceful_exit_within_the_timeout(lxenv: LxcEnv):
+    """init.lxc alone would SIGKILL one second after SIGTERM; lxcri waits the stop timeout."""
+    cfg = lxenv.config()
+    script = (
+        'trap "echo got-term; sleep 2; echo clean-exit; exit 0" TERM; while :; do sleep 0.1; done'
+    )
+    lxenv.start("grace", args=(script,), stop_timeout=10)
+    wait_for(lambda: children(engine.status(cfg, "grace").pid or 0), 10, "the process to run")
+    engine.stop(cfg, "grace")
+    log = (lxenv.state_dir("grace") / "console.log").read_text()
+    assert "got-term" in log and "clean-exit" in log
+    assert engine.status(cfg, "grace").exit_code == 0
