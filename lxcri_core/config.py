@@ -187,13 +187,20 @@ def load_config(
         text = ""
     except OSError as e:
         raise ConfigError(f"cannot read config file {cfg_path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {cfg_path} is not UTF-8 text") from None
     if text.strip():
         import yaml  # only when there is a file: keeps start-up fast
 
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {cfg_path} is not valid YAML: {e}") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(e, "problem", None) or "syntax error"
+            raise ConfigError(
+                f"config file {cfg_path} is not valid YAML{where}: {problem}"
+            ) from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {cfg_path} must hold a mapping")
         data = loaded
@@ -214,6 +221,8 @@ def load_config(
     if env.get("LXCRI_STORAGE"):
         env_over["storage"] = env["LXCRI_STORAGE"]
     cfg = cfg.with_overrides(**env_over).with_overrides(**flags)
+    if cfg.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"log level {cfg.log_level!r} is not debug, info, warning or error")
     if cfg.storage not in ("auto", "dir", "overlay", "zfs"):
         raise ConfigError(f"storage must be auto, dir, overlay or zfs, not {cfg.storage!r}")
     return cfg

@@ -70,6 +70,12 @@ class LazyGroup(click.Group):
             # One clear line, exit 1; the traceback only at debug level.
             click.echo(f"lxcri: error: {e}", err=True)
             ctx.exit(1)
+        except OSError as e:
+            # a read-only or full state root, a missing permission: the system's
+            # own words, one line (what failed is in the filename)
+            where = f": {e.filename}" if e.filename else ""
+            click.echo(f"lxcri: error: {e.strerror or e}{where}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("lxcri: interrupted", err=True)
             ctx.exit(130)

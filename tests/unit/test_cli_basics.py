@@ -36,3 +36,11 @@ def test_bad_config_is_one_line(tmp_path):
     proc = run_lxcri("--config", str(bad), "images")
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("lxcri: error:") and len(proc.stderr.splitlines()) == 1
+
+
+def test_read_only_state_root_is_one_line(tmp_path):
+    root = tmp_path / "root-is-a-file"
+    root.write_text("")
+    proc = run_lxcri("import", str(tmp_path), "--name", "x/y:1", env={"LXCRI_ROOT": str(root)})
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("lxcri: error:") and len(proc.stderr.splitlines()) == 1

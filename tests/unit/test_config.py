@@ -75,3 +75,16 @@ def test_bridge_subnet6(tmp_path):
     f.write_text("bridge_subnet6: fd88::/64\n")
     assert load_config(f, env={}).bridge_subnet6 == "fd88::/64"
     assert load_config(f, env={"LXCRI_BRIDGE_SUBNET6": "fd99::/64"}).bridge_subnet6 == "fd99::/64"
+
+
+def test_config_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("foo: [\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(bad, env={})
+    assert "line" in str(e.value) and "\n" not in str(e.value)
+    bad.write_bytes(b"\xff\xfe\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(bad, env={})
+    with pytest.raises(ConfigError, match="log level"):
+        load_config(env={"LXCRI_LOG_LEVEL": "bogus", "LXCRI_CONFIG": ""})
