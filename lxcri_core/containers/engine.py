@@ -180,6 +180,7 @@ def _create_locked(
         try:
             _mount_points(seen, idmap.base if idmap else 0)
             spec = build_spec(image_config, opts, seen, image=rec.name)
+            spec = _checked(spec)
             spec, net = _plain_lxc_network(cfg, spec, cid, opts)
             owner = idmap.base if idmap else 0
             volumes = prepare_volumes(cfg.root, cid, spec, seen, owner)
@@ -217,6 +218,44 @@ def _create_locked(
     return record
 
 
+def _checked(spec: ContainerSpec) -> ContainerSpec:
+    """What would only fail at start, refused at create; ``-p 80`` gets a free host port."""
+    import socket
+
+    from lxcri_core.errors import SpecError
+
+    if spec.stop_timeout < 0:
+        raise SpecError(f"--stop-timeout {spec.stop_timeout}: give 0 or more seconds")
+    if spec.ports and spec.network.mode == "none":
+        raise SpecError("-p needs a network: a container with --network none has no ports")
+    if any(m.target == "/" for m in spec.mounts):
+        raise SpecError("-v ...:/ would hide the whole root filesystem; mount below it")
+    sec = spec.security.seccomp
+    if sec not in ("default", "unconfined") and not os.path.isfile(sec):
+        raise SpecError(f"--security-opt seccomp={sec}: no such profile file")
+    ports = []
+    seen: set[tuple[str, str, int]] = set()
+    for p in spec.ports:
+        kind = socket.SOCK_STREAM if p.protocol == "tcp" else socket.SOCK_DGRAM
+        fam = socket.AF_INET6 if ":" in p.host_ip else socket.AF_INET
+        with socket.socket(fam, kind) as probe:
+            try:  # a host address that is not this host's would hijack outgoing traffic
+                probe.bind((p.host_ip, 0))
+            except OSError:
+                raise SpecError(
+                    f"-p {p.host_ip}:{p.host_port}:{p.container_port}: {p.host_ip} is not an "
+                    "address of this host"
+                ) from None
+            if p.host_port == 0:  # -p 80: any free port, as docker does
+                p = dataclasses.replace(p, host_port=probe.getsockname()[1])
+        key = (p.protocol, p.host_ip, p.host_port)
+        if key in seen:
+            raise SpecError(f"host port {p.host_port}/{p.protocol} is published twice")
+        seen.add(key)
+        ports.append(p)
+    return dataclasses.replace(spec, ports=tuple(ports))
+
+
 def _mount_points(rootfs: Path, owner: int) -> None:
     """Create /dev, /proc and /sys in the rootfs if the image lacks them (as docker does).
 
@@ -248,6 +287,10 @@ def _plain_lxc_network(
     if net.mode == "none":
         return spec, {}
     if opts.bridge:
+        if not Path(f"/sys/class/net/{net.bridge}/bridge").is_dir():
+            from lxcri_core.errors import SpecError
+
+            raise SpecError(f"--network bridge={net.bridge}: no such bridge on this host")
         return spec, {"bridge": net.bridge, "ipv4": net.static_ipv4}
     from lxcri_core.network import bridge, ipam
 
