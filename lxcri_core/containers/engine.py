@@ -727,7 +727,8 @@ def find(cfg: Config, name_or_id: str) -> str:
     with contextlib.suppress(BackendError):
         if state_dir(cfg.root, name_or_id).is_dir():  # half-created: `rm` cleans it up
             return name_or_id
-    raise BackendError(f"no such container: {name_or_id} (see `lxcri list`)")
+    hint = " (an id prefix needs at least 4 characters)" if len(name_or_id) < 4 else ""
+    raise BackendError(f"no such container: {name_or_id}{hint} (see `lxcri list`)")
 
 
 def exec_argv(

@@ -19,7 +19,9 @@ from lxcri_core.errors import BackendError
 
 def execute_argv(name: str, lxcpath: Path) -> list[str]:
     """The foreground command that runs a container until its process exits."""
-    return ["lxc-execute", "-n", name, "-P", str(lxcpath)]
+    # -q: LXC's own error lines go to lxc.log only (lxcri reports them as one
+    # line); the process's output is what the terminal or console.log gets
+    return ["lxc-execute", "-q", "-n", name, "-P", str(lxcpath)]
 
 
 def _run(argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

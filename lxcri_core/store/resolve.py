@@ -9,7 +9,6 @@ four hex digits, with or without ``sha256:``).
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 from lxcri_core.errors import ImageNotFound, LxcriError
@@ -32,8 +31,11 @@ def find_records(store: Store, text: str) -> list[ImageRecord]:
     if exact:
         return exact
     ref = None
-    with contextlib.suppress(LxcriError):
+    bad: LxcriError | None = None
+    try:
         ref = parse_reference(text)
+    except LxcriError as e:
+        bad = e
     if ref is not None:
         if ref.digest:
             # name@digest: a digest pull stored under that name, or any tag of
@@ -62,6 +64,8 @@ def find_records(store: Store, text: str) -> list[ImageRecord]:
             raise ImageNotFound(
                 f"digest prefix {text} matches {len(digests)} images; give more digits"
             )
+    if bad is not None and not m:
+        raise bad  # neither a reference nor a digest: say what is wrong with it
     shown = str(ref) if ref is not None else text
     raise ImageNotFound(
         f"image {shown} not found in the store; run `lxcri pull {text}` or `lxcri import` first"

@@ -151,7 +151,7 @@ def run(
 
     \b
     Examples:
-      lxcri run --rm localhost/lxcri-demo sh -c 'echo hi'
+      lxcri run --rm --entrypoint /bin/sh localhost/lxcri-demo -c 'echo hi'
       lxcri run -d --name web -p 8080:80 --restart always nginx:1.27
     """
     from lxcri_core.containers import engine
@@ -181,10 +181,23 @@ def create(image: str, args: tuple[str, ...], **kw: Any) -> None:
     click.echo(rec.id)
 
 
-def _names(cfg: Any, containers: tuple[str, ...]) -> list[str]:
+def _each(containers: tuple[str, ...], action: Callable[[Any, str], None]) -> None:
+    """Apply ``action`` to every container; report each failure, exit 1 if any failed."""
     from lxcri_core.containers import engine
+    from lxcri_core.errors import LxcriError
 
-    return [engine.find(cfg, c) for c in containers]
+    cfg = get_config()
+    failed = False
+    for c in containers:
+        try:
+            name = engine.find(cfg, c)
+            action(cfg, name)
+            click.echo(name)
+        except LxcriError as e:
+            click.echo(f"lxcri: error: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
 
 
 @click.command()
@@ -193,10 +206,7 @@ def start(containers: tuple[str, ...]) -> None:
     """Start one or more stopped containers (detached, supervised)."""
     from lxcri_core.containers import engine
 
-    cfg = get_config()
-    for name in _names(cfg, containers):
-        engine.start(cfg, name)
-        click.echo(name)
+    _each(containers, engine.start)
 
 
 @click.command()
@@ -206,10 +216,7 @@ def stop(containers: tuple[str, ...], timeout: int | None) -> None:
     """Stop running containers: the stop signal, then SIGKILL after the timeout."""
     from lxcri_core.containers import engine
 
-    cfg = get_config()
-    for name in _names(cfg, containers):
-        engine.stop(cfg, name, timeout)
-        click.echo(name)
+    _each(containers, lambda cfg, name: engine.stop(cfg, name, timeout))
 
 
 @click.command()
@@ -219,10 +226,7 @@ def restart(containers: tuple[str, ...], timeout: int | None) -> None:
     """Stop and start containers."""
     from lxcri_core.containers import engine
 
-    cfg = get_config()
-    for name in _names(cfg, containers):
-        engine.restart(cfg, name, timeout)
-        click.echo(name)
+    _each(containers, lambda cfg, name: engine.restart(cfg, name, timeout))
 
 
 @click.command()
@@ -232,10 +236,7 @@ def destroy(containers: tuple[str, ...], force: bool) -> None:
     """Remove containers: rootfs, address, anonymous volumes. Named volumes are kept."""
     from lxcri_core.containers import engine
 
-    cfg = get_config()
-    for name in _names(cfg, containers):
-        engine.remove(cfg, name, force=force)
-        click.echo(name)
+    _each(containers, lambda cfg, name: engine.remove(cfg, name, force=force))
 
 
 @click.command(name="exec", context_settings={"allow_interspersed_args": False})
@@ -273,7 +274,8 @@ def logs(container: str, follow: bool, tail: int | None) -> None:
     from lxcri_core.containers import engine
 
     cfg = get_config()
-    path = engine.logs_path(cfg, engine.find(cfg, container))
+    name = engine.find(cfg, container)
+    path = engine.logs_path(cfg, name)
     if not path.exists():
         return
     with open(path, "rb") as f:
@@ -287,6 +289,8 @@ def logs(container: str, follow: bool, tail: int | None) -> None:
             if chunk:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
+            elif engine.status(cfg, name).status not in ("running", "restarting"):
+                break  # nothing more will come
             else:
                 time.sleep(0.2)
 
@@ -295,7 +299,7 @@ def logs(container: str, follow: bool, tail: int | None) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Only names.")
 @output_option
 def list_(quiet: bool, output: str) -> None:
-    """List containers (pct-style columns: VMID/name, status, image, address, ports)."""
+    """List containers: name, status (and health), id, image, address, ports, storage."""
     from lxcri_core.containers import engine
 
     items = engine.list_containers(get_config())
@@ -353,4 +357,5 @@ def status(container: str, output: str) -> None:
         emit_json(st.to_json())
     else:
         for k, v in st.to_json().items():
-            click.echo(f"{k}: {'' if v is None else v}")
+            shown = ", ".join(v) if isinstance(v, (list, tuple)) else "" if v is None else v
+            click.echo(f"{k}: {shown}")

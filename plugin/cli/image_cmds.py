@@ -209,9 +209,12 @@ def export(ref: str, file: str, output: str) -> None:
 
     cfg = get_config()
     export_image(cfg, ref, file)
+    d = inspect_image(cfg, ref)
+    size = os.stat(file).st_size
     if output == "json":
-        d = inspect_image(cfg, ref)
-        emit_json({"name": d.name, "digest": d.digest, "path": file, "size": os.stat(file).st_size})
+        emit_json({"name": d.name, "digest": d.digest, "path": file, "size": size})
+    else:
+        click.echo(f"Exported {d.name} ({d.digest[:19]}) to {file}, {human_size(size)}")
 
 
 _RMI_HELP = """Remove images from the store and delete blobs no other image uses.

@@ -168,9 +168,16 @@ def login(registry: str, username: str | None, password_stdin: bool, insecure: b
             raise click.UsageError("--password-stdin needs --username")
         password = click.get_text_stream("stdin").read().rstrip("\r\n")
     else:
-        if not username:
-            username = click.prompt("Username", err=True)
-        password = click.prompt("Password", hide_input=True, err=True)
+        try:
+            if not username:
+                username = click.prompt("Username", err=True)
+            password = click.prompt("Password", hide_input=True, err=True)
+        except click.Abort:  # end of input: no terminal, nothing piped
+            from lxcri_core.errors import AuthError
+
+            raise AuthError(
+                "no password given; type it at the prompt or use --password-stdin"
+            ) from None
     cfg = get_config()
     core_login(cfg, registry, username or "", password, insecure=insecure)
     click.echo(f"Login succeeded; credentials stored in {cfg.auth_file}", err=True)

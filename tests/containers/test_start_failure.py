@@ -187,3 +187,20 @@ def test_sigterm_during_create_unwinds_like_an_error():
         os.kill(os.getpid(), signal.SIGTERM)
     # outside the block SIGTERM's handler is the previous one again
     assert signal.getsignal(signal.SIGTERM) is not engine._raise_terminated
+
+
+def test_commands_on_several_containers_do_all_they_can(lxenv: LxcEnv, lxcri):
+    cfg = lxenv.config()
+    for n in ("m1", "m2"):
+        engine.create(cfg, BUSYBOX_REF, RunOptions(name=n, args=("true",)))
+    proc = lxcri("rm", "m1", "nosuch", "m2")
+    assert proc.returncode == 1
+    assert proc.stdout.split() == ["m1", "m2"]
+    assert proc.stderr.count("lxcri: error:") == 1 and "nosuch" in proc.stderr
+    assert not lxenv.state_dir("m1").exists() and not lxenv.state_dir("m2").exists()
+
+
+def test_logs_follow_ends_with_the_container(lxenv: LxcEnv, lxcri):
+    lxenv.start("brief", args=("echo bye; sleep 1",))
+    proc = lxcri("logs", "-f", "brief", timeout=30)
+    assert proc.returncode == 0 and "bye" in proc.stdout
