@@ -343,6 +343,8 @@ def _mount_targets(
     from lxcri_core.spec.lxc_config import STATE_MOUNT, mount_kind
 
     targets = {STATE_MOUNT: resolve_in_root(rootfs, STATE_MOUNT, create="dir", owner=owner)}
+    # the working directory exists when the process starts, as docker makes sure
+    resolve_in_root(rootfs, spec.working_dir, create="dir", owner=owner)
     for fname in ("resolv.conf", "hosts", "hostname"):
         path = f"/etc/{fname}"
         targets[path] = resolve_in_root(rootfs, path, create="file", owner=owner)

@@ -156,6 +156,8 @@ def run(
     """
     from lxcri_core.containers import engine
 
+    if auto_remove and kw["restart"] not in (None, "no"):
+        raise click.UsageError("--rm and --restart cannot be combined")
     cfg = get_config()
     rec = _create(image, args, kw, auto_remove)
     if detach:

@@ -39,3 +39,19 @@ def test_any_free_host_port(lxenv: LxcEnv):
     assert port.container_port == 80 and port.host_port > 0
     with socket.socket() as s:  # it was free when chosen
         s.bind(("", port.host_port))
+
+
+def test_working_directory_is_created(lxenv: LxcEnv):
+    cfg = lxenv.config()
+    engine.create(
+        cfg,
+        BUSYBOX_REF,
+        RunOptions(name="wd", workdir="/new/dir", args=('test "$PWD" = /new/dir',)),
+    )
+    lxenv.remember("wd")
+    assert engine.run_foreground(cfg, "wd") == 0
+
+
+def test_rm_with_restart_policy_is_a_usage_error(lxcri):
+    proc = lxcri("run", "--rm", "--restart", "always", BUSYBOX_REF)
+    assert proc.returncode == 2 and "cannot be combined" in proc.stderr
