@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lxcri_core.config import Config
 from lxcri_core.digest import is_digest, sha256_bytes
-from lxcri_core.errors import DigestMismatch, LxcriError, RegistryError
+from lxcri_core.errors import DigestMismatch, LxcriError, PlatformError, RegistryError
 from lxcri_core.log import get_logger
 from lxcri_core.media import (
     ACCEPT_MANIFESTS,
@@ -295,6 +295,9 @@ def pull(
             )
         if plat is None:
             plat = _config_platform(store, manifest.config)
+            if platform and plat and (plat.os, plat.architecture) != (want.os, want.architecture):
+                # a single-platform image: --platform is a promise it cannot keep
+                raise PlatformError(f"{name} is a {plat} image only; it has no {want} variant")
         store.put_bytes(data, digest)
         desc = Descriptor(mt, digest, len(data), annotations, plat)
         store.tag(name, desc)

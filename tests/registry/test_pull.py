@@ -88,6 +88,13 @@ def test_missing_platform_names_the_choices(registry: Populated, cfg) -> None:
         pull(cfg, f"{registry.addr}/test/idx:1.0", insecure=True, platform="linux/s390x")
 
 
+def test_single_platform_image_refuses_another_platform(registry: Populated, cfg) -> None:
+    other = "linux/arm64" if host_arch() != "arm64" else "linux/amd64"
+    with pytest.raises(PlatformError, match=f"has no {other} variant"):
+        pull(cfg, f"{registry.addr}/test/bb:1.0", insecure=True, platform=other)
+    assert not Store(cfg.image_store).images()
+
+
 def test_unknown_tag_is_not_found(registry: Populated, cfg) -> None:
     with pytest.raises(NotFoundError, match=r"test/bb:nope.*404"):
         pull(cfg, f"{registry.addr}/test/bb:nope", insecure=True)
