@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import tarfile
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, cast
@@ -32,21 +33,23 @@ def _clean(name: str) -> str | None:
     return "/".join(parts)
 
 
-class Source:
+class Source(ABC):
     """Files of an import source, addressed by relative ``/``-separated names."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    @abstractmethod
     def has(self, name: str) -> bool:
-        raise NotImplementedError
+        """Whether the source holds a regular file ``name``."""
 
+    @abstractmethod
     def size(self, name: str) -> int:
         """Size of the regular file ``name``; ImportError_ when it is missing."""
-        raise NotImplementedError
 
+    @abstractmethod
     def open(self, name: str) -> BinaryIO:
-        raise NotImplementedError
+        """A stream of the file ``name``; ImportError_ when it is missing."""
 
     def read(self, name: str, limit: int) -> bytes:
         """The whole of a small file (JSON documents), refusing ones above ``limit``."""
@@ -67,8 +70,9 @@ class Source:
             f"cannot import {self.path}: it lacks {name}; the layout or archive is incomplete"
         )
 
+    @abstractmethod
     def close(self) -> None:
-        pass
+        """Release what the source holds open."""
 
     def __enter__(self) -> Source:
         return self
@@ -88,6 +92,9 @@ class DirSource(Source):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._root = path.resolve()
+
+    def close(self) -> None:
+        return None  # a directory holds nothing open
 
     def _file(self, name: str) -> Path | None:
         rel = _clean(name)

@@ -123,10 +123,11 @@ def test_overlay_form_mounts_as_expected(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    if r.returncode != 0:
+    if r.returncode != 0 and "overlay" not in Path("/proc/filesystems").read_text():
         import pytest
 
-        pytest.skip(f"overlayfs mount not available here: {r.stderr.strip()}")
+        pytest.skip("this kernel has no overlayfs")
+    assert r.returncode == 0, f"overlay mount failed: {r.stderr.strip()}"
     try:
         assert tree(mnt) == tree(flat)
     finally:
