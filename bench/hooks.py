@@ -18,24 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import time
 
+from bench.common import timed
 from lxcri_core.containers import engine
 from lxcri_core.containers.paths import libexec
 from lxcri_core.spec.options import RunOptions
 from tests.support.images import busybox_image
 from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, free_port, make_dir, new_env
-
-
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"bench: {' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return elapsed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,9 +15,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from bench.common import timed
 from tests.support.images import Entry, Image, Layer, make_tar
 from tests.support.registry import push_image, start_registry
 
@@ -31,15 +31,6 @@ def build_image(total_mb: int, layers: int) -> Image:
         ],
         {"Cmd": ["/bin/sh"]},
     )
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"bench: {cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return elapsed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.common import timed
+
 CACHE = Path("/var/tmp/lxcri-bench-unpack-v2")
 TAG = "bench"
 BASE_DIRS = ["usr/include", "usr/share/zoneinfo", "usr/share/perl", "usr/share/mime"]
@@ -210,9 +212,7 @@ def build_image(cache: Path = CACHE) -> BenchImage:
 
 
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        sys.exit(f"bench: {' '.join(cmd[:3])} failed ({proc.returncode}): {proc.stderr.strip()}")
+    timed(cmd, env)
 
 
 def _lxcri_env(image: BenchImage) -> dict[str, str]:
