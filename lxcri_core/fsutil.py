@@ -46,3 +46,23 @@ def flocked(path: Path, shared: bool = False) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def mounts() -> list[tuple[str, str, str]]:
+    """(mount point, fs type, super options) of every mount in our namespace."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields = left.split()
+            rfields = right.split()
+            if len(fields) >= 5 and len(rfields) >= 3:
+                point = fields[4].replace("\\040", " ").replace("\\011", "\t")
+                out.append((point, rfields[0], rfields[2]))
+    return out
+
+
+def is_mountpoint(path: Path | str) -> bool:
+    """Whether something is mounted exactly at ``path`` (links resolved)."""
+    p = str(Path(path).resolve())
+    return any(m[0] == p for m in mounts())

@@ -13,12 +13,12 @@ stderr. Imports stay light: this runs at every start and stop.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from lxcri_core.fsutil import is_mountpoint
 from lxcri_core.hooks.context import MARKER, HookContext
 
 
@@ -30,12 +30,6 @@ class HookLog:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         with open(self.path, "a") as f:
             f.write(f"{stamp} {msg}\n")
-
-
-def _is_mounted(path: str) -> bool:
-    target = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == target for line in f)
 
 
 def _ports(doc: dict[str, Any]) -> list[Any]:
@@ -60,7 +54,7 @@ def _ports(doc: dict[str, Any]) -> list[Any]:
 
 def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
     mount = doc.get("mount") or []
-    if mount and not _is_mounted(doc["rootfs"]):
+    if mount and not is_mountpoint(doc["rootfs"]):
         *argv, cwd = mount
         Path(doc["rootfs"]).mkdir(parents=True, exist_ok=True)
         subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True)
@@ -85,7 +79,7 @@ def _unpublish(doc: dict[str, Any], log: HookLog) -> None:
 
 
 def _unmount(doc: dict[str, Any], log: HookLog) -> None:
-    if doc.get("mount") and _is_mounted(doc["rootfs"]):
+    if doc.get("mount") and is_mountpoint(doc["rootfs"]):
         subprocess.run(["umount", doc["rootfs"]], check=True, capture_output=True, text=True)
         log(f"post-stop: unmounted {doc['rootfs']}")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lxcri_core.errors import StorageError
+from lxcri_core.fsutil import is_mountpoint, mounts
 from lxcri_core.storage.cmd import run_cmd
 
 
@@ -80,20 +81,4 @@ class Rootfs:
             run_cmd(["umount", str(target)])
 
 
-def mounts() -> list[tuple[str, str, str]]:
-    """(mount point, fs type, super options) of every mount in our namespace."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields = left.split()
-            rfields = right.split()
-            if len(fields) >= 5 and len(rfields) >= 3:
-                point = fields[4].replace("\\040", " ").replace("\\011", "\t")
-                out.append((point, rfields[0], rfields[2]))
-    return out
-
-
-def is_mountpoint(path: Path) -> bool:
-    p = str(Path(path).resolve())
-    return any(m[0] == p for m in mounts())
+__all__ = ["Rootfs", "is_mountpoint", "mounts"]

@@ -93,7 +93,7 @@ def test_post_stop_unmounts_even_when_unpublishing_fails(tmp_path, monkeypatch):
         raise RuntimeError("nft: table busy")
 
     monkeypatch.setattr(ports, "unpublish", broken_unpublish)
-    monkeypatch.setattr(hook_run, "_is_mounted", lambda path: True)
+    monkeypatch.setattr(hook_run, "is_mountpoint", lambda path: True)
     monkeypatch.setattr(
         "lxcri_core.hooks.run.subprocess.run", lambda argv, **kw: calls.append(argv)
     )
