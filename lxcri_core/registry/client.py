@@ -12,6 +12,7 @@ only for insecure registries. requests honours ``HTTPS_PROXY``/``NO_PROXY``.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -23,9 +24,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lxcri_core import __version__
 from lxcri_core.config import Config, Credential
-from lxcri_core.errors import AuthError, NotFoundError, RateLimitError, RegistryError
+from lxcri_core.errors import (
+    AuthError,
+    LxcriError,
+    NotFoundError,
+    RateLimitError,
+    RegistryError,
+)
 from lxcri_core.log import get_logger
 from lxcri_core.registry.auth import parse_challenge
+from lxcri_core.registry.body import MAX_SMALL_BODY, MAX_TOKEN_REPLY, read_capped
 
 if TYPE_CHECKING:
     import requests
@@ -40,6 +48,8 @@ BACKOFF = 0.25  # seconds, doubled per attempt
 MAX_RETRY_AFTER = 10.0
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 120.0
+#: Redirects followed for one GET/HEAD (blobs are often served from a CDN).
+MAX_REDIRECTS = 10
 
 
 class Readable(Protocol):
@@ -206,22 +216,29 @@ class RegistryClient:
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
                 # The token service may live elsewhere (auth.docker.io): its own CA.
                 verify=_ca_for(self._certs_dir, urllib.parse.urlsplit(realm).netloc),
+                # never read whole: requests would hold an endless reply in memory
+                stream=True,
+                # requests reads a redirect's body whole; a token service does not redirect
+                allow_redirects=False,
             )
         except OSError as e:
             raise RegistryError(
                 f"cannot reach the token service {realm} of {self.ep.host}: {e}"
             ) from None
         if resp.status_code in (401, 403):
+            resp.close()
             raise AuthError(self._denied_msg(scope, resp.status_code))
         if resp.status_code != 200:
+            resp.close()
             raise RegistryError(
                 f"token service {realm} of {self.ep.host} answered HTTP {resp.status_code}"
             )
+        body = read_capped(resp, MAX_TOKEN_REPLY, f"the token reply of {self.ep.host}")
         try:
-            doc = resp.json()
+            doc = json.loads(body)
             value = str(doc.get("token") or doc.get("access_token") or "")
             expires_in = float(doc.get("expires_in") or 60)
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError):
             value, expires_in = "", 0.0
         if not value:
             raise RegistryError(f"token service {realm} of {self.ep.host} returned no token")
@@ -254,13 +271,13 @@ class RegistryClient:
         scope: str,
         headers: Mapping[str, str] | None = None,
         body: Callable[[], bytes | Readable] | None = None,
-        stream: bool = False,
         params: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send one request, answering auth challenges and retrying transient failures.
 
         ``body`` is a factory so a retried upload starts from fresh data. The
-        response is returned whatever its status; use ``check`` next.
+        response is returned whatever its status, its body unread (read it with
+        ``body.read_capped`` or ``body.iter_body``); use ``check`` next.
         """
         import requests
 
@@ -274,16 +291,7 @@ class RegistryClient:
                 hdrs["Authorization"] = sent
             resp: requests.Response | None = None
             try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    headers=hdrs,
-                    data=body() if body else None,
-                    stream=stream,
-                    params=params,
-                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                    verify=self._verify,
-                )
+                resp = self._send(method, url, hdrs, body, params)
             except requests.exceptions.SSLError as e:
                 raise RegistryError(
                     f"TLS verification of registry {self.ep.host} failed ({_reason(e)}); put its CA"
@@ -311,6 +319,52 @@ class RegistryClient:
             time.sleep(_retry_delay(resp, attempt))
             attempt += 1
 
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: Callable[[], bytes | Readable] | None,
+        params: Mapping[str, str] | None,
+    ) -> requests.Response:
+        """One request, its body unread; redirects of a GET or HEAD are followed here.
+
+        requests would read each redirect's body whole (an endless one fills
+        memory) and verify a CDN against the registry's own CA.
+        """
+        base = urllib.parse.urlsplit(self.ep.base).netloc
+        for _ in range(MAX_REDIRECTS + 1):
+            here = urllib.parse.urlsplit(url)
+            resp = self.session.request(
+                method,
+                url,
+                headers=headers,
+                data=body() if body else None,
+                stream=True,
+                allow_redirects=False,
+                params=params,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                verify=self._verify
+                if here.netloc == base
+                else _ca_for(self._certs_dir, here.netloc),
+            )
+            target = self.session.get_redirect_target(resp) if method in ("GET", "HEAD") else None
+            if not target:
+                return resp
+            resp.close()
+            url = urllib.parse.urljoin(resp.url, target)
+            params = None  # the Location carries its own query
+            there = urllib.parse.urlsplit(url)
+            if there.scheme not in ("http", "https"):
+                raise RegistryError(
+                    f"registry {self.ep.host} redirected to {url!r}, which is not http(s)"
+                )
+            if (there.scheme, there.netloc) != (here.scheme, here.netloc):
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        raise RegistryError(
+            f"registry {self.ep.host} redirected {method} {url} more than {MAX_REDIRECTS} times"
+        )
+
     def check(self, resp: requests.Response, what: str, scope: str, ok: tuple[int, ...]) -> None:
         """Raise the right error unless ``resp``'s status is in ``ok``."""
         code = resp.status_code
@@ -333,7 +387,8 @@ class RegistryClient:
         """``GET /v2/``: checks that this is a registry and learns its auth scheme."""
         resp = self.request("GET", "/v2/", scope="")
         code = resp.status_code
-        resp.close()
+        if code in (200, 401, 404):
+            resp.close()  # its body is not needed: never read
         if code in (200, 401):
             return  # 401 even after the challenge: scope-less access may still be refused
         if code == 404:
@@ -345,13 +400,24 @@ class RegistryClient:
 
 def _error_detail(resp: requests.Response) -> str:
     """The registry's own error message (``{"errors":[{"code","message"}]}``), if any."""
+    if resp.request.method == "HEAD":
+        return ""
     try:
-        doc: Any = resp.json()
+        doc: Any = json.loads(read_capped(resp, MAX_SMALL_BODY, "an error reply"))
         errs = doc.get("errors") or []
-        msgs = [f"{e.get('code', '')}: {e.get('message', '')}" for e in errs if isinstance(e, dict)]
-    except (ValueError, AttributeError):
+        msgs = [
+            _printable(f"{e.get('code', '')}: {e.get('message', '')}"[:300])
+            for e in errs
+            if isinstance(e, dict)
+        ][:5]
+    except (LxcriError, ValueError, AttributeError, TypeError):
         return ""
     return f" [{'; '.join(msgs)}]" if msgs else ""
+
+
+def _printable(text: str) -> str:
+    """A registry's text made safe for one line of a message (no control characters)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def repo_scope(repository: str, actions: str = "pull") -> str:

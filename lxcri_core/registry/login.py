@@ -28,7 +28,8 @@ def verify_credentials(cfg: Config, host: str, cred: Credential, *, insecure: bo
         # then proves the credentials. Scope-less tokens are what docker asks for.
         resp = client.request("GET", "/v2/", scope="")
         code = resp.status_code
-        resp.close()
+        if code in (200, 401, 403):
+            resp.close()  # its body is not needed: never read
         if code == 200 and client.auth_scheme is None:
             log.warning("registry needs no credentials; storing them anyway", registry=host)
             return

@@ -33,6 +33,7 @@ from lxcri_core.media import (
 from lxcri_core.platforms import host_platform, select_manifest
 from lxcri_core.progress import NullProgress, Progress
 from lxcri_core.reference import Reference, parse_reference
+from lxcri_core.registry.body import MAX_MANIFEST, BodyTooLarge, iter_body, read_capped
 from lxcri_core.registry.client import (
     BACKOFF,
     MAX_ATTEMPTS,
@@ -47,8 +48,6 @@ log = get_logger(__name__)
 
 #: Annotation on a tagged manifest pulled through an index: the index's digest.
 INDEX_ANNOTATION = "io.lxcri.index.digest"
-#: Manifests larger than this are refused (the distribution spec's own limit).
-MAX_MANIFEST = 4 << 20
 #: Read size for blob bodies: a dropped connection loses at most the chunk in
 #: flight (urllib3 discards a short read), so keep it well under a layer's size.
 READ_CHUNK = 128 << 10
@@ -67,9 +66,7 @@ def fetch_manifest(
         headers={"Accept": ACCEPT_MANIFESTS},
     )
     client.check(resp, what, scope, (200,))
-    data = resp.content
-    if len(data) > MAX_MANIFEST:
-        raise RegistryError(f"{what} is larger than 4 MiB; refusing it")
+    data = read_capped(resp, MAX_MANIFEST, what)
     mt = sniff_media_type(data, resp.headers.get("Content-Type", ""))
     if mt not in (*MANIFEST_TYPES, *INDEX_TYPES):
         raise RegistryError(
@@ -113,7 +110,6 @@ def _stream_into(
             f"/v2/{repository}/blobs/{desc.digest}",
             scope=scope,
             headers=headers,
-            stream=True,
         )
         if resp.status_code == 416 and w.offset:
             resp.close()
@@ -131,9 +127,15 @@ def _stream_into(
             w.reset()  # the server ignored Range and sends it all
             progress.start(desc.digest, desc.size, _label(desc))
         try:
-            for chunk in resp.iter_content(chunk_size=READ_CHUNK):
+            # never more than the descriptor's size: a registry sending more is cut off
+            # there, not written until the disk fills
+            for chunk in iter_body(resp, desc.size - w.offset, what, READ_CHUNK):
                 w.write(chunk)
                 progress.advance(desc.digest, len(chunk))
+        except BodyTooLarge:
+            raise DigestMismatch(
+                f"it is longer than the {desc.size} bytes its descriptor gives"
+            ) from None
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             failures += 1
             if failures >= MAX_ATTEMPTS:
