@@ -12,12 +12,13 @@ only for insecure registries. requests honours ``HTTPS_PROXY``/``NO_PROXY``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -114,6 +115,21 @@ def _retry_delay(resp: requests.Response | None, attempt: int) -> float:
     return float(BACKOFF * (2**attempt))
 
 
+@functools.cache
+def _session_class() -> type[requests.Session]:
+    import requests
+
+    class Session(requests.Session):
+        """A session that leaves redirects alone: requests reads a redirect's body
+        whole to compute its next hop (even with ``allow_redirects=False``), and an
+        endless body fills memory. ``RegistryClient._send`` follows them instead."""
+
+        def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            return iter(())
+
+    return Session
+
+
 class RegistryClient:
     """HTTP client for one registry endpoint; thread-safe for parallel blob transfers."""
 
@@ -125,12 +141,11 @@ class RegistryClient:
         *,
         pool_size: int = 8,
     ) -> None:
-        import requests
         from requests.adapters import HTTPAdapter
 
         self.ep = ep
         self.credential = credential
-        self.session = requests.Session()
+        self.session = _session_class()()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 2), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

@@ -7,12 +7,16 @@ puts an image built by ``tests.support.images`` into it with skopeo.
 ``FaultProxy`` sits in front of a real registry and can corrupt blobs,
 drop a connection mid-blob, answer 503 or 429, slow blobs down, and act as
 a Bearer-token gate with its own token endpoint (the registry behind it
-runs without auth). Every request it sees is recorded in ``log``.
+runs without auth). As a hostile registry it streams endless bodies
+(manifests, token replies, error replies, redirects) and blobs longer than
+their descriptors. Every request it sees is recorded in ``log``.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import http.client
 import json
 import re
@@ -23,6 +27,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,8 +35,26 @@ from typing import Any
 
 from tests.support.images import Built, Image, write_layout
 
+#: What an "endless" body sends at most, so that a client without a cap ends
+#: (with hundreds of MB in memory) instead of the test machine running out.
+ENDLESS_BUDGET = 256 << 20
+#: Ways of sending an endless body: without Content-Length and closing the
+#: connection at the end, chunked, with a Content-Length as large as the budget,
+#: and as a small gzip body that inflates to the budget.
+ENDLESS_MODES = ("close", "chunked", "length", "gzip")
+
 BLOB_GET = re.compile(r"^/v2/(.+)/blobs/(sha256:[0-9a-f]{64})$")
 REPO_PATH = re.compile(r"^/v2/(.+?)/(blobs|manifests|tags)/")
+
+
+@functools.cache
+def _gzip_bomb(head: bytes) -> bytes:
+    """``head`` and ENDLESS_BUDGET bytes of filler, gzipped (about 250 KiB)."""
+    z = zlib.compressobj(9, wbits=31)
+    piece = b"A" * (1 << 20)
+    out = [z.compress(head)]
+    out += [z.compress(piece) for _ in range(ENDLESS_BUDGET >> 20)]
+    return b"".join([*out, z.flush()])
 
 
 def free_port() -> int:
@@ -223,6 +246,11 @@ class Faults:
     always_429: bool = False
     blob_delay: float = 0.0  # seconds slept per 64 KiB of blob
     token_users: dict[str, str] = field(default_factory=dict)  # non-empty: Bearer gate
+    endless_manifests: str = ""  # an ENDLESS_MODES entry: manifest GETs never end
+    endless_errors: bool = False  # manifest GETs answer 404 with an endless body
+    endless_redirect: bool = False  # manifest GETs are redirected with an endless body first
+    endless_token: bool = False  # the token endpoint's reply never ends
+    oversize_blobs: str = ""  # "length" or "endless": blobs longer than their descriptor
 
 
 class FaultProxy:
@@ -295,6 +323,65 @@ class FaultProxy:
         if h.command != "HEAD":
             h.wfile.write(body)
 
+    @staticmethod
+    def _endless(
+        h: BaseHTTPRequestHandler, mode: str, status: int, headers: dict[str, str], head: bytes
+    ) -> None:
+        """Answer with ``head`` and then filler, up to ENDLESS_BUDGET bytes, sent as ``mode``."""
+        piece = b"A" * (64 << 10)
+        h.close_connection = True
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        if mode == "gzip":
+            z = _gzip_bomb(head)
+            h.send_header("Content-Encoding", "gzip")
+            h.send_header("Content-Length", str(len(z)))
+            h.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                h.wfile.write(z)
+            return
+        if mode == "chunked":
+            h.send_header("Transfer-Encoding", "chunked")
+        elif mode == "length":
+            h.send_header("Content-Length", str(len(head) + ENDLESS_BUDGET))
+        else:
+            h.send_header("Connection", "close")
+        h.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sent = 0
+            for data in (head, *(piece for _ in range(ENDLESS_BUDGET // len(piece)))):
+                if mode == "chunked":
+                    data = b"%x\r\n%s\r\n" % (len(data), data)
+                h.wfile.write(data)
+                sent += len(data)
+            if mode == "chunked":
+                h.wfile.write(b"0\r\n\r\n")
+
+    def _hostile(self, h: BaseHTTPRequestHandler, url: urllib.parse.SplitResult) -> bool:
+        """Answer as a hostile registry would; False when this request is passed on."""
+        f = self.faults
+        if url.path == "/token" and f.endless_token:
+            head = b'{"token":"'
+            self._endless(h, "close", 200, {"Content-Type": "application/json"}, head)
+            return True
+        if h.command != "GET" or "/manifests/" not in url.path:
+            return False
+        manifest = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+        if f.endless_manifests:
+            head = b'{"schemaVersion":2,"pad":"'
+            self._endless(h, f.endless_manifests, 200, manifest, head)
+            return True
+        if f.endless_errors:
+            head = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"'
+            self._endless(h, "close", 404, {"Content-Type": "application/json"}, head)
+            return True
+        if f.endless_redirect and "hop=1" not in url.query:
+            location = {"Location": f"{url.path}?hop=1", **manifest}
+            self._endless(h, "close", 302, location, b"")
+            return True
+        return False
+
     def _token_endpoint(self, h: BaseHTTPRequestHandler, query: str) -> None:
         auth = h.headers.get("Authorization", "")
         user = ""
@@ -345,6 +432,8 @@ class FaultProxy:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else None
         f = self.faults
+        if self._hostile(h, url):
+            return None
         if url.path == "/token" and f.token_users:
             return self._token_endpoint(h, url.query)
         if f.token_users and not self._authorized(h, url.path):
@@ -379,6 +468,11 @@ class FaultProxy:
             if f.corrupt_blobs and data:
                 i = len(data) // 2
                 data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+            if f.oversize_blobs == "endless":
+                self._endless(h, "close", resp.status, out_headers, data)
+                return None
+            if f.oversize_blobs == "length":
+                data += b"\0" * (1 << 20)
             drop = len(data) > 1024 and self._take("drop_blobs")
             h.send_response(resp.status)
             for k, v in out_headers.items():

@@ -1,0 +1,125 @@
+"""A hostile registry: endless manifests, token replies, error replies and redirects,
+gzip bombs, and blobs longer than their descriptors. Each reply is cut off at its cap,
+quickly, and the pulling process's memory stays small (measured in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lxcri_core.errors import DigestMismatch
+from lxcri_core.registry import pull
+from lxcri_core.store import Store
+from tests.registry.conftest import Populated
+from tests.registry.test_pull import assert_complete
+from tests.support.registry import ENDLESS_MODES, FaultProxy
+
+pytestmark = pytest.mark.slow
+
+#: Peak RSS a pull may add; the endless bodies are 256 MiB, a manifest cap 4 MiB.
+MAX_GROWTH = 64 << 20
+
+# Imports done before the baseline is taken, so only the pull itself is measured.
+PROBE = r"""
+import json, resource, sys, time
+import requests, urllib3
+from lxcri_core.config import load_config
+from lxcri_core.errors import LxcriError
+from lxcri_core.registry import pull
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10
+
+base = peak()
+t0 = time.monotonic()
+try:
+    pull(load_config(), sys.argv[1], insecure=True)
+    error = ""
+except LxcriError as e:
+    # the most general lxcri error class it is, and its message
+    kind = next(c for c in type(e).__mro__ if c.__name__ in ("NotFoundError", "RegistryError"))
+    error = f"{kind.__name__}: {e}"
+print(json.dumps({"grew": peak() - base, "seconds": time.monotonic() - t0, "error": error}))
+"""
+
+
+def probe_pull(ref: str) -> dict[str, Any]:
+    """Pull ``ref`` in a fresh interpreter: its error, time taken and peak RSS growth."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, ref], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.fixture
+def proxy(registry: Populated) -> Iterator[FaultProxy]:
+    with FaultProxy(registry.addr) as p:
+        yield p
+
+
+@pytest.mark.parametrize("mode", ENDLESS_MODES)
+def test_endless_manifest_is_cut_off_at_4_mib(proxy: FaultProxy, mode: str, cfg) -> None:
+    proxy.faults.endless_manifests = mode
+    got = probe_pull(f"{proxy.addr}/test/bb:1.0")
+    url = f"http://{proxy.addr}/v2/test/bb/manifests/1.0"
+    assert got["error"].startswith("RegistryError: ")
+    assert f"from {url} is larger than 4 MiB; stopped reading it" in got["error"]
+    assert got["grew"] < MAX_GROWTH, got
+    assert got["seconds"] < 30, got
+    assert not Store(cfg.image_store).images()
+
+
+def test_endless_token_reply_is_cut_off_at_1_mib(proxy: FaultProxy, cfg) -> None:
+    proxy.faults.token_users = {"alice": "x"}
+    proxy.faults.endless_token = True
+    got = probe_pull(f"{proxy.addr}/test/bb:1.0")
+    assert got["error"].startswith("RegistryError: ")
+    assert "the token reply of" in got["error"]
+    assert f"from http://{proxy.addr}/token?" in got["error"]
+    assert "is larger than 1 MiB; stopped reading it" in got["error"]
+    assert got["grew"] < MAX_GROWTH, got
+    assert got["seconds"] < 30, got
+
+
+def test_endless_error_reply_gives_the_status_without_reading_it_all(
+    proxy: FaultProxy, cfg
+) -> None:
+    proxy.faults.endless_errors = True
+    got = probe_pull(f"{proxy.addr}/test/bb:1.0")
+    assert got["error"].startswith("NotFoundError: ")
+    assert "not found on registry" in got["error"] and "(HTTP 404)" in got["error"]
+    assert got["grew"] < MAX_GROWTH, got
+    assert got["seconds"] < 30, got
+
+
+def test_redirect_with_an_endless_body_is_followed_without_reading_it(
+    proxy: FaultProxy, cfg
+) -> None:
+    proxy.faults.endless_redirect = True
+    ref = f"{proxy.addr}/test/bb:1.0"
+    got = probe_pull(ref)
+    assert got["error"] == ""
+    assert got["grew"] < MAX_GROWTH, got
+    assert got["seconds"] < 30, got
+    assert any(s.path.endswith("/manifests/1.0") and s.status == 200 for s in proxy.log)
+    assert_complete(Store(cfg.image_store), ref)
+
+
+@pytest.mark.parametrize("mode", ["length", "endless"])
+def test_blob_longer_than_its_descriptor_is_cut_off_and_discarded(
+    proxy: FaultProxy, mode: str, cfg
+) -> None:
+    proxy.faults.oversize_blobs = mode
+    with pytest.raises(DigestMismatch, match=r"is corrupt: it is longer than the \d+ bytes its"):
+        pull(cfg, f"{proxy.addr}/test/bb:1.0", insecure=True)
+    store = Store(cfg.image_store)
+    assert not store.images()
+    assert not list(store.blobs_dir.iterdir())
+    assert not list(store.tmp_dir.glob("*.partial"))
