@@ -29,7 +29,7 @@ from lxcri_core.spec.model import ContainerSpec
 RECORD = "lxcri.json"
 #: Written by `lxcri stop` before stopping: the supervisor must not restart.
 STOP_REQUESTED = "stop.requested"
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: "$" allows a final "\n"
 
 
 @dataclass(frozen=True)

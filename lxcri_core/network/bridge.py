@@ -33,7 +33,7 @@ DEFAULT_BRIDGE = "lxcri0"
 #: Its IPv4 subnet unless configured otherwise; the gateway is 10.88.0.1.
 DEFAULT_SUBNET = "10.88.0.0/16"
 
-_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}\Z")
 _SYSCTL = Path("/proc/sys")
 _IFA_F_NODAD = 0x02  # linux/if_addr.h: an address on a carrier-less bridge is usable at once
 _EEXIST = 17

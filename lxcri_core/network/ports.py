@@ -55,7 +55,7 @@ IPAddress = IPv4Address | IPv6Address
 
 # Chain names carry the container id, so ids are restricted to what is safe in
 # a chain name and in file names: VMIDs ("100"), containerd's hex ids, names.
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 _CHAIN = re.compile(r"^c-(?P<id>.+)-(?P<kind>pre|out|post)$")
 
 #: (suffix, hook, priority) of the chains each container owns.

@@ -16,7 +16,12 @@ log = get_logger(__name__)
 def registry_host(registry: str) -> str:
     """``https://Host:5000/v2/`` -> ``host:5000``; docker.io spellings -> ``docker.io``."""
     host = normalize_host(registry).split("/", 1)[0]
-    if not host or not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?|\[[0-9a-fA-F:]+\](:[0-9]+)?", host):
+    # normalize_host strips edge whitespace; a control character is a typo or a trick
+    if (
+        not registry.isprintable()
+        or not host
+        or not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?|\[[0-9a-fA-F:]+\](:[0-9]+)?", host)
+    ):
         raise ConfigError(f"invalid registry {registry!r}: expected HOST[:PORT]")
     return host
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from lxcri_core.errors import SpecError
 from lxcri_core.spec.model import Mount, PortMapping, RestartPolicy
 
-_ENV_NAME = re.compile(r"^[^=\s]+$")
-_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$", re.I)
+_ENV_NAME = re.compile(r"^[^=\s\x00]+\Z")
+_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\Z", re.I | re.ASCII)
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _DURATION_UNITS = {
@@ -148,6 +148,8 @@ def parse_label(value: str) -> tuple[str, str]:
     key, _, val = value.partition("=")
     if not key:
         raise _bad("--label", value, "expected KEY=VALUE")
+    if not key.isprintable():  # a newline would forge lines of `ps`/`inspect` output
+        raise _bad("--label", value, "the key must not contain control characters")
     return key, val
 
 
@@ -468,8 +470,8 @@ def parse_gateway(value: str, flag: str = "--gateway", version: int = 4) -> str:
     return str(addr)
 
 
-_BRIDGE = re.compile(r"^[-_.\w]+$")
-_MAC = re.compile(r"^(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+_BRIDGE = re.compile(r"^[-_.\w]+\Z", re.ASCII)
+_MAC = re.compile(r"^(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}\Z")
 
 
 def parse_bridge(value: str) -> str:
@@ -487,7 +489,7 @@ def parse_mac(value: str) -> str:
     return value.upper()
 
 
-_HOSTNAME_LABEL = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+_HOSTNAME_LABEL = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\Z")
 
 
 def parse_hostname(value: str, flag: str = "--hostname") -> str:

@@ -37,7 +37,7 @@ from lxcri_core.spec.options import KNOWN_CAPS
 _OPTION = re.compile(r"^([a-z][a-z_\-]*\d*):\s*(.*?)\s*$")
 _LXC = re.compile(r"^(lxc\.[a-z0-9_\-.]+)(:|\s*=)\s*(.*?)\s*$")
 _SECTION = re.compile(r"^\[([a-z][a-z0-9_\-:]*)\]\s*$", re.I)
-_ENV_NAME = re.compile(r"^\w+$")
+_ENV_NAME = re.compile(r"^\w+\Z", re.ASCII)
 #: Characters PVE leaves unescaped in description lines (encode_text): printable ASCII but ':'.
 _SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ":%")
 
@@ -409,7 +409,7 @@ def render_pve_config(
         )
     for item in spec.env:
         name, _, value = item.partition("=")
-        if not _ENV_NAME.match(name) or re.search(r"[\x00-\x08\x10-\x1f\x7f]", value):
+        if not _ENV_NAME.match(name) or re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
             if state_dir:
                 continue  # the shim sets it from ctr/env
             raise SpecError(
