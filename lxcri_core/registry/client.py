@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lxcri_core import __version__
-from lxcri_core.config import Config, Credential
+from lxcri_core.config import DEFAULT_CONFIG_PATH, Config, Credential
 from lxcri_core.errors import (
     AuthError,
     LxcriError,
@@ -91,6 +91,24 @@ def _reason(e: BaseException) -> str:
     if "timed out" in text.lower():
         return "timed out"
     return text if len(text) < 200 else text[:200] + "..."
+
+
+#: What OpenSSL says when the "TLS record" it reads is an HTTP reply ("HTTP/1.1 400"):
+#: 1.1/3.0 call it a wrong version number, 3.2 and later a record layer failure.
+_PLAIN_HTTP_SSL_REASONS = (
+    "wrong version number",
+    "wrong_version_number",
+    "record layer failure",
+    "record_layer_failure",
+    "unknown protocol",
+    "unknown_protocol",
+)
+
+
+def _plain_http_answer(e: BaseException) -> bool:
+    """Whether a TLS handshake failed because the server spoke plain HTTP."""
+    text = str(e).lower()
+    return any(reason in text for reason in _PLAIN_HTTP_SSL_REASONS)
 
 
 def _ca_for(certs_dir: Path, host: str) -> bool | str:
@@ -308,6 +326,11 @@ class RegistryClient:
             try:
                 resp = self._send(method, url, hdrs, body, params)
             except requests.exceptions.SSLError as e:
+                if _plain_http_answer(e):
+                    raise RegistryError(
+                        f"{self.ep.host} answered plain HTTP to a TLS connection: use --insecure"
+                        f" or add it to registries.insecure in {DEFAULT_CONFIG_PATH}"
+                    ) from None
                 raise RegistryError(
                     f"TLS verification of registry {self.ep.host} failed ({_reason(e)}); put its CA"
                     f" certificate in certs.d/{self.ep.host}/ca.crt, or use --insecure for"

@@ -47,6 +47,33 @@ def test_pull_error_is_one_line_exit_1(registry: Populated) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("verb", ["pull", "push", "login"])
+def test_plain_http_registry_reached_with_tls_says_use_insecure(
+    registry: Populated, verb: str
+) -> None:
+    # 127.0.0.1 is not insecure by default (docker's exception for it is not kept):
+    # lxcri speaks TLS to the plain-http docker-registry
+    args = {
+        "pull": [f"{registry.addr}/test/bb:1.0"],
+        "push": [f"{registry.addr}/test/bb:1.0", f"{registry.addr}/cli/plain:1"],
+        "login": ["-u", USER, "--password-stdin", registry.addr],
+    }[verb]
+    if verb == "push":
+        assert run_lxcri("pull", "--insecure", args[0]).returncode == 0
+    proc = run_lxcri(verb, *args, input=PASSWORD + "\n")
+    assert proc.returncode == 1, proc
+    assert proc.stdout == ""
+    message = (
+        f"{registry.addr} answered plain HTTP to a TLS connection: use --insecure"
+        " or add it to registries.insecure in /etc/lxcri/config.yaml"
+    )
+    assert proc.stderr.splitlines() == [
+        f"lxcri: error: cannot log in to {registry.addr}: {message}"
+        if verb == "login"
+        else f"lxcri: error: {message}"
+    ]
+
+
 def test_push_json_output(registry: Populated) -> None:
     src = f"{registry.addr}/test/bb:1.0"
     assert invoke("pull", "--insecure", src).exit_code == 0

@@ -138,3 +138,22 @@ def test_credentials_never_go_to_a_plain_http_token_service(
         with pytest.raises(AuthError, match="plain-http token service"):
             pull(c, f"{proxy.addr}/tls/bb:1")
         assert not [s for s in proxy.log if s.path.startswith("/token")]
+
+
+@pytest.mark.parametrize(
+    ("reason", "plain_http"),
+    [
+        ("[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:992)", True),  # OpenSSL 3.0
+        ("[SSL] record layer failure (_ssl.c:1029)", True),  # OpenSSL 3.2+ (trixie)
+        ("[SSL: UNKNOWN_PROTOCOL] unknown protocol (_ssl.c:600)", True),  # OpenSSL 1.0
+        ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", False),
+        ("[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version", False),
+    ],
+)
+def test_plain_http_answer_is_told_apart_from_other_tls_failures(
+    reason: str, plain_http: bool
+) -> None:
+    from lxcri_core.registry.client import _plain_http_answer
+
+    wrapped = f"Max retries exceeded with url: /v2/ (Caused by SSLError(SSLError(1, {reason!r})))"
+    assert _plain_http_answer(OSError(wrapped)) is plain_http
