@@ -111,6 +111,21 @@ def _plain_http_answer(e: BaseException) -> bool:
     return any(reason in text for reason in _PLAIN_HTTP_SSL_REASONS)
 
 
+def _origin(url: str) -> tuple[str, str]:
+    """``(scheme, host[:port])`` of ``url``, lower case, the default port left out."""
+    parts = urllib.parse.urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a port: compare it as written
+        return scheme, parts.netloc.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == {"http": 80, "https": 443}.get(scheme):
+        return scheme, host
+    return scheme, f"{host}:{port}"
+
+
 def _ca_for(certs_dir: Path, host: str) -> bool | str:
     """``certs_dir/HOST[:PORT]/ca.crt`` when it exists, else the system's CAs."""
     ca = certs_dir / host / "ca.crt"
@@ -315,11 +330,14 @@ class RegistryClient:
         import requests
 
         url = self.url(path)
+        # Credentials go to the registry's own origin only, as docker's per-host
+        # authorizer does: an upload Location on another host (or plain http) gets none.
+        own = _origin(url) == _origin(self.ep.base)
         reauth = 0
         attempt = 0
         while True:
             hdrs = dict(headers or {})
-            sent = self._auth_header(scope)
+            sent = self._auth_header(scope) if own else None
             if sent:
                 hdrs["Authorization"] = sent
             resp: requests.Response | None = None
@@ -346,7 +364,12 @@ class RegistryClient:
                     ) from None
                 log.info("connection failed, retrying", registry=self.ep.host, error=_reason(e))
             if resp is not None:
-                if resp.status_code == 401 and reauth < 2 and self._learn(resp, scope, sent):
+                if (
+                    resp.status_code == 401
+                    and own
+                    and reauth < 2
+                    and self._learn(resp, scope, sent)
+                ):
                     resp.close()
                     reauth += 1
                     continue

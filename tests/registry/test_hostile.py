@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from lxcri_core.errors import DigestMismatch
-from lxcri_core.registry import pull
+from lxcri_core.registry import login, pull, push
 from lxcri_core.store import Store
 from tests.registry.conftest import Populated
 from tests.registry.test_pull import assert_complete
-from tests.support.registry import ENDLESS_MODES, FaultProxy
+from tests.support.registry import ENDLESS_MODES, FaultProxy, Faults
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ import json, resource, sys, time
 import requests, urllib3
 from lxcri_core.config import load_config
 from lxcri_core.errors import LxcriError
-from lxcri_core.registry import pull
+from lxcri_core.registry import login, pull, push
 
 def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10
@@ -123,3 +123,25 @@ def test_blob_longer_than_its_descriptor_is_cut_off_and_discarded(
     assert not store.images()
     assert not list(store.blobs_dir.iterdir())
     assert not list(store.tmp_dir.glob("*.partial"))
+
+
+def test_credentials_stay_with_the_registry_when_an_upload_goes_elsewhere(
+    registry: Populated, cfg
+) -> None:
+    src = f"{registry.addr}/test/bb:1.0"
+    pull(cfg, src, insecure=True)
+    with (
+        FaultProxy(registry.addr) as elsewhere,
+        FaultProxy(
+            registry.addr, Faults(token_users={"bob": "builder"}, upload_location=elsewhere.addr)
+        ) as gate,
+    ):
+        login(cfg, gate.addr, "bob", "builder", insecure=True)
+        assert push(cfg, src, f"{gate.addr}/moved/bb:1", insecure=True)
+    uploads = [s for s in elsewhere.log if s.method in ("PATCH", "PUT")]
+    assert uploads and all(s.status in (201, 202, 204) for s in uploads)
+    assert not [s.headers["authorization"] for s in elsewhere.log if "authorization" in s.headers]
+    # the registry itself still got its token: the manifest went there
+    manifest_puts = [s for s in gate.log if s.method == "PUT" and "/manifests/" in s.path]
+    assert manifest_puts[-1].status == 201
+    assert manifest_puts[-1].headers["authorization"].startswith("Bearer ")

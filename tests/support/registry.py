@@ -251,6 +251,7 @@ class Faults:
     endless_redirect: bool = False  # manifest GETs are redirected with an endless body first
     endless_token: bool = False  # the token endpoint's reply never ends
     oversize_blobs: str = ""  # "length" or "endless": blobs longer than their descriptor
+    upload_location: str = ""  # HOST:PORT: blob upload sessions are sent there
 
 
 class FaultProxy:
@@ -463,6 +464,11 @@ class FaultProxy:
                 for k, v in resp.getheaders()
                 if k.lower() not in ("connection", "transfer-encoding", "content-length")
             }
+            if f.upload_location and h.command == "POST" and "/blobs/uploads/" in url.path:
+                for k, v in out_headers.items():
+                    if k.lower() == "location":
+                        loc = urllib.parse.urlsplit(v)
+                        out_headers[k] = f"http://{f.upload_location}{loc.path}?{loc.query}"
             if not is_blob:
                 return self._reply(h, resp.status, data, out_headers)
             if f.corrupt_blobs and data:
