@@ -42,6 +42,11 @@ def size_text(n: int) -> str:
     return f"{n} bytes"
 
 
+def shown_url(url: str) -> str:
+    """``url`` for a message: without its query, which may hold a presigned URL's secret."""
+    return url.split("?", 1)[0]
+
+
 def _too_large(what: str, url: str, limit: int) -> BodyTooLarge:
     return BodyTooLarge(f"{what} from {url} is larger than {size_text(limit)}; stopped reading it")
 
@@ -63,7 +68,7 @@ def iter_body(
     A Content-Length above the limit is refused before anything is read.
     Transport errors (urllib3's, OSError) pass through for callers that resume.
     """
-    url = resp.url
+    url = shown_url(resp.url)
     length = resp.headers.get("Content-Length", "").strip()
     if length.isdigit() and int(length) > limit:
         raise _too_large(what, url, limit)
@@ -101,7 +106,7 @@ def read_capped(resp: requests.Response, limit: int, what: str) -> bytes:
         for chunk in iter_body(resp, limit, what):
             buf += chunk
     except (urllib3.exceptions.HTTPError, OSError) as e:
-        raise RegistryError(f"reading {what} from {resp.url} failed: {e}") from None
+        raise RegistryError(f"reading {what} from {shown_url(resp.url)} failed: {e}") from None
     finally:
         resp.close()
     return bytes(buf)

@@ -34,7 +34,7 @@ from lxcri_core.errors import (
 )
 from lxcri_core.log import get_logger
 from lxcri_core.registry.auth import parse_challenge
-from lxcri_core.registry.body import MAX_SMALL_BODY, MAX_TOKEN_REPLY, read_capped
+from lxcri_core.registry.body import MAX_SMALL_BODY, MAX_TOKEN_REPLY, read_capped, shown_url
 
 if TYPE_CHECKING:
     import requests
@@ -418,12 +418,14 @@ class RegistryClient:
             there = urllib.parse.urlsplit(url)
             if there.scheme not in ("http", "https"):
                 raise RegistryError(
-                    f"registry {self.ep.host} redirected to {url!r}, which is not http(s)"
+                    f"registry {self.ep.host} redirected to {shown_url(url)!r},"
+                    " which is not http(s)"
                 )
             if (there.scheme, there.netloc) != (here.scheme, here.netloc):
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         raise RegistryError(
-            f"registry {self.ep.host} redirected {method} {url} more than {MAX_REDIRECTS} times"
+            f"registry {self.ep.host} redirected {method} {shown_url(url)}"
+            f" more than {MAX_REDIRECTS} times"
         )
 
     def check(self, resp: requests.Response, what: str, scope: str, ok: tuple[int, ...]) -> None:

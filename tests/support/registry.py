@@ -249,6 +249,7 @@ class Faults:
     endless_manifests: str = ""  # an ENDLESS_MODES entry: manifest GETs never end
     endless_errors: bool = False  # manifest GETs answer 404 with an endless body
     endless_redirect: bool = False  # manifest GETs are redirected with an endless body first
+    manifest_redirect: str = ""  # manifest GETs are always redirected there
     endless_token: bool = False  # the token endpoint's reply never ends
     oversize_blobs: str = ""  # "length" or "endless": blobs longer than their descriptor
     upload_location: str = ""  # HOST:PORT: blob upload sessions are sent there
@@ -376,6 +377,9 @@ class FaultProxy:
         if f.endless_errors:
             head = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"'
             self._endless(h, "close", 404, {"Content-Type": "application/json"}, head)
+            return True
+        if f.manifest_redirect:
+            self._reply(h, 302, b"", {"Location": f.manifest_redirect})
             return True
         if f.endless_redirect and "hop=1" not in url.query:
             location = {"Location": f"{url.path}?hop=1", **manifest}
