@@ -69,10 +69,10 @@ def iter_body(
     Transport errors (urllib3's, OSError) pass through for callers that resume.
     """
     url = shown_url(resp.url)
-    length = resp.headers.get("Content-Length", "").strip()
-    if length.isdigit() and int(length) > limit:
-        raise _too_large(what, url, limit)
     decoder = _decoder(resp.headers.get("Content-Encoding", ""), what, url)
+    length = resp.headers.get("Content-Length", "").strip()
+    if decoder is None and length.isdigit() and int(length) > limit:
+        raise _too_large(what, url, limit)  # an encoded length says nothing of the decoded one
     seen = 0
     for raw in resp.raw.stream(chunk, decode_content=False):
         if decoder is None:

@@ -112,6 +112,18 @@ def test_redirect_with_an_endless_body_is_followed_without_reading_it(
     assert_complete(Store(cfg.image_store), ref)
 
 
+def test_gzip_content_encoding_is_undone_under_the_cap(
+    proxy: FaultProxy, registry: Populated, cfg
+) -> None:
+    # not hostile: a registry (or a proxy before it) compressing in spite of
+    # "Accept-Encoding: identity"; digests are of the decoded bytes
+    proxy.faults.gzip_encoding = True
+    ref = f"{proxy.addr}/test/multi:1.0"
+    assert pull(cfg, ref, insecure=True).descriptor.digest == registry.multi.manifest_digest
+    assert_complete(Store(cfg.image_store), ref)
+    assert proxy.blob_gets() and all(s.status == 200 for s in proxy.blob_gets())
+
+
 @pytest.mark.parametrize("mode", ["length", "endless"])
 def test_blob_longer_than_its_descriptor_is_cut_off_and_discarded(
     proxy: FaultProxy, mode: str, cfg

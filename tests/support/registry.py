@@ -252,6 +252,7 @@ class Faults:
     manifest_redirect: str = ""  # manifest GETs are always redirected there
     endless_token: bool = False  # the token endpoint's reply never ends
     oversize_blobs: str = ""  # "length" or "endless": blobs longer than their descriptor
+    gzip_encoding: bool = False  # 200 replies to GETs are sent with Content-Encoding: gzip
     upload_location: str = ""  # HOST:PORT: blob upload sessions are sent there
 
 
@@ -473,6 +474,9 @@ class FaultProxy:
                     if k.lower() == "location":
                         loc = urllib.parse.urlsplit(v)
                         out_headers[k] = f"http://{f.upload_location}{loc.path}?{loc.query}"
+            if f.gzip_encoding and h.command == "GET" and resp.status == 200:
+                data = zlib.compress(data, wbits=31)  # gzip, whatever Accept-Encoding said
+                out_headers["Content-Encoding"] = "gzip"
             if not is_blob:
                 return self._reply(h, resp.status, data, out_headers)
             if f.corrupt_blobs and data:
