@@ -21,6 +21,7 @@ the image's Env, ``--env-file`` files in order, ``-e`` flags in order, then
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -233,6 +234,15 @@ def build_spec(
         )
     hostname = _default_hostname(opts)
     user = _user(img, opts, rootfs)
+    security = _security(opts)
+    if user.additional_gids and not security.shim_sets_ids:
+        if opts.group_add:
+            raise SpecError(
+                "--group-add needs the SETUID and SETGID capabilities (lxcri sets the groups "
+                "inside the container); do not drop them, or use --security-opt no-new-privileges"
+            )
+        # the image's own group memberships cannot be set without them either
+        user = dataclasses.replace(user, additional_gids=())
 
     file_env: list[str] = []
     for path in opts.env_files:
@@ -290,6 +300,6 @@ def build_spec(
         restart=o.parse_restart(opts.restart) if opts.restart else RestartPolicy(),
         healthcheck=_healthcheck(img, opts),
         network=_network(opts),
-        security=_security(opts),
+        security=security,
         tty=opts.tty,
     )

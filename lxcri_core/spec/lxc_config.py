@@ -14,9 +14,16 @@ The init shim contract (``/.lxcri/init``)
     when ``argv[0]`` has no ``/``; it exits 127 (not found) or 126 (not
     executable) with a docker-like message otherwise. PID 1 duties (reaping,
     signal forwarding) belong to LXC's ``init.lxc`` that ``lxc-execute``
-    runs; cwd, uid, gid, groups and no-new-privileges are LXC's
-    ``lxc.init.*`` and ``lxc.no_new_privs`` keys. ``process.json`` in the
-    state directory records the same process for people and ``inspect``.
+    runs (so ``--init`` is accepted and changes nothing). ``/.lxcri/user``
+    holds ``UID NUL GID NUL GROUP NUL ...``: the shim, started as the
+    container's root, sets exactly those supplementary groups, then the gid
+    and uid (LXC applies ``lxc.init.groups`` only to privileged containers,
+    and a process already switched to UID cannot set its groups). Without
+    CAP_SETUID/CAP_SETGID in the kept capabilities the shim could not switch,
+    so LXC does (``lxc.init.uid``/``gid``) and there is no user file. cwd and
+    no-new-privileges are LXC's ``lxc.init.cwd`` and ``lxc.no_new_privs``.
+    ``process.json`` in the state directory records the same process for
+    people and ``inspect``.
 
 Volumes: ``Mount.kind == "bind"`` mounts use ``source`` directly; named and
 anonymous volumes need a host directory from the caller in ``volume_paths``
@@ -132,6 +139,12 @@ def process_json(spec: ContainerSpec) -> bytes:
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 
 
+def user_file(spec: ContainerSpec) -> bytes:
+    """The content of ``ctr/user``: uid, gid and supplementary gids for the shim."""
+    u = spec.user
+    return nul_joined([str(u.uid), str(u.gid), *(str(g) for g in u.additional_gids)])
+
+
 def nul_joined(items: tuple[str, ...] | list[str]) -> bytes:
     """Strings as the shim reads them: each one followed by a NUL byte."""
     for item in items:
@@ -218,6 +231,8 @@ def render_lxc_config(
         f"{CTR_DIR}/argv": nul_joined(spec.args),
         f"{CTR_DIR}/env": nul_joined(spec.env),
     }
+    if spec.security.shim_sets_ids:
+        files[f"{CTR_DIR}/user"] = user_file(spec)
 
     def add(key: str, value: object) -> None:
         lines.append(f"{key} = {_check_value(key, str(value))}")
@@ -232,10 +247,9 @@ def render_lxc_config(
     add("lxc.init.cmd", init_shim_path)
     add("lxc.execute.cmd", init_shim_path)
     add("lxc.init.cwd", spec.working_dir)
-    add("lxc.init.uid", spec.user.uid)
-    add("lxc.init.gid", spec.user.gid)
-    if spec.user.additional_gids:
-        add("lxc.init.groups", ",".join(str(g) for g in spec.user.additional_gids))
+    if not spec.security.shim_sets_ids:  # else the shim switches, from ctr/user
+        add("lxc.init.uid", spec.user.uid)
+        add("lxc.init.gid", spec.user.gid)
     for item in spec.env:
         value = item.partition("=")[2]
         # lxc.environment strips edge whitespace and ends at a newline; the shim

@@ -198,6 +198,12 @@ class SecuritySpec:
     def unprivileged(self) -> bool:
         return not self.privileged
 
+    @property
+    def shim_sets_ids(self) -> bool:
+        """Whether the init shim can set uid, gid and groups (it needs CAP_SETUID/SETGID)."""
+        caps = self.capabilities
+        return caps is None or {"SETUID", "SETGID"} <= set(caps)
+
 
 @dataclass(frozen=True)
 class User:
