@@ -242,10 +242,11 @@ def destroy(containers: tuple[str, ...], force: bool) -> None:
 
 
 @click.command(name="exec", context_settings={"allow_interspersed_args": False})
-@click.option("-e", "--env", multiple=True, help="Extra KEY=VALUE.")
-@click.option("-u", "--user", default="", help="UID[:GID] to run as.")
+@click.option("-e", "--env", multiple=True, help="Set KEY=VALUE (or pass KEY from here).")
+@click.option("-u", "--user", default="", help="NAME|UID[:GROUP|GID] to run as.")
+@click.option("-w", "--workdir", help="Working directory (default: the container's).")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
-@click.option("-t", "--tty", is_flag=True, help="Accepted for docker parity.")
+@click.option("-t", "--tty", is_flag=True, help="Set TERM=xterm (a terminal on stdin gets a pty).")
 @click.argument("container")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(
@@ -253,16 +254,29 @@ def exec_(
     argv: tuple[str, ...],
     env: tuple[str, ...],
     user: str,
+    workdir: str | None,
     interactive: bool,
     tty: bool,
 ) -> None:
-    """Run a command in a running container; exit with its status."""
+    """Run a command in a running container; exit with its status (126/127 if it cannot run)."""
     from lxcri_core.containers import engine
 
     cfg = get_config()
-    cmd = engine.exec_argv(cfg, engine.find(cfg, container), list(argv), env=env, user=user)
+    cmd = engine.exec_argv(
+        cfg,
+        engine.find(cfg, container),
+        list(argv),
+        env=env,
+        user=user,
+        workdir=workdir,
+        tty=tty,
+    )
     sys.stdout.flush()
-    os.execvp(cmd[0], cmd)
+    if not interactive and not tty:  # as docker exec: no input without -i
+        fd = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+    os.execvpe(cmd.argv[0], cmd.argv, cmd.env)
 
 
 @click.command()
