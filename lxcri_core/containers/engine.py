@@ -253,7 +253,33 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
             raise SpecError(f"host port {p.host_port}/{p.protocol} is published twice")
         seen.add(key)
         ports.append(p)
-    return dataclasses.replace(spec, ports=tuple(ports))
+    devices = tuple(_host_device(d) for d in spec.devices)
+    return dataclasses.replace(spec, ports=tuple(ports), devices=devices)
+
+
+def _host_device(d: Any) -> Any:
+    """A ``--device`` with its host node's type and numbers; refuses anything but a device
+    node reached without a symbolic link (``/dev/disk/by-id/...`` links: give the target)."""
+    import stat
+
+    from lxcri_core.errors import SpecError
+
+    if os.path.realpath(d.path) != d.path:
+        raise SpecError(
+            f"--device {d.path}: a symbolic link is on the way; give the device it points to "
+            f"({os.path.realpath(d.path)})"
+        )
+    try:
+        st = os.lstat(d.path)
+    except OSError as e:
+        raise SpecError(f"--device {d.path}: {e.strerror}") from None
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        raise SpecError(f"--device {d.path}: not a device node")
+    return dataclasses.replace(d, kind=kind, major=os.major(st.st_rdev), minor=os.minor(st.st_rdev))
 
 
 def _mount_points(rootfs: Path, owner: int) -> None:
@@ -354,6 +380,9 @@ def _mount_targets(
             targets[m.target] = resolve_in_root(rootfs, m.target, create="file", owner=owner)
         else:
             targets[m.target] = resolve_in_root(rootfs, m.target, create="dir", owner=owner)
+    for t in spec.tmpfs:
+        if not t.target.startswith("/dev/"):  # below /dev: in LXC's own tmpfs, at start
+            targets[t.target] = resolve_in_root(rootfs, t.target, create="dir", owner=owner)
     return targets
 
 

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from lxcri_core.errors import SpecError
 from lxcri_core.spec.etc_files import etc_files
-from lxcri_core.spec.model import ContainerSpec, Mount
+from lxcri_core.spec.model import ContainerSpec, Device, Mount, TmpfsMount
 
 #: Where the state directory appears inside the container.
 STATE_MOUNT = "/.lxcri"
@@ -143,6 +143,25 @@ def user_file(spec: ContainerSpec) -> bytes:
     """The content of ``ctr/user``: uid, gid and supplementary gids for the shim."""
     u = spec.user
     return nul_joined([str(u.uid), str(u.gid), *(str(g) for g in u.additional_gids)])
+
+
+def tmpfs_options(t: TmpfsMount) -> str:
+    """The mount options of a tmpfs, from parsed values only (nothing passed through)."""
+    opts = list(t.flags)
+    if t.size is not None:
+        opts.append(f"size={t.size}")
+    opts.append(f"mode={t.mode if t.mode is not None else 0o1777:o}")
+    for key, value in (("uid", t.uid), ("gid", t.gid), ("nr_inodes", t.nr_inodes)):
+        if value is not None:
+            opts.append(f"{key}={value}")
+    return ",".join(opts)
+
+
+def device_rule(d: Device) -> str:
+    """The device cgroup rule of a ``--device`` (its host node's type and numbers)."""
+    if d.kind not in ("c", "b") or d.major < 0 or d.minor < 0:
+        raise SpecError(f"--device {d.path}: the host node was not looked up (create does it)")
+    return f"{d.kind} {d.major}:{d.minor} {d.permissions}"
 
 
 def nul_joined(items: tuple[str, ...] | list[str]) -> bytes:
@@ -298,6 +317,18 @@ def render_lxc_config(
         tgt, create = target_of(m.target, mount_kind(m, src))
         opts = f"bind{create}" + (",ro" if m.read_only else "")
         add("lxc.mount.entry", f"{_fstab_escape(src)} {tgt} none {opts} 0 0")
+    for t in spec.tmpfs:
+        if t.target.startswith("/dev/"):  # inside the /dev tmpfs LXC makes (autodev)
+            tgt, create = _fstab_escape(t.target.lstrip("/")), ",create=dir"
+        else:
+            tgt, create = target_of(t.target, "dir")
+        add("lxc.mount.entry", f"tmpfs {tgt} tmpfs {tmpfs_options(t)}{create} 0 0")
+    if spec.read_only:
+        add("lxc.rootfs.options", "ro")
+    for d in spec.devices:
+        # the node in LXC's own /dev tmpfs: nothing of the image is on the way
+        tgt = _fstab_escape(d.container_path.lstrip("/"))
+        add("lxc.mount.entry", f"{_fstab_escape(d.path)} {tgt} none bind,create=file 0 0")
 
     # network
     if net.mode == "none":
@@ -335,13 +366,15 @@ def render_lxc_config(
     elif sec.seccomp != "unconfined":
         add("lxc.seccomp.profile", sec.seccomp)
     if sec.privileged:
-        # an unprivileged container cannot mknod anyway; LXC's userns.conf clears these
-        devices = (*_DEVICES, _FUSE_DEVICE) if sec.fuse else _DEVICES
+        # an unprivileged container cannot mknod anyway; LXC's userns.conf clears these.
+        # There a --device node is usable as far as its host permissions let the mapped ids.
+        rules = (*_DEVICES, _FUSE_DEVICE) if sec.fuse else _DEVICES
+        rules = (*rules, *(device_rule(d) for d in spec.devices))
         for prefix in ("lxc.cgroup", "lxc.cgroup2"):
             add(f"{prefix}.devices.deny", "a")
-            for d in devices:
-                add(f"{prefix}.devices.allow", d)
-    elif sec.fuse:
+            for rule in rules:
+                add(f"{prefix}.devices.allow", rule)
+    elif sec.fuse and not any(d.container_path == "/dev/fuse" for d in spec.devices):
         add("lxc.mount.entry", "/dev/fuse dev/fuse none bind,create=file,optional 0 0")
 
     # cgroup limits, v1 keys (this machine, PVE 6 era) and v2 keys (PVE 7+)
@@ -359,6 +392,10 @@ def render_lxc_config(
         add("lxc.cgroup.cpu.cfs_period_us", CPU_PERIOD)
         add("lxc.cgroup.cpu.cfs_quota_us", quota)
         add("lxc.cgroup2.cpu.max", f"{quota} {CPU_PERIOD}")
+
+    for u in spec.ulimits:
+        limits = ("unlimited" if v < 0 else str(v) for v in (u.soft, u.hard))
+        add(f"lxc.prlimit.{u.name}", ":".join(limits))
 
     if hooks:
         add("lxc.hook.version", 1)

@@ -23,6 +23,25 @@ _RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("-h", "--hostname"), {"help": "Container host name."}),
     (("-v", "--volume"), {"multiple": True, "help": "HOST:CTR[:ro], NAME:CTR or CTR."}),
     (("-p", "--publish"), {"multiple": True, "help": "[IP:]HOST:CTR[/tcp|udp]"}),
+    (
+        ("-P", "--publish-all"),
+        {"is_flag": True, "help": "Publish every EXPOSEd port to a free host port."},
+    ),
+    (
+        ("--mount",),
+        {"multiple": True, "help": "type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]"},
+    ),
+    (
+        ("--tmpfs",),
+        {"multiple": True, "help": "PATH[:size=64m,mode=1777,...] (nosuid,nodev,noexec)."},
+    ),
+    (("--read-only",), {"is_flag": True, "help": "Mount the root filesystem read-only."}),
+    (("--ulimit",), {"multiple": True, "help": "NAME=SOFT[:HARD], e.g. nofile=1024:2048."}),
+    (("--device",), {"multiple": True, "help": "/dev/HOST[:/dev/CTR][:rwm] device node."}),
+    (
+        ("--init",),
+        {"is_flag": True, "help": "Accepted: LXC's init is always PID 1 (reaps zombies)."},
+    ),
     (("--stop-signal",), {"help": "Signal that stops the process (default: image's)."}),
     (("--stop-timeout",), {"type": int, "help": "Seconds before SIGKILL on stop."}),
     (("-l", "--label"), {"multiple": True, "help": "KEY=VALUE label."}),
@@ -106,6 +125,13 @@ def _build_opts(image_args: tuple[str, ...], kw: dict[str, Any]) -> Any:
         cap_add=kw["cap_add"],
         cap_drop=kw["cap_drop"],
         security_opts=kw["security_opt"],
+        publish_all=kw["publish_all"],
+        mounts=kw["mount"],
+        tmpfs=kw["tmpfs"],
+        read_only=kw["read_only"],
+        ulimits=kw["ulimit"],
+        devices=kw["device"],
+        init=kw["init"],
     )
 
 
