@@ -183,6 +183,11 @@ def _fstab_escape(path: str) -> str:
     return "".join(out)
 
 
+def fstab_escape(path: str) -> str:
+    """A path as an ``lxc.mount.entry`` field (for other renderers)."""
+    return _fstab_escape(path)
+
+
 def _check_value(key: str, value: str) -> str:
     if "\n" in value or "\r" in value:
         raise SpecError(f"LXC config value for {key} contains a newline: {value!r}")

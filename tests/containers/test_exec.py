@@ -68,6 +68,7 @@ def test_exec_env_tty_and_exit_status(
     p = lxcri("exec", "env", "sh", "-c", "echo ${TERM:-none}")
     assert p.stdout.strip() == "none"
     assert lxcri("exec", "env", "sh", "-c", "exit 42").returncode == 42
+    assert lxcri("exec", "env", "sh", "-c", "kill -9 $$").returncode == 137
     p = lxcri("exec", "env", "no-such-command")
     assert p.returncode == 127 and "executable file not found" in p.stderr
     assert lxcri("exec", "env", "/etc").returncode == 126

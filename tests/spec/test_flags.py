@@ -284,3 +284,36 @@ def test_new_fields_survive_the_record() -> None:
         tmpfs=("/t:size=1m",), ulimits=("nofile=1:2",), devices=("/dev/zero",), read_only=True
     )
     assert from_dict(ContainerSpec, to_dict(spec)) == spec
+
+
+# -- Proxmox ------------------------------------------------------------------------------
+
+
+def test_pve_renders_devices_ulimits_and_tmpfs() -> None:
+    from lxcri_core.spec.pve_config import render_pve_config
+    from tests.spec.pve_schema import validate_params
+
+    spec = _spec(
+        devices=("/dev/fuse", "/dev/net/tun:r"),
+        ulimits=("nofile=1024:2048",),
+        tmpfs=("/run/my app:size=1m",),
+    )
+    cfg = render_pve_config(spec, 120, state_dir="/s")
+    assert validate_params(cfg.api_params()) == []
+    assert cfg.main.get("dev0") == "/dev/fuse"
+    assert cfg.main.get("dev1") == "/dev/net/tun,deny-write=1"
+    raw = cfg.raw_lxc_entries()
+    assert ("lxc.prlimit.nofile", "1024:2048") in raw
+    assert (
+        "lxc.mount.entry",
+        "tmpfs run/my\\040app tmpfs nosuid,nodev,noexec,size=1048576,mode=1777,create=dir 0 0",
+    ) in raw
+
+
+def test_pve_refuses_what_it_cannot_express() -> None:
+    from lxcri_core.spec.pve_config import render_pve_config
+
+    with pytest.raises(SpecError, match="--read-only cannot be expressed"):
+        render_pve_config(_spec(read_only=True), 120, state_dir="/s")
+    with pytest.raises(SpecError, match="host path only"):
+        render_pve_config(_spec(devices=("/dev/zero:/dev/z",)), 120, state_dir="/s")
