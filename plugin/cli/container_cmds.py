@@ -132,6 +132,7 @@ def _build_opts(image_args: tuple[str, ...], kw: dict[str, Any]) -> Any:
         ulimits=kw["ulimit"],
         devices=kw["device"],
         init=kw["init"],
+        tty=bool(kw.get("tty", False)),  # run -t: TERM=xterm, as docker sets it
     )
 
 
@@ -185,7 +186,7 @@ def run(
     if auto_remove and kw["restart"] not in (None, "no"):
         raise click.UsageError("--rm and --restart cannot be combined")
     cfg = get_config()
-    rec = _create(image, args, kw, auto_remove)
+    rec = _create(image, args, {**kw, "tty": tty}, auto_remove)
     if detach:
         engine.start(cfg, rec.name)
         click.echo(rec.id)

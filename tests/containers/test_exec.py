@@ -10,7 +10,7 @@ import pytest
 from lxcri_core.containers import engine
 from tests.containers.conftest import Lxcri
 from tests.containers.test_flags import GROUPS_REF, groups_image
-from tests.support.lxcenv import PROBE_REF, LxcEnv
+from tests.support.lxcenv import BUSYBOX_REF, PROBE_REF, LxcEnv
 
 pytestmark = pytest.mark.slow
 
@@ -116,3 +116,10 @@ def test_probe_image_exec_keeps_run_behaviour(lxcri: Lxcri, lxenv: LxcEnv) -> No
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["/www", "33", "/www"]
     assert lxcri("exec", "-u", "0", "pr", "id", "-u").stdout.strip() == "0"
+
+
+def test_run_t_sets_term(lxcri: Lxcri) -> None:
+    p = lxcri("run", "--rm", "-t", BUSYBOX_REF, "echo ${TERM:-none}")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "xterm"
+    assert lxcri("run", "--rm", BUSYBOX_REF, "echo ${TERM:-none}").stdout.strip() == "none"
