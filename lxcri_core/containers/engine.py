@@ -253,8 +253,26 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
             raise SpecError(f"host port {p.host_port}/{p.protocol} is published twice")
         seen.add(key)
         ports.append(p)
+    for u in spec.ulimits:
+        if u.name == "nofile":
+            _check_nofile(u.soft, u.hard)
     devices = tuple(_host_device(d) for d in spec.devices)
     return dataclasses.replace(spec, ports=tuple(ports), devices=devices)
+
+
+def _check_nofile(soft: int, hard: int) -> None:
+    """The kernel refuses more open files than fs.nr_open; say so now, not at start."""
+    from lxcri_core.errors import SpecError
+
+    try:
+        nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        return
+    if hard < 0 or hard > nr_open:
+        raise SpecError(
+            f"--ulimit nofile={soft}:{hard}: this host allows at most {nr_open} open files "
+            "(fs.nr_open)"
+        )
 
 
 def _host_device(d: Any) -> Any:
