@@ -118,6 +118,10 @@ def _healthcheck(img: Mapping[str, Any], opts: o.RunOptions) -> Healthcheck | No
     return Healthcheck(test, float(interval), float(timeout), float(start), retries)
 
 
+#: Files lxcri bind-mounts over the image's (see etc_files): no tmpfs may hide their targets.
+_ETC_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
 def _under(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
@@ -149,7 +153,8 @@ def _mounts(
             raise SpecError(f"--tmpfs {t.target}: lxcri mounts that path itself; choose another")
         # a mount below a tmpfs (or a tmpfs below a volume) would need its target made in
         # a filesystem that does not exist yet when lxcri prepares the rootfs
-        for other in [*seen, *(x.target for x in tmpfs if x is not t)]:
+        others = [*seen, *(x.target for x in tmpfs if x is not t), *_ETC_FILES]
+        for other in others:
             if _under(other, t.target) or _under(t.target, other):
                 raise SpecError(f"--tmpfs {t.target} and a mount at {other} overlap; keep one")
     tmpfs_targets = {t.target for t in tmpfs}

@@ -100,6 +100,8 @@ def test_tmpfs_renders_from_parsed_values_only() -> None:
         (("/.lxcri",), "mounts that path"),
         (("/dev",), "mounts that path"),
         (("/a", "/a/b"), "overlap"),
+        (("/etc",), "overlap"),
+        (("/etc/hosts",), "overlap"),
     ],
 )
 def test_tmpfs_refused_targets(tmpfs: tuple[str, ...], message: str) -> None:
