@@ -836,6 +836,7 @@ def exec_argv(
             group,
             read_rootfs_file(root, "etc/passwd"),
             read_rootfs_file(root, "etc/group"),
+            tuple(str(g) for g in spec.user.group_add_gids),  # the container's --group-add
         )
     cwd = spec.working_dir if workdir is None else workdir
     if not cwd.startswith("/"):

@@ -266,6 +266,8 @@ class User:
     name: str = ""
     #: Home directory from /etc/passwd, ``/`` when unknown (docker's rule).
     home: str = "/"
+    #: The ``--group-add`` part of ``additional_gids`` (``exec -u`` adds them too, as docker).
+    group_add_gids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,14 @@ def test_exec_user_by_name_with_groups(lxcri: Lxcri, lxenv: LxcEnv) -> None:
 
 def test_exec_runs_as_the_containers_user_by_default(lxcri: Lxcri, lxenv: LxcEnv) -> None:
     lxenv.add_image(groups_image(), GROUPS_REF)
-    lxenv.start("dflt", GROUPS_REF, args=("sleep 60",))
+    lxenv.start("dflt", GROUPS_REF, args=("sleep 60",), group_add=("7",))
     p = lxcri("exec", "dflt", "sh", "-c", "id -u; id -G")
     assert p.returncode == 0, p.stderr
     uid, gids = p.stdout.splitlines()
-    assert uid == "33" and sorted(gids.split(), key=int) == ["29", "33", "50"]
+    assert uid == "33" and sorted(gids.split(), key=int) == ["7", "29", "33", "50"]
+    # another user gets its own groups plus the container's --group-add, as docker does
+    p = lxcri("exec", "-u", "nobody", "dflt", "id", "-G")
+    assert sorted(p.stdout.split(), key=int) == ["7", "29", "65534"], p.stderr
 
 
 def test_exec_env_tty_and_exit_status(
