@@ -253,7 +253,51 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
             raise SpecError(f"host port {p.host_port}/{p.protocol} is published twice")
         seen.add(key)
         ports.append(p)
-    return dataclasses.replace(spec, ports=tuple(ports))
+    for u in spec.ulimits:
+        if u.name == "nofile":
+            _check_nofile(u.soft, u.hard)
+    devices = tuple(_host_device(d) for d in spec.devices)
+    return dataclasses.replace(spec, ports=tuple(ports), devices=devices)
+
+
+def _check_nofile(soft: int, hard: int) -> None:
+    """The kernel refuses more open files than fs.nr_open; say so now, not at start."""
+    from lxcri_core.errors import SpecError
+
+    try:
+        nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        return
+    if hard < 0 or hard > nr_open:
+        raise SpecError(
+            f"--ulimit nofile={soft}:{hard}: this host allows at most {nr_open} open files "
+            "(fs.nr_open)"
+        )
+
+
+def _host_device(d: Any) -> Any:
+    """A ``--device`` with its host node's type and numbers; refuses anything but a device
+    node reached without a symbolic link (``/dev/disk/by-id/...`` links: give the target)."""
+    import stat
+
+    from lxcri_core.errors import SpecError
+
+    if os.path.realpath(d.path) != d.path:
+        raise SpecError(
+            f"--device {d.path}: a symbolic link is on the way; give the device it points to "
+            f"({os.path.realpath(d.path)})"
+        )
+    try:
+        st = os.lstat(d.path)
+    except OSError as e:
+        raise SpecError(f"--device {d.path}: {e.strerror}") from None
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        raise SpecError(f"--device {d.path}: not a device node")
+    return dataclasses.replace(d, kind=kind, major=os.major(st.st_rdev), minor=os.minor(st.st_rdev))
 
 
 def _mount_points(rootfs: Path, owner: int) -> None:
@@ -354,6 +398,9 @@ def _mount_targets(
             targets[m.target] = resolve_in_root(rootfs, m.target, create="file", owner=owner)
         else:
             targets[m.target] = resolve_in_root(rootfs, m.target, create="dir", owner=owner)
+    for t in spec.tmpfs:
+        if not t.target.startswith("/dev/"):  # below /dev: in LXC's own tmpfs, at start
+            targets[t.target] = resolve_in_root(rootfs, t.target, create="dir", owner=owner)
     return targets
 
 
@@ -733,20 +780,87 @@ def find(cfg: Config, name_or_id: str) -> str:
     raise BackendError(f"no such container: {name_or_id}{hint} (see `lxcri list`)")
 
 
+@dataclass(frozen=True)
+class ExecCommand:
+    """What runs ``lxcri exec``: ``argv`` (``lxc-attach``) with the host environment ``env``."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+
+#: lxc-attach passes these through to the shim, which builds the environment from them alone:
+#: values never appear on a command line, and a variable such as LD_PRELOAD from an image
+#: means nothing to the host's lxc-attach under this name.
+EXEC_ENV_PREFIX = "LXCRI_ENV_"
+
+
 def exec_argv(
-    cfg: Config, name: str, argv: list[str], *, env: tuple[str, ...] = (), user: str = ""
-) -> list[str]:
-    """The ``lxc-attach`` command running ``argv`` with the container's env and user."""
+    cfg: Config,
+    name: str,
+    argv: list[str],
+    *,
+    env: tuple[str, ...] = (),
+    user: str = "",
+    workdir: str | None = None,
+    tty: bool = False,
+    host_env: dict[str, str] | None = None,
+) -> ExecCommand:
+    """The command running ``argv`` in ``name`` as docker exec does.
+
+    It runs as the container's user unless ``user`` (``NAME|UID[:GROUP|GID]``,
+    names from the container's /etc/passwd and /etc/group) says otherwise,
+    with the user's supplementary groups, in the container's working
+    directory unless ``workdir``, with the container's environment plus
+    ``TERM=xterm`` for a tty plus ``env`` (``-e NAME=VALUE`` or ``-e NAME``).
+    The init shim (``/.lxcri/init --exec``) sets all of that inside the
+    container and exits 126/127 as docker does when it cannot.
+    """
+    from lxcri_core.errors import SpecError
+    from lxcri_core.spec.build import merge_env
+    from lxcri_core.spec.lxc_config import CTR_DIR, DEFAULT_INIT_SHIM
+    from lxcri_core.spec.options import parse_env, parse_user
+    from lxcri_core.spec.users import read_rootfs_file, resolve_user
+
     rec = load_record(cfg.root, name)
     if lxc.state(name, lxcpath(cfg)) != "RUNNING":
         raise BackendError(f"container {name} is not running")
-    uid, gid = rec.spec.user.uid, rec.spec.user.gid
+    host = dict(os.environ if host_env is None else host_env)
+    spec = rec.spec
+    u = spec.user
     if user:
-        u, _, g = user.partition(":")
-        if not u.isdigit() or (g and not g.isdigit()):
-            raise BackendError(f"--user {user!r}: give numeric UID[:GID] for exec")
-        uid, gid = int(u), int(g) if g else int(u)
-    return lxc.attach_argv(name, lxcpath(cfg), argv, (*rec.spec.env, *env), uid, gid)
+        uname, group = parse_user(user)
+        # the running container's files: read without following its links out of the rootfs
+        root = Path(rec.rootfs)
+        u = resolve_user(
+            uname,
+            group,
+            read_rootfs_file(root, "etc/passwd"),
+            read_rootfs_file(root, "etc/group"),
+            tuple(str(g) for g in spec.user.group_add_gids),  # the container's --group-add
+        )
+    cwd = spec.working_dir if workdir is None else workdir
+    if not cwd.startswith("/"):
+        raise SpecError(f"invalid -w value {cwd!r}: the working directory must be absolute")
+    extra = [e for e in (parse_env(v, host) for v in env) if e is not None]
+    full_env = merge_env(spec.env, ["TERM=xterm"] if tty else [], extra)
+    shim = state_dir(cfg.root, name) / CTR_DIR / "init"
+    if shim.is_file() and EXEC_ENV_PREFIX.encode() not in shim.read_bytes():
+        # a container created before the shim had --exec: lxc-attach alone, as then
+        cmd = lxc.attach_argv(name, lxcpath(cfg), argv, full_env, u.uid, u.gid)
+        return ExecCommand(cmd, host)
+    out_env = {k: v for k, v in host.items() if not k.startswith(EXEC_ENV_PREFIX)}
+    cmd = ["lxc-attach", "-n", name, "-P", str(lxcpath(cfg)), "--clear-env"]
+    for i, item in enumerate(full_env):
+        out_env[f"{EXEC_ENV_PREFIX}{i}"] = item
+        cmd += ["--keep-var", f"{EXEC_ENV_PREFIX}{i}"]
+    if spec.security.shim_sets_ids:  # attach as root; the shim sets groups, gid, uid
+        cmd += ["-u", "0", "-g", "0"]
+        groups = ",".join(str(g) for g in u.additional_gids)
+    else:  # without CAP_SETUID the shim cannot switch: lxc-attach does, without groups
+        cmd += ["-u", str(u.uid), "-g", str(u.gid)]
+        groups = ""
+    cmd += ["--", DEFAULT_INIT_SHIM, "--exec", str(u.uid), str(u.gid), groups, cwd, "--", *argv]
+    return ExecCommand(cmd, out_env)
 
 
 def logs_path(cfg: Config, name: str) -> Path:

@@ -21,6 +21,7 @@ the image's Env, ``--env-file`` files in order, ``-e`` flags in order, then
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ from lxcri_core.spec.model import (
     DEFAULT_PATH,
     DOCKER_DEFAULT_CAPS,
     ContainerSpec,
+    Device,
     Healthcheck,
     Mount,
     NetworkSpec,
@@ -39,6 +41,8 @@ from lxcri_core.spec.model import (
     Resources,
     RestartPolicy,
     SecuritySpec,
+    TmpfsMount,
+    Ulimit,
     User,
 )
 from lxcri_core.spec.users import read_rootfs_file, resolve_user
@@ -114,13 +118,46 @@ def _healthcheck(img: Mapping[str, Any], opts: o.RunOptions) -> Healthcheck | No
     return Healthcheck(test, float(interval), float(timeout), float(start), retries)
 
 
-def _mounts(img: Mapping[str, Any], opts: o.RunOptions) -> tuple[Mount, ...]:
+#: Files lxcri bind-mounts over the image's (see etc_files): no tmpfs may hide their targets.
+_ETC_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _mounts(
+    img: Mapping[str, Any], opts: o.RunOptions
+) -> tuple[tuple[Mount, ...], tuple[TmpfsMount, ...]]:
     mounts = [o.parse_volume(v) for v in opts.volumes]
+    tmpfs = [o.parse_tmpfs(t) for t in opts.tmpfs]
+    for value in opts.mounts:
+        m = o.parse_mount(value)
+        if isinstance(m, TmpfsMount):
+            tmpfs.append(m)
+            continue
+        # unlike -v, docker's --mount does not create a missing bind source
+        if m.kind == "bind" and not os.path.exists(m.source):
+            raise SpecError(f"--mount {value}: bind source path does not exist: {m.source}")
+        mounts.append(m)
     seen: set[str] = set()
     for m in mounts:
         if m.target in seen:
             raise SpecError(f"-v: two volumes are mounted at {m.target}; keep one")
         seen.add(m.target)
+    for t in tmpfs:
+        if any(_under(t.target, top) for top in ("/proc", "/sys", "/.lxcri")) or t.target in (
+            "/",
+            "/dev",
+        ):
+            raise SpecError(f"--tmpfs {t.target}: lxcri mounts that path itself; choose another")
+        # a mount below a tmpfs (or a tmpfs below a volume) would need its target made in
+        # a filesystem that does not exist yet when lxcri prepares the rootfs
+        others = [*seen, *(x.target for x in tmpfs if x is not t), *_ETC_FILES]
+        for other in others:
+            if _under(other, t.target) or _under(t.target, other):
+                raise SpecError(f"--tmpfs {t.target} and a mount at {other} overlap; keep one")
+    tmpfs_targets = {t.target for t in tmpfs}
     image_volumes = img.get("Volumes") or {}
     if not isinstance(image_volumes, Mapping):
         raise SpecError("image config field Volumes must be an object")
@@ -129,10 +166,48 @@ def _mounts(img: Mapping[str, Any], opts: o.RunOptions) -> tuple[Mount, ...]:
         target = o.check_ctr_path("image VOLUME", str(path), "/" + str(path).lstrip("/"))
         if target == "/":
             raise SpecError("image VOLUME / is not allowed: it would hide the whole rootfs")
+        if any(_under(target, t) or _under(t, target) for t in tmpfs_targets):
+            continue  # the user's tmpfs takes that place
         if target not in seen:
             mounts.append(Mount(target, "", "anonymous", False))
             seen.add(target)
-    return tuple(mounts)
+    return tuple(mounts), tuple(tmpfs)
+
+
+def _devices(opts: o.RunOptions) -> tuple[Device, ...]:
+    devices = [o.parse_device(d) for d in opts.devices]
+    targets = [d.container_path for d in devices]
+    for t in targets:
+        if targets.count(t) > 1:
+            raise SpecError(f"--device: two devices are mounted at {t}; keep one")
+    return tuple(devices)
+
+
+def _ulimits(opts: o.RunOptions) -> tuple[Ulimit, ...]:
+    by_name = {u.name: u for u in (o.parse_ulimit(v) for v in opts.ulimits)}  # the last wins
+    return tuple(by_name[n] for n in sorted(by_name))
+
+
+def _publish_all(img: Mapping[str, Any], ports: list[PortMapping]) -> list[PortMapping]:
+    """``-P``: each EXPOSEd port not published by ``-p`` yet, to any free host port."""
+    exposed = img.get("ExposedPorts") or {}
+    if not isinstance(exposed, Mapping):
+        raise SpecError("image config field ExposedPorts must be an object")
+    wanted: list[tuple[int, str]] = []
+    for key in sorted(exposed):
+        wanted += o.parse_exposed(str(key))
+    if len(wanted) > o.MAX_PUBLISH_ALL:
+        raise SpecError(
+            f"-P: the image exposes {len(wanted)} ports (more than {o.MAX_PUBLISH_ALL}); "
+            "publish the ones you need with -p"
+        )
+    have: set[tuple[int, str]] = {(p.container_port, p.protocol) for p in ports}
+    out = []
+    for port, proto in wanted:
+        if (port, proto) not in have:
+            have.add((port, proto))
+            out.append(PortMapping(port, 0, "udp" if proto == "udp" else "tcp"))
+    return out
 
 
 def _network(opts: o.RunOptions) -> NetworkSpec:
@@ -233,6 +308,15 @@ def build_spec(
         )
     hostname = _default_hostname(opts)
     user = _user(img, opts, rootfs)
+    security = _security(opts)
+    if user.additional_gids and not security.shim_sets_ids:
+        if opts.group_add:
+            raise SpecError(
+                "--group-add needs the SETUID and SETGID capabilities (lxcri sets the groups "
+                "inside the container); do not drop them, or use --security-opt no-new-privileges"
+            )
+        # the image's own group memberships cannot be set without them either
+        user = dataclasses.replace(user, additional_gids=())
 
     file_env: list[str] = []
     for path in opts.env_files:
@@ -260,6 +344,9 @@ def build_spec(
     ports: list[PortMapping] = []
     for p in opts.publish:
         ports += o.parse_port(p)
+    if opts.publish_all:
+        ports += _publish_all(img, ports)
+    mounts, tmpfs = _mounts(img, opts)
     stop_signal = o.parse_signal(
         opts.stop_signal if opts.stop_signal is not None else str(img.get("StopSignal") or "TERM")
     )
@@ -280,7 +367,7 @@ def build_spec(
         user=user,
         hostname=hostname,
         domainname=opts.domainname or "",
-        mounts=_mounts(img, opts),
+        mounts=mounts,
         ports=tuple(ports),
         exposed_ports=tuple(sorted(img.get("ExposedPorts") or {})),
         stop_signal=stop_signal,
@@ -290,6 +377,11 @@ def build_spec(
         restart=o.parse_restart(opts.restart) if opts.restart else RestartPolicy(),
         healthcheck=_healthcheck(img, opts),
         network=_network(opts),
-        security=_security(opts),
+        security=security,
         tty=opts.tty,
+        tmpfs=tmpfs,
+        read_only=opts.read_only,
+        ulimits=_ulimits(opts),
+        devices=_devices(opts),
+        init=opts.init,
     )

@@ -14,9 +14,16 @@ The init shim contract (``/.lxcri/init``)
     when ``argv[0]`` has no ``/``; it exits 127 (not found) or 126 (not
     executable) with a docker-like message otherwise. PID 1 duties (reaping,
     signal forwarding) belong to LXC's ``init.lxc`` that ``lxc-execute``
-    runs; cwd, uid, gid, groups and no-new-privileges are LXC's
-    ``lxc.init.*`` and ``lxc.no_new_privs`` keys. ``process.json`` in the
-    state directory records the same process for people and ``inspect``.
+    runs (so ``--init`` is accepted and changes nothing). ``/.lxcri/user``
+    holds ``UID NUL GID NUL GROUP NUL ...``: the shim, started as the
+    container's root, sets exactly those supplementary groups, then the gid
+    and uid (LXC applies ``lxc.init.groups`` only to privileged containers,
+    and a process already switched to UID cannot set its groups). Without
+    CAP_SETUID/CAP_SETGID in the kept capabilities the shim could not switch,
+    so LXC does (``lxc.init.uid``/``gid``) and there is no user file. cwd and
+    no-new-privileges are LXC's ``lxc.init.cwd`` and ``lxc.no_new_privs``.
+    ``process.json`` in the state directory records the same process for
+    people and ``inspect``.
 
 Volumes: ``Mount.kind == "bind"`` mounts use ``source`` directly; named and
 anonymous volumes need a host directory from the caller in ``volume_paths``
@@ -36,7 +43,7 @@ from pathlib import Path
 
 from lxcri_core.errors import SpecError
 from lxcri_core.spec.etc_files import etc_files
-from lxcri_core.spec.model import ContainerSpec, Mount
+from lxcri_core.spec.model import ContainerSpec, Device, Mount, TmpfsMount
 
 #: Where the state directory appears inside the container.
 STATE_MOUNT = "/.lxcri"
@@ -132,6 +139,31 @@ def process_json(spec: ContainerSpec) -> bytes:
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 
 
+def user_file(spec: ContainerSpec) -> bytes:
+    """The content of ``ctr/user``: uid, gid and supplementary gids for the shim."""
+    u = spec.user
+    return nul_joined([str(u.uid), str(u.gid), *(str(g) for g in u.additional_gids)])
+
+
+def tmpfs_options(t: TmpfsMount) -> str:
+    """The mount options of a tmpfs, from parsed values only (nothing passed through)."""
+    opts = list(t.flags)
+    if t.size is not None:
+        opts.append(f"size={t.size}")
+    opts.append(f"mode={t.mode if t.mode is not None else 0o1777:o}")
+    for key, value in (("uid", t.uid), ("gid", t.gid), ("nr_inodes", t.nr_inodes)):
+        if value is not None:
+            opts.append(f"{key}={value}")
+    return ",".join(opts)
+
+
+def device_rule(d: Device) -> str:
+    """The device cgroup rule of a ``--device`` (its host node's type and numbers)."""
+    if d.kind not in ("c", "b") or d.major < 0 or d.minor < 0:
+        raise SpecError(f"--device {d.path}: the host node was not looked up (create does it)")
+    return f"{d.kind} {d.major}:{d.minor} {d.permissions}"
+
+
 def nul_joined(items: tuple[str, ...] | list[str]) -> bytes:
     """Strings as the shim reads them: each one followed by a NUL byte."""
     for item in items:
@@ -149,6 +181,11 @@ def _fstab_escape(path: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def fstab_escape(path: str) -> str:
+    """A path as an ``lxc.mount.entry`` field (for other renderers)."""
+    return _fstab_escape(path)
 
 
 def _check_value(key: str, value: str) -> str:
@@ -218,6 +255,8 @@ def render_lxc_config(
         f"{CTR_DIR}/argv": nul_joined(spec.args),
         f"{CTR_DIR}/env": nul_joined(spec.env),
     }
+    if spec.security.shim_sets_ids:
+        files[f"{CTR_DIR}/user"] = user_file(spec)
 
     def add(key: str, value: object) -> None:
         lines.append(f"{key} = {_check_value(key, str(value))}")
@@ -232,10 +271,9 @@ def render_lxc_config(
     add("lxc.init.cmd", init_shim_path)
     add("lxc.execute.cmd", init_shim_path)
     add("lxc.init.cwd", spec.working_dir)
-    add("lxc.init.uid", spec.user.uid)
-    add("lxc.init.gid", spec.user.gid)
-    if spec.user.additional_gids:
-        add("lxc.init.groups", ",".join(str(g) for g in spec.user.additional_gids))
+    if not spec.security.shim_sets_ids:  # else the shim switches, from ctr/user
+        add("lxc.init.uid", spec.user.uid)
+        add("lxc.init.gid", spec.user.gid)
     for item in spec.env:
         value = item.partition("=")[2]
         # lxc.environment strips edge whitespace and ends at a newline; the shim
@@ -284,6 +322,18 @@ def render_lxc_config(
         tgt, create = target_of(m.target, mount_kind(m, src))
         opts = f"bind{create}" + (",ro" if m.read_only else "")
         add("lxc.mount.entry", f"{_fstab_escape(src)} {tgt} none {opts} 0 0")
+    for t in spec.tmpfs:
+        if t.target.startswith("/dev/"):  # inside the /dev tmpfs LXC makes (autodev)
+            tgt, create = _fstab_escape(t.target.lstrip("/")), ",create=dir"
+        else:
+            tgt, create = target_of(t.target, "dir")
+        add("lxc.mount.entry", f"tmpfs {tgt} tmpfs {tmpfs_options(t)}{create} 0 0")
+    if spec.read_only:
+        add("lxc.rootfs.options", "ro")
+    for d in spec.devices:
+        # the node in LXC's own /dev tmpfs: nothing of the image is on the way
+        tgt = _fstab_escape(d.container_path.lstrip("/"))
+        add("lxc.mount.entry", f"{_fstab_escape(d.path)} {tgt} none bind,create=file 0 0")
 
     # network
     if net.mode == "none":
@@ -321,13 +371,15 @@ def render_lxc_config(
     elif sec.seccomp != "unconfined":
         add("lxc.seccomp.profile", sec.seccomp)
     if sec.privileged:
-        # an unprivileged container cannot mknod anyway; LXC's userns.conf clears these
-        devices = (*_DEVICES, _FUSE_DEVICE) if sec.fuse else _DEVICES
+        # an unprivileged container cannot mknod anyway; LXC's userns.conf clears these.
+        # There a --device node is usable as far as its host permissions let the mapped ids.
+        rules = (*_DEVICES, _FUSE_DEVICE) if sec.fuse else _DEVICES
+        rules = (*rules, *(device_rule(d) for d in spec.devices))
         for prefix in ("lxc.cgroup", "lxc.cgroup2"):
             add(f"{prefix}.devices.deny", "a")
-            for d in devices:
-                add(f"{prefix}.devices.allow", d)
-    elif sec.fuse:
+            for rule in rules:
+                add(f"{prefix}.devices.allow", rule)
+    elif sec.fuse and not any(d.container_path == "/dev/fuse" for d in spec.devices):
         add("lxc.mount.entry", "/dev/fuse dev/fuse none bind,create=file,optional 0 0")
 
     # cgroup limits, v1 keys (this machine, PVE 6 era) and v2 keys (PVE 7+)
@@ -345,6 +397,10 @@ def render_lxc_config(
         add("lxc.cgroup.cpu.cfs_period_us", CPU_PERIOD)
         add("lxc.cgroup.cpu.cfs_quota_us", quota)
         add("lxc.cgroup2.cpu.max", f"{quota} {CPU_PERIOD}")
+
+    for u in spec.ulimits:
+        limits = ("unlimited" if v < 0 else str(v) for v in (u.soft, u.hard))
+        add(f"lxc.prlimit.{u.name}", ":".join(limits))
 
     if hooks:
         add("lxc.hook.version", 1)

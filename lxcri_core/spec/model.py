@@ -83,6 +83,56 @@ class Mount:
     read_only: bool = False
 
 
+#: What ``--tmpfs`` mounts with unless told otherwise (docker's defaults).
+TMPFS_DEFAULT_FLAGS: tuple[str, ...] = ("nosuid", "nodev", "noexec")
+
+
+@dataclass(frozen=True)
+class TmpfsMount:
+    """``--tmpfs PATH[:OPTS]`` or ``--mount type=tmpfs``: a fresh tmpfs at ``target``.
+
+    ``flags`` are mount flags without values (``nosuid``, ``noexec``, ``ro``...),
+    already validated; ``size`` is in bytes (None: the kernel's default, half
+    the RAM), ``mode`` the root directory's permission bits.
+    """
+
+    target: str
+    size: int | None = None
+    mode: int | None = None
+    flags: tuple[str, ...] = TMPFS_DEFAULT_FLAGS
+    uid: int | None = None
+    gid: int | None = None
+    nr_inodes: int | None = None
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    """``--ulimit NAME=SOFT[:HARD]``: a resource limit of the container's processes; -1 is
+    unlimited."""
+
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class Device:
+    """``--device HOST[:CTR][:PERMS]``: a host device node bind-mounted into the container.
+
+    ``kind``, ``major`` and ``minor`` are those of the host node, filled in
+    at create (``""``/-1 until then); ``permissions`` is a subset of ``rwm``
+    for the device cgroup rule (privileged containers; an unprivileged one
+    uses the node with the host's permissions for its mapped ids).
+    """
+
+    path: str
+    container_path: str
+    permissions: str = "rwm"
+    kind: Literal["c", "b", ""] = ""
+    major: int = -1
+    minor: int = -1
+
+
 @dataclass(frozen=True)
 class PortMapping:
     """``-p [IP:]HOST:CTR[/proto]``: host ``host_ip:host_port`` forwards to ``container_port``.
@@ -198,6 +248,12 @@ class SecuritySpec:
     def unprivileged(self) -> bool:
         return not self.privileged
 
+    @property
+    def shim_sets_ids(self) -> bool:
+        """Whether the init shim can set uid, gid and groups (it needs CAP_SETUID/SETGID)."""
+        caps = self.capabilities
+        return caps is None or {"SETUID", "SETGID"} <= set(caps)
+
 
 @dataclass(frozen=True)
 class User:
@@ -210,6 +266,8 @@ class User:
     name: str = ""
     #: Home directory from /etc/passwd, ``/`` when unknown (docker's rule).
     home: str = "/"
+    #: The ``--group-add`` part of ``additional_gids`` (``exec -u`` adds them too, as docker).
+    group_add_gids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -244,6 +302,13 @@ class ContainerSpec:
     network: NetworkSpec = field(default_factory=NetworkSpec)
     security: SecuritySpec = field(default_factory=SecuritySpec)
     tty: bool = False
+    tmpfs: tuple[TmpfsMount, ...] = ()
+    #: ``--read-only``: the root filesystem is mounted read-only (volumes and tmpfs are not).
+    read_only: bool = False
+    ulimits: tuple[Ulimit, ...] = ()
+    devices: tuple[Device, ...] = ()
+    #: ``--init``: accepted for docker parity; LXC's init.lxc is always PID 1 and reaps.
+    init: bool = False
 
     def env_dict(self) -> dict[str, str]:
         """``env`` as a mapping (later duplicates win, as in execve's consumers)."""

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lxcri_core.errors import SpecError
-from lxcri_core.spec.model import Mount, PortMapping, RestartPolicy
+from lxcri_core.spec.model import (
+    TMPFS_DEFAULT_FLAGS,
+    Device,
+    Mount,
+    PortMapping,
+    RestartPolicy,
+    TmpfsMount,
+    Ulimit,
+)
 
 _ENV_NAME = re.compile(r"^[^=\s\x00]+\Z")
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
@@ -97,6 +105,19 @@ class RunOptions:
     cap_drop: tuple[str, ...] = ()
     #: docker's ``--security-opt``: ``seccomp=unconfined|PATH``, ``no-new-privileges[:true]``.
     security_opts: tuple[str, ...] = ()
+    #: ``-P``: every port the image EXPOSEs, each to a free host port.
+    publish_all: bool = False
+    #: ``--mount type=bind|volume|tmpfs,source=..,target=..[,readonly]`` (docker's syntax).
+    mounts: tuple[str, ...] = ()
+    #: ``--tmpfs PATH[:OPTS]``.
+    tmpfs: tuple[str, ...] = ()
+    read_only: bool = False
+    #: ``--ulimit NAME=SOFT[:HARD]``.
+    ulimits: tuple[str, ...] = ()
+    #: ``--device HOST[:CTR][:PERMS]``.
+    devices: tuple[str, ...] = ()
+    #: ``--init``: accepted; LXC's init.lxc is PID 1 anyway (reaps, forwards signals).
+    init: bool = False
     tty: bool = False
     host_env: Mapping[str, str] | None = None
 
@@ -497,3 +518,238 @@ def parse_hostname(value: str, flag: str = "--hostname") -> str:
     if len(value) > 255 or not all(_HOSTNAME_LABEL.match(p) for p in value.split(".")):
         raise _bad(flag, value, "expected a DNS name such as web or web.example.lan")
     return value
+
+
+# -- tmpfs, --mount, --ulimit, --device, -P -----------------------------------------------
+
+#: tmpfs flags a user may give; ``suid`` and ``dev`` are refused (no use in a container,
+#: and on a privileged one ``dev`` would let root make host disk nodes there).
+_TMPFS_FLAGS = {
+    "ro": "rw",
+    "rw": "ro",
+    "exec": "noexec",
+    "noexec": "exec",
+    "nosuid": "",
+    "nodev": "",
+    "noatime": "",
+    "relatime": "",
+    "strictatime": "",
+    "nodiratime": "",
+}
+_TMPFS_DENIED = ("suid", "dev")
+_ID_MAX = (1 << 32) - 2
+
+
+def _tmpfs_items(flag: str, value: str, target: str, items: list[str]) -> TmpfsMount:
+    """A TmpfsMount from ``size=64m``, ``mode=1770``, ``uid=``, ``gid=``, ``nr_inodes=``
+    and flag items; every value is parsed to a number, so nothing is passed through."""
+    flags = list(TMPFS_DEFAULT_FLAGS)
+    nums: dict[str, int] = {}
+    for item in items:
+        if not item:
+            continue
+        key, eq, val = item.partition("=")
+        if not eq:
+            if key in _TMPFS_DENIED:
+                raise _bad(flag, value, f"tmpfs option {key!r} is not allowed")
+            if key not in _TMPFS_FLAGS:
+                raise _bad(
+                    flag,
+                    value,
+                    f"unknown tmpfs option {key!r}; use size=, mode=, uid=, gid=, nr_inodes=, "
+                    + ", ".join(sorted(_TMPFS_FLAGS)),
+                )
+            flags = [f for f in flags if f != _TMPFS_FLAGS[key]]
+            if key not in flags:
+                flags.append(key)
+        elif key in ("size", "tmpfs-size"):
+            nums["size"] = parse_size(val, flag)
+            if nums["size"] <= 0:
+                raise _bad(flag, value, "the tmpfs size must be more than 0")
+        elif key in ("mode", "tmpfs-mode"):
+            try:
+                mode = int(val, 8)
+            except ValueError:
+                raise _bad(
+                    flag, value, f"mode {val!r} is not an octal number such as 1777"
+                ) from None
+            if not 0 <= mode <= 0o7777:
+                raise _bad(flag, value, f"mode {val!r} is out of range 0-7777")
+            nums["mode"] = mode
+        elif key in ("uid", "gid"):
+            nums[key] = parse_int(val, flag, 0, _ID_MAX)
+        elif key == "nr_inodes":
+            nums[key] = parse_size(val, flag)
+        else:
+            raise _bad(flag, value, f"unknown tmpfs option {key!r}")
+    return TmpfsMount(
+        target,
+        size=nums.get("size"),
+        mode=nums.get("mode"),
+        flags=tuple(flags),
+        uid=nums.get("uid"),
+        gid=nums.get("gid"),
+        nr_inodes=nums.get("nr_inodes"),
+    )
+
+
+def parse_tmpfs(value: str) -> TmpfsMount:
+    """``--tmpfs PATH[:OPTS]``: OPTS as ``mount -o`` (``size=64m,mode=1770,exec``);
+    nosuid, nodev and noexec unless told otherwise, as docker does."""
+    path, _, opts = value.partition(":")
+    target = check_ctr_path("--tmpfs", value, path)
+    return _tmpfs_items("--tmpfs", value, target, opts.split(",") if opts else [])
+
+
+_MOUNT_KEYS = {
+    "type": "type",
+    "source": "source",
+    "src": "source",
+    "target": "target",
+    "destination": "target",
+    "dst": "target",
+    "readonly": "readonly",
+    "ro": "readonly",
+    "tmpfs-size": "tmpfs-size",
+    "tmpfs-mode": "tmpfs-mode",
+}
+
+
+def parse_mount(value: str) -> Mount | TmpfsMount:
+    """``--mount type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]`` (docker's keys:
+    ``src``, ``dst``/``destination``, ``ro``, ``tmpfs-size``, ``tmpfs-mode``); type volume
+    without a source is an anonymous volume."""
+    fields: dict[str, str] = {}
+    for item in value.split(","):
+        key, eq, val = item.partition("=")
+        name = _MOUNT_KEYS.get(key.strip().lower())
+        if name is None:
+            raise _bad(
+                "--mount",
+                value,
+                f"unknown key {key!r}; use type, source, target, readonly, tmpfs-size, tmpfs-mode",
+            )
+        if name in fields:
+            raise _bad("--mount", value, f"{key!r} is given twice")
+        fields[name] = val if eq else ("true" if name == "readonly" else "")
+    kind = fields.get("type", "volume")
+    if kind not in ("bind", "volume", "tmpfs"):
+        raise _bad("--mount", value, f"type {kind!r} must be bind, volume or tmpfs")
+    if not fields.get("target"):
+        raise _bad("--mount", value, "a target= (the path in the container) is required")
+    target = check_ctr_path("--mount", value, fields["target"])
+    ro_text = fields.get("readonly", "false").lower()
+    if ro_text not in ("true", "1", "false", "0"):
+        raise _bad("--mount", value, "readonly takes true or false")
+    read_only = ro_text in ("true", "1")
+    source = fields.get("source", "")
+    if kind == "tmpfs":
+        if source:
+            raise _bad("--mount", value, "a tmpfs mount has no source")
+        items = [f"{k}={fields[k]}" for k in ("tmpfs-size", "tmpfs-mode") if k in fields]
+        return _tmpfs_items("--mount", value, target, [*items, "ro" if read_only else ""])
+    if "tmpfs-size" in fields or "tmpfs-mode" in fields:
+        raise _bad("--mount", value, "tmpfs-size and tmpfs-mode are for type=tmpfs")
+    if kind == "bind":
+        if not source.startswith("/"):
+            raise _bad("--mount", value, "a bind mount needs an absolute source= host path")
+        if ".." in source.split("/"):
+            raise _bad("--mount", value, "host path must not contain '..'")
+        return Mount(target, source, "bind", read_only)
+    if not source:
+        return Mount(target, "", "anonymous", read_only)
+    if not _VOLUME_NAME.match(source):
+        raise _bad("--mount", value, f"{source!r} is not a volume name ([a-zA-Z0-9_.-])")
+    return Mount(target, source, "volume", read_only)
+
+
+#: The limits ``--ulimit`` knows (setrlimit(2) names, as docker and lxc.prlimit use them).
+ULIMIT_NAMES = frozenset(
+    """as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime
+    sigpending stack""".split()  # noqa: SIM905
+)
+_RLIM_MAX = (1 << 63) - 1
+
+
+_ULIMIT_FORM = "expected NAME=SOFT[:HARD] with numbers (-1: unlimited)"
+
+
+def _rlimit(value: str, text: str) -> int:
+    if text in ("-1", "unlimited"):
+        return -1
+    if not text.isdigit():
+        raise _bad("--ulimit", value, _ULIMIT_FORM)
+    return parse_int(text, "--ulimit", 0, _RLIM_MAX)
+
+
+def parse_ulimit(value: str) -> Ulimit:
+    """``--ulimit nofile=1024:2048`` (one number sets both; -1 means unlimited)."""
+    name, eq, limits = value.partition("=")
+    if not eq or not limits:
+        raise _bad("--ulimit", value, _ULIMIT_FORM)
+    if name not in ULIMIT_NAMES:
+        raise _bad(
+            "--ulimit", value, f"unknown limit {name!r}; one of {', '.join(sorted(ULIMIT_NAMES))}"
+        )
+    soft_s, colon, hard_s = limits.partition(":")
+    soft = _rlimit(value, soft_s)
+    hard = _rlimit(value, hard_s) if colon else soft
+    if hard != -1 and (soft == -1 or soft > hard):
+        raise _bad("--ulimit", value, "the soft limit must not exceed the hard limit")
+    return Ulimit(name, soft, hard)
+
+
+_DEV_COMPONENT = re.compile(r"^[A-Za-z0-9._+-]+$")
+#: Entries of a container's /dev that LXC makes itself (links to /proc, the console, ptys):
+#: never mount over them or through them.
+_DEV_RESERVED = frozenset(
+    {"fd", "stdin", "stdout", "stderr", "pts", "ptmx", "console", "shm", "mqueue"}
+)
+
+
+def _dev_path(value: str, path: str, what: str) -> str:
+    parts = path.split("/")
+    if (
+        len(parts) < 3
+        or parts[:2] != ["", "dev"]
+        or not all(_DEV_COMPONENT.match(p) and p not in (".", "..") for p in parts[2:])
+    ):
+        raise _bad("--device", value, f"{what} {path!r} must be a path below /dev/")
+    if parts[2] in _DEV_RESERVED:
+        raise _bad(
+            "--device", value, f"{what} {path!r}: /dev/{parts[2]} is not a device of its own"
+        )
+    return path
+
+
+def parse_device(value: str) -> Device:
+    """``--device /dev/fuse[:/dev/fuse][:rwm]``: both paths below /dev (checked at create:
+    the host path must be a device node, no symbolic link on the way)."""
+    parts = value.split(":")
+    perms = "rwm"
+    if len(parts) > 1 and parts[-1] and not parts[-1].startswith("/"):
+        perms = parts.pop()
+        if not set(perms) <= set("rwm") or len(set(perms)) != len(perms):
+            raise _bad("--device", value, f"permissions {perms!r} must be letters of rwm")
+    if not 1 <= len(parts) <= 2 or not all(parts):
+        raise _bad("--device", value, "expected HOST[:CONTAINER][:PERMISSIONS]")
+    host = _dev_path(value, parts[0], "host path")
+    ctr = _dev_path(value, parts[1], "container path") if len(parts) == 2 else host
+    return Device(host, ctr, "".join(c for c in "rwm" if c in perms))
+
+
+#: ``-P`` refuses an image that exposes more ports than this (a hostile EXPOSE 1-65535).
+MAX_PUBLISH_ALL = 1024
+
+
+def parse_exposed(key: str) -> list[tuple[int, str]]:
+    """An image's ExposedPorts key (``80/tcp``, ``53/udp``, ``8000-8002``) as (port, protocol)
+    pairs; sctp ports are left out (lxcri publishes tcp and udp)."""
+    port, _, proto = key.partition("/")
+    proto = proto.lower() or "tcp"
+    flag = "image EXPOSE"
+    if proto == "sctp":
+        return []
+    if proto not in ("tcp", "udp"):
+        raise _bad(flag, key, f"protocol {proto!r} must be tcp or udp")
+    return [(p, proto) for p in _port_range(flag, key, port, allow_zero=False)]

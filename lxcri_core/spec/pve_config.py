@@ -30,7 +30,12 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 from lxcri_core.errors import SpecError
-from lxcri_core.spec.lxc_config import DEFAULT_INIT_SHIM, STATE_MOUNT
+from lxcri_core.spec.lxc_config import (
+    DEFAULT_INIT_SHIM,
+    STATE_MOUNT,
+    fstab_escape,
+    tmpfs_options,
+)
 from lxcri_core.spec.model import ContainerSpec
 from lxcri_core.spec.options import KNOWN_CAPS
 
@@ -334,10 +339,16 @@ def render_pve_config(
     the entrypoint is the init shim and the state dir is bind-mounted at
     ``/.lxcri``, so any argv works; without it the argv is written inline
     and must not need quoting. Settings PVE has no option or allowed
-    ``lxc.*`` key for (user, no-new-privileges) are left to the shim.
+    ``lxc.*`` key for (user, supplementary groups, no-new-privileges) are left
+    to the shim (``ctr/user``). ``--device`` becomes ``devN`` (PVE passes a
+    device at its host path only), ``--ulimit`` ``lxc.prlimit.*`` and
+    ``--tmpfs`` a raw ``lxc.mount.entry``; ``--read-only`` is refused: PVE's
+    ``rootfs`` has no read-only flag and it manages ``lxc.rootfs.*`` itself.
     """
     if not 100 <= vmid <= 999999999:
         raise SpecError(f"VMID {vmid} is out of range 100-999999999")
+    if spec.read_only:
+        raise SpecError("--read-only cannot be expressed in a Proxmox config (rootfs has no ro)")
     sec, res, net = spec.security, spec.resources, spec.network
     cfg = PveConfig()
     m = cfg.main
@@ -376,6 +387,16 @@ def render_pve_config(
         mp = {"volume": volume, "mp": mnt.target, "ro": True if mnt.read_only else None}
         mp["backup"] = backup
         m.set(f"mp{i}", render_property_string(mp, "volume", ("mp",)))
+    for i, dev in enumerate(spec.devices):
+        if dev.container_path != dev.path:
+            raise SpecError(
+                f"--device {dev.path}:{dev.container_path}: Proxmox passes a device at its "
+                "host path only"
+            )
+        deny_write = True if "w" not in dev.permissions else None
+        m.set(
+            f"dev{i}", render_property_string({"path": dev.path, "deny-write": deny_write}, "path")
+        )
     if net.dns:
         m.set("nameserver", " ".join(net.dns))
     if net.mode == "bridge":
@@ -427,4 +448,16 @@ def render_pve_config(
         m.add("lxc.seccomp.profile", sec.seccomp)
     if res.pids_limit is not None:
         m.add("lxc.cgroup2.pids.max", str(res.pids_limit))
+    for u in spec.ulimits:
+        m.add(
+            f"lxc.prlimit.{u.name}",
+            ":".join("unlimited" if v < 0 else str(v) for v in (u.soft, u.hard)),
+        )
+    for t in spec.tmpfs:
+        # as the state dir above, LXC creates the target (create=dir); lxcri's own LXC
+        # backend prepares targets in the rootfs instead, links resolved inside it
+        m.add(
+            "lxc.mount.entry",
+            f"tmpfs {fstab_escape(t.target.lstrip('/'))} tmpfs {tmpfs_options(t)},create=dir 0 0",
+        )
     return cfg

@@ -118,11 +118,13 @@ def resolve_user(
         gid = _resolve_group(group, groups, group_text is None, "user")
     elif name:
         sgids = [g.gid for g in groups if name in g.members]
+    added: list[int] = []
     for extra in group_add:
         g = _resolve_group(extra, groups, group_text is None, "--group-add")
+        added.append(g)
         if g not in sgids:
             sgids.append(g)
-    return User(uid, gid, tuple(sgids), name, home)
+    return User(uid, gid, tuple(sgids), name, home, group_add_gids=tuple(added))
 
 
 def _resolve_group(group: str, groups: list[GroupEntry], missing: bool, what: str) -> int:

@@ -23,6 +23,25 @@ _RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("-h", "--hostname"), {"help": "Container host name."}),
     (("-v", "--volume"), {"multiple": True, "help": "HOST:CTR[:ro], NAME:CTR or CTR."}),
     (("-p", "--publish"), {"multiple": True, "help": "[IP:]HOST:CTR[/tcp|udp]"}),
+    (
+        ("-P", "--publish-all"),
+        {"is_flag": True, "help": "Publish every EXPOSEd port to a free host port."},
+    ),
+    (
+        ("--mount",),
+        {"multiple": True, "help": "type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]"},
+    ),
+    (
+        ("--tmpfs",),
+        {"multiple": True, "help": "PATH[:size=64m,mode=1777,...] (nosuid,nodev,noexec)."},
+    ),
+    (("--read-only",), {"is_flag": True, "help": "Mount the root filesystem read-only."}),
+    (("--ulimit",), {"multiple": True, "help": "NAME=SOFT[:HARD], e.g. nofile=1024:2048."}),
+    (("--device",), {"multiple": True, "help": "/dev/HOST[:/dev/CTR][:rwm] device node."}),
+    (
+        ("--init",),
+        {"is_flag": True, "help": "Accepted: LXC's init is always PID 1 (reaps zombies)."},
+    ),
     (("--stop-signal",), {"help": "Signal that stops the process (default: image's)."}),
     (("--stop-timeout",), {"type": int, "help": "Seconds before SIGKILL on stop."}),
     (("-l", "--label"), {"multiple": True, "help": "KEY=VALUE label."}),
@@ -106,6 +125,14 @@ def _build_opts(image_args: tuple[str, ...], kw: dict[str, Any]) -> Any:
         cap_add=kw["cap_add"],
         cap_drop=kw["cap_drop"],
         security_opts=kw["security_opt"],
+        publish_all=kw["publish_all"],
+        mounts=kw["mount"],
+        tmpfs=kw["tmpfs"],
+        read_only=kw["read_only"],
+        ulimits=kw["ulimit"],
+        devices=kw["device"],
+        init=kw["init"],
+        tty=bool(kw.get("tty", False)),  # run -t: TERM=xterm, as docker sets it
     )
 
 
@@ -159,7 +186,7 @@ def run(
     if auto_remove and kw["restart"] not in (None, "no"):
         raise click.UsageError("--rm and --restart cannot be combined")
     cfg = get_config()
-    rec = _create(image, args, kw, auto_remove)
+    rec = _create(image, args, {**kw, "tty": tty}, auto_remove)
     if detach:
         engine.start(cfg, rec.name)
         click.echo(rec.id)
@@ -242,10 +269,11 @@ def destroy(containers: tuple[str, ...], force: bool) -> None:
 
 
 @click.command(name="exec", context_settings={"allow_interspersed_args": False})
-@click.option("-e", "--env", multiple=True, help="Extra KEY=VALUE.")
-@click.option("-u", "--user", default="", help="UID[:GID] to run as.")
+@click.option("-e", "--env", multiple=True, help="Set KEY=VALUE (or pass KEY from here).")
+@click.option("-u", "--user", default="", help="NAME|UID[:GROUP|GID] to run as.")
+@click.option("-w", "--workdir", help="Working directory (default: the container's).")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
-@click.option("-t", "--tty", is_flag=True, help="Accepted for docker parity.")
+@click.option("-t", "--tty", is_flag=True, help="Set TERM=xterm (a terminal on stdin gets a pty).")
 @click.argument("container")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(
@@ -253,16 +281,29 @@ def exec_(
     argv: tuple[str, ...],
     env: tuple[str, ...],
     user: str,
+    workdir: str | None,
     interactive: bool,
     tty: bool,
 ) -> None:
-    """Run a command in a running container; exit with its status."""
+    """Run a command in a running container; exit with its status (126/127 if it cannot run)."""
     from lxcri_core.containers import engine
 
     cfg = get_config()
-    cmd = engine.exec_argv(cfg, engine.find(cfg, container), list(argv), env=env, user=user)
+    cmd = engine.exec_argv(
+        cfg,
+        engine.find(cfg, container),
+        list(argv),
+        env=env,
+        user=user,
+        workdir=workdir,
+        tty=tty,
+    )
     sys.stdout.flush()
-    os.execvp(cmd[0], cmd)
+    if not interactive and not tty:  # as docker exec: no input without -i
+        fd = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+    os.execvpe(cmd.argv[0], cmd.argv, cmd.env)
 
 
 @click.command()

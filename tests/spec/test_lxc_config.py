@@ -138,14 +138,14 @@ def test_security_variants(tmp_path):
         security_opts=("no-new-privileges", "seccomp=/etc/lxcri/strict.seccomp"),
         cap_drop=("ALL",),
         user="1000:1000",
-        group_add=("44",),
     )
     assert nnp.value("lxc.no_new_privs") == "1"
     assert nnp.value("lxc.seccomp.profile") == "/etc/lxcri/strict.seccomp"
     assert "seccomp" not in nnp.files
     assert nnp.value("lxc.cap.keep") == "none"
+    # without CAP_SETUID the shim cannot switch: LXC does, and there is no user file
     assert (nnp.value("lxc.init.uid"), nnp.value("lxc.init.gid")) == ("1000", "1000")
-    assert nnp.value("lxc.init.groups") == "44"
+    assert "ctr/user" not in nnp.files
     _, keyctl = _render(tmp_path, keyctl=True, nesting=True)
     assert b"keyctl" not in keyctl.files["seccomp"]
     assert keyctl.value("lxc.apparmor.allow_nesting") == "1"
@@ -190,6 +190,18 @@ def test_bad_inputs(tmp_path):
             state_dir=Path("/s"),
             volume_paths={"/var/lib/app": Path("/v")},
         )
+
+
+def test_user_and_groups_go_to_the_shim(tmp_path):
+    _, cfg = _render(tmp_path, user="1000:1000", group_add=("44", "7"))
+    # the shim sets them: LXC leaves an unprivileged container's groups empty
+    assert cfg.files["ctr/user"] == b"1000\x001000\x0044\x007\x00"
+    assert cfg.value("lxc.init.uid") is None and cfg.value("lxc.init.groups") is None
+
+
+def test_group_add_without_setgid_is_refused(tmp_path):
+    with pytest.raises(SpecError, match="--group-add needs the SETUID and SETGID"):
+        _render(tmp_path, user="1000", group_add=("44",), cap_drop=("SETGID",))
 
 
 def test_golden(tmp_path):
