@@ -297,11 +297,35 @@ def logs(container: str, follow: bool, tail: int | None) -> None:
                 time.sleep(0.2)
 
 
+def _since(c: Any) -> str:
+    """How long ago the container started (running) or ended (otherwise)."""
+    from datetime import UTC, datetime
+
+    from lxcri_core.containers.status import human_duration
+
+    stamp = c.started_at if c.status in ("running", "paused") else c.finished_at or c.started_at
+    try:
+        secs = (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+    except ValueError:
+        return ""
+    return human_duration(secs) + ("" if c.status in ("running", "paused") else " ago")
+
+
+def _list_status(c: Any) -> str:
+    """pct's lower-case state, then what docker adds: health, or the last exit code."""
+    if c.health:
+        return f"{c.status} ({c.health})"
+    if c.status in ("exited", "restarting"):
+        return f"{c.status} ({'unknown' if c.exit_code is None else c.exit_code})"
+    return str(c.status)
+
+
 @click.command(name="list")
 @click.option("-q", "--quiet", is_flag=True, help="Only names.")
 @output_option
 def list_(quiet: bool, output: str) -> None:
-    """List containers: name, status (and health), id, image, address, ports, storage."""
+    """List all containers (running or not, as pct does): name, status with health or
+    exit code, since when, id, image, address, ports, storage. `ps` is docker's view."""
     from lxcri_core.containers import engine
 
     items = engine.list_containers(get_config())
@@ -315,17 +339,92 @@ def list_(quiet: bool, output: str) -> None:
     rows = [
         [
             c.name,
-            c.status + (f" ({c.health})" if c.health else ""),
+            _list_status(c),
+            _since(c),
             c.id[:12],
             c.image,
             c.ipv4,
-            ", ".join(c.ports),
+            ", ".join(engine.port_text(p) for p in c.ports),
             c.storage,
         ]
         for c in items
     ]
-    emit_table(["NAME", "STATUS", "ID", "IMAGE", "ADDRESS", "PORTS", "STORAGE"], rows)
+    emit_table(["NAME", "STATUS", "SINCE", "ID", "IMAGE", "ADDRESS", "PORTS", "STORAGE"], rows)
     _bridge_line()
+
+
+_PS_HELP = """List containers as docker ps does: only running ones unless -a.
+
+\b
+Filters (--filter KEY=VALUE, repeatable; one key's values: any; keys: all):
+  name=TEXT        the name contains TEXT
+  id=PREFIX        the id starts with PREFIX
+  status=STATE     created | running | paused | restarting | exited
+                   (a status filter also looks at stopped containers)
+  label=KEY        the label is set; label=KEY=VALUE: set to VALUE
+  ancestor=IMAGE   made from IMAGE (a reference, or a digest prefix)
+
+\b
+Examples:
+  lxcri ps -a
+  lxcri ps -q --filter label=app=web
+  lxcri ps -a --filter status=exited --filter ancestor=nginx:1.27
+  lxcri ps -a -o json | jq '.[] | {name, labels}'
+"""
+
+
+@click.command(help=_PS_HELP)
+@click.option("-a", "--all", "all_", is_flag=True, help="Also stopped and created containers.")
+@click.option("-q", "--quiet", is_flag=True, help="Only ids.")
+@click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Filter.")
+@click.option("--no-trunc", is_flag=True, help="Show full ids.")
+@output_option
+def ps(all_: bool, quiet: bool, filters: tuple[str, ...], no_trunc: bool, output: str) -> None:
+    from lxcri_core.containers import engine
+    from lxcri_core.containers.filters import matches, parse_filters
+    from lxcri_core.errors import SpecError
+
+    try:
+        wanted = parse_filters(filters)
+    except SpecError as e:
+        raise click.BadParameter(str(e).removeprefix("--filter "), param_hint="--filter") from None
+    show_all = all_ or "status" in wanted
+    items = [
+        c
+        for c in engine.list_containers(get_config())
+        if (show_all or c.status in ("running", "paused", "restarting")) and matches(c, wanted)
+    ]
+    if output == "json":
+        emit_json([c.to_json() for c in items])
+        return
+    if quiet:
+        for c in items:
+            click.echo(c.id if no_trunc else c.id[:12])
+        return
+    rows = [
+        [
+            c.id if no_trunc else c.id[:12],
+            c.image,
+            _since_created(c.created),
+            c.status_text,
+            ", ".join(engine.port_text(p) for p in c.ports),
+            c.name,
+        ]
+        for c in items
+    ]
+    emit_table(["CONTAINER ID", "IMAGE", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+
+
+def _since_created(stamp: str) -> str:
+    from datetime import UTC, datetime
+
+    from lxcri_core.containers.status import human_duration
+
+    try:
+        secs = (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+    except ValueError:
+        return ""
+    return f"{human_duration(secs)} ago"
 
 
 def _bridge_line() -> None:

@@ -25,6 +25,7 @@ Columns, as docker prints them:
 \b
 Examples:
   lxcri images
+  lxcri images -q
   lxcri images --output json | jq -r '.[].name'
 """
 
@@ -45,12 +46,16 @@ def _short(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
 
 
-def _images(output: str, no_trunc: bool) -> None:
+def _images(output: str, no_trunc: bool, quiet: bool = False) -> None:
     from lxcri_core.images import list_images
 
     images = list_images(get_config())
     if output == "json":
         emit_json([i.to_json() for i in images])
+        return
+    if quiet:  # one line per image digest (several names of one image: once)
+        for digest in dict.fromkeys(i.digest for i in images):
+            click.echo(digest if no_trunc else _short(digest))
         return
     _columns(
         ["REPOSITORY", "TAG", "DIGEST", "SIZE", "PLATFORM"],
@@ -68,13 +73,17 @@ def _images(output: str, no_trunc: bool) -> None:
 
 
 _no_trunc = click.option("--no-trunc", is_flag=True, help="Show full digests.")
+_quiet = click.option(
+    "-q", "--quiet", is_flag=True, help="Only digests (short; full with --no-trunc)."
+)
 
 
 @click.command(help=_IMAGES_HELP)
 @_no_trunc
+@_quiet
 @output_option
-def images(output: str, no_trunc: bool) -> None:
-    _images(output, no_trunc)
+def images(output: str, no_trunc: bool, quiet: bool) -> None:
+    _images(output, no_trunc, quiet)
 
 
 _INSPECT_HELP = """Show an image's digest, platform, size, config and layers.
@@ -262,9 +271,10 @@ def image() -> None:
 
 @image.command("ls", help=_IMAGES_HELP.replace("lxcri images", "lxcri image ls"))
 @_no_trunc
+@_quiet
 @output_option
-def image_ls(output: str, no_trunc: bool) -> None:
-    _images(output, no_trunc)
+def image_ls(output: str, no_trunc: bool, quiet: bool) -> None:
+    _images(output, no_trunc, quiet)
 
 
 image.add_command(inspect, "inspect")

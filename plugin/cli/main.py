@@ -36,7 +36,7 @@ COMMANDS: dict[str, str] = {
     "exec": "lxcri_pve.cli.container_cmds:exec_",
     "logs": "lxcri_pve.cli.container_cmds:logs",
     "list": "lxcri_pve.cli.container_cmds:list_",
-    "ps": "lxcri_pve.cli.container_cmds:list_",
+    "ps": "lxcri_pve.cli.container_cmds:ps",
     "status": "lxcri_pve.cli.container_cmds:status",
 }
 
