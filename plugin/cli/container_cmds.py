@@ -158,6 +158,14 @@ def run(
 
     if auto_remove and kw["restart"] not in (None, "no"):
         raise click.UsageError("--rm and --restart cannot be combined")
+    # Only a supervisor restarts a container, and only a detached one has one.
+    # Refused before anything is created, rather than ignored with a container
+    # left behind: the same command with -d does what was asked.
+    if not detach and kw["restart"] not in (None, "no"):
+        raise click.UsageError(
+            f"--restart {kw['restart']} needs -d: a foreground container is not restarted; "
+            "use `lxcri run -d --restart ...` and `lxcri logs -f`"
+        )
     cfg = get_config()
     rec = _create(image, args, kw, auto_remove)
     if detach:
