@@ -185,6 +185,7 @@ def _container_name(ref: str, required: bool) -> str | None:
 @click.option("--show-secrets", is_flag=True, help="Show a container's environment values.")
 @output_option
 def inspect(ref: str, kind: str | None, show_secrets: bool, output: str) -> None:
+    from lxcri_core.containers.record import NAME_RE
     from lxcri_core.errors import BackendError, ImageNotFound, ReferenceError_
 
     name = None if kind == "image" else _container_name(ref, required=kind == "container")
@@ -192,8 +193,8 @@ def inspect(ref: str, kind: str | None, show_secrets: bool, output: str) -> None
         try:
             _inspect_image(ref, output)
         except (ImageNotFound, ReferenceError_) as e:
-            if kind == "image":
-                raise
+            if kind == "image" or not NAME_RE.fullmatch(ref):
+                raise  # no container could have that name: the image's error says it all
             raise BackendError(
                 f"no such container or image: {ref} (see `lxcri ps -a` and `lxcri images`)"
             ) from e
