@@ -442,7 +442,18 @@ def start_error(sdir: Path, lxc_log_offset: int) -> str | None:
             return failed[-1].split(" ", 1)[-1].strip()  # without the time stamp
     # "lxc-execute NAME TIME ERROR conf - ../src/lxc/conf.c:f:1 - Permission denied - what"
     parts = errors[0].split(" - ")[1:]
-    return " - ".join(p for p in parts if ".c:" not in p).strip() or errors[0]
+    why = " - ".join(p for p in parts if ".c:" not in p).strip() or errors[0]
+    if "Failed to clone a new set of namespaces" in why:
+        why += f"; {NO_NAMESPACES_HINT}"
+    return why
+
+
+#: What a failed clone of the namespaces means, for people (seen in a chroot).
+NO_NAMESPACES_HINT = (
+    "LXC cannot create the container's namespaces here: the kernel refuses user "
+    "namespaces in a chroot (use pivot_root) and where they are restricted "
+    "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone)"
+)
 
 
 def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
