@@ -786,8 +786,10 @@ def find(cfg: Config, name_or_id: str) -> str:
     with contextlib.suppress(BackendError):
         if state_dir(cfg.root, name_or_id).is_dir():  # half-created: `rm` cleans it up
             return name_or_id
-    hint = " (an id prefix needs at least 4 characters)" if len(name_or_id) < 4 else ""
-    raise BackendError(f"no such container: {name_or_id}{hint} (see `lxcri list`)")
+    # the hint only for what could be an id: "ga" is a name, "ab" may be an id's start
+    hexish = all(c in "0123456789abcdef" for c in name_or_id)
+    hint = " (an id prefix needs at least 4 characters)" if hexish and len(name_or_id) < 4 else ""
+    raise BackendError(f"no such container: {name_or_id}{hint} (see `lxcri ps -a`)")
 
 
 def exec_argv(

@@ -122,7 +122,7 @@ def cli(
     except ConfigError as e:
         click.echo(f"lxcri: error: {e}", err=True)
         ctx.exit(1)
-    setup_logging(cfg.log_level)
+    setup_logging(cfg.log_level, people=True)  # stderr is read by a person
     ctx.obj = cfg
 
 

@@ -1,0 +1,17 @@
+"""`no such container` hints at id prefixes only for what could be one."""
+
+from __future__ import annotations
+
+from tests.conftest import invoke
+
+
+def test_a_name_gets_no_id_prefix_hint():
+    r = invoke("stop", "ga")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == "lxcri: error: no such container: ga (see `lxcri ps -a`)"
+
+
+def test_a_short_hex_string_gets_the_hint():
+    r = invoke("inspect", "--type", "container", "ab1")
+    assert r.exit_code == 1
+    assert "no such container: ab1 (an id prefix needs at least 4 characters)" in r.stderr
