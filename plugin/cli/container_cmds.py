@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from typing import Any
 
 import click
 from lxcri_pve.cli.common import emit_json, emit_table, get_config, output_option
+from lxcri_pve.cli.output import stdout_to_stderr
 
 F = Callable[..., Any]
 
@@ -132,6 +134,7 @@ def _create(image: str, args: tuple[str, ...], kw: dict[str, Any], auto_remove: 
 @click.option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a terminal (accepted for docker parity).")
+@output_option
 @click.argument("image")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(
@@ -141,6 +144,7 @@ def run(
     auto_remove: bool,
     interactive: bool,
     tty: bool,
+    output: str,
     **kw: Any,
 ) -> None:
     """Create and start a container from IMAGE, pulling it if needed.
@@ -170,83 +174,119 @@ def run(
     rec = _create(image, args, kw, auto_remove)
     if detach:
         engine.start(cfg, rec.name)
-        click.echo(rec.id)
+        if output == "json":
+            emit_json({"id": rec.id, "name": rec.name, "status": "running"})
+        else:
+            click.echo(rec.id)
         return
+    # with json, the process's output goes to stderr: stdout is the document only
+    quiet = stdout_to_stderr() if output == "json" else contextlib.nullcontext()
     try:
-        rc = engine.run_foreground(cfg, rec.name, stdin=interactive)
+        with quiet:
+            rc = engine.run_foreground(cfg, rec.name, stdin=interactive)
     finally:
         if auto_remove:
             engine.remove(cfg, rec.name, force=True)
     # killed by a signal: exit 128+N as a shell (and docker) reports it
-    sys.exit(128 - rc if rc < 0 else rc)
+    rc = 128 - rc if rc < 0 else rc
+    if output == "json":
+        emit_json({"id": rec.id, "name": rec.name, "exit_code": rc, "removed": auto_remove})
+    sys.exit(rc)
 
 
 @click.command(context_settings=CTX)
 @run_options
+@output_option
 @click.argument("image")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def create(image: str, args: tuple[str, ...], **kw: Any) -> None:
+def create(image: str, args: tuple[str, ...], output: str, **kw: Any) -> None:
     """Create a container from IMAGE without starting it; print its id."""
     rec = _create(image, args, kw, False)
-    click.echo(rec.id)
+    if output == "json":
+        emit_json({"id": rec.id, "name": rec.name, "status": "created"})
+    else:
+        click.echo(rec.id)
 
 
-def _each(containers: tuple[str, ...], action: Callable[[Any, str], None]) -> None:
-    """Apply ``action`` to every container; report each failure, exit 1 if any failed."""
+def _each(
+    containers: tuple[str, ...], action: Callable[[Any, str], None], output: str = "table"
+) -> None:
+    """Apply ``action`` to every container; report each failure, exit 1 if any failed.
+
+    Prints each name done (table) or a list of ``{name, id, error}`` (json).
+    """
     from lxcri_core.containers import engine
+    from lxcri_core.containers.record import load_record
     from lxcri_core.errors import LxcriError
 
     cfg = get_config()
     failed = False
+    results: list[dict[str, Any]] = []
     for c in containers:
+        name, cid = c, ""
         try:
             name = engine.find(cfg, c)
+            with contextlib.suppress(LxcriError):
+                cid = load_record(cfg.root, name).id  # before: rm removes it
             action(cfg, name)
-            click.echo(name)
+            results.append({"name": name, "id": cid, "error": ""})
+            if output != "json":
+                click.echo(name)
         except LxcriError as e:
             click.echo(f"lxcri: error: {e}", err=True)
+            results.append({"name": name, "id": cid, "error": str(e)})
             failed = True
+    if output == "json":
+        emit_json(results)
     if failed:
         sys.exit(1)
 
 
 @click.command()
+@output_option
 @click.argument("containers", nargs=-1, required=True)
-def start(containers: tuple[str, ...]) -> None:
+def start(containers: tuple[str, ...], output: str) -> None:
     """Start one or more stopped containers (detached, supervised)."""
     from lxcri_core.containers import engine
 
-    _each(containers, engine.start)
+    _each(containers, engine.start, output)
 
 
 @click.command()
 @click.option("-t", "--timeout", type=int, help="Seconds to wait before SIGKILL.")
+@output_option
 @click.argument("containers", nargs=-1, required=True)
-def stop(containers: tuple[str, ...], timeout: int | None) -> None:
-    """Stop running containers: the stop signal, then SIGKILL after the timeout."""
+def stop(containers: tuple[str, ...], timeout: int | None, output: str) -> None:
+    """Stop running containers: the stop signal, then SIGKILL after the timeout.
+
+    A process that is SIGKILLed records exit code 137; a container in a restart
+    back-off stops at once and is not restarted.
+    """
     from lxcri_core.containers import engine
 
-    _each(containers, lambda cfg, name: engine.stop(cfg, name, timeout))
+    _each(containers, lambda cfg, name: engine.stop(cfg, name, timeout), output)
 
 
 @click.command()
 @click.option("-t", "--timeout", type=int, help="Seconds to wait before SIGKILL.")
+@output_option
 @click.argument("containers", nargs=-1, required=True)
-def restart(containers: tuple[str, ...], timeout: int | None) -> None:
+def restart(containers: tuple[str, ...], timeout: int | None, output: str) -> None:
     """Stop and start containers."""
     from lxcri_core.containers import engine
 
-    _each(containers, lambda cfg, name: engine.restart(cfg, name, timeout))
+    _each(containers, lambda cfg, name: engine.restart(cfg, name, timeout), output)
 
 
 @click.command()
 @click.option("-f", "--force", is_flag=True, help="Stop a running container first.")
+@output_option
 @click.argument("containers", nargs=-1, required=True)
-def destroy(containers: tuple[str, ...], force: bool) -> None:
+def destroy(containers: tuple[str, ...], force: bool, output: str) -> None:
     """Remove containers: rootfs, address, anonymous volumes. Named volumes are kept."""
     from lxcri_core.containers import engine
 
-    _each(containers, lambda cfg, name: engine.remove(cfg, name, force=force))
+    _each(containers, lambda cfg, name: engine.remove(cfg, name, force=force), output)
 
 
 @click.command(name="exec", context_settings={"allow_interspersed_args": False})
@@ -254,6 +294,7 @@ def destroy(containers: tuple[str, ...], force: bool) -> None:
 @click.option("-u", "--user", default="", help="UID[:GID] to run as.")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Accepted for docker parity.")
+@output_option
 @click.argument("container")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(
@@ -263,14 +304,34 @@ def exec_(
     user: str,
     interactive: bool,
     tty: bool,
+    output: str,
 ) -> None:
-    """Run a command in a running container; exit with its status."""
+    """Run a command in a running container; exit with its status.
+
+    With --output json the command's output goes to stderr and stdout holds
+    {"name", "id", "exit_code"} once it has ended.
+    """
     from lxcri_core.containers import engine
 
     cfg = get_config()
-    cmd = engine.exec_argv(cfg, engine.find(cfg, container), list(argv), env=env, user=user)
+    name = engine.find(cfg, container)
+    cmd = engine.exec_argv(cfg, name, list(argv), env=env, user=user)
     sys.stdout.flush()
-    os.execvp(cmd[0], cmd)
+    if output != "json":
+        os.execvp(cmd[0], cmd)
+    _exec_json(cfg, name, cmd, interactive)
+
+
+def _exec_json(cfg: Any, name: str, cmd: list[str], interactive: bool) -> None:
+    import subprocess
+
+    from lxcri_core.containers.record import load_record
+
+    stdin = None if interactive else subprocess.DEVNULL
+    rc = subprocess.run(cmd, stdin=stdin, stdout=sys.stderr.fileno(), check=False).returncode
+    rc = 128 - rc if rc < 0 else rc
+    emit_json({"name": name, "id": load_record(cfg.root, name).id, "exit_code": rc})
+    sys.exit(rc)
 
 
 @click.command()
@@ -466,5 +527,10 @@ def status(container: str, output: str) -> None:
         emit_json(st.to_json())
     else:
         for k, v in st.to_json().items():
-            shown = ", ".join(v) if isinstance(v, (list, tuple)) else "" if v is None else v
+            if k == "ports":
+                shown = ", ".join(engine.port_text(p) for p in st.ports)
+            elif k == "labels":
+                shown = ", ".join(f"{lk}={lv}" for lk, lv in sorted(st.labels.items()))
+            else:
+                shown = "" if v is None else v
             click.echo(f"{k}: {shown}")
