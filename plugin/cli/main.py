@@ -70,6 +70,13 @@ class LazyGroup(click.Group):
             # One clear line, exit 1; the traceback only at debug level.
             click.echo(f"lxcri: error: {e}", err=True)
             ctx.exit(1)
+        except BrokenPipeError:
+            # `lxcri ps | head -1`: the reader left; nothing to tell anyone, as
+            # a shell's tools do (exit 128 + SIGPIPE), and no error at exit's flush
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            ctx.exit(141)
         except OSError as e:
             # a read-only or full state root, a missing permission: the system's
             # own words, one line (what failed is in the filename)
