@@ -585,6 +585,8 @@ def stop(cfg: Config, name: str, timeout: int | None = None) -> None:
     if pid:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGUSR1)  # ends a back-off now; see supervisor.on_wake
+    # no supervisor (it was killed) yet running: nobody else will record the exit
+    orphan = pid is None and lxc.state(name, lxcpath(cfg)) != "STOPPED"
     deadline = time.monotonic() + t + 5
     while True:
         if lxc.state(name, lxcpath(cfg)) != "STOPPED":
@@ -602,6 +604,13 @@ def stop(cfg: Config, name: str, timeout: int | None = None) -> None:
                 os.kill(pid, signal.SIGTERM)
             break
         time.sleep(0.05)
+    if orphan:  # its own status is lost with the supervisor; a SIGKILL's is not
+        restarts = ExitDoc.from_json(_read_json(sdir / "exit.json"))
+        record_exit(
+            sdir,
+            137 if (sdir / STOP_KILLED).exists() else None,
+            restarts.restarts if restarts else 0,
+        )
     log.info("container stopped", name=name)
 
 

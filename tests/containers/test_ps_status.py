@@ -65,6 +65,19 @@ def test_killed_supervisor_shows_the_real_state(lxenv: LxcEnv, lxcri: Lxcri) -> 
     assert engine.status(cfg, "orphan").status == "running"
 
 
+def test_stop_without_a_supervisor_records_what_it_knows(lxenv: LxcEnv, lxcri: Lxcri) -> None:
+    cfg = lxenv.config()
+    lxenv.start("orphan2", args=(STUBBORN,))
+    sdir = lxenv.state_dir("orphan2")
+    pid = engine.supervisor_pid(sdir)
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: engine.supervisor_pid(sdir) is None, what="the supervisor to die")
+    assert lxcri("stop", "-t", "1", "orphan2").returncode == 0
+    st = engine.status(cfg, "orphan2")
+    assert (st.status, st.exit_code) == ("exited", 137) and st.finished_at
+
+
 def test_ps_is_dockers_view_and_list_shows_all(lxenv: LxcEnv, lxcri: Lxcri) -> None:
     cfg = lxenv.config()
     lxenv.start("web1", args=("sleep 60",), labels=("app=web", "tier=front"))
