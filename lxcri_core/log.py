@@ -58,16 +58,17 @@ def _import_structlog() -> Any:
     global _applied
     # setup_logging()'s settings, or for a library caller that never called
     # it: warnings on stderr, never info lines on stdout (structlog's default)
-    wanted = _settings or (os.environ.get("LXCRI_LOG_LEVEL", "warning"), None)
+    wanted = _settings or (os.environ.get("LXCRI_LOG_LEVEL", "warning"), None, False)
     if _applied != wanted:
         _configure(structlog, *wanted)
         _applied = wanted
     return structlog
 
 
-#: What setup_logging() asked for; applied when structlog is first needed.
-_settings: tuple[str, bool | None] | None = None
-_applied: tuple[str, bool | None] | None = None
+#: What setup_logging() asked for (level, json, people); applied when structlog
+#: is first needed.
+_settings: tuple[str, bool | None, bool] | None = None
+_applied: tuple[str, bool | None, bool] | None = None
 
 
 class _StderrLogger:
@@ -88,19 +89,51 @@ class _StderrLogger:
         return cls()
 
 
-def setup_logging(level: str = "warning", json: bool | None = None) -> None:
+def setup_logging(level: str = "warning", json: bool | None = None, people: bool = False) -> None:
     """Configure logging for the process; ``json=None`` means "not a TTY".
+
+    ``people``: stderr is read by a person (the CLI): warnings and errors are
+    one plain line each (``lxcri: warning: EVENT: key=value, ...``) whatever
+    the format of the other records, which stay structured (JSON when not a
+    TTY) for whoever collects them at ``--log-level info``/``debug``.
 
     structlog itself is imported (~35 ms) only when a call at or above
     ``level`` is made: most commands never log.
     """
     global _settings
-    _settings = (level, json)
+    _settings = (level, json, people)
     if "structlog" in sys.modules:
         _import_structlog()  # already in use: apply now
 
 
-def _configure(structlog: Any, level: str, json: bool | None) -> None:
+#: Record fields a person's warning line leaves out (the line says them already).
+_PLAIN_SKIP = ("event", "level", "timestamp", "logger")
+
+
+def plain_line(event: MutableMapping[str, Any]) -> str:
+    """One readable line for a warning or an error (already redacted)."""
+    level = str(event.get("level", "warning"))
+    level = "error" if level in ("critical", "exception") else level
+    rest = ", ".join(f"{k}={v}" for k, v in event.items() if k not in _PLAIN_SKIP)
+    text = " ".join(str(event.get("event", "")).split())  # one line, always
+    if rest:
+        text += f" ({' '.join(rest.split())})"
+    return f"lxcri: {level}: {text}"
+
+
+class _ForPeople:
+    """A renderer: warnings and errors as ``plain_line``, the rest by ``inner``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        if _LEVELS.get(str(event.get("level", "")), 0) >= logging.WARNING:
+            return plain_line(event)
+        return self.inner(logger, method, event)
+
+
+def _configure(structlog: Any, level: str, json: bool | None, people: bool = False) -> None:
     lvl = logging.getLevelName(level.upper())
     if not isinstance(lvl, int):
         lvl = logging.WARNING
@@ -115,6 +148,8 @@ def _configure(structlog: Any, level: str, json: bool | None) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    if people:
+        renderer = _ForPeople(renderer)
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

@@ -32,22 +32,27 @@ from lxcri_core.config import Config
 from lxcri_core.containers import lxc
 from lxcri_core.containers.paths import hook_command, libexec
 from lxcri_core.containers.record import (
+    STARTED,
+    STOP_KILLED,
     STOP_REQUESTED,
     ContainerRecord,
     check_name,
     containers_dir,
+    exit_status,
     list_records,
     load_record,
     record_exit,
+    record_started,
     save_record,
     state_dir,
 )
+from lxcri_core.containers.status import ExitDoc, derive_status, describe
 from lxcri_core.containers.subids import ensure_root_subids
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
 from lxcri_core.errors import BackendError, ImageNotFound, RegistryError
 from lxcri_core.fsutil import atomic_write, flocked
 from lxcri_core.log import get_logger
-from lxcri_core.spec.model import ContainerSpec
+from lxcri_core.spec.model import ContainerSpec, PortMapping
 
 log = get_logger(__name__)
 
@@ -439,8 +444,9 @@ def _write_lxc_files(
 
 # -- run ------------------------------------------------------------------------
 def _clear_stop_request(sdir: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        (sdir / STOP_REQUESTED).unlink()
+    for marker in (STOP_REQUESTED, STOP_KILLED):
+        with contextlib.suppress(FileNotFoundError):
+            (sdir / marker).unlink()
 
 
 class _Terminated(Exception):
@@ -483,7 +489,18 @@ def start_error(sdir: Path, lxc_log_offset: int) -> str | None:
             return failed[-1].split(" ", 1)[-1].strip()  # without the time stamp
     # "lxc-execute NAME TIME ERROR conf - ../src/lxc/conf.c:f:1 - Permission denied - what"
     parts = errors[0].split(" - ")[1:]
-    return " - ".join(p for p in parts if ".c:" not in p).strip() or errors[0]
+    why = " - ".join(p for p in parts if ".c:" not in p).strip() or errors[0]
+    if "Failed to clone a new set of namespaces" in why:
+        why += f"; {NO_NAMESPACES_HINT}"
+    return why
+
+
+#: What a failed clone of the namespaces means, for people (seen in a chroot).
+NO_NAMESPACES_HINT = (
+    "LXC cannot create the container's namespaces here: the kernel refuses user "
+    "namespaces in a chroot (use pivot_root) and where they are restricted "
+    "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone)"
+)
 
 
 def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
@@ -502,19 +519,28 @@ def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
     offset = _log_offset(sdir / "lxc.log")
     old = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        record_started(sdir)
         proc = subprocess.Popen(
             lxc.execute_argv(name, lxcpath(cfg)),
             stdin=None if stdin else subprocess.DEVNULL,
         )
         try:
-            rc = proc.wait()
+            raw = proc.wait()
         except (KeyboardInterrupt, _Terminated):
-            lxc.stop(name, lxcpath(cfg), rec.spec.stop_timeout, stop_signal=rec.spec.stop_signal)
-            rc = proc.wait()
+            lxc.stop(
+                name,
+                lxcpath(cfg),
+                rec.spec.stop_timeout,
+                stop_signal=rec.spec.stop_signal,
+                before_kill=lambda: atomic_write(sdir / STOP_KILLED, b""),
+            )
+            raw = proc.wait()
     finally:
         signal.signal(signal.SIGTERM, old)
-    record_exit(sdir, rc, restarts=0)
-    if rc != 0 and (why := start_error(sdir, offset)):
+    rc = exit_status(raw, killed=(sdir / STOP_KILLED).exists())
+    why = start_error(sdir, offset) if raw != 0 else None
+    record_exit(sdir, rc, restarts=0, start_failed=why is not None, error=why or "")
+    if why is not None:
         raise BackendError(f"container {name} failed to start: {why}")
     return rc
 
@@ -577,6 +603,9 @@ def _start_locked(cfg: Config, name: str, wait: float) -> None:
     else:
         raise BackendError(f"container {name} did not start within {wait:.0f} s")
     exit_doc = _read_json(sdir / "exit.json")
+    if exit_doc.get("start_failed"):
+        why = exit_doc.get("error") or "see its lxc.log"
+        raise BackendError(f"container {name} failed to start: {why}")
     if exit_doc.get("exit_code") and (why := start_error(sdir, offset)):
         raise BackendError(f"container {name} failed to start: {why}")
     if not exit_doc:  # the supervisor died before the container ran
@@ -589,20 +618,46 @@ def _start_locked(cfg: Config, name: str, wait: float) -> None:
 
 
 def stop(cfg: Config, name: str, timeout: int | None = None) -> None:
-    """Stop ``name``: its stop signal, SIGKILL after the timeout; no restart follows."""
+    """Stop ``name``: its stop signal, SIGKILL after the timeout; no restart follows.
+
+    Returns within about the timeout also when the container is in a
+    restart back-off (its supervisor is woken, not waited for) or is being
+    restarted at this moment (it is stopped again until the supervisor ends).
+    """
     rec = load_record(cfg.root, name)
     sdir = state_dir(cfg.root, name)
     atomic_write(sdir / STOP_REQUESTED, b"")
     t = rec.spec.stop_timeout if timeout is None else timeout
-    if lxc.state(name, lxcpath(cfg)) != "STOPPED":
-        lxc.stop(name, lxcpath(cfg), t, stop_signal=rec.spec.stop_signal)
     pid = supervisor_pid(sdir)
-    deadline = time.monotonic() + 15
-    while pid and supervisor_pid(sdir) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid and supervisor_pid(sdir):
+    if pid:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGUSR1)  # ends a back-off now; see supervisor.on_wake
+    # no supervisor (it was killed) yet running: nobody else will record the exit
+    orphan = pid is None and lxc.state(name, lxcpath(cfg)) != "STOPPED"
+    deadline = time.monotonic() + t + 5
+    while True:
+        if lxc.state(name, lxcpath(cfg)) != "STOPPED":
+            lxc.stop(
+                name,
+                lxcpath(cfg),
+                t,
+                stop_signal=rec.spec.stop_signal,
+                before_kill=lambda: atomic_write(sdir / STOP_KILLED, b""),
+            )
+        if not (pid and supervisor_pid(sdir)):
+            break
+        if time.monotonic() > deadline:  # a supervisor that does not end: end it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    if orphan:  # its own status is lost with the supervisor; a SIGKILL's is not
+        restarts = ExitDoc.from_json(_read_json(sdir / "exit.json"))
+        record_exit(
+            sdir,
+            137 if (sdir / STOP_KILLED).exists() else None,
+            restarts.restarts if restarts else 0,
+        )
     log.info("container stopped", name=name)
 
 
@@ -696,19 +751,32 @@ class ContainerStatus:
     name: str
     id: str
     image: str
-    status: str  # running, exited, created, restarting
+    status: str  # created, running, paused, restarting, exited (see status.py)
     health: str  # "", starting, healthy, unhealthy
     exit_code: int | None
     restarts: int
     ipv4: str
     ipv6: str
-    ports: tuple[str, ...]
+    ports: tuple[PortMapping, ...]
     created: str
     pid: int | None
     storage: str
+    image_digest: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: docker's STATUS column: "Up 3 minutes (healthy)", "Exited (137) 5 minutes ago"
+    status_text: str = ""
+    #: why LXC could not start it (a failed start), else ""
+    error: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def port_text(p: PortMapping) -> str:
+    """``127.0.0.1:8080->80/tcp``, as docker ps shows a published port."""
+    return f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port}->{p.container_port}/{p.protocol}"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -722,35 +790,33 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _status(cfg: Config, rec: ContainerRecord) -> ContainerStatus:
     sdir = state_dir(cfg.root, rec.name)
     st = lxc.state(rec.name, lxcpath(cfg))
-    exit_doc = _read_json(sdir / "exit.json")
-    health = _read_json(sdir / "health.json").get("status", "")
-    sup = supervisor_pid(sdir)
-    if st == "RUNNING":
-        status = "running"
-    elif sup:
-        status = "restarting"
-    elif exit_doc:
-        status = "exited"
-    else:
-        status = "created"
-    ports = tuple(
-        f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port}->{p.container_port}/{p.protocol}"
-        for p in rec.spec.ports
-    )
+    exit_doc = ExitDoc.from_json(_read_json(sdir / "exit.json"))
+    started = _read_json(sdir / STARTED)
+    health = str(_read_json(sdir / "health.json").get("status", ""))
+    sup = supervisor_pid(sdir) is not None
+    derived = derive_status(st, exit_doc, health, sup, has_run=bool(started))
+    started_at = str(started.get("started", ""))
+    finished_at = exit_doc.finished if exit_doc else ""
     return ContainerStatus(
         name=rec.name,
         id=rec.id,
         image=rec.image,
-        status=status,
-        health=health if status == "running" else "",
-        exit_code=exit_doc.get("exit_code"),
-        restarts=int(exit_doc.get("restarts", 0) or 0),
+        status=derived.state,
+        health=derived.health,
+        exit_code=derived.exit_code,
+        restarts=exit_doc.restarts if exit_doc else 0,
         ipv4=rec.ipv4,
         ipv6=rec.ipv6,
-        ports=ports,
+        ports=rec.spec.ports,
         created=rec.created,
-        pid=lxc.init_pid(rec.name, lxcpath(cfg)) if st == "RUNNING" else None,
+        pid=lxc.init_pid(rec.name, lxcpath(cfg)) if derived.state == "running" else None,
         storage=rec.storage,
+        image_digest=rec.image_digest,
+        started_at=started_at,
+        finished_at=finished_at,
+        labels=dict(rec.spec.labels),
+        status_text=describe(derived, started_at, finished_at, datetime.now(UTC)),
+        error=exit_doc.error if exit_doc else "",
     )
 
 
@@ -776,8 +842,10 @@ def find(cfg: Config, name_or_id: str) -> str:
     with contextlib.suppress(BackendError):
         if state_dir(cfg.root, name_or_id).is_dir():  # half-created: `rm` cleans it up
             return name_or_id
-    hint = " (an id prefix needs at least 4 characters)" if len(name_or_id) < 4 else ""
-    raise BackendError(f"no such container: {name_or_id}{hint} (see `lxcri list`)")
+    # the hint only for what could be an id: "ga" is a name, "ab" may be an id's start
+    hexish = all(c in "0123456789abcdef" for c in name_or_id)
+    hint = " (an id prefix needs at least 4 characters)" if hexish and len(name_or_id) < 4 else ""
+    raise BackendError(f"no such container: {name_or_id}{hint} (see `lxcri ps -a`)")
 
 
 @dataclass(frozen=True)

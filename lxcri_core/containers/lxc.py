@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lxcri_core.errors import BackendError
@@ -46,9 +46,18 @@ def init_pid(name: str, lxcpath: Path) -> int | None:
 
 
 def stop(
-    name: str, lxcpath: Path, timeout: int, kill: bool = False, stop_signal: str = "SIGTERM"
+    name: str,
+    lxcpath: Path,
+    timeout: int,
+    kill: bool = False,
+    stop_signal: str = "SIGTERM",
+    before_kill: Callable[[], None] | None = None,
 ) -> None:
     """Send the process its stop signal, SIGKILL everything after ``timeout`` seconds.
+
+    ``before_kill`` runs just before the SIGKILL (not when the stop signal
+    sufficed): whoever waits for ``lxc-execute`` then knows that its exit
+    status means "killed" (137), not the process's own.
 
     Not ``lxc-stop -t``: under lxc-execute that signals init.lxc, which
     SIGKILLs the process one second later whatever the timeout. So the
@@ -65,6 +74,8 @@ def stop(
                 os.kill(child, sig)
         if wait_state(name, lxcpath, "STOPPED", timeout):
             return
+    if before_kill is not None:
+        before_kill()
     argv = ["lxc-stop", "-n", name, "-P", str(lxcpath), "-k"]
     proc = _run(argv, timeout=30)
     # exit 2: the container was not running, which is what we wanted

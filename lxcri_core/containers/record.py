@@ -9,7 +9,9 @@ Layout of ``$LXCRI_ROOT/containers/NAME/`` (also LXC's ``lxcpath/NAME``):
 - ``ctr/``          mounted read-only at ``/.lxcri``: ``init``, ``argv``, ``env``;
 - ``rootfs/``       the mount point of an overlay rootfs;
 - ``console.log``   the process's output; ``hooks.log`` what the hooks did;
-- ``supervisor.pid`` / ``health.json`` / ``exit.json`` runtime state.
+- ``supervisor.pid`` / ``health.json`` / ``exit.json`` / ``started.json``
+                    runtime state (see ``status.derive_status``);
+- ``stop.requested`` / ``stop.killed`` markers of a stop in progress.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from lxcri_core.spec.model import ContainerSpec
 RECORD = "lxcri.json"
 #: Written by `lxcri stop` before stopping: the supervisor must not restart.
 STOP_REQUESTED = "stop.requested"
+#: Written just before a stop escalates to SIGKILL: the run's exit status is 137.
+STOP_KILLED = "stop.killed"
+#: When the current (or last) run started; its presence says the container ran.
+STARTED = "started.json"
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: "$" allows a final "\n"
 
 
@@ -116,13 +122,42 @@ def lxcpath_for_root(root: Path) -> Path:
     return containers_dir(root)
 
 
-def record_exit(sdir: Path, rc: int, restarts: int) -> None:
-    """Note how the container's process ended (``exit.json``), for status and list."""
+def record_exit(
+    sdir: Path, rc: int | None, restarts: int, *, start_failed: bool = False, error: str = ""
+) -> None:
+    """Note how the container's process ended (``exit.json``), for status and list.
+
+    ``start_failed``: LXC could not start the container (``error`` says why), so
+    ``rc`` is no exit status of the process and is recorded as None.
+    """
     if not sdir.is_dir():
         return  # removed meanwhile (`lxcri rm -f`): do not bring the directory back
-    doc = {
-        "exit_code": rc,
+    doc: dict[str, Any] = {
+        "exit_code": None if start_failed else rc,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "restarts": restarts,
     }
+    if start_failed:
+        doc["start_failed"] = True
+        doc["error"] = error
     atomic_write(sdir / "exit.json", json.dumps(doc).encode())
+
+
+def record_started(sdir: Path) -> None:
+    """Note that a run starts now (``started.json``), for "Up 3 minutes" and the status."""
+    if not sdir.is_dir():
+        return
+    doc = {"started": datetime.now(UTC).isoformat(timespec="seconds")}
+    atomic_write(sdir / STARTED, json.dumps(doc).encode())
+
+
+def exit_status(rc: int, killed: bool) -> int:
+    """The exit status to record for ``lxc-execute``'s return code ``rc``.
+
+    A negative ``rc`` is a signal (128+N, as a shell reports it). When lxcri
+    SIGKILLed the container after its stop timeout, lxc-execute says 1 (its
+    init was killed): that is 137, as docker records it.
+    """
+    if killed and rc != 0:
+        return 137
+    return 128 - rc if rc < 0 else rc

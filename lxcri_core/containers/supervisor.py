@@ -6,7 +6,11 @@ container with ``lxc-execute`` (output appended to ``console.log``), and
 when the process exits it records the status in ``exit.json`` and decides,
 by the restart policy, whether to start it again: docker's back-off (100 ms
 doubling to 1 min, reset after 10 s of running). ``lxcri stop`` writes
-``stop.requested`` first, so a stop is never mistaken for a crash.
+``stop.requested`` first, so a stop is never mistaken for a crash, and
+wakes a back-off with SIGUSR1; a stop that had to SIGKILL writes
+``stop.killed`` first, and the run's exit status is then 137. A run that
+LXC could not start (its own ERROR lines in lxc.log) is recorded as a failed
+start, with LXC's reason, and is not retried.
 
 Healthchecks run in a thread with ``lxc-attach`` at the spec's interval;
 ``health.json`` holds ``starting``/``healthy``/``unhealthy`` and the last
@@ -34,11 +38,14 @@ from typing import Any
 
 from lxcri_core.containers import lxc
 from lxcri_core.containers.record import (
+    STOP_KILLED,
     STOP_REQUESTED,
     ContainerRecord,
+    exit_status,
     load_record,
     lxcpath_for_root,
     record_exit,
+    record_started,
     state_dir,
 )
 from lxcri_core.fsutil import atomic_write
@@ -114,26 +121,43 @@ class Health:
 def supervise(root: Path, name: str) -> int:
     sdir = state_dir(root, name)
     path = lxcpath_for_root(root)
-    atomic_write(sdir / "supervisor.pid", str(os.getpid()).encode())
     restarts = 0
     backoff = BACKOFF_START
     current: subprocess.Popen[bytes] | None = None
+    rc = 0
 
     stopping = threading.Event()
+
+    def mark_killed() -> None:
+        atomic_write(sdir / STOP_KILLED, b"")
 
     def on_term(signum: int, frame: Any) -> None:
         stopping.set()  # also ends a restart back-off at once
         atomic_write(sdir / STOP_REQUESTED, b"")
         if current is not None and current.poll() is None:
             spec = load_record(root, name).spec
-            lxc.stop(name, path, spec.stop_timeout, stop_signal=spec.stop_signal)
+            lxc.stop(
+                name, path, spec.stop_timeout, stop_signal=spec.stop_signal, before_kill=mark_killed
+            )
 
+    def on_wake(signum: int, frame: Any) -> None:
+        # `lxcri stop` wrote stop.requested and stops the container itself (with
+        # its own -t): only a restart back-off must end now, not after up to 1 min
+        stopping.set()
+
+    # handlers first, then the pid file: whoever finds the pid may signal it
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGUSR1, on_wake)
+    atomic_write(sdir / "supervisor.pid", str(os.getpid()).encode())
     try:
         while True:
+            if stopping.is_set() or (sdir / STOP_REQUESTED).exists():
+                return rc  # a stop came during the back-off: do not start again
             rec = load_record(root, name)
             started = time.monotonic()
             health = Health(rec, sdir, path)
+            offset = _size(sdir / "lxc.log")
+            record_started(sdir)
             with open(sdir / "console.log", "ab") as out:
                 current = subprocess.Popen(
                     lxc.execute_argv(name, path),
@@ -143,12 +167,18 @@ def supervise(root: Path, name: str) -> int:
                 )
                 checker = threading.Thread(target=health.run, args=(started,), daemon=True)
                 checker.start()
-                rc = current.wait()
+                raw = current.wait()
             health.stop.set()
             stopped = (sdir / STOP_REQUESTED).exists()
+            rc = exit_status(raw, killed=(sdir / STOP_KILLED).exists())
+            why = _start_error(sdir, offset) if raw != 0 else None
             pol = rec.spec.restart
             again = should_restart(pol.name, pol.max_retries, rc, restarts, stopped)
-            record_exit(sdir, rc, restarts)
+            record_exit(sdir, rc, restarts, start_failed=why is not None, error=why or "")
+            if why is not None:
+                # LXC could not start it: retrying cannot help, and the error must stay readable
+                print(f"lxcri supervisor: {name} failed to start: {why}", file=sys.stderr)
+                return rc
             if not again:
                 return rc
             if time.monotonic() - started > STABLE_AFTER:
@@ -163,6 +193,19 @@ def supervise(root: Path, name: str) -> int:
     finally:
         with contextlib.suppress(FileNotFoundError):
             (sdir / "supervisor.pid").unlink()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _start_error(sdir: Path, offset: int) -> str | None:
+    from lxcri_core.containers.engine import start_error
+
+    return start_error(sdir, offset)
 
 
 def main() -> None:

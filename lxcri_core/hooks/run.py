@@ -66,8 +66,27 @@ def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
         from lxcri_core.network.ports import publish
 
         v6 = IPv6Address(doc["ipv6"]) if doc.get("ipv6") else None
-        publish(doc["id"], ports, IPv4Address(doc["ipv4"]), v6, check_conflicts=True)
+        publish(
+            doc["id"],
+            ports,
+            IPv4Address(doc["ipv4"]),
+            v6,
+            check_conflicts=True,
+            name_of=lambda cid: _name_of(Path(ctx.state_dir).parent, cid),
+        )
         log(f"pre-start: published {len(ports)} port(s) to {doc['ipv4']}")
+
+
+def _name_of(containers: Path, cid: str) -> str:
+    """The name of the container with id ``cid`` among ``containers``' records (for
+    messages: people know containers by name); the id when none has it."""
+    for marker in containers.glob(f"*/{MARKER}"):
+        try:
+            if json.loads(marker.read_text()).get("id") == cid:
+                return marker.parent.name
+        except (OSError, ValueError, AttributeError):
+            continue
+    return cid
 
 
 def _unpublish(doc: dict[str, Any], log: HookLog) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
@@ -340,12 +340,14 @@ def publish(
     table: str = DEFAULT_TABLE,
     check_conflicts: bool = True,
     run: Runner = run_cmd,
+    name_of: Callable[[str], str] | None = None,
 ) -> None:
     """Make exactly ``ports`` of ``container_id`` live, replacing what it had.
 
     Called by the start hook. With ``check_conflicts`` the live table is read
     first (one more ``nft`` call) and a host port already published by
-    another container is refused instead of silently shadowed.
+    another container is refused instead of silently shadowed; ``name_of``
+    turns that container's id into the name people know it by.
     """
     ruleset = publish_ruleset(container_id, ports, ipv4, ipv6, table)
     if check_conflicts and ports:
@@ -357,9 +359,10 @@ def publish(
         for m in ports:
             other = taken.get((m.proto, m.host_port))
             if other is not None and _overlaps(m.host_ip, other.mapping.host_ip):
+                who = name_of(other.container_id) if name_of else other.container_id
                 raise NetworkError(
                     f"host port {m.host_port}/{m.proto} is already published by container "
-                    f"{other.container_id}; choose another host port or stop that container"
+                    f"{who}; choose another host port or stop that container"
                 )
     nft_apply(ruleset, f"publishing ports {', '.join(map(str, ports))} of {container_id}", run)
     log.info("ports published", container=container_id, ports=[str(p) for p in ports])

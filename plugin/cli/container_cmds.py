@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from typing import Any
 
 import click
 from lxcri_pve.cli.common import emit_json, emit_table, get_config, output_option
+from lxcri_pve.cli.output import stdout_to_stderr
 
 F = Callable[..., Any]
 
@@ -159,6 +161,7 @@ def _create(image: str, args: tuple[str, ...], kw: dict[str, Any], auto_remove: 
 @click.option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a terminal (accepted for docker parity).")
+@output_option
 @click.argument("image")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(
@@ -168,6 +171,7 @@ def run(
     auto_remove: bool,
     interactive: bool,
     tty: bool,
+    output: str,
     **kw: Any,
 ) -> None:
     """Create and start a container from IMAGE, pulling it if needed.
@@ -185,87 +189,131 @@ def run(
 
     if auto_remove and kw["restart"] not in (None, "no"):
         raise click.UsageError("--rm and --restart cannot be combined")
+    # Only a supervisor restarts a container, and only a detached one has one.
+    # Refused before anything is created, rather than ignored with a container
+    # left behind: the same command with -d does what was asked.
+    if not detach and kw["restart"] not in (None, "no"):
+        raise click.UsageError(
+            f"--restart {kw['restart']} needs -d: a foreground container is not restarted; "
+            "use `lxcri run -d --restart ...` and `lxcri logs -f`"
+        )
     cfg = get_config()
     rec = _create(image, args, {**kw, "tty": tty}, auto_remove)
     if detach:
         engine.start(cfg, rec.name)
-        click.echo(rec.id)
+        if output == "json":
+            emit_json({"id": rec.id, "name": rec.name, "status": "running"})
+        else:
+            click.echo(rec.id)
         return
+    # with json, the process's output goes to stderr: stdout is the document only
+    quiet = stdout_to_stderr() if output == "json" else contextlib.nullcontext()
     try:
-        rc = engine.run_foreground(cfg, rec.name, stdin=interactive)
+        with quiet:
+            rc = engine.run_foreground(cfg, rec.name, stdin=interactive)
     finally:
         if auto_remove:
             engine.remove(cfg, rec.name, force=True)
     # killed by a signal: exit 128+N as a shell (and docker) reports it
-    sys.exit(128 - rc if rc < 0 else rc)
+    rc = 128 - rc if rc < 0 else rc
+    if output == "json":
+        emit_json({"id": rec.id, "name": rec.name, "exit_code": rc, "removed": auto_remove})
+    sys.exit(rc)
 
 
 @click.command(context_settings=CTX)
 @run_options
+@output_option
 @click.argument("image")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def create(image: str, args: tuple[str, ...], **kw: Any) -> None:
+def create(image: str, args: tuple[str, ...], output: str, **kw: Any) -> None:
     """Create a container from IMAGE without starting it; print its id."""
     rec = _create(image, args, kw, False)
-    click.echo(rec.id)
+    if output == "json":
+        emit_json({"id": rec.id, "name": rec.name, "status": "created"})
+    else:
+        click.echo(rec.id)
 
 
-def _each(containers: tuple[str, ...], action: Callable[[Any, str], None]) -> None:
-    """Apply ``action`` to every container; report each failure, exit 1 if any failed."""
+def _each(
+    containers: tuple[str, ...], action: Callable[[Any, str], None], output: str = "table"
+) -> None:
+    """Apply ``action`` to every container; report each failure, exit 1 if any failed.
+
+    Prints each name done (table) or a list of ``{name, id, error}`` (json).
+    """
     from lxcri_core.containers import engine
+    from lxcri_core.containers.record import load_record
     from lxcri_core.errors import LxcriError
 
     cfg = get_config()
     failed = False
+    results: list[dict[str, Any]] = []
     for c in containers:
+        name, cid = c, ""
         try:
             name = engine.find(cfg, c)
+            with contextlib.suppress(LxcriError):
+                cid = load_record(cfg.root, name).id  # before: rm removes it
             action(cfg, name)
-            click.echo(name)
+            results.append({"name": name, "id": cid, "error": ""})
+            if output != "json":
+                click.echo(name)
         except LxcriError as e:
             click.echo(f"lxcri: error: {e}", err=True)
+            results.append({"name": name, "id": cid, "error": str(e)})
             failed = True
+    if output == "json":
+        emit_json(results)
     if failed:
         sys.exit(1)
 
 
 @click.command()
+@output_option
 @click.argument("containers", nargs=-1, required=True)
-def start(containers: tuple[str, ...]) -> None:
+def start(containers: tuple[str, ...], output: str) -> None:
     """Start one or more stopped containers (detached, supervised)."""
     from lxcri_core.containers import engine
 
-    _each(containers, engine.start)
+    _each(containers, engine.start, output)
 
 
 @click.command()
 @click.option("-t", "--timeout", type=int, help="Seconds to wait before SIGKILL.")
+@output_option
 @click.argument("containers", nargs=-1, required=True)
-def stop(containers: tuple[str, ...], timeout: int | None) -> None:
-    """Stop running containers: the stop signal, then SIGKILL after the timeout."""
+def stop(containers: tuple[str, ...], timeout: int | None, output: str) -> None:
+    """Stop running containers: the stop signal, then SIGKILL after the timeout.
+
+    A process that is SIGKILLed records exit code 137; a container in a restart
+    back-off stops at once and is not restarted.
+    """
     from lxcri_core.containers import engine
 
-    _each(containers, lambda cfg, name: engine.stop(cfg, name, timeout))
+    _each(containers, lambda cfg, name: engine.stop(cfg, name, timeout), output)
 
 
 @click.command()
 @click.option("-t", "--timeout", type=int, help="Seconds to wait before SIGKILL.")
+@output_option
 @click.argument("containers", nargs=-1, required=True)
-def restart(containers: tuple[str, ...], timeout: int | None) -> None:
+def restart(containers: tuple[str, ...], timeout: int | None, output: str) -> None:
     """Stop and start containers."""
     from lxcri_core.containers import engine
 
-    _each(containers, lambda cfg, name: engine.restart(cfg, name, timeout))
+    _each(containers, lambda cfg, name: engine.restart(cfg, name, timeout), output)
 
 
 @click.command()
 @click.option("-f", "--force", is_flag=True, help="Stop a running container first.")
+@output_option
 @click.argument("containers", nargs=-1, required=True)
-def destroy(containers: tuple[str, ...], force: bool) -> None:
+def destroy(containers: tuple[str, ...], force: bool, output: str) -> None:
     """Remove containers: rootfs, address, anonymous volumes. Named volumes are kept."""
     from lxcri_core.containers import engine
 
-    _each(containers, lambda cfg, name: engine.remove(cfg, name, force=force))
+    _each(containers, lambda cfg, name: engine.remove(cfg, name, force=force), output)
 
 
 @click.command(name="exec", context_settings={"allow_interspersed_args": False})
@@ -274,6 +322,7 @@ def destroy(containers: tuple[str, ...], force: bool) -> None:
 @click.option("-w", "--workdir", help="Working directory (default: the container's).")
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Set TERM=xterm (a terminal on stdin gets a pty).")
+@output_option
 @click.argument("container")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(
@@ -284,26 +333,40 @@ def exec_(
     workdir: str | None,
     interactive: bool,
     tty: bool,
+    output: str,
 ) -> None:
-    """Run a command in a running container; exit with its status (126/127 if it cannot run)."""
+    """Run a command in a running container; exit with its status (126/127 if it cannot run).
+
+    With --output json the command's output goes to stderr and stdout holds
+    {"name", "id", "exit_code"} once it has ended.
+    """
     from lxcri_core.containers import engine
 
     cfg = get_config()
-    cmd = engine.exec_argv(
-        cfg,
-        engine.find(cfg, container),
-        list(argv),
-        env=env,
-        user=user,
-        workdir=workdir,
-        tty=tty,
-    )
+    name = engine.find(cfg, container)
+    cmd = engine.exec_argv(cfg, name, list(argv), env=env, user=user, workdir=workdir, tty=tty)
     sys.stdout.flush()
+    if output == "json":
+        _exec_json(cfg, name, cmd, interactive or tty)
     if not interactive and not tty:  # as docker exec: no input without -i
         fd = os.open(os.devnull, os.O_RDONLY)
         os.dup2(fd, 0)
         os.close(fd)
     os.execvpe(cmd.argv[0], cmd.argv, cmd.env)
+
+
+def _exec_json(cfg: Any, name: str, cmd: Any, interactive: bool) -> None:
+    import subprocess
+
+    from lxcri_core.containers.record import load_record
+
+    stdin = None if interactive else subprocess.DEVNULL
+    rc = subprocess.run(
+        cmd.argv, stdin=stdin, stdout=sys.stderr.fileno(), env=cmd.env, check=False
+    ).returncode
+    rc = 128 - rc if rc < 0 else rc
+    emit_json({"name": name, "id": load_record(cfg.root, name).id, "exit_code": rc})
+    sys.exit(rc)
 
 
 @click.command()
@@ -338,11 +401,35 @@ def logs(container: str, follow: bool, tail: int | None) -> None:
                 time.sleep(0.2)
 
 
+def _since(c: Any) -> str:
+    """How long ago the container started (running) or ended (otherwise)."""
+    from datetime import UTC, datetime
+
+    from lxcri_core.containers.status import human_duration
+
+    stamp = c.started_at if c.status in ("running", "paused") else c.finished_at or c.started_at
+    try:
+        secs = (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+    except ValueError:
+        return ""
+    return human_duration(secs) + ("" if c.status in ("running", "paused") else " ago")
+
+
+def _list_status(c: Any) -> str:
+    """pct's lower-case state, then what docker adds: health, or the last exit code."""
+    if c.health:
+        return f"{c.status} ({c.health})"
+    if c.status in ("exited", "restarting"):
+        return f"{c.status} ({'unknown' if c.exit_code is None else c.exit_code})"
+    return str(c.status)
+
+
 @click.command(name="list")
 @click.option("-q", "--quiet", is_flag=True, help="Only names.")
 @output_option
 def list_(quiet: bool, output: str) -> None:
-    """List containers: name, status (and health), id, image, address, ports, storage."""
+    """List all containers (running or not, as pct does): name, status with health or
+    exit code, since when, id, image, address, ports, storage. `ps` is docker's view."""
     from lxcri_core.containers import engine
 
     items = engine.list_containers(get_config())
@@ -356,17 +443,92 @@ def list_(quiet: bool, output: str) -> None:
     rows = [
         [
             c.name,
-            c.status + (f" ({c.health})" if c.health else ""),
+            _list_status(c),
+            _since(c),
             c.id[:12],
             c.image,
             c.ipv4,
-            ", ".join(c.ports),
+            ", ".join(engine.port_text(p) for p in c.ports),
             c.storage,
         ]
         for c in items
     ]
-    emit_table(["NAME", "STATUS", "ID", "IMAGE", "ADDRESS", "PORTS", "STORAGE"], rows)
+    emit_table(["NAME", "STATUS", "SINCE", "ID", "IMAGE", "ADDRESS", "PORTS", "STORAGE"], rows)
     _bridge_line()
+
+
+_PS_HELP = """List containers as docker ps does: only running ones unless -a.
+
+\b
+Filters (--filter KEY=VALUE, repeatable; one key's values: any; keys: all):
+  name=TEXT        the name contains TEXT
+  id=PREFIX        the id starts with PREFIX
+  status=STATE     created | running | paused | restarting | exited
+                   (a status filter also looks at stopped containers)
+  label=KEY        the label is set; label=KEY=VALUE: set to VALUE
+  ancestor=IMAGE   made from IMAGE (a reference, or a digest prefix)
+
+\b
+Examples:
+  lxcri ps -a
+  lxcri ps -q --filter label=app=web
+  lxcri ps -a --filter status=exited --filter ancestor=nginx:1.27
+  lxcri ps -a -o json | jq '.[] | {name, labels}'
+"""
+
+
+@click.command(help=_PS_HELP)
+@click.option("-a", "--all", "all_", is_flag=True, help="Also stopped and created containers.")
+@click.option("-q", "--quiet", is_flag=True, help="Only ids.")
+@click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Filter.")
+@click.option("--no-trunc", is_flag=True, help="Show full ids.")
+@output_option
+def ps(all_: bool, quiet: bool, filters: tuple[str, ...], no_trunc: bool, output: str) -> None:
+    from lxcri_core.containers import engine
+    from lxcri_core.containers.filters import matches, parse_filters
+    from lxcri_core.errors import SpecError
+
+    try:
+        wanted = parse_filters(filters)
+    except SpecError as e:
+        raise click.BadParameter(str(e).removeprefix("--filter "), param_hint="--filter") from None
+    show_all = all_ or "status" in wanted
+    items = [
+        c
+        for c in engine.list_containers(get_config())
+        if (show_all or c.status in ("running", "paused", "restarting")) and matches(c, wanted)
+    ]
+    if output == "json":
+        emit_json([c.to_json() for c in items])
+        return
+    if quiet:
+        for c in items:
+            click.echo(c.id if no_trunc else c.id[:12])
+        return
+    rows = [
+        [
+            c.id if no_trunc else c.id[:12],
+            c.image,
+            _since_created(c.created),
+            c.status_text,
+            ", ".join(engine.port_text(p) for p in c.ports),
+            c.name,
+        ]
+        for c in items
+    ]
+    emit_table(["CONTAINER ID", "IMAGE", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+
+
+def _since_created(stamp: str) -> str:
+    from datetime import UTC, datetime
+
+    from lxcri_core.containers.status import human_duration
+
+    try:
+        secs = (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+    except ValueError:
+        return ""
+    return f"{human_duration(secs)} ago"
 
 
 def _bridge_line() -> None:
@@ -400,5 +562,10 @@ def status(container: str, output: str) -> None:
         emit_json(st.to_json())
     else:
         for k, v in st.to_json().items():
-            shown = ", ".join(v) if isinstance(v, (list, tuple)) else "" if v is None else v
+            if k == "ports":
+                shown = ", ".join(engine.port_text(p) for p in st.ports)
+            elif k == "labels":
+                shown = ", ".join(f"{lk}={lv}" for lk, lv in sorted(st.labels.items()))
+            else:
+                shown = "" if v is None else v
             click.echo(f"{k}: {shown}")

@@ -25,6 +25,7 @@ Columns, as docker prints them:
 \b
 Examples:
   lxcri images
+  lxcri images -q
   lxcri images --output json | jq -r '.[].name'
 """
 
@@ -45,12 +46,16 @@ def _short(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
 
 
-def _images(output: str, no_trunc: bool) -> None:
+def _images(output: str, no_trunc: bool, quiet: bool = False) -> None:
     from lxcri_core.images import list_images
 
     images = list_images(get_config())
     if output == "json":
         emit_json([i.to_json() for i in images])
+        return
+    if quiet:  # one line per image digest (several names of one image: once)
+        for digest in dict.fromkeys(i.digest for i in images):
+            click.echo(digest if no_trunc else _short(digest))
         return
     _columns(
         ["REPOSITORY", "TAG", "DIGEST", "SIZE", "PLATFORM"],
@@ -68,16 +73,20 @@ def _images(output: str, no_trunc: bool) -> None:
 
 
 _no_trunc = click.option("--no-trunc", is_flag=True, help="Show full digests.")
+_quiet = click.option(
+    "-q", "--quiet", is_flag=True, help="Only digests (short; full with --no-trunc)."
+)
 
 
 @click.command(help=_IMAGES_HELP)
 @_no_trunc
+@_quiet
 @output_option
-def images(output: str, no_trunc: bool) -> None:
-    _images(output, no_trunc)
+def images(output: str, no_trunc: bool, quiet: bool) -> None:
+    _images(output, no_trunc, quiet)
 
 
-_INSPECT_HELP = """Show an image's digest, platform, size, config and layers.
+_IMAGE_INSPECT_HELP = """Show an image's digest, platform, size, config and layers.
 
 REF is any docker form of a reference (busybox, busybox:1.36,
 127.0.0.1:5000/team/app@sha256:...), a manifest digest, or a unique prefix of
@@ -85,9 +94,26 @@ one (at least 4 hex digits), as `lxcri images` shows it.
 
 \b
 Examples:
-  lxcri inspect busybox:1.36
-  lxcri inspect 3f2a9c1b
-  lxcri inspect -o json nginx | jq .config.Env
+  lxcri image inspect busybox:1.36
+  lxcri image inspect 3f2a9c1b
+  lxcri image inspect -o json nginx | jq .config.Env
+"""
+
+_INSPECT_HELP = """Show a container's or an image's details.
+
+NAME is a container's name or id (a unique prefix of 4+ characters), or an
+image reference or digest (prefix). A name that is both is the container,
+as in docker; --type picks. For a container: state, exit code, health, pid,
+image and digest, config, mounts, ports, labels, resources and network.
+Environment values the image does not set itself (-e, --env-file) are shown
+as KEY=*** unless --show-secrets. With --output json a container is a list
+of one object, like `docker inspect`'s (keys in snake_case).
+
+\b
+Examples:
+  lxcri inspect web1
+  lxcri inspect --type image busybox:1.36
+  lxcri inspect -o json web1 | jq '.[0].state.exit_code'
 """
 
 
@@ -99,10 +125,7 @@ def _kv(value: Any) -> str:
     return str(value)
 
 
-@click.command(help=_INSPECT_HELP)
-@click.argument("ref")
-@output_option
-def inspect(ref: str, output: str) -> None:
+def _inspect_image(ref: str, output: str) -> None:
     from lxcri_core.images import inspect_image
 
     d = inspect_image(get_config(), ref)
@@ -132,6 +155,66 @@ def inspect(ref: str, output: str) -> None:
     click.echo("Layers:")
     for n, la in enumerate(d.layers):
         click.echo(f"  {n:>2}  {la.digest}  {human_size(la.size):>9}  {la.media_type}")
+
+
+def _container_name(ref: str, required: bool) -> str | None:
+    """The container ``ref`` names, or None (then it is an image) unless ``required``."""
+    from lxcri_core.containers import engine
+    from lxcri_core.containers.record import load_record
+    from lxcri_core.errors import BackendError
+
+    cfg = get_config()
+    try:
+        name = engine.find(cfg, ref)
+        load_record(cfg.root, name)  # a half-created one is no container to inspect
+        return name
+    except BackendError:
+        if required:
+            raise
+        return None
+
+
+@click.command(help=_INSPECT_HELP)
+@click.argument("ref", metavar="NAME")
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["container", "image"]),
+    help="What NAME is (default: a container if one has that name or id, else an image).",
+)
+@click.option("--show-secrets", is_flag=True, help="Show a container's environment values.")
+@output_option
+def inspect(ref: str, kind: str | None, show_secrets: bool, output: str) -> None:
+    from lxcri_core.containers.record import NAME_RE
+    from lxcri_core.errors import BackendError, ImageNotFound, ReferenceError_
+
+    name = None if kind == "image" else _container_name(ref, required=kind == "container")
+    if name is None:
+        try:
+            _inspect_image(ref, output)
+        except (ImageNotFound, ReferenceError_) as e:
+            if kind == "image" or not NAME_RE.fullmatch(ref):
+                raise  # no container could have that name: the image's error says it all
+            raise BackendError(
+                f"no such container or image: {ref} (see `lxcri ps -a` and `lxcri images`)"
+            ) from e
+        return
+    from lxcri_pve.cli.container_show import render_container
+
+    from lxcri_core.containers.inspect import inspect_container
+
+    doc = inspect_container(get_config(), name, show_secrets=show_secrets)
+    if output == "json":
+        emit_json([doc])
+    else:
+        render_container(doc)
+
+
+@click.command("inspect", help=_IMAGE_INSPECT_HELP)
+@click.argument("ref")
+@output_option
+def image_inspect(ref: str, output: str) -> None:
+    _inspect_image(ref, output)
 
 
 _IMPORT_HELP = """Import an image from an OCI layout, an oci-archive or a docker-archive.
@@ -262,12 +345,13 @@ def image() -> None:
 
 @image.command("ls", help=_IMAGES_HELP.replace("lxcri images", "lxcri image ls"))
 @_no_trunc
+@_quiet
 @output_option
-def image_ls(output: str, no_trunc: bool) -> None:
-    _images(output, no_trunc)
+def image_ls(output: str, no_trunc: bool, quiet: bool) -> None:
+    _images(output, no_trunc, quiet)
 
 
-image.add_command(inspect, "inspect")
+image.add_command(image_inspect, "inspect")
 
 
 @image.command("rm", help=_RMI_HELP.replace("lxcri rmi", "lxcri image rm"))

@@ -36,7 +36,7 @@ COMMANDS: dict[str, str] = {
     "exec": "lxcri_pve.cli.container_cmds:exec_",
     "logs": "lxcri_pve.cli.container_cmds:logs",
     "list": "lxcri_pve.cli.container_cmds:list_",
-    "ps": "lxcri_pve.cli.container_cmds:list_",
+    "ps": "lxcri_pve.cli.container_cmds:ps",
     "status": "lxcri_pve.cli.container_cmds:status",
 }
 
@@ -70,6 +70,13 @@ class LazyGroup(click.Group):
             # One clear line, exit 1; the traceback only at debug level.
             click.echo(f"lxcri: error: {e}", err=True)
             ctx.exit(1)
+        except BrokenPipeError:
+            # `lxcri ps | head -1`: the reader left; nothing to tell anyone, as
+            # a shell's tools do (exit 128 + SIGPIPE), and no error at exit's flush
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            ctx.exit(141)
         except OSError as e:
             # a read-only or full state root, a missing permission: the system's
             # own words, one line (what failed is in the filename)
@@ -122,7 +129,7 @@ def cli(
     except ConfigError as e:
         click.echo(f"lxcri: error: {e}", err=True)
         ctx.exit(1)
-    setup_logging(cfg.log_level)
+    setup_logging(cfg.log_level, people=True)  # stderr is read by a person
     ctx.obj = cfg
 
 

@@ -118,7 +118,7 @@ def pull(
             {
                 "name": rec.name,
                 "digest": desc.digest,
-                "mediaType": desc.media_type,
+                "media_type": desc.media_type,
                 "size": desc.size,
                 "platform": plat or None,
                 "index": desc.annotations.get("io.lxcri.index.digest"),

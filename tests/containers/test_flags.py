@@ -219,8 +219,8 @@ def test_publish_all_publishes_exposed_ports_reachably(lxcri: Lxcri, lxenv: LxcE
     assert p.returncode == 0, p.stderr
     lxenv.remember("pall")
     (port,) = engine.status(lxenv.config(), "pall").ports
-    host_port = int(port.split("->")[0].rsplit(":", 1)[-1])
-    assert port.endswith("->80/tcp") and host_port > 0
+    host_port = port.host_port
+    assert (port.container_port, port.protocol) == (80, "tcp") and host_port > 0
     assert "lxcri demo" in wait_for(lambda: _try_get(host_port), what="httpd through -P")
 
 

@@ -232,7 +232,9 @@ def test_list_and_status_json(lxcri: Lxcri, lxenv: LxcEnv) -> None:
     assert [i["name"] for i in items] == ["js"]
     assert items[0]["status"] == "running"
     assert items[0]["image"] == BUSYBOX_REF
-    assert items[0]["ports"] == [f"127.0.0.1:{port}->80/tcp"]
+    assert items[0]["ports"] == [
+        {"host_ip": "127.0.0.1", "host_port": port, "container_port": 80, "protocol": "tcp"}
+    ]
     p = lxcri("status", "js", "--output", "json")
     doc = json.loads(p.stdout)
     assert doc["status"] == "running" and doc["pid"] > 1 and doc["ipv4"]

@@ -60,7 +60,10 @@ def test_second_container_on_a_published_port_does_not_start(lxenv: LxcEnv):
         cfg, BUSYBOX_REF, RunOptions(name="p2", args=("sleep 30",), publish=(f"{port}:80",))
     )
     lxenv.remember("p2")
-    with pytest.raises(BackendError, match=f"host port {port}/tcp is already published"):
+    # named by its name, not its 64-hex id
+    with pytest.raises(
+        BackendError, match=f"host port {port}/tcp is already published by container p1;"
+    ):
         engine.start(cfg, "p2")
 
 

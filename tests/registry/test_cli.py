@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 
 from tests.conftest import run_lxcri
 from tests.registry.conftest import PASSWORD, USER, AuthRegistry, Populated
+from tests.support.jsonkeys import bad_keys
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +31,7 @@ def test_pull_json_output(registry: Populated) -> None:
     assert doc["name"] == ref
     assert doc["platform"] == "linux/arm64"
     assert doc["index"] == registry.index.manifest_digest
+    assert bad_keys(doc) == []  # "mediaType" before: one naming style (cli/output.py)
 
 
 def test_pull_table_output_and_quiet_stderr_when_piped(registry: Populated) -> None:

@@ -109,3 +109,18 @@ def test_cli_setup_does_not_import_structlog_until_needed():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
     assert '"event": "shown"' in out.stderr
+
+
+def test_warnings_for_people_are_one_plain_line(capsys):
+    setup_logging("info", json=True, people=True)
+    log = get_logger("t")
+    log.warning("disk\nnearly full", path="/var/lib/lxcri", password="hunter2")
+    log.error("gone", name="web1")
+    log.info("kept structured", n=1)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "lxcri: warning: disk nearly full (path=/var/lib/lxcri, password=***)"
+    assert lines[1] == "lxcri: error: gone (name=web1)"
+    assert json.loads(lines[2])["event"] == "kept structured"
+    setup_logging("warning", json=True)  # a daemon's: JSON throughout
+    get_logger("t").warning("machine", k=1)
+    assert json.loads(capsys.readouterr().err)["event"] == "machine"

@@ -22,3 +22,12 @@ def test_errors_of_other_lxc_tools_and_old_lines_are_not(tmp_path):
     (tmp_path / "lxc.log").write_bytes(old + (DATA / "info-while-stopping.log").read_bytes())
     assert start_error(tmp_path, len(old)) is None
     assert start_error(tmp_path / "missing", 0) is None
+
+
+def test_namespaces_refused_is_a_failed_start_with_a_hint(tmp_path):
+    """Recorded in a chroot: lxc-execute cannot clone the namespaces."""
+    shutil.copy(DATA / "clone-failed.log", tmp_path / "lxc.log")
+    why = start_error(tmp_path, 0)
+    assert why is not None
+    assert why.startswith("Operation not permitted - Failed to clone a new set of namespaces; ")
+    assert "chroot" in why and "user namespaces" in why
