@@ -41,17 +41,15 @@ from lxcri_core.unpack.tarstream import (
     TarReader,
     show,
 )
+from lxcri_core.unpack.xattrs import Dropped, layer_xattr
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 WH = b".wh."
 OPAQUE = b".wh..wh..opq"
 META_WH = b".wh..wh."  # aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): never applied
-OVERLAY_OPAQUE = "trusted.overlay.opaque"
+OVERLAY_OPAQUE = "trusted.overlay.opaque"  # lxcri's own; never copied from a layer
 MAX_SYMLINK_DEPTH = 40
-#: xattrs a layer may not set: overlayfs metadata could forge whiteouts or
-#: redirects in an overlay lower dir, and SELinux labels belong to the host.
-SKIP_XATTR_PREFIXES = ("trusted.overlay.", "security.selinux")
 
 
 def split_path(name: bytes, what: str, role: str = "entry") -> tuple[bytes, ...]:
@@ -272,9 +270,13 @@ class Applier:
 
     # -- metadata ------------------------------------------------------------
     def xattrs(self, h: Header, target: int | str) -> None:
-        for key, value in h.xattrs.items():
-            if key.startswith(SKIP_XATTR_PREFIXES):
-                self.log.warning("xattr skipped", layer=self.what, entry=show(h.name), xattr=key)
+        for key, raw in h.xattrs.items():
+            try:
+                value = layer_xattr(key, raw, self.idmap)
+            except Dropped as why:
+                self.log.warning(
+                    "xattr skipped", layer=self.what, entry=show(h.name), xattr=key, reason=str(why)
+                )
                 continue
             try:
                 if isinstance(target, int):
