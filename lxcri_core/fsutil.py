@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,18 +49,44 @@ def flocked(path: Path, shared: bool = False) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+_OCTAL_ESCAPE = re.compile(rb"\\([0-3][0-7]{2})")
+
+
+def unescape_mount_field(field: bytes) -> str:
+    """Undo the kernel's ``\\NNN`` octal escapes in a mountinfo field.
+
+    The kernel writes space, tab, newline and backslash (and in options also
+    ``,`` and ``=``) as ``\\040``, ``\\011``, ``\\012``, ``\\134``...; a path
+    decoded only in part is never found again, so its mount is never undone.
+    Decoded as bytes, then as a file name (non-UTF-8 names round-trip).
+    """
+    return os.fsdecode(_OCTAL_ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), field))
+
+
+def parse_mountinfo(text: bytes) -> list[tuple[str, str, str]]:
+    """(mount point, fs type, super options) of each line of a mountinfo file, decoded."""
+    out = []
+    # Escaped fields hold no raw newline, so the text splits into lines safely
+    # (on b"\n" only: other line breaks a path may hold are not escaped).
+    for line in text.split(b"\n"):
+        left, _, right = line.partition(b" - ")
+        fields = left.split(b" ")
+        rfields = right.split(b" ")
+        if len(fields) >= 5 and len(rfields) >= 3:
+            out.append(
+                (
+                    unescape_mount_field(fields[4]),
+                    unescape_mount_field(rfields[0]),
+                    unescape_mount_field(rfields[2]),
+                )
+            )
+    return out
+
+
 def mounts() -> list[tuple[str, str, str]]:
     """(mount point, fs type, super options) of every mount in our namespace."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields = left.split()
-            rfields = right.split()
-            if len(fields) >= 5 and len(rfields) >= 3:
-                point = fields[4].replace("\\040", " ").replace("\\011", "\t")
-                out.append((point, rfields[0], rfields[2]))
-    return out
+    with open("/proc/self/mountinfo", "rb") as f:
+        return parse_mountinfo(f.read())
 
 
 def is_mountpoint(path: Path | str) -> bool:
