@@ -7,8 +7,11 @@ import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from lxcri_core.errors import LockTimeout
 
 
 def fsync_dir(path: Path) -> None:
@@ -37,16 +40,82 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
+#: How long ``flocked`` waits quietly before it says who it is waiting for.
+LOCK_NOTICE_AFTER = 1.0
+_LOCK_POLL = 0.05
+
+
+def lock_holder(fd: int) -> int | None:
+    """The pid holding a conflicting flock on ``fd``'s file, from /proc/locks (or None)."""
+    st = os.fstat(fd)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                parts = line.split()
+                # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF" ("->" marks waiters)
+                if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == dev:
+                    return int(parts[4]) or None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _default_notice(msg: str) -> None:
+    from lxcri_core.log import get_logger  # only when someone actually waits
+
+    get_logger(__name__).warning(msg)
+
+
 @contextlib.contextmanager
-def flocked(path: Path, shared: bool = False) -> Iterator[None]:
-    """Hold an flock on ``path`` (created if missing) for the block's duration."""
+def flocked(
+    path: Path,
+    shared: bool = False,
+    *,
+    timeout: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold an flock on ``path`` (created if missing) for the block's duration.
+
+    When another process holds it, say so after ``LOCK_NOTICE_AFTER`` seconds
+    (through ``on_wait``, else a warning in the log) and give up with a
+    ``LockTimeout`` naming the lock after ``timeout`` seconds (None: wait on).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        _acquire(fd, path, shared, timeout, on_wait or _default_notice)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _acquire(
+    fd: int, path: Path, shared: bool, timeout: float | None, on_wait: Callable[[str], None]
+) -> None:
+    op = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    start = time.monotonic()
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, op | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waited = time.monotonic() - start
+        if not told and waited >= min(LOCK_NOTICE_AFTER, timeout or LOCK_NOTICE_AFTER):
+            told = True
+            pid = lock_holder(fd)
+            by = f" (pid {pid})" if pid else ""
+            on_wait(f"waiting for lock {path} held by another lxcri process{by}")
+        if timeout is not None and waited >= timeout:
+            pid = lock_holder(fd)
+            by = f" (pid {pid})" if pid else ""
+            raise LockTimeout(
+                f"gave up after {timeout:g} s waiting for lock {path}, held by another lxcri "
+                f"process{by}; retry when it has finished, or raise lock_timeout in the config"
+            )
+        time.sleep(_LOCK_POLL)
 
 
 _OCTAL_ESCAPE = re.compile(rb"\\([0-3][0-7]{2})")
