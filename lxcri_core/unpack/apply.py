@@ -28,7 +28,8 @@ from lxcri_core.digest import is_digest
 from lxcri_core.errors import LxcriError, UnpackError
 from lxcri_core.log import get_logger
 from lxcri_core.media import layer_compression
-from lxcri_core.unpack.model import IdMap, LayerStats
+from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
+from lxcri_core.unpack.space import CHECK_EVERY, SpaceGuard
 from lxcri_core.unpack.stream import LayerStream
 from lxcri_core.unpack.tarstream import (
     CHAR,
@@ -82,7 +83,14 @@ def _fd_cache_limit() -> int:
 class Applier:
     """Applies tar members to one target directory; one instance per layer."""
 
-    def __init__(self, target: Path, idmap: IdMap | None, overlay: bool, what: str) -> None:
+    def __init__(
+        self,
+        target: Path,
+        idmap: IdMap | None,
+        overlay: bool,
+        what: str,
+        limits: WriteLimits | None = None,
+    ) -> None:
         self.what = what
         self.idmap = idmap
         self.overlay = overlay
@@ -106,6 +114,11 @@ class Applier:
         self.files = 0
         self.bytes = 0
         self.skipped: list[str] = []
+        try:
+            self.guard = SpaceGuard(self.root, str(target), limits or WriteLimits(), what)
+        except BaseException:
+            os.close(self.root)
+            raise
 
     # -- ids ------------------------------------------------------------------
     def ids(self, h: Header) -> tuple[int, int]:
@@ -308,6 +321,7 @@ class Applier:
 
     def _apply(self, h: Header, reader: TarReader) -> None:
         parts = split_path(h.name, self.what)
+        self.guard.entry(show(h.name))
         if not parts:
             if h.type != DIR:
                 raise UnpackError(
@@ -335,14 +349,20 @@ class Applier:
             self._node(parent, base, h)
 
     def _file(self, parent: int, base: bytes, h: Header, reader: TarReader) -> None:
+        name = show(h.name)
+        self.guard.before_file(name, h.size)  # refused before a byte is written
         try:
             fd = os.open(base, O_NEWFILE, 0o600, dir_fd=parent)
         except FileExistsError:
             self.remove(parent, base)
             fd = os.open(base, O_NEWFILE, 0o600, dir_fd=parent)
         try:
-            if h.size:
-                reader.copy_to(fd, h.size)
+            left = h.size
+            while left:  # in slices, so the guard sees the filesystem fill
+                k = min(left, CHECK_EVERY)
+                reader.copy_to(fd, k)
+                self.guard.wrote(name, k)
+                left -= k
             if self.can_chown:
                 os.fchown(fd, *self.ids(h))
             os.fchmod(fd, h.mode)  # after chown, which clears setuid/setgid
@@ -532,6 +552,7 @@ def apply_layer(
     diff_id: str | None = None,
     idmap: IdMap | None = None,
     overlay: bool = False,
+    limits: WriteLimits | None = None,
 ) -> LayerStats:
     """Apply one layer (compressed per ``media_type``) read from ``src`` onto ``target``.
 
@@ -541,6 +562,8 @@ def apply_layer(
     given, is checked against the sha256 of the uncompressed tar. On any
     error the target is left part-written: callers stage into a scratch
     directory and rename it into place only on success (as ``unpack_image`` does).
+    ``limits`` (default: ``WriteLimits()``) stops a layer before the target
+    filesystem falls below its reserve or the layer past ``max_bytes``.
     """
     what = f"layer {diff_id}" if diff_id else "layer"
     try:
@@ -549,7 +572,7 @@ def apply_layer(
         raise UnpackError(f"{what}: {e}; only tar, tar+gzip and tar+zstd layers exist") from None
     if diff_id is not None and not is_digest(diff_id):
         raise UnpackError(f"{what}: diff_id {diff_id!r} is not a sha256 digest")
-    applier = Applier(Path(target), idmap, overlay, what)
+    applier = Applier(Path(target), idmap, overlay, what, limits)
     stream = LayerStream(src, compression, what)
     try:
         reader = TarReader(stream.chunks(), what)
