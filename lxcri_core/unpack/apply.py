@@ -285,7 +285,7 @@ class Applier:
     def xattrs(self, h: Header, target: int | str) -> None:
         for key, raw in h.xattrs.items():
             try:
-                value = layer_xattr(key, raw, self.idmap)
+                value = layer_xattr(key, raw, self.idmap, h.type == REG)
             except Dropped as why:
                 self.log.warning(
                     "xattr skipped", layer=self.what, entry=show(h.name), xattr=key, reason=str(why)

@@ -91,9 +91,11 @@ def rewrite_capability(value: bytes, idmap: IdMap | None) -> bytes:
     if idmap is None:
         # Privileged target: the container runs as host root, so the
         # capability must work in the initial namespace (see the module doc).
-        # An image's v3 root id names a root inside the image's world; 0 is
-        # the image's own root, anything else is kept, meaning nothing here.
-        return capability_bytes(flags, permitted, inheritable, rootid or None)
+        if rootid:
+            # Rooted at a host uid such as 100000, it would work in every
+            # unprivileged container whose root that uid is: never written.
+            raise Dropped(f"a file capability for root id {rootid} in a privileged image")
+        return capability_bytes(flags, permitted, inheritable, None)
     # The image's root id (0 for v1/v2) is a container uid: shift it like an owner.
     cid = rootid or 0
     if not 0 <= cid < idmap.count:
@@ -120,11 +122,17 @@ def shift_acl(value: bytes, idmap: IdMap | None) -> bytes:
     return bytes(out)
 
 
-def layer_xattr(key: str, value: bytes, idmap: IdMap | None) -> bytes:
-    """The value to write for xattr ``key`` of a layer entry; raises ``Dropped`` if none."""
+def layer_xattr(key: str, value: bytes, idmap: IdMap | None, regular: bool) -> bytes:
+    """The value to write for xattr ``key`` of a layer entry; raises ``Dropped`` if none.
+
+    ``regular``: whether the entry is a regular file, the only kind a file
+    capability means anything on.
+    """
     if key.startswith("user."):
         return value
     if key == CAPABILITY:
+        if not regular:
+            raise Dropped("a file capability on something that is not a regular file")
         return rewrite_capability(value, idmap)
     if key in (ACL_ACCESS, ACL_DEFAULT):
         return shift_acl(value, idmap)

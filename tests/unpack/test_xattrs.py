@@ -256,3 +256,27 @@ def test_posix_acl_ids_are_shifted_like_owners(tmp_path: Path) -> None:
     }
     assert ids[0x02] == 101000 and ids[0x08] == 100033
     assert "system.posix_acl_access" not in os.listxattr(root / "out")
+
+
+def test_capability_rewrite_rules() -> None:
+    from lxcri_core.unpack.xattrs import Dropped, layer_xattr
+
+    v2 = cap_v2(1 << CAP_SETUID)
+    rooted = struct.pack("<IIIIII", VFS_CAP_REVISION_3 | 1, 1 << CAP_SETUID, 0, 0, 0, 100000)
+    own_root = struct.pack("<IIIIII", VFS_CAP_REVISION_3 | 1, 1 << CAP_SETUID, 0, 0, 0, 0)
+    # privileged: v2 (a v3 rooted at 0 is the same to the kernel); a v3 rooted
+    # elsewhere would work in unprivileged containers of that root: dropped
+    assert layer_xattr("security.capability", v2, None, True) == v2
+    assert layer_xattr("security.capability", own_root, None, True) == v2
+    with pytest.raises(Dropped):
+        layer_xattr("security.capability", rooted, None, True)
+    # unprivileged: always v3 at the map's base
+    got = layer_xattr("security.capability", v2, IdMap(200000, 65536), True)
+    assert parse_capability(got)[3] == 200000 and len(got) == 24
+    # not a regular file: nothing to grant
+    with pytest.raises(Dropped):
+        layer_xattr("security.capability", v2, IdMap(), False)
+    assert layer_xattr("user.x", b"\xff", IdMap(), False) == b"\xff"
+    for key in ("trusted.overlay.opaque", "security.selinux", "security.ima", "system.foo"):
+        with pytest.raises(Dropped):
+            layer_xattr(key, b"y", None, False)
