@@ -38,6 +38,9 @@ class SpaceGuard:
     def __init__(self, fd: int, target: str, limits: WriteLimits, what: str) -> None:
         self.fd, self.target, self.limits, self.what = fd, target, limits, what
         st = os.fstatvfs(fd)
+        # A filesystem that reports no size (tmpfs without a size, some FUSE
+        # filesystems) cannot be measured: only max_bytes applies there.
+        self.sized = st.f_blocks > 0
         self.reserve = min_free_bytes(limits.min_free, st.f_blocks * st.f_frsize)
         self.inode_reserve = min(st.f_files * INODE_SHARE // 100, INODE_CAP)
         self.written = 0  # file data bytes of this layer
@@ -50,7 +53,7 @@ class SpaceGuard:
     def measure(self, entry: str | None) -> None:
         """Ask the filesystem; fail if what is pending would take it below a reserve."""
         st = os.fstatvfs(self.fd)
-        self._room = st.f_bavail * st.f_frsize - self.reserve
+        self._room = st.f_bavail * st.f_frsize - self.reserve if self.sized else 1 << 62
         self._used = self._entries = 0
         if self._room - self._pending < 0:
             self._full(entry, self._pending)

@@ -113,3 +113,20 @@ def test_sigterm_during_unpack_leaves_no_temporary_files(
     assert os.listdir(out) == []  # neither the staging tree nor a target
     assert proc.returncode != 0
     assert "interrupted" in err, err
+
+
+def test_unsized_filesystem_is_not_measured(tmp_path: Path) -> None:
+    """tmpfs with size=0 reports no blocks: unpacking works, max_layer_bytes still holds."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=0", "lxcri-test", str(mnt)], check=True)
+    try:
+        if os.statvfs(mnt).f_blocks:
+            pytest.skip("this kernel's tmpfs reports a size even with size=0")
+        store = store_image(tmp_path / "store", Image([Layer(make_tar([Entry("a", data=b"ab")]))]))
+        unpack_image(store, NAME, mnt / "rootfs")
+        assert (mnt / "rootfs/a").read_bytes() == b"ab"
+        with pytest.raises(UnpackError, match="max_layer_bytes"):
+            unpack_image(store, NAME, mnt / "again", limits=WriteLimits(max_bytes=1))
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
