@@ -85,6 +85,19 @@ class Config:
     parallel_downloads: int = 4
     #: Log level: debug, info, warning, error. Env: ``LXCRI_LOG_LEVEL``.
     log_level: str = "warning"
+    #: Seconds an operation waits for the image store or storage backend lock
+    #: that another lxcri process holds (a long pull, prune or unpack) before it
+    #: fails with a LockTimeout naming the lock; after a second it says it waits.
+    lock_timeout: float = 300.0
+    #: Space a layer unpack leaves free on the target filesystem: ``auto``
+    #: (5 % of the filesystem or 1 GiB, whichever is smaller), ``N%`` of the
+    #: filesystem, or a size in bytes (``K``/``M``/``G``/``T`` suffixes, ``0``
+    #: for none). An unpack that would go below it stops with an UnpackError
+    #: and removes what it wrote, instead of filling the disk the host needs.
+    unpack_min_free: str = "auto"
+    #: Hard cap on the bytes one layer may write (file data), 0 for none: a
+    #: small compressed blob can declare files of any size.
+    max_layer_bytes: int = 0
 
     @property
     def image_store(self) -> Path:
@@ -94,6 +107,29 @@ class Config:
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with the given fields replaced (``None`` values ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def min_free_bytes(spec: str, fs_bytes: int) -> int:
+    """The reserve ``unpack_min_free`` asks for on a filesystem of ``fs_bytes``."""
+    spec = spec.strip().upper()
+    if spec == "AUTO":
+        return min(fs_bytes * 5 // 100, 1 << 30)
+    if spec.endswith("%"):
+        return int(fs_bytes * float(spec[:-1]) / 100)
+    unit = spec[-1:] if spec[-1:] in _SIZE_UNITS else ""
+    return int(float(spec[: len(spec) - len(unit)]) * _SIZE_UNITS[unit])
+
+
+def valid_min_free(spec: str) -> bool:
+    try:
+        pct = spec.strip().endswith("%")
+        n = min_free_bytes(spec, 1 << 40)
+    except (ValueError, OverflowError):
+        return False
+    return n >= 0 and (not pct or n <= 1 << 40)
 
 
 def _as_path(value: Any, key: str) -> Path:
@@ -123,6 +159,9 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "certs_dir",
         "parallel_downloads",
         "log_level",
+        "lock_timeout",
+        "unpack_min_free",
+        "max_layer_bytes",
     }
     unknown = set(data) - known
     if unknown:
@@ -145,6 +184,25 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         if not isinstance(n, int) or not 1 <= n <= 64:
             raise ConfigError(f"{source}: parallel_downloads must be an integer from 1 to 64")
         kw["parallel_downloads"] = n
+    if "lock_timeout" in data:
+        t = data["lock_timeout"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 86400:
+            raise ConfigError(f"{source}: lock_timeout must be a number of seconds from 0 to 86400")
+        kw["lock_timeout"] = float(t)
+    if "unpack_min_free" in data:
+        v = data["unpack_min_free"]
+        spec = str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        if not isinstance(spec, str) or not valid_min_free(spec):
+            raise ConfigError(
+                f"{source}: unpack_min_free must be auto, a percentage like 5% or a size "
+                "like 1G or 0"
+            )
+        kw["unpack_min_free"] = spec
+    if "max_layer_bytes" in data:
+        n = data["max_layer_bytes"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"{source}: max_layer_bytes must be a byte count, 0 for no limit")
+        kw["max_layer_bytes"] = n
     regs = data.get("registries") or {}
     if not isinstance(regs, dict):
         raise ConfigError(f"{source}: registries must be a mapping")

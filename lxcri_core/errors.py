@@ -22,7 +22,8 @@ Messages name the object and, where there is one, the fix; the CLI prints
     ├── StorageError                    dir / overlay / zfs storage backends
     ├── SpecError (ValueError)          building a container spec
     ├── NetworkError                    bridges, addresses, published ports (nftables)
-    └── BackendError                    lxc / pve-local / pve-api platform backends
+    ├── BackendError                    lxc / pve-local / pve-api platform backends
+    └── LockTimeout (TimeoutError)      another lxcri process held a lock too long
 """
 
 from __future__ import annotations
@@ -101,3 +102,7 @@ class NetworkError(LxcriError):
 
 class BackendError(LxcriError):
     """A platform backend (lxc, pve-local, pve-api) failed."""
+
+
+class LockTimeout(LxcriError, TimeoutError):
+    """Another process held a store or storage lock longer than ``lock_timeout``."""

@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from lxcri_core.errors import LockTimeout
 
 
 def fsync_dir(path: Path) -> None:
@@ -36,30 +40,122 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
+#: How long ``flocked`` waits quietly before it says who it is waiting for.
+LOCK_NOTICE_AFTER = 1.0
+_LOCK_POLL = 0.05
+
+
+def lock_holder(fd: int) -> int | None:
+    """The pid holding a conflicting flock on ``fd``'s file, from /proc/locks (or None)."""
+    st = os.fstat(fd)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                parts = line.split()
+                # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF" ("->" marks waiters)
+                if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == dev:
+                    return int(parts[4]) or None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _default_notice(msg: str) -> None:
+    from lxcri_core.log import get_logger  # only when someone actually waits
+
+    get_logger(__name__).warning(msg)
+
+
 @contextlib.contextmanager
-def flocked(path: Path, shared: bool = False) -> Iterator[None]:
-    """Hold an flock on ``path`` (created if missing) for the block's duration."""
+def flocked(
+    path: Path,
+    shared: bool = False,
+    *,
+    timeout: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold an flock on ``path`` (created if missing) for the block's duration.
+
+    When another process holds it, say so after ``LOCK_NOTICE_AFTER`` seconds
+    (through ``on_wait``, else a warning in the log) and give up with a
+    ``LockTimeout`` naming the lock after ``timeout`` seconds (None: wait on).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        _acquire(fd, path, shared, timeout, on_wait or _default_notice)
         yield
     finally:
         os.close(fd)  # closing releases the lock
 
 
+def _acquire(
+    fd: int, path: Path, shared: bool, timeout: float | None, on_wait: Callable[[str], None]
+) -> None:
+    op = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    start = time.monotonic()
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, op | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waited = time.monotonic() - start
+        if not told and waited >= min(LOCK_NOTICE_AFTER, timeout or LOCK_NOTICE_AFTER):
+            told = True
+            pid = lock_holder(fd)
+            by = f" (pid {pid})" if pid else ""
+            on_wait(f"waiting for lock {path} held by another lxcri process{by}")
+        if timeout is not None and waited >= timeout:
+            pid = lock_holder(fd)
+            by = f" (pid {pid})" if pid else ""
+            raise LockTimeout(
+                f"gave up after {timeout:g} s waiting for lock {path}, held by another lxcri "
+                f"process{by}; retry when it has finished, or raise lock_timeout in the config"
+            )
+        time.sleep(_LOCK_POLL)
+
+
+_OCTAL_ESCAPE = re.compile(rb"\\([0-3][0-7]{2})")
+
+
+def unescape_mount_field(field: bytes) -> str:
+    """Undo the kernel's ``\\NNN`` octal escapes in a mountinfo field.
+
+    The kernel writes space, tab, newline and backslash (and in options also
+    ``,`` and ``=``) as ``\\040``, ``\\011``, ``\\012``, ``\\134``...; a path
+    decoded only in part is never found again, so its mount is never undone.
+    Decoded as bytes, then as a file name (non-UTF-8 names round-trip).
+    """
+    return os.fsdecode(_OCTAL_ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), field))
+
+
+def parse_mountinfo(text: bytes) -> list[tuple[str, str, str]]:
+    """(mount point, fs type, super options) of each line of a mountinfo file, decoded."""
+    out = []
+    # Escaped fields hold no raw newline, so the text splits into lines safely
+    # (on b"\n" only: other line breaks a path may hold are not escaped).
+    for line in text.split(b"\n"):
+        left, _, right = line.partition(b" - ")
+        fields = left.split(b" ")
+        rfields = right.split(b" ")
+        if len(fields) >= 5 and len(rfields) >= 3:
+            out.append(
+                (
+                    unescape_mount_field(fields[4]),
+                    unescape_mount_field(rfields[0]),
+                    unescape_mount_field(rfields[2]),
+                )
+            )
+    return out
+
+
 def mounts() -> list[tuple[str, str, str]]:
     """(mount point, fs type, super options) of every mount in our namespace."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields = left.split()
-            rfields = right.split()
-            if len(fields) >= 5 and len(rfields) >= 3:
-                point = fields[4].replace("\\040", " ").replace("\\011", "\t")
-                out.append((point, rfields[0], rfields[2]))
-    return out
+    with open("/proc/self/mountinfo", "rb") as f:
+        return parse_mountinfo(f.read())
 
 
 def is_mountpoint(path: Path | str) -> bool:

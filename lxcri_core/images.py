@@ -42,7 +42,7 @@ __all__ = [
 
 
 def _store(cfg: Config) -> Store:
-    return Store(cfg.image_store)
+    return Store(cfg.image_store, lock_timeout=cfg.lock_timeout)
 
 
 def _split_name(name: str) -> tuple[str, str]:

@@ -66,7 +66,7 @@ def _resolve_image(cfg: Config, image: str, pull_missing: bool, insecure: bool) 
     from lxcri_core.store import Store
     from lxcri_core.store.resolve import resolve
 
-    store = Store(cfg.image_store).init()
+    store = Store(cfg.image_store, lock_timeout=cfg.lock_timeout).init()
     try:
         return store, resolve(store, image)
     except ImageNotFound:

@@ -149,7 +149,7 @@ def push(
     progress: Progress | None = None,
 ) -> str:
     """Push the stored image ``src_ref`` to ``dest_ref``; return the manifest digest."""
-    store = Store(cfg.image_store)
+    store = Store(cfg.image_store, lock_timeout=cfg.lock_timeout)
     rec = find_image(store, src_ref)
     dest = parse_reference(dest_ref)
     scope = repo_scope(dest.repository, "pull,push")

@@ -89,7 +89,7 @@ class StorageBackend(ABC):
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """The backend lock: held around every change to layers, rootfs and refs."""
-        with flocked(self.state / "lock"):
+        with flocked(self.state / "lock", timeout=self.cfg.lock_timeout):
             yield
 
     def refs(self) -> Refs:

@@ -52,7 +52,7 @@ class DirBackend(StorageBackend):
         return self.images_dir / short_key(key)
 
     def _prepare(self, store: Store, chain: ImageChain) -> None:
-        from lxcri_core.unpack import apply_layer
+        from lxcri_core.unpack import WriteLimits, apply_layer
 
         final = self._template(chain.key)
         if final.is_dir():
@@ -65,9 +65,21 @@ class DirBackend(StorageBackend):
         os.chmod(rootfs, 0o755)
         if chain.idmap is not None:
             os.chown(rootfs, chain.idmap.base, chain.idmap.base)
-        for layer in chain.layers:
-            with store.open_blob(layer.digest) as src:
-                apply_layer(src, layer.media_type, rootfs, diff_id=layer.diff_id, idmap=chain.idmap)
+        limits = WriteLimits.from_config(self.cfg)
+        try:
+            for layer in chain.layers:
+                with store.open_blob(layer.digest) as src:
+                    apply_layer(
+                        src,
+                        layer.media_type,
+                        rootfs,
+                        diff_id=layer.diff_id,
+                        idmap=chain.idmap,
+                        limits=limits,
+                    )
+        except BaseException:
+            remove_tree(tmp)  # now, not at the next operation: the space may be needed
+            raise
         meta = {"key": chain.key, "chain": list(chain.keys)}
         atomic_write(tmp / "meta.json", json.dumps(meta).encode())
         syncfs(tmp)

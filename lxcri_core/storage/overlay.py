@@ -129,7 +129,7 @@ class OverlayBackend(StorageBackend):
         return True
 
     def _prepare(self, store: Store, chain: ImageChain) -> None:
-        from lxcri_core.unpack import apply_layer
+        from lxcri_core.unpack import WriteLimits, apply_layer
 
         self.layers_dir.mkdir(parents=True, exist_ok=True)
         for layer in chain.layers:
@@ -139,15 +139,20 @@ class OverlayBackend(StorageBackend):
             tmp = self.layers_dir / (TMP + layer.short)
             remove_tree(tmp)
             (tmp / "diff").mkdir(parents=True)
-            with store.open_blob(layer.digest) as src:
-                apply_layer(
-                    src,
-                    layer.media_type,
-                    tmp / "diff",
-                    diff_id=layer.diff_id,
-                    idmap=chain.idmap,
-                    overlay=True,
-                )
+            try:
+                with store.open_blob(layer.digest) as src:
+                    apply_layer(
+                        src,
+                        layer.media_type,
+                        tmp / "diff",
+                        diff_id=layer.diff_id,
+                        idmap=chain.idmap,
+                        overlay=True,
+                        limits=WriteLimits.from_config(self.cfg),
+                    )
+            except BaseException:
+                remove_tree(tmp)  # now, not at the next operation: the space may be needed
+                raise
             meta = {"key": layer.key, "chain_id": layer.chain_id, "diff_id": layer.diff_id}
             atomic_write(tmp / "meta.json", json.dumps(meta).encode())
             syncfs(tmp)

@@ -111,7 +111,7 @@ class ZfsBackend(StorageBackend):
 
     # -- layers ------------------------------------------------------------------
     def _prepare(self, store: Store, chain: ImageChain) -> None:
-        from lxcri_core.unpack import apply_layer
+        from lxcri_core.unpack import WriteLimits, apply_layer
 
         self._ensure_base()
         present = set(names(self.layers))
@@ -142,7 +142,12 @@ class ZfsBackend(StorageBackend):
                         os.chown(mnt, chain.idmap.base, chain.idmap.base)
                 with store.open_blob(layer.digest) as src:
                     apply_layer(
-                        src, layer.media_type, mnt, diff_id=layer.diff_id, idmap=chain.idmap
+                        src,
+                        layer.media_type,
+                        mnt,
+                        diff_id=layer.diff_id,
+                        idmap=chain.idmap,
+                        limits=WriteLimits.from_config(self.cfg),
                     )
                 syncfs(mnt)
                 zfs("snapshot", f"{tmp}@{SNAP}")

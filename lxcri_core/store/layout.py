@@ -124,8 +124,10 @@ class BlobWriter:
 class Store:
     """The image store at ``root`` (``$LXCRI_ROOT/images``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, lock_timeout: float | None = 300.0) -> None:
         self.root = Path(root)
+        #: Seconds to wait for a lock another process holds (config ``lock_timeout``).
+        self.lock_timeout = lock_timeout
         self.blobs_dir = self.root / "blobs" / "sha256"
         self.tmp_dir = self.root / "tmp"
         self._lock_path = self.root / "tmp" / "index.lock"
@@ -148,13 +150,13 @@ class Store:
     @contextlib.contextmanager
     def in_use(self) -> Iterator[None]:
         """A shared lease held by pulls and imports: GC waits until they have tagged."""
-        with flocked(self.tmp_dir / "gc.lock", shared=True):
+        with flocked(self.tmp_dir / "gc.lock", shared=True, timeout=self.lock_timeout):
             yield
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """The store lock: held while index.json is read-modified-written or GC runs."""
-        with flocked(self._lock_path):
+        with flocked(self._lock_path, timeout=self.lock_timeout):
             yield
 
     # -- blobs ----------------------------------------------------------------
@@ -326,7 +328,7 @@ class Store:
         Never call this while holding ``in_use`` in the same process: the two
         locks are separate open files, so that would wait for itself.
         """
-        with flocked(self.tmp_dir / "gc.lock"), self.locked():
+        with flocked(self.tmp_dir / "gc.lock", timeout=self.lock_timeout), self.locked():
             yield
 
     def discard_unreferenced(self, digests: Iterable[str]) -> list[tuple[str, int]]:

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lxcri_core.unpack.apply import apply_layer
     from lxcri_core.unpack.image import resolve_manifest, unpack_image, unpack_rootfs
-    from lxcri_core.unpack.model import IdMap, LayerStats
+    from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
 
 _WHERE = {
     "IdMap": "model",
     "LayerStats": "model",
+    "WriteLimits": "model",
     "apply_layer": "apply",
     "resolve_manifest": "image",
     "unpack_image": "image",
@@ -31,6 +32,7 @@ _WHERE = {
 __all__ = [
     "IdMap",
     "LayerStats",
+    "WriteLimits",
     "apply_layer",
     "resolve_manifest",
     "unpack_image",

@@ -28,7 +28,8 @@ from lxcri_core.digest import is_digest
 from lxcri_core.errors import LxcriError, UnpackError
 from lxcri_core.log import get_logger
 from lxcri_core.media import layer_compression
-from lxcri_core.unpack.model import IdMap, LayerStats
+from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
+from lxcri_core.unpack.space import CHECK_EVERY, SpaceGuard
 from lxcri_core.unpack.stream import LayerStream
 from lxcri_core.unpack.tarstream import (
     CHAR,
@@ -41,17 +42,15 @@ from lxcri_core.unpack.tarstream import (
     TarReader,
     show,
 )
+from lxcri_core.unpack.xattrs import Dropped, layer_xattr
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 O_NEWFILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 WH = b".wh."
 OPAQUE = b".wh..wh..opq"
 META_WH = b".wh..wh."  # aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): never applied
-OVERLAY_OPAQUE = "trusted.overlay.opaque"
+OVERLAY_OPAQUE = "trusted.overlay.opaque"  # lxcri's own; never copied from a layer
 MAX_SYMLINK_DEPTH = 40
-#: xattrs a layer may not set: overlayfs metadata could forge whiteouts or
-#: redirects in an overlay lower dir, and SELinux labels belong to the host.
-SKIP_XATTR_PREFIXES = ("trusted.overlay.", "security.selinux")
 
 
 def split_path(name: bytes, what: str, role: str = "entry") -> tuple[bytes, ...]:
@@ -84,7 +83,14 @@ def _fd_cache_limit() -> int:
 class Applier:
     """Applies tar members to one target directory; one instance per layer."""
 
-    def __init__(self, target: Path, idmap: IdMap | None, overlay: bool, what: str) -> None:
+    def __init__(
+        self,
+        target: Path,
+        idmap: IdMap | None,
+        overlay: bool,
+        what: str,
+        limits: WriteLimits | None = None,
+    ) -> None:
         self.what = what
         self.idmap = idmap
         self.overlay = overlay
@@ -108,6 +114,11 @@ class Applier:
         self.files = 0
         self.bytes = 0
         self.skipped: list[str] = []
+        try:
+            self.guard = SpaceGuard(self.root, str(target), limits or WriteLimits(), what)
+        except BaseException:
+            os.close(self.root)
+            raise
 
     # -- ids ------------------------------------------------------------------
     def ids(self, h: Header) -> tuple[int, int]:
@@ -272,9 +283,13 @@ class Applier:
 
     # -- metadata ------------------------------------------------------------
     def xattrs(self, h: Header, target: int | str) -> None:
-        for key, value in h.xattrs.items():
-            if key.startswith(SKIP_XATTR_PREFIXES):
-                self.log.warning("xattr skipped", layer=self.what, entry=show(h.name), xattr=key)
+        for key, raw in h.xattrs.items():
+            try:
+                value = layer_xattr(key, raw, self.idmap, h.type == REG)
+            except Dropped as why:
+                self.log.warning(
+                    "xattr skipped", layer=self.what, entry=show(h.name), xattr=key, reason=str(why)
+                )
                 continue
             try:
                 if isinstance(target, int):
@@ -306,6 +321,7 @@ class Applier:
 
     def _apply(self, h: Header, reader: TarReader) -> None:
         parts = split_path(h.name, self.what)
+        self.guard.entry(show(h.name))
         if not parts:
             if h.type != DIR:
                 raise UnpackError(
@@ -333,14 +349,20 @@ class Applier:
             self._node(parent, base, h)
 
     def _file(self, parent: int, base: bytes, h: Header, reader: TarReader) -> None:
+        name = show(h.name)
+        self.guard.before_file(name, h.size)  # refused before a byte is written
         try:
             fd = os.open(base, O_NEWFILE, 0o600, dir_fd=parent)
         except FileExistsError:
             self.remove(parent, base)
             fd = os.open(base, O_NEWFILE, 0o600, dir_fd=parent)
         try:
-            if h.size:
-                reader.copy_to(fd, h.size)
+            left = h.size
+            while left:  # in slices, so the guard sees the filesystem fill
+                k = min(left, CHECK_EVERY)
+                reader.copy_to(fd, k)
+                self.guard.wrote(name, k)
+                left -= k
             if self.can_chown:
                 os.fchown(fd, *self.ids(h))
             os.fchmod(fd, h.mode)  # after chown, which clears setuid/setgid
@@ -530,6 +552,7 @@ def apply_layer(
     diff_id: str | None = None,
     idmap: IdMap | None = None,
     overlay: bool = False,
+    limits: WriteLimits | None = None,
 ) -> LayerStats:
     """Apply one layer (compressed per ``media_type``) read from ``src`` onto ``target``.
 
@@ -539,6 +562,8 @@ def apply_layer(
     given, is checked against the sha256 of the uncompressed tar. On any
     error the target is left part-written: callers stage into a scratch
     directory and rename it into place only on success (as ``unpack_image`` does).
+    ``limits`` (default: ``WriteLimits()``) stops a layer before the target
+    filesystem falls below its reserve or the layer past ``max_bytes``.
     """
     what = f"layer {diff_id}" if diff_id else "layer"
     try:
@@ -547,7 +572,7 @@ def apply_layer(
         raise UnpackError(f"{what}: {e}; only tar, tar+gzip and tar+zstd layers exist") from None
     if diff_id is not None and not is_digest(diff_id):
         raise UnpackError(f"{what}: diff_id {diff_id!r} is not a sha256 digest")
-    applier = Applier(Path(target), idmap, overlay, what)
+    applier = Applier(Path(target), idmap, overlay, what, limits)
     stream = LayerStream(src, compression, what)
     try:
         reader = TarReader(stream.chunks(), what)

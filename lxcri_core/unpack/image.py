@@ -24,7 +24,7 @@ from lxcri_core.media import INDEX_TYPES, Index, Manifest, load_json, sniff_medi
 from lxcri_core.reference import parse_reference
 from lxcri_core.store import Store
 from lxcri_core.unpack.apply import apply_layer
-from lxcri_core.unpack.model import IdMap, LayerStats
+from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
@@ -111,7 +111,12 @@ def syncfs(path: Path) -> None:
 
 
 def unpack_rootfs(
-    store: Store, ref_or_digest: str, target: Path, *, idmap: IdMap | None = None
+    store: Store,
+    ref_or_digest: str,
+    target: Path,
+    *,
+    idmap: IdMap | None = None,
+    limits: WriteLimits | None = None,
 ) -> list[LayerStats]:
     """``unpack_image`` that also returns each layer's statistics."""
     target = Path(target)
@@ -132,12 +137,19 @@ def unpack_rootfs(
             for desc, diff_id in zip(man.layers, ids, strict=True):
                 with store.open_blob(desc.digest) as f:
                     stats.append(
-                        apply_layer(f, desc.media_type, staging, diff_id=diff_id, idmap=idmap)
+                        apply_layer(
+                            f,
+                            desc.media_type,
+                            staging,
+                            diff_id=diff_id,
+                            idmap=idmap,
+                            limits=limits,
+                        )
                     )
             # Nothing half-written may become visible: flush before the rename.
             syncfs(staging)
             os.rename(staging, target)
-        except BaseException:
+        except BaseException:  # errors, limits, Ctrl-C and (with term_raises) SIGTERM
             shutil.rmtree(staging, ignore_errors=True)
             raise
     fsync_dir(parent)
@@ -153,12 +165,18 @@ def unpack_rootfs(
 
 
 def unpack_image(
-    store: Store, ref_or_digest: str, target: Path, *, idmap: IdMap | None = None
+    store: Store,
+    ref_or_digest: str,
+    target: Path,
+    *,
+    idmap: IdMap | None = None,
+    limits: WriteLimits | None = None,
 ) -> None:
     """Write the flattened root filesystem of an image into ``target``.
 
     ``target`` must not exist; the layers are applied into a staging
     directory beside it, which is renamed to ``target`` only when every
-    layer applied and verified, and removed on failure.
+    layer applied and verified, and removed on failure (or when a layer
+    would go past ``limits``).
     """
-    unpack_rootfs(store, ref_or_digest, target, idmap=idmap)
+    unpack_rootfs(store, ref_or_digest, target, idmap=idmap, limits=limits)

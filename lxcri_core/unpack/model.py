@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lxcri_core.errors import UnpackError
+
+if TYPE_CHECKING:
+    from lxcri_core.config import Config
 
 #: Proxmox's default map for unprivileged containers (``lxc.idmap = u 0 100000 65536``).
 PVE_BASE = 100000
@@ -55,3 +59,20 @@ class LayerStats:
     files: int
     bytes: int
     diff_id: str
+
+
+@dataclass(frozen=True)
+class WriteLimits:
+    """How much a layer may write: the target filesystem's reserve and a hard cap.
+
+    ``min_free`` is the config's ``unpack_min_free`` (``auto``: 5 % of the
+    filesystem or 1 GiB, whichever is smaller; ``N%``; or a size such as
+    ``2G``, ``0`` for none); ``max_bytes`` is ``max_layer_bytes`` (0: no cap).
+    """
+
+    min_free: str = "auto"
+    max_bytes: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> WriteLimits:
+        return cls(cfg.unpack_min_free, cfg.max_layer_bytes)

@@ -27,38 +27,68 @@ _EOF = b""
 
 
 def _gzip_chunks(src: BinaryIO, what: str) -> Iterator[bytes]:
-    """Inflate gzip, including multi-member streams (pigz, concatenated layers)."""
+    """Inflate gzip, including multi-member streams (pigz, concatenated layers).
+
+    After a member ends, what follows it is ``unused_data`` and nothing else:
+    CPython (3.11, 3.12) can leave the same bytes in ``unconsumed_tail`` when
+    the member ended in input that an earlier output limit had left over, so
+    adding the two fed the next member twice, doubling at every member (a
+    9 KB layer then inflated without end). Only zero padding may follow the
+    last member, as GNU gzip allows.
+    """
     d = zlib.decompressobj(wbits=31)
-    pending = b""
+    in_member = True  # the stream must hold at least one member
+    padding = False  # zeros seen after a member: only more zeros may follow
+    src_done = False
+    data = b""
     while True:
-        data = pending or src.read(READ_SIZE)
-        pending = b""
-        if not data:
-            if not d.eof:
-                raise UnpackError(f"{what}: gzip stream is truncated")
-            return
-        while data:
+        if not data and not src_done:
+            data = src.read(READ_SIZE)
+            src_done = not data
+        if not in_member:
+            if not data:
+                if src_done:
+                    return
+                continue
+            rest = data.lstrip(b"\0")
+            padding = padding or len(rest) != len(data)
+            if not rest:
+                data = b""
+                continue
+            if padding:
+                raise UnpackError(f"{what}: garbage after the end of the gzip stream")
+            if len(rest) < 2 and not src_done:
+                more = src.read(READ_SIZE)  # the next member's magic spans two reads
+                src_done = not more
+                data = rest + more
+                continue
+            if not rest.startswith(b"\x1f\x8b"):
+                raise UnpackError(f"{what}: garbage after the end of the gzip stream")
+            d = zlib.decompressobj(wbits=31)
+            in_member, data = True, rest
+        if not data and src_done:
+            # End of input inside a member: what the inflater still holds
+            # (an output limit can stop it with all input consumed), else truncation.
             try:
-                out = d.decompress(data, OUT_SIZE)
+                out = d.decompress(b"", OUT_SIZE)
             except zlib.error as e:
                 raise UnpackError(f"{what}: corrupt gzip data ({e})") from None
             if out:
                 yield out
             if d.eof:
-                rest = d.unused_data + d.unconsumed_tail
-                if rest.startswith(b"\x1f\x8b"):
-                    d = zlib.decompressobj(wbits=31)
-                    data = rest
-                    continue
-                if rest.strip(b"\0"):
-                    raise UnpackError(f"{what}: garbage after the end of the gzip stream")
-                # Only zero padding may follow; drain it.
-                tail = src.read(READ_SIZE)
-                while tail:
-                    if tail.strip(b"\0"):
-                        raise UnpackError(f"{what}: garbage after the end of the gzip stream")
-                    tail = src.read(READ_SIZE)
-                return
+                in_member, data = False, d.unused_data
+            elif not out:
+                raise UnpackError(f"{what}: gzip stream is truncated")
+            continue
+        try:
+            out = d.decompress(data, OUT_SIZE)
+        except zlib.error as e:
+            raise UnpackError(f"{what}: corrupt gzip data ({e})") from None
+        if out:
+            yield out
+        if d.eof:
+            in_member, data = False, d.unused_data
+        else:
             data = d.unconsumed_tail
 
 

@@ -101,8 +101,10 @@ def pull(
 ) -> None:
     """Pull image REF (by tag or @digest) from its registry into the local store."""
     from lxcri_core.registry import pull as core_pull
+    from lxcri_core.signals import term_raises
 
-    with progress_for("pull") as prog:
+    # SIGTERM unwinds like Ctrl-C: temporary files removed, partial blobs kept to resume
+    with term_raises(), progress_for("pull") as prog:
         rec = core_pull(
             get_config(),
             ref,

@@ -28,14 +28,20 @@ def unpack(unprivileged: bool, idmap: str | None, ref: str, directory: Path, out
     DIRECTORY must not exist; it appears only when every layer was applied
     and verified against the image's diff_ids.
     """
+    from lxcri_core.signals import term_raises
     from lxcri_core.store import Store
-    from lxcri_core.unpack import IdMap, unpack_rootfs
+    from lxcri_core.unpack import IdMap, WriteLimits, unpack_rootfs
 
     if unprivileged and idmap:
         raise click.UsageError("give either --unprivileged or --idmap, not both")
     mapping = IdMap.parse(idmap) if idmap else IdMap() if unprivileged else None
-    store = Store(get_config().image_store)
-    stats = unpack_rootfs(store, ref, directory, idmap=mapping)
+    cfg = get_config()
+    store = Store(cfg.image_store, lock_timeout=cfg.lock_timeout)
+    # A SIGTERM unwinds like an error: the staging tree is removed, nothing is left.
+    with term_raises():
+        stats = unpack_rootfs(
+            store, ref, directory, idmap=mapping, limits=WriteLimits.from_config(cfg)
+        )
     if output == "json":
         emit_json(
             {

@@ -43,3 +43,33 @@ def test_symlinked_mount_targets_stay_inside_the_rootfs(lxenv: LxcEnv, privilege
     # the targets exist inside the rootfs, where the links lead when resolved in-root
     assert f"{str(outside).lstrip('/')}/pwned none bind" in config
     assert Path(outside).is_dir()
+
+
+@pytest.mark.parametrize("privileged", [False, True])
+def test_file_capability_works_for_the_container_only(lxenv: LxcEnv, privileged: bool):
+    """cap_setuid=ep from an image still lets a non-root process in the container
+    become the container's root; on the host the unprivileged rootfs grants nothing
+    (tests/unpack/test_xattrs.py)."""
+    import struct
+    import subprocess
+
+    from tests.unpack.test_xattrs import SETUID_PROG, binary_tar
+
+    src = lxenv.root / "getroot.c"
+    src.write_text(SETUID_PROG)
+    subprocess.run(
+        ["gcc", "-static", "-Os", "-s", "-o", str(src.with_suffix("")), str(src)], check=True
+    )
+    cap = struct.pack("<IIIII", 0x02000001, 1 << 7, 0, 0, 0)  # cap_setuid=ep, v2
+    prog = src.with_suffix("").read_bytes()
+    img = busybox_image(Entrypoint=["/bin/getroot"], Cmd=[])
+    img.layers.append(
+        Layer(binary_tar([("bin/getroot", prog, 0o755, {"security.capability": cap})]))
+    )
+    ref = "localhost/lxt-caps:1"
+    lxenv.add_image(img, ref)
+    cfg = lxenv.config()
+    name = f"caps{int(privileged)}"
+    engine.create(cfg, ref, RunOptions(name=name, privileged=privileged, user="65534:65534"))
+    lxenv.remember(name)
+    assert engine.run_foreground(cfg, name) == 0  # setuid(0) worked inside

@@ -97,14 +97,10 @@ def http_get(port: int, path: str = "/", timeout: float = 5) -> str:
 
 
 def mounts_under(path: Path) -> list[str]:
+    from lxcri_core.fsutil import mounts  # decodes the kernel's \NNN escapes
+
     prefix = str(path.resolve())
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            target = line.split()[4]
-            if target == prefix or target.startswith(prefix + "/"):
-                out.append(target)
-    return out
+    return [m[0] for m in mounts() if m[0] == prefix or m[0].startswith(prefix + "/")]
 
 
 def nft_chains(container_id: str) -> list[str]:

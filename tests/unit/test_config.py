@@ -88,3 +88,30 @@ def test_config_errors_are_one_line(tmp_path):
         load_config(bad, env={})
     with pytest.raises(ConfigError, match="log level"):
         load_config(env={"LXCRI_LOG_LEVEL": "bogus", "LXCRI_CONFIG": ""})
+
+
+def test_lock_and_unpack_limits() -> None:
+    from lxcri_core.config import min_free_bytes, parse_config
+
+    cfg = parse_config({})
+    assert (cfg.lock_timeout, cfg.unpack_min_free, cfg.max_layer_bytes) == (300.0, "auto", 0)
+    cfg = parse_config({"lock_timeout": 2, "unpack_min_free": "10%", "max_layer_bytes": 1 << 30})
+    assert (cfg.lock_timeout, cfg.unpack_min_free, cfg.max_layer_bytes) == (2.0, "10%", 1 << 30)
+    assert parse_config({"unpack_min_free": 4096}).unpack_min_free == "4096"
+    # auto: 5 % of the filesystem or 1 GiB, whichever is smaller
+    assert min_free_bytes("auto", 10 << 30) == 512 << 20
+    assert min_free_bytes("auto", 100 << 30) == 1 << 30
+    assert min_free_bytes("2G", 1) == 2 << 30 and min_free_bytes("0", 1 << 40) == 0
+    for bad in (
+        {"lock_timeout": 0},
+        {"lock_timeout": "5"},
+        {"lock_timeout": True},
+        {"unpack_min_free": "lots"},
+        {"unpack_min_free": "150%"},
+        {"unpack_min_free": "-1G"},
+        {"unpack_min_free": "inf"},
+        {"max_layer_bytes": -1},
+        {"max_layer_bytes": "1G"},
+    ):
+        with pytest.raises(ConfigError):
+            parse_config(bad)

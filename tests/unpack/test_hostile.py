@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
 import tarfile
 from collections.abc import Callable
@@ -241,3 +242,33 @@ def test_absolute_symlink_parent_resolves_inside_the_target(
     after = {k: v for k, v in world(tmp_path).items() if not k.startswith("work")}
     assert after == {k: v for k, v in before.items() if not k.startswith("work")}
     assert not (tmp_path / OUTSIDE / "file").exists()
+
+
+def _members_ending_in_the_tail(count: int) -> tuple[bytes, bytes]:
+    """(tar, gzip blob): one member per file of OUT_SIZE+ zeros, so each member
+    inflates past the output limit and ends while its input is in unconsumed_tail."""
+    from lxcri_core.unpack.stream import OUT_SIZE
+
+    tar = make_tar([Entry(f"f{i}", data=b"\0" * (OUT_SIZE + 4096)) for i in range(count)])
+    step = len(tar) // count
+    cuts = [i * step for i in range(count)] + [len(tar)]
+    blob = b"".join(gzip.compress(tar[a:b]) for a, b in itertools.pairwise(cuts))
+    return tar, blob
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("members", [2, 6])
+def test_gzip_member_ending_in_the_unconsumed_tail(tmp_path: Path, members: int) -> None:
+    """A ~9 KB two-member layer used to inflate without end (each member fed twice)."""
+    tar, blob = _members_ending_in_the_tail(members)
+    assert len(blob) < 5000 * members  # a few KB per member
+    target = tmp_path / "t"
+    target.mkdir()
+    stats = apply_layer(
+        io.BytesIO(blob),
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        target,
+        diff_id=Layer(tar).diff_id,
+    )
+    assert stats.files == members
+    assert sorted(os.listdir(target)) == [f"f{i}" for i in range(members)]
