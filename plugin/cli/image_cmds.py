@@ -196,7 +196,8 @@ def inspect(ref: str, kind: str | None, show_secrets: bool, output: str) -> None
             if kind == "image" or not NAME_RE.fullmatch(ref):
                 raise  # no container could have that name: the image's error says it all
             raise BackendError(
-                f"no such container or image: {ref} (see `lxcri ps -a` and `lxcri images`)"
+                f"no such container or image: {ref} (no container of that name or id: "
+                f"see `lxcri ps -a`; {e})"
             ) from e
         return
     from lxcri_pve.cli.container_show import render_container

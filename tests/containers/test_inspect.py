@@ -87,7 +87,7 @@ def test_a_name_that_is_both_is_the_container(lxenv: LxcEnv, lxcri: Lxcri) -> No
     # an image only: the image; nothing: one line naming both kinds
     assert json.loads(lxcri("inspect", "-o", "json", BUSYBOX_REF).stdout)["digest"]
     p = lxcri("inspect", "nothere")
-    assert p.returncode == 1 and p.stderr.strip().endswith("`lxcri images`)")
+    assert p.returncode == 1 and "`lxcri ps -a`" in p.stderr and "`lxcri pull nothere`" in p.stderr
     assert "no such container or image: nothere" in p.stderr and len(p.stderr.splitlines()) == 1
     p = lxcri("inspect", "--type", "container", BUSYBOX_REF)
     assert p.returncode == 1 and "no such container" in p.stderr

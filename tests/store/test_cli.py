@@ -85,8 +85,9 @@ def test_inspect_cli(two):
     res = invoke("inspect", "nginx")
     assert res.exit_code == 1 and res.stdout == ""
     assert res.stderr == (
-        "lxcri: error: image docker.io/library/nginx:latest not found in the store; "
-        "run `lxcri pull nginx` or `lxcri import` first\n"
+        "lxcri: error: no such container or image: nginx (no container of that name or id: "
+        "see `lxcri ps -a`; image docker.io/library/nginx:latest not found in the store; "
+        "run `lxcri pull nginx` or `lxcri import` first)\n"
     )
 
 
