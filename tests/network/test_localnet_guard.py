@@ -91,8 +91,8 @@ def test_spoofed_loopback_source_is_not_delivered(lab: Lab) -> None:
 
 def test_remove_bridge_removes_the_guard(lab: Lab) -> None:
     name = f"{lab.bridge}g"
+    lab.links.append(name)  # removed by the lab even when an assert fails
     info = bridge.ensure_bridge(name, lab.new_subnet(), table=lab.table)
-    assert info.name == name
     assert f"chain b-{name}-guard" in lab.nft_table()
     # the guard alone missing sends the fast path back to ensure_bridge
     sh("nft", "delete", "chain", "inet", lab.table, f"b-{name}-guard")
