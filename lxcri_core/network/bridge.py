@@ -153,10 +153,20 @@ def enable_route_localnet(dev: str, *, table: str = DEFAULT_TABLE, run: Runner =
 
 def _overlapping(ipr: Any, bridge: str, nets: list[IPv4Network | IPv6Network]) -> str | None:
     """Name an address on another interface that lies in one of ``nets``, if any."""
-    # addresses first: a link another process creates meanwhile (our bridge,
-    # racing us) then appears in the link list too, instead of as "None"
-    addrs = ipr.get_addr()
-    names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+    from pyroute2.netlink.exceptions import NetlinkDumpInterrupted
+
+    for attempt in range(10):
+        try:
+            # addresses first: a link another process creates meanwhile (our
+            # bridge, racing us) then appears in the link list too, not as "None"
+            addrs = ipr.get_addr()
+            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+            break
+        except NetlinkDumpInterrupted:
+            # links or addresses changed during the dump (other containers
+            # starting): the kernel asks for a fresh one
+            if attempt == 9:
+                raise NetworkError("the host's interfaces keep changing; try again") from None
     for a in addrs:
         dev = names.get(a["index"])
         if dev is None or dev == bridge:  # gone meanwhile, or the one we configure
