@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
+from lxcri_core.errors import SpecError
 from lxcri_core.spec.model import NetworkSpec
 
 #: docker's fallback when the host has no usable nameserver.
@@ -40,12 +41,24 @@ def hosts_file(
     network) the own-name line is omitted, as docker does with
     ``--network none``.
     """
+    for field in (hostname, ip, domainname, *(f for pair in extra_hosts for f in pair)):
+        _check_hosts_field(field)
     lines = [f"{addr}\t{names}" for addr, names in _HOSTS_HEAD]
     lines += [f"{addr}\t{name}" for name, addr in extra_hosts]
     if ip:
         names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
         lines.append(f"{ip}\t{names}")
     return "\n".join(lines) + "\n"
+
+
+def _check_hosts_field(text: str) -> None:
+    """Refuse what would end a line, add a field or start a comment in /etc/hosts.
+
+    The options are validated where they are parsed; this keeps a record
+    written by anything else (or a parser's slip) from adding host lines.
+    """
+    if any(c.isspace() or c == "#" or not c.isprintable() for c in text):
+        raise SpecError(f"{text!r} cannot be written to /etc/hosts: no spaces, '#' or line breaks")
 
 
 def hostname_file(hostname: str) -> str:

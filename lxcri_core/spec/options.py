@@ -252,18 +252,36 @@ def parse_port(value: str) -> list[PortMapping]:
     ]
 
 
+#: An IPv6 zone (``fe80::1%eth0``): an interface name or index. Python's
+#: ipaddress takes any text after ``%``, newlines included.
+_ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+
+
 def parse_add_host(value: str) -> tuple[str, str]:
-    """``--add-host NAME:IP`` (``NAME=IP`` too, as newer docker accepts)."""
+    """``--add-host NAME:IP`` (``NAME=IP`` too, as newer docker accepts) -> (name, address).
+
+    Both end up as a line of the container's /etc/hosts: the name must be a
+    DNS name (RFC 1123 labels) and the address is written as parsed, so
+    nothing typed here can add a line or a comment there.
+    """
     sep = "=" if "=" in value else ":"
     name, _, ip = value.partition(sep)
-    ip = ip.strip("[]")
+    if ip.startswith("[") and ip.endswith("]"):
+        ip = ip[1:-1]
     try:
-        ipaddress.ip_address(ip)
+        addr = ipaddress.ip_address(ip)
     except ValueError:
-        raise _bad("--add-host", value, "expected NAME:IP") from None
-    if not name:
-        raise _bad("--add-host", value, "expected NAME:IP")
-    return name, ip
+        raise _bad("--add-host", value, "expected NAME:IP with an IPv4 or IPv6 address") from None
+    zone = getattr(addr, "scope_id", None)
+    if zone is not None and not _ZONE.fullmatch(zone):
+        raise _bad("--add-host", value, f"{zone!r} is not an interface name")
+    if not is_hostname(name):
+        raise _bad(
+            "--add-host",
+            value,
+            f"{name!r} is not a host name (letters, digits and inner '-', dot-separated)",
+        )
+    return name, str(addr)
 
 
 # -- resources -----------------------------------------------------------------------------
@@ -487,11 +505,19 @@ def parse_mac(value: str) -> str:
     return value.upper()
 
 
-_HOSTNAME_LABEL = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+_HOSTNAME_LABEL = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+
+
+def is_hostname(value: str) -> bool:
+    """A DNS name: RFC 1123 labels (letters, digits, inner hyphens), at most 253 characters.
+
+    ``fullmatch``: a ``$`` anchor would let a trailing newline through.
+    """
+    return 0 < len(value) <= 253 and all(_HOSTNAME_LABEL.fullmatch(p) for p in value.split("."))
 
 
 def parse_hostname(value: str, flag: str = "--hostname") -> str:
-    """A DNS name (labels of letters, digits and inner hyphens), at most 255 characters."""
-    if len(value) > 255 or not all(_HOSTNAME_LABEL.match(p) for p in value.split(".")):
+    """A DNS name (labels of letters, digits and inner hyphens), at most 253 characters."""
+    if not is_hostname(value):
         raise _bad(flag, value, "expected a DNS name such as web or web.example.lan")
     return value
