@@ -26,6 +26,8 @@ need; nothing heavy is imported here or at module import time)::
     inspect.read_bridges(); ports.list_published()
 
 Modules: ``bridge`` (ensure_bridge, remove_bridge, enable_route_localnet),
+``localnet`` (the guard that keeps containers off the host's 127.0.0.1),
+``listeners`` (host sockets from /proc/net: ports ``-p`` must not take),
 ``ipam`` (Ipam, Lease, allocate, release), ``ports`` (PortMapping,
 parse_port_spec, publish, unpublish, list_published and the pure ruleset
 builders/parser), ``inspect`` (read_bridges, parse_bridges), ``options``

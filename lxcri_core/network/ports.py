@@ -17,13 +17,17 @@ with a JSON ruleset built by pure functions (``publish_ruleset``,
 Reaching a port from the host itself needs three things, all handled here or
 by ``bridge.ensure_bridge``: DNAT in the ``output`` hook (locally generated
 packets never see prerouting); ``route_localnet=1`` on the bridge so a packet
-with source 127.0.0.1 may be routed out of it; and masquerade of DNATed
+with source 127.0.0.1 may be routed out of it (behind the guard in
+``localnet``, which keeps containers off the host's loopback); and masquerade of DNATed
 connections whose source is a local address, so the container answers to
 the gateway instead of to an address it would consider its own loopback.
 IPv6 ``::1`` cannot be DNATed to another host by the kernel at all, so
 ``[::1]:PORT`` is not published; use the host's IPv6 addresses instead.
 
 Clients from outside keep their source address (no masquerade), like Docker.
+A host port a host socket listens on is refused (see ``listeners``), as is
+one another container publishes; ``0.0.0.0`` and ``::`` as the host address
+mean every address of that family.
 """
 
 from __future__ import annotations
