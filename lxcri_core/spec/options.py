@@ -235,9 +235,11 @@ def parse_port(value: str) -> list[PortMapping]:
         raise _bad("-p", value, "expected [IP:][HOST:]CTR[/PROTO]")
     if host_ip:
         try:
-            ipaddress.ip_address(host_ip)
+            addr = ipaddress.ip_address(host_ip)
         except ValueError:
             raise _bad("-p", value, f"{host_ip!r} is not an IP address") from None
+        if getattr(addr, "scope_id", None) is not None:
+            raise _bad("-p", value, "a host address with a %zone cannot be published")
     ctr = _port_range("-p", value, parts[-1], allow_zero=False)
     host = (
         _port_range("-p", value, parts[0], allow_zero=False)
@@ -257,6 +259,12 @@ def parse_port(value: str) -> list[PortMapping]:
 _ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 
 
+def _check_zone(flag: str, value: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    zone = getattr(addr, "scope_id", None)
+    if zone is not None and not _ZONE.fullmatch(zone):
+        raise _bad(flag, value, f"{zone!r} is not an interface name")
+
+
 def parse_add_host(value: str) -> tuple[str, str]:
     """``--add-host NAME:IP`` (``NAME=IP`` too, as newer docker accepts) -> (name, address).
 
@@ -272,9 +280,7 @@ def parse_add_host(value: str) -> tuple[str, str]:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         raise _bad("--add-host", value, "expected NAME:IP with an IPv4 or IPv6 address") from None
-    zone = getattr(addr, "scope_id", None)
-    if zone is not None and not _ZONE.fullmatch(zone):
-        raise _bad("--add-host", value, f"{zone!r} is not an interface name")
+    _check_zone("--add-host", value, addr)
     if not is_hostname(name):
         raise _bad(
             "--add-host",
@@ -473,6 +479,8 @@ def parse_ipv6_config(value: str, flag: str = "--ip6") -> str:
         raise _bad(flag, value, "expected auto, dhcp, manual or an IPv6 address/prefix") from None
     if "/" not in value:
         raise _bad(flag, value, "give the prefix length too, e.g. fd00::5/64")
+    if iface.ip.scope_id is not None:
+        raise _bad(flag, value, "a container address takes no %zone")
     return str(iface)
 
 
@@ -483,6 +491,7 @@ def parse_gateway(value: str, flag: str = "--gateway", version: int = 4) -> str:
         raise _bad(flag, value, f"expected an IPv{version} address") from None
     if addr.version != version:
         raise _bad(flag, value, f"expected an IPv{version} address")
+    _check_zone(flag, value, addr)
     return str(addr)
 
 

@@ -302,3 +302,20 @@ def test_add_host_accepts_names_and_writes_the_parsed_address():
 def test_hostname_refuses_a_trailing_newline(flag):
     with pytest.raises(SpecError, match=flag):
         o.parse_hostname("web\n", flag)
+
+
+@pytest.mark.parametrize(
+    ("fn", "value", "flag"),
+    [
+        (o.parse_gateway, "fe80::1%x\nlxc.hook.pre-start = evil", "--gateway"),
+        (o.parse_ipv6_config, "fd00::5%x\nlxc.init.cmd=evil/64", "--ip6"),
+        (o.parse_ipv6_config, "fd00::5%eth0/64", "--ip6"),
+        (o.parse_port, "[fe80::1%x y]:80:80", "-p"),
+        (o.parse_port, "[fe80::1%eth0]:80:80", "-p"),
+    ],
+)
+def test_ipv6_zones_cannot_carry_text(fn, value, flag):
+    """Python's ipaddress takes any text after '%': it must not reach a config line."""
+    with pytest.raises(SpecError, match=flag) as e:
+        fn(value) if fn is not o.parse_gateway else fn(value, flag, 6)
+    assert "\n" not in str(e.value)
