@@ -479,7 +479,7 @@ def parse_ipv6_config(value: str, flag: str = "--ip6") -> str:
         raise _bad(flag, value, "expected auto, dhcp, manual or an IPv6 address/prefix") from None
     if "/" not in value:
         raise _bad(flag, value, "give the prefix length too, e.g. fd00::5/64")
-    if iface.ip.scope_id is not None:
+    if iface.scope_id is not None:  # the zone is kept on the interface, not on .ip
         raise _bad(flag, value, "a container address takes no %zone")
     return str(iface)
 
