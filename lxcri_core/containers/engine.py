@@ -47,7 +47,7 @@ from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
 from lxcri_core.errors import BackendError, ImageNotFound, RegistryError
 from lxcri_core.fsutil import atomic_write, flocked
 from lxcri_core.log import get_logger
-from lxcri_core.spec.model import ContainerSpec
+from lxcri_core.spec.model import ContainerSpec, PortMapping
 
 log = get_logger(__name__)
 
@@ -235,7 +235,7 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
         raise SpecError(f"--security-opt seccomp={sec}: no such profile file")
     from lxcri_core.network import listeners
 
-    ports = []
+    ports: list[PortMapping] = []
     seen: set[tuple[str, str, int]] = set()
     for p in spec.ports:
         kind = socket.SOCK_STREAM if p.protocol == "tcp" else socket.SOCK_DGRAM
@@ -249,7 +249,8 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
                     "address of this host"
                 ) from None
         # -p 80: any free port, as docker does; else one no host process serves
-        port = listeners.host_port_for(p.protocol, p.host_ip, p.host_port)
+        mine = [q.host_port for q in ports if q.protocol == p.protocol]  # never twice
+        port = listeners.host_port_for(p.protocol, p.host_ip, p.host_port, mine)
         p = dataclasses.replace(p, host_port=port)
         key = (p.protocol, p.host_ip, p.host_port)
         if key in seen:

@@ -177,11 +177,12 @@ def free_host_port(
     raise NetworkError(f"found no free host port for {proto}: every candidate is in use")
 
 
-def host_port_for(proto: str, host_ip: str, host_port: int) -> int:
+def host_port_for(proto: str, host_ip: str, host_port: int, chosen: Iterable[int] = ()) -> int:
     """``host_port`` if no host socket serves it, a free one for 0 (``-p 80``); else an error.
 
     What ``create`` checks (the start hook checks again in ``ports.publish``):
-    ``host_ip`` as the user typed it, ``""`` for every address.
+    ``host_ip`` as the user typed it, ``""`` for every address; ``chosen``:
+    the container's other host ports of this protocol, never picked again.
     """
     from lxcri_core.network.ports import list_published
 
@@ -191,6 +192,6 @@ def host_port_for(proto: str, host_ip: str, host_port: int) -> int:
     addr = ip_address(host_ip) if host_ip else None
     if host_port == 0:
         taken = [p.mapping.host_port for p in list_published() if p.mapping.proto == kind]
-        return free_host_port(kind, addr, taken)
+        return free_host_port(kind, addr, [*taken, *chosen])
     refuse_in_use([PortMapping(host_port, 1, kind, addr)])
     return host_port
