@@ -31,7 +31,7 @@ from ipaddress import IPv6Address, ip_address
 from pathlib import Path
 
 from lxcri_core.errors import NetworkError
-from lxcri_core.network.ports import IPAddress, PortMapping, Proto
+from lxcri_core.network.ports import IPAddress, PortMapping, Proto, list_published
 
 _TCP_LISTEN = "0A"
 _UDP_UNCONNECTED = "07"  # TCP_CLOSE: bound, no peer
@@ -184,8 +184,6 @@ def host_port_for(proto: str, host_ip: str, host_port: int, chosen: Iterable[int
     ``host_ip`` as the user typed it, ``""`` for every address; ``chosen``:
     the container's other host ports of this protocol, never picked again.
     """
-    from lxcri_core.network.ports import list_published
-
     if proto not in ("tcp", "udp"):
         raise NetworkError(f"protocol {proto!r} must be tcp or udp")
     kind: Proto = "udp" if proto == "udp" else "tcp"
