@@ -238,7 +238,9 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
     sec = spec.security.seccomp
     if sec not in ("default", "unconfined") and not os.path.isfile(sec):
         raise SpecError(f"--security-opt seccomp={sec}: no such profile file")
-    ports = []
+    from lxcri_core.network import listeners
+
+    ports: list[PortMapping] = []
     seen: set[tuple[str, str, int]] = set()
     for p in spec.ports:
         kind = socket.SOCK_STREAM if p.protocol == "tcp" else socket.SOCK_DGRAM
@@ -251,8 +253,10 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
                     f"-p {p.host_ip}:{p.host_port}:{p.container_port}: {p.host_ip} is not an "
                     "address of this host"
                 ) from None
-            if p.host_port == 0:  # -p 80: any free port, as docker does
-                p = dataclasses.replace(p, host_port=probe.getsockname()[1])
+        # -p 80: any free port, as docker does; else one no host process serves
+        mine = [q.host_port for q in ports if q.protocol == p.protocol]  # never twice
+        port = listeners.host_port_for(p.protocol, p.host_ip, p.host_port, mine)
+        p = dataclasses.replace(p, host_port=port)
         key = (p.protocol, p.host_ip, p.host_port)
         if key in seen:
             raise SpecError(f"host port {p.host_port}/{p.protocol} is published twice")

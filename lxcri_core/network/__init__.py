@@ -14,7 +14,7 @@ need; nothing heavy is imported here or at module import time)::
                   lease.ipv4, lease.ipv6)              # one nft call, replaces old rules
 
     # on Proxmox (vmbr0 is the admin's: no ensure_bridge, addresses from the CT config)
-    bridge.enable_route_localnet("vmbr0")             # so 127.0.0.1:PORT works there too
+    bridge.enable_route_localnet("vmbr0")             # 127.0.0.1:PORT works there too (guarded)
     ports.publish(ctid, mappings, ct_ipv4, ct_ipv6)
 
     # stop / post-stop (also after init was killed): by id alone, idempotent
@@ -26,6 +26,8 @@ need; nothing heavy is imported here or at module import time)::
     inspect.read_bridges(); ports.list_published()
 
 Modules: ``bridge`` (ensure_bridge, remove_bridge, enable_route_localnet),
+``localnet`` (the guard that keeps containers off the host's 127.0.0.1),
+``listeners`` (host sockets from /proc/net: ports ``-p`` must not take),
 ``ipam`` (Ipam, Lease, allocate, release), ``ports`` (PortMapping,
 parse_port_spec, publish, unpublish, list_published and the pure ruleset
 builders/parser), ``inspect`` (read_bridges, parse_bridges), ``options``

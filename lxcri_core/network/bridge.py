@@ -5,12 +5,14 @@ backend) and is idempotent and safe to run concurrently: it creates the
 bridge if missing, gives it the gateway address (the subnet's first host,
 plus an optional IPv6 ULA gateway), brings it up, enables forwarding and
 ``route_localnet`` (so published ports answer on 127.0.0.1, see
-``ports``), and installs masquerade for the subnet in lxcri's nftables
-table (one chain per bridge, ``b-<bridge>-post``).
+``ports``) behind a guard chain ``b-<bridge>-guard`` that keeps containers
+away from the host's loopback services (see ``localnet``), and installs
+masquerade for the subnet in lxcri's nftables table (one chain per bridge,
+``b-<bridge>-post``).
 
 On Proxmox the admin's bridges (vmbr0, ...) are used instead and are never
-created or changed here, except ``enable_route_localnet`` when ports are
-published on them.
+created or changed here, except ``enable_route_localnet`` (with its guard)
+when ports are published on them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ DEFAULT_BRIDGE = "lxcri0"
 #: Its IPv4 subnet unless configured otherwise; the gateway is 10.88.0.1.
 DEFAULT_SUBNET = "10.88.0.0/16"
 
-_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}\Z")
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 _SYSCTL = Path("/proc/sys")
 _IFA_F_NODAD = 0x02  # linux/if_addr.h: an address on a carrier-less bridge is usable at once
 _EEXIST = 17
@@ -56,7 +58,7 @@ class BridgeInfo:
 
 def check_ifname(name: str) -> str:
     """Return ``name`` if it is a valid interface name, else raise NetworkError."""
-    if not _IFNAME.match(name):
+    if not _IFNAME.fullmatch(name):
         raise NetworkError(
             f"bridge name {name!r} is invalid: use at most 15 letters, digits, '_', '.', '-'"
         )
@@ -135,17 +137,36 @@ def set_sysctl(key: str, value: str, root: Path = _SYSCTL) -> None:
         ) from None
 
 
-def enable_route_localnet(dev: str) -> None:
-    """Let packets from 127.0.0.1 (DNATed published ports) be routed out of ``dev``."""
-    set_sysctl(f"net/ipv4/conf/{check_ifname(dev)}/route_localnet", "1")
+def enable_route_localnet(dev: str, *, table: str = DEFAULT_TABLE, run: Runner = run_cmd) -> None:
+    """Let packets from 127.0.0.1 (DNATed published ports) be routed out of ``dev``.
+
+    The guard that drops loopback-addressed packets arriving on ``dev`` goes
+    in first: the sysctl alone would open the host's 127.0.0.1 services to
+    everything on that link.
+    """
+    from lxcri_core.network.localnet import guard_ruleset
+
+    check_ifname(dev)
+    nft_apply(guard_ruleset(dev, table), f"installing the loopback guard of {dev}", run)
+    set_sysctl(f"net/ipv4/conf/{dev}/route_localnet", "1")
 
 
 def _overlapping(ipr: Any, bridge: str, nets: list[IPv4Network | IPv6Network]) -> str | None:
     """Name an address on another interface that lies in one of ``nets``, if any."""
-    # addresses first: a link another process creates meanwhile (our bridge,
-    # racing us) then appears in the link list too, instead of as "None"
-    addrs = ipr.get_addr()
-    names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+    from pyroute2.netlink.exceptions import NetlinkDumpInterrupted
+
+    for attempt in range(10):
+        try:
+            # addresses first: a link another process creates meanwhile (our
+            # bridge, racing us) then appears in the link list too, not as "None"
+            addrs = ipr.get_addr()
+            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+            break
+        except NetlinkDumpInterrupted:
+            # links or addresses changed during the dump (other containers
+            # starting): the kernel asks for a fresh one
+            if attempt == 9:
+                raise NetworkError("the host's interfaces keep changing; try again") from None
     for a in addrs:
         dev = names.get(a["index"])
         if dev is None or dev == bridge:  # gone meanwhile, or the one we configure
@@ -169,9 +190,12 @@ def bridge_ready(
 
     The fast path of every container create: two cheap commands instead of
     importing a netlink library (~120 ms) to change nothing. Checks that the
-    link is a bridge, is up, holds the gateway address and that the NAT chain
-    exists; IPv4 only (a bridge with an IPv6 subnet goes the slow way).
+    link is a bridge, is up, holds the gateway address and that the NAT and
+    loopback guard chains exist; IPv4 only (a bridge with an IPv6 subnet goes
+    the slow way).
     """
+    from lxcri_core.network.localnet import guard_chain
+
     v4 = IPv4Network(subnet)
     gw4 = IPv4Interface((v4.network_address + 1, v4.prefixlen))
     sysdir = Path("/sys/class/net") / check_ifname(name)
@@ -185,10 +209,24 @@ def bridge_ready(
     addrs = run(["ip", "-4", "-o", "addr", "show", "dev", name], None)
     if addrs.returncode != 0 or f" {gw4} " not in addrs.stdout:
         return None
-    chain = run(["nft", "list", "chain", "inet", table, nat_chain(name)], None)
-    if chain.returncode != 0 or str(v4) not in chain.stdout:
+    # one nft process for both chains (nft 1.0.6 cannot list two chains in one batch)
+    listing = run(["nft", "list", "table", "inet", table], None)
+    if listing.returncode != 0:
+        return None
+    nat = _chain_text(listing.stdout, nat_chain(name))
+    guard = _chain_text(listing.stdout, guard_chain(name))
+    if str(v4) not in nat or f'iifname "{name}" ip daddr 127.0.0.0/8' not in guard:
         return None
     return BridgeInfo(name, index, v4, gw4)
+
+
+def _chain_text(listing: str, chain: str) -> str:
+    """The body of ``chain`` in ``nft list table`` output ('' when it is not there)."""
+    start = listing.find(f"\tchain {chain} {{\n")
+    if start < 0:
+        return ""
+    end = listing.find("\n\t}", start)
+    return listing[start:end]
 
 
 def ensure_bridge(
@@ -256,7 +294,7 @@ def ensure_bridge(
         except NetlinkError as e:
             raise NetworkError(f"cannot configure bridge {name}: {e}") from None
     set_sysctl("net/ipv4/ip_forward", "1")
-    enable_route_localnet(name)
+    enable_route_localnet(name, table=table, run=run)
     if v6 is not None:
         set_sysctl("net/ipv6/conf/all/forwarding", "1")
     if nat:
@@ -279,4 +317,7 @@ def remove_bridge(name: str, *, table: str = DEFAULT_TABLE, run: Runner = run_cm
             except NetlinkError as e:
                 if e.code != 19:  # ENODEV: removed meanwhile
                     raise NetworkError(f"cannot delete bridge {name}: {e}") from None
+    from lxcri_core.network.localnet import drop_guard_ruleset
+
     nft_apply(drop_nat_ruleset(name, table), f"removing NAT of bridge {name}", run)
+    nft_apply(drop_guard_ruleset(name, table), f"removing the loopback guard of {name}", run)

@@ -17,13 +17,17 @@ with a JSON ruleset built by pure functions (``publish_ruleset``,
 Reaching a port from the host itself needs three things, all handled here or
 by ``bridge.ensure_bridge``: DNAT in the ``output`` hook (locally generated
 packets never see prerouting); ``route_localnet=1`` on the bridge so a packet
-with source 127.0.0.1 may be routed out of it; and masquerade of DNATed
+with source 127.0.0.1 may be routed out of it (behind the guard in
+``localnet``, which keeps containers off the host's loopback); and masquerade of DNATed
 connections whose source is a local address, so the container answers to
 the gateway instead of to an address it would consider its own loopback.
 IPv6 ``::1`` cannot be DNATed to another host by the kernel at all, so
 ``[::1]:PORT`` is not published; use the host's IPv6 addresses instead.
 
 Clients from outside keep their source address (no masquerade), like Docker.
+A host port a host socket listens on is refused (see ``listeners``), as is
+one another container publishes; ``0.0.0.0`` and ``::`` as the host address
+mean every address of that family.
 """
 
 from __future__ import annotations
@@ -39,11 +43,14 @@ from ipaddress import (
     IPv6Interface,
     ip_address,
 )
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lxcri_core.errors import NetworkError
 from lxcri_core.log import get_logger
 from lxcri_core.network.command import Runner, checked, run_cmd
+
+if TYPE_CHECKING:
+    from lxcri_core.network.listeners import Listener
 
 log = get_logger(__name__)
 
@@ -55,8 +62,8 @@ IPAddress = IPv4Address | IPv6Address
 
 # Chain names carry the container id, so ids are restricted to what is safe in
 # a chain name and in file names: VMIDs ("100"), containerd's hex ids, names.
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
-_CHAIN = re.compile(r"^c-(?P<id>.+)-(?P<kind>pre|out|post)$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+_CHAIN = re.compile(r"c-(?P<id>.+)-(?P<kind>pre|out|post)")
 
 #: (suffix, hook, priority) of the chains each container owns.
 CHAINS: tuple[tuple[str, str, int], ...] = (
@@ -74,7 +81,8 @@ class PortMapping:
     container_port: int
     proto: Proto = "tcp"
     #: Only connections to this host address are forwarded; ``None`` means
-    #: every local address of the host (of either family).
+    #: every local address of the host (of either family), ``0.0.0.0`` / ``::``
+    #: every local address of that family.
     host_ip: IPAddress | None = None
 
     def __str__(self) -> str:
@@ -142,7 +150,7 @@ def _host_ip(text: str, spec: str) -> IPAddress:
 
 def check_container_id(container_id: str) -> str:
     """Return ``container_id`` if it can name nftables chains, else raise NetworkError."""
-    if not _ID.match(container_id):
+    if not _ID.fullmatch(container_id):
         raise NetworkError(
             f"container id {container_id!r} cannot name a port chain: use letters, digits, "
             "'_', '.', '-' (at most 200, starting with a letter or digit)"
@@ -272,9 +280,9 @@ def publish_ruleset(
                 continue
             nfproto, proto = _fam(addr)
             dest: list[dict[str, Any]] = [_match({"meta": {"key": "nfproto"}}, nfproto)]
-            if m.host_ip is not None:
+            if m.host_ip is not None and not m.host_ip.is_unspecified:
                 dest.append(_match(_payload(proto, "daddr"), str(m.host_ip)))
-            else:
+            else:  # every address (0.0.0.0 and :: too: all of their family, as in docker)
                 dest.append(_fib_local("daddr"))
                 if version == 6:
                     # The kernel refuses to route ::1 anywhere; leave it to the host.
@@ -339,6 +347,7 @@ def publish(
     *,
     table: str = DEFAULT_TABLE,
     check_conflicts: bool = True,
+    listeners: Sequence[Listener] | None = None,
     run: Runner = run_cmd,
     name_of: Callable[[str], str] | None = None,
 ) -> None:
@@ -346,30 +355,44 @@ def publish(
 
     Called by the start hook. With ``check_conflicts`` the live table is read
     first (one more ``nft`` call) and a host port already published by
-    another container is refused instead of silently shadowed; ``name_of``
-    turns that container's id into the name people know it by.
+    another container, or one a host socket listens on (``listeners``, read
+    from /proc/net when None), is refused instead of silently shadowed;
+    ``name_of`` turns that container's id into the name people know it by.
     """
     ruleset = publish_ruleset(container_id, ports, ipv4, ipv6, table)
     if check_conflicts and ports:
-        taken = {
-            (p.mapping.proto, p.mapping.host_port): p
-            for p in list_published(table=table, run=run)
-            if p.container_id != container_id
-        }
+        taken: dict[tuple[str, int], list[PublishedPort]] = {}
+        for p in list_published(table=table, run=run):
+            if p.container_id != container_id:
+                taken.setdefault((p.mapping.proto, p.mapping.host_port), []).append(p)
         for m in ports:
-            other = taken.get((m.proto, m.host_port))
-            if other is not None and _overlaps(m.host_ip, other.mapping.host_ip):
-                who = name_of(other.container_id) if name_of else other.container_id
-                raise NetworkError(
-                    f"host port {m.host_port}/{m.proto} is already published by container "
-                    f"{who}; choose another host port or stop that container"
-                )
+            for other in taken.get((m.proto, m.host_port), []):
+                if _overlaps(m.host_ip, other):
+                    who = name_of(other.container_id) if name_of else other.container_id
+                    raise NetworkError(
+                        f"host port {m.host_port}/{m.proto} is already published by container "
+                        f"{who}; choose another host port or stop that container"
+                    )
+        # a host service on the port would be taken over silently (for outside
+        # clients and the host itself): refuse, as docker's bind would fail
+        from lxcri_core.network.listeners import refuse_in_use
+
+        refuse_in_use(ports, listeners)
     nft_apply(ruleset, f"publishing ports {', '.join(map(str, ports))} of {container_id}", run)
     log.info("ports published", container=container_id, ports=[str(p) for p in ports])
 
 
-def _overlaps(a: IPAddress | None, b: IPAddress | None) -> bool:
-    return a is None or b is None or a == b
+def _overlaps(mine: IPAddress | None, other: PublishedPort) -> bool:
+    """Whether ``mine`` would catch traffic ``other``'s rule already forwards."""
+    if mine is None:
+        return True
+    # a rule without an address forwards every address of its container's family
+    theirs = other.mapping.host_ip or ip_address(
+        "::" if other.container_ip.version == 6 else "0.0.0.0"
+    )
+    if mine.version != theirs.version:
+        return False
+    return mine.is_unspecified or theirs.is_unspecified or mine == theirs
 
 
 def unpublish(container_id: str, *, table: str = DEFAULT_TABLE, run: Runner = run_cmd) -> None:
@@ -401,7 +424,7 @@ def parse_published(text: str) -> list[PublishedPort]:
         rule = item.get("rule") if isinstance(item, dict) else None
         if not rule:
             continue
-        m = _CHAIN.match(rule.get("chain", ""))
+        m = _CHAIN.fullmatch(rule.get("chain", ""))
         if not m or m["kind"] != "pre":
             continue
         port = _parse_rule(m["id"], rule.get("expr", []))

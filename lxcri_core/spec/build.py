@@ -366,7 +366,7 @@ def build_spec(
         working_dir=workdir,
         user=user,
         hostname=hostname,
-        domainname=opts.domainname or "",
+        domainname=o.parse_hostname(opts.domainname, "--domainname") if opts.domainname else "",
         mounts=mounts,
         ports=tuple(ports),
         exposed_ports=tuple(sorted(img.get("ExposedPorts") or {})),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
+from lxcri_core.errors import SpecError
 from lxcri_core.spec.model import NetworkSpec
 
 #: docker's fallback when the host has no usable nameserver.
@@ -40,12 +41,27 @@ def hosts_file(
     network) the own-name line is omitted, as docker does with
     ``--network none``.
     """
+    for field in (hostname, ip, domainname, *(f for pair in extra_hosts for f in pair)):
+        _check_field(field, "/etc/hosts")
     lines = [f"{addr}\t{names}" for addr, names in _HOSTS_HEAD]
     lines += [f"{addr}\t{name}" for name, addr in extra_hosts]
     if ip:
         names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
         lines.append(f"{ip}\t{names}")
     return "\n".join(lines) + "\n"
+
+
+def _check_field(text: str, where: str) -> None:
+    """Refuse what would end a line, add a field or start a comment in ``where``.
+
+    The options are validated where they are parsed; this keeps a record
+    written by anything else (or a parser's slip, such as an IPv6 zone, in
+    which Python's ipaddress takes any text) from adding lines.
+    """
+    if any(c.isspace() or c in "#;" or not c.isprintable() for c in text):
+        raise SpecError(
+            f"{text!r} cannot be written to {where}: no spaces, '#', ';' or line breaks"
+        )
 
 
 def hostname_file(hostname: str) -> str:
@@ -77,6 +93,8 @@ def resolv_conf(
     respectively; other lines are kept. IPv6 nameservers are dropped unless
     ``ipv6``.
     """
+    for field in (*dns, *dns_search, *dns_options):
+        _check_field(field, "/etc/resolv.conf")
     kept: list[str] = []
     nameservers: list[str] = []
     search: list[str] = []

@@ -258,9 +258,11 @@ def parse_port(value: str) -> list[PortMapping]:
         raise _bad("-p", value, "expected [IP:][HOST:]CTR[/PROTO]")
     if host_ip:
         try:
-            ipaddress.ip_address(host_ip)
+            addr = ipaddress.ip_address(host_ip)
         except ValueError:
             raise _bad("-p", value, f"{host_ip!r} is not an IP address") from None
+        if getattr(addr, "scope_id", None) is not None:
+            raise _bad("-p", value, "a host address with a %zone cannot be published")
     ctr = _port_range("-p", value, parts[-1], allow_zero=False)
     host = (
         _port_range("-p", value, parts[0], allow_zero=False)
@@ -275,18 +277,40 @@ def parse_port(value: str) -> list[PortMapping]:
     ]
 
 
+#: An IPv6 zone (``fe80::1%eth0``): an interface name or index. Python's
+#: ipaddress takes any text after ``%``, newlines included.
+_ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+
+
+def _check_zone(flag: str, value: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    zone = getattr(addr, "scope_id", None)
+    if zone is not None and not _ZONE.fullmatch(zone):
+        raise _bad(flag, value, f"{zone!r} is not an interface name")
+
+
 def parse_add_host(value: str) -> tuple[str, str]:
-    """``--add-host NAME:IP`` (``NAME=IP`` too, as newer docker accepts)."""
+    """``--add-host NAME:IP`` (``NAME=IP`` too, as newer docker accepts) -> (name, address).
+
+    Both end up as a line of the container's /etc/hosts: the name must be a
+    DNS name (RFC 1123 labels) and the address is written as parsed, so
+    nothing typed here can add a line or a comment there.
+    """
     sep = "=" if "=" in value else ":"
     name, _, ip = value.partition(sep)
-    ip = ip.strip("[]")
+    if ip.startswith("[") and ip.endswith("]"):
+        ip = ip[1:-1]
     try:
-        ipaddress.ip_address(ip)
+        addr = ipaddress.ip_address(ip)
     except ValueError:
-        raise _bad("--add-host", value, "expected NAME:IP") from None
-    if not name:
-        raise _bad("--add-host", value, "expected NAME:IP")
-    return name, ip
+        raise _bad("--add-host", value, "expected NAME:IP with an IPv4 or IPv6 address") from None
+    _check_zone("--add-host", value, addr)
+    if not is_hostname(name):
+        raise _bad(
+            "--add-host",
+            value,
+            f"{name!r} is not a host name (letters, digits and inner '-', dot-separated)",
+        )
+    return name, str(addr)
 
 
 # -- resources -----------------------------------------------------------------------------
@@ -478,6 +502,8 @@ def parse_ipv6_config(value: str, flag: str = "--ip6") -> str:
         raise _bad(flag, value, "expected auto, dhcp, manual or an IPv6 address/prefix") from None
     if "/" not in value:
         raise _bad(flag, value, "give the prefix length too, e.g. fd00::5/64")
+    if iface.scope_id is not None:  # the zone is kept on the interface, not on .ip
+        raise _bad(flag, value, "a container address takes no %zone")
     return str(iface)
 
 
@@ -488,6 +514,7 @@ def parse_gateway(value: str, flag: str = "--gateway", version: int = 4) -> str:
         raise _bad(flag, value, f"expected an IPv{version} address") from None
     if addr.version != version:
         raise _bad(flag, value, f"expected an IPv{version} address")
+    _check_zone(flag, value, addr)
     return str(addr)
 
 
@@ -510,12 +537,20 @@ def parse_mac(value: str) -> str:
     return value.upper()
 
 
-_HOSTNAME_LABEL = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\Z")
+_HOSTNAME_LABEL = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+
+
+def is_hostname(value: str) -> bool:
+    """A DNS name: RFC 1123 labels (letters, digits, inner hyphens), at most 253 characters.
+
+    ``fullmatch``: a ``$`` anchor would let a trailing newline through.
+    """
+    return 0 < len(value) <= 253 and all(_HOSTNAME_LABEL.fullmatch(p) for p in value.split("."))
 
 
 def parse_hostname(value: str, flag: str = "--hostname") -> str:
-    """A DNS name (labels of letters, digits and inner hyphens), at most 255 characters."""
-    if len(value) > 255 or not all(_HOSTNAME_LABEL.match(p) for p in value.split(".")):
+    """A DNS name (labels of letters, digits and inner hyphens), at most 253 characters."""
+    if not is_hostname(value):
         raise _bad(flag, value, "expected a DNS name such as web or web.example.lan")
     return value
 
@@ -699,7 +734,7 @@ def parse_ulimit(value: str) -> Ulimit:
     return Ulimit(name, soft, hard)
 
 
-_DEV_COMPONENT = re.compile(r"^[A-Za-z0-9._+-]+$")
+_DEV_COMPONENT = re.compile(r"[A-Za-z0-9._+-]+")
 #: Entries of a container's /dev that LXC makes itself (links to /proc, the console, ptys):
 #: never mount over them or through them.
 _DEV_RESERVED = frozenset(
@@ -712,7 +747,7 @@ def _dev_path(value: str, path: str, what: str) -> str:
     if (
         len(parts) < 3
         or parts[:2] != ["", "dev"]
-        or not all(_DEV_COMPONENT.match(p) and p not in (".", "..") for p in parts[2:])
+        or not all(_DEV_COMPONENT.fullmatch(p) and p not in (".", "..") for p in parts[2:])
     ):
         raise _bad("--device", value, f"{what} {path!r} must be a path below /dev/")
     if parts[2] in _DEV_RESERVED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from pathlib import Path
@@ -111,3 +112,33 @@ def test_set_sysctl_writes_only_changes(tmp_path):
     assert key.stat().st_mtime_ns == 1_000_000_000
     with pytest.raises(NetworkError, match=r"net\.ipv4\.missing"):
         bridge.set_sysctl("net/ipv4/missing", "1", root=tmp_path)
+
+
+def test_guard_ruleset_drops_loopback_from_the_bridge_before_conntrack():
+    from lxcri_core.network import localnet
+
+    cmds = localnet.guard_ruleset("lxcri0", "t")["nftables"]
+    chain = cmds[1]["add"]["chain"]
+    assert (chain["name"], chain["type"], chain["hook"], chain["prio"]) == (
+        "b-lxcri0-guard",
+        "filter",
+        "prerouting",
+        -300,  # before conntrack (-200) and DNAT (-100)
+    )
+    assert cmds[2] == {
+        "flush": {"chain": {"family": "inet", "table": "t", "name": "b-lxcri0-guard"}}
+    }
+    rules = [c["add"]["rule"]["expr"] for c in cmds if "rule" in c.get("add", {})]
+    matched = {(r[1]["match"]["left"]["payload"]["field"], json.dumps(r[1]["match"]["right"]))
+               for r in rules}  # fmt: skip
+    assert matched == {
+        ("daddr", '{"prefix": {"addr": "127.0.0.0", "len": 8}}'),
+        ("saddr", '{"prefix": {"addr": "127.0.0.0", "len": 8}}'),
+        ("daddr", '"::1"'),
+        ("saddr", '"::1"'),
+    }
+    for r in rules:
+        assert r[0] == {
+            "match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "lxcri0"}
+        }
+        assert r[-1] == {"drop": None}

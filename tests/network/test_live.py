@@ -270,3 +270,17 @@ def test_concurrent_first_use_creates_one_bridge(lab: Lab) -> None:
         assert nat.count("masquerade") == 1
     finally:
         bridge.remove_bridge(name, table=lab.table)
+
+
+def test_unspecified_host_address_is_every_address_of_its_family(lab: Lab) -> None:
+    """-p 0.0.0.0:P:C and -p [::]:P:C as in docker (they used to match daddr 0.0.0.0: nothing)."""
+    ct = lab.container(2)
+    lab.serve(ct, 80)
+    p4, p6 = free_port(), free_port()
+    ports.publish("any", [parse_port_spec(f"0.0.0.0:{p4}:80"), parse_port_spec(f"[::]:{p6}:80")],
+                  ct.ipv4, ct.ipv6, table=lab.table)  # fmt: skip
+    assert connect("127.0.0.1", p4) == f"peer={_gw(lab)}"
+    assert connect(_gw(lab), p4) == f"peer={_gw(lab)}"
+    assert connect(_gw6(lab), p4) == "ConnectionRefusedError"  # IPv4 only
+    assert connect(_gw6(lab), p6) == f"peer={_gw6(lab)}"
+    assert connect("127.0.0.1", p6) == "ConnectionRefusedError"  # IPv6 only

@@ -217,9 +217,9 @@ def test_publish_refuses_port_of_another_container():
 def test_publish_allows_same_port_on_other_address_or_own_container():
     listing = CmdResult(0, (DATA / "nft-list-table.json").read_text(), "")
     run = Recorder(listing, CmdResult(0, "", ""))
-    ports.publish("200", [parse_port_spec("10.88.0.1:18443:443")], V4, run=run)
+    ports.publish("200", [parse_port_spec("10.88.0.1:18443:443")], V4, listeners=[], run=run)
     run = Recorder(listing, CmdResult(0, "", ""))
-    ports.publish("100", [parse_port_spec("18080:80")], V4, run=run)
+    ports.publish("100", [parse_port_spec("18080:80")], V4, listeners=[], run=run)
     assert run.calls[-1][0] == ["nft", "-j", "-f", "-"]
 
 
@@ -244,3 +244,39 @@ def test_published_port_addresses_are_typed():
         if p.mapping.proto == "udp" and p.container_id == "100"
     ]
     assert p.mapping.host_ip == ip_address("fd00::2") and p.container_ip == V6.ip
+
+
+def test_unspecified_host_address_means_every_address_of_its_family():
+    """-p 0.0.0.0:P:C as docker: every IPv4 address (it used to match daddr 0.0.0.0: nothing)."""
+    rs = ports.publish_ruleset("w", [parse_port_spec("0.0.0.0:18080:80")], V4, V6)
+    (rule,) = _rules(rs, "c-w-pre")
+    assert _dnats([rule]) == [{"family": "ip", "addr": "10.88.0.2", "port": 80}]
+    assert "fib" in json.dumps(rule) and "0.0.0.0" not in json.dumps(rule)
+    rs = ports.publish_ruleset("w", [parse_port_spec("[::]:18080:80")], V4, V6)
+    (rule,) = _rules(rs, "c-w-pre")
+    assert _dnats([rule]) == [{"family": "ip6", "addr": "fd42:88::2", "port": 80}]
+    assert "fib" in json.dumps(rule) and '"right": "::"' not in json.dumps(rule)
+
+
+@pytest.mark.parametrize(
+    ("spec", "clash"),
+    [
+        ("0.0.0.0:18080:80", True),  # 100 publishes 18080 on every address
+        ("[::]:18080:80", True),
+        ("10.1.2.3:18080:80", True),
+        ("0.0.0.0:9000:9000/udp", True),  # abc123: every IPv4 address
+        ("[fd00::5]:9000:9000/udp", False),  # abc123 has no IPv6 rule
+        ("[::]:9000:9000/udp", False),
+        ("0.0.0.0:18443:443", True),  # 100 has 127.0.0.1:18443
+        ("[::]:18443:443", False),
+        ("10.88.0.1:18443:443", False),
+    ],
+)
+def test_publish_conflicts_with_wildcard_addresses(spec, clash):
+    listing = CmdResult(0, (DATA / "nft-list-table.json").read_text(), "")
+    run = Recorder(listing, CmdResult(0, "", ""))
+    if clash:
+        with pytest.raises(NetworkError, match="already published by container"):
+            ports.publish("200", [parse_port_spec(spec)], V4, V6, listeners=[], run=run)
+    else:
+        ports.publish("200", [parse_port_spec(spec)], V4, V6, listeners=[], run=run)

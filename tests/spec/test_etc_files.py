@@ -55,3 +55,40 @@ def test_etc_files_from_network():
     assert files["hosts"].endswith("10.0.0.5\tweb\n")
     assert "nameserver 10.0.0.1\n" in files["resolv.conf"]
     assert "10.1.0.2" not in files["resolv.conf"]
+
+
+def test_hosts_refuses_fields_that_would_add_lines():
+    """Defence behind the option parsers: nothing can add a line or a comment."""
+    import pytest
+
+    from lxcri_core.errors import SpecError
+
+    for kw in (
+        {"extra_hosts": [("db\n6.6.6.6 registry.example", "10.0.0.9")]},
+        {"extra_hosts": [("db", "10.0.0.9\n6.6.6.6 evil")]},
+        {"extra_hosts": [("db", "fe80::1%x y")]},
+        {"extra_hosts": [("db#", "10.0.0.9")]},
+        {"domainname": "lan\n6.6.6.6 evil"},
+    ):
+        with pytest.raises(SpecError, match="/etc/hosts"):
+            hosts_file("web", "10.0.0.5", **kw)
+    with pytest.raises(SpecError, match="/etc/hosts"):
+        hosts_file("web\n6.6.6.6 evil", "10.0.0.5")
+
+
+def test_resolv_conf_refuses_values_that_would_add_lines():
+    import pytest
+
+    from lxcri_core.errors import SpecError
+
+    hostile: list[dict[str, list[str]]] = [
+        {"dns": ["fe80::1%x\nnameserver 6.6.6.6"]},
+        {"dns_search": ["lan\nnameserver 6.6.6.6"]},
+        {"dns_search": ["a b"]},
+        {"dns_options": ["ndots:1\nnameserver 6.6.6.6"]},
+        {"dns_options": ["#x"]},
+    ]
+    for kw in hostile:
+        with pytest.raises(SpecError, match=r"/etc/resolv\.conf"):
+            resolv_conf(HOST, **kw)  # type: ignore[arg-type]
+    assert "options ndots:2 edns0" in resolv_conf(HOST, dns_options=["ndots:2", "edns0"])

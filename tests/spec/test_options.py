@@ -261,3 +261,61 @@ def test_network_values():
     for fn, bad, flag in cases:
         with pytest.raises(SpecError, match=flag):
             fn(bad)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "evil\n6.6.6.6 registry.example:10.0.0.9",  # a second hosts line in the name
+        "db\n:10.0.0.9",  # a trailing newline ($ would let it through)
+        "db 6.6.6.6:10.0.0.9",
+        "db\t#x:10.0.0.9",
+        "db#comment:10.0.0.9",
+        "-db:10.0.0.9",
+        "db-:10.0.0.9",
+        "a..b:10.0.0.9",
+        "db_1:10.0.0.9",
+        ":10.0.0.9",
+        "x" * 64 + ":10.0.0.9",
+        ("a." * 127) + "b:10.0.0.9",
+        "db:10.0.0.9\n6.6.6.6 evil",
+        "db:fe80::1%eth0\n6.6.6.6 registry.example",  # ipaddress takes any zone text
+        "db:fe80::1%a b",
+        "db=[fe80::1%x#y]",
+        "db:host-gateway",
+    ],
+)
+def test_add_host_refuses_what_would_inject_hosts_lines(hostile):
+    with pytest.raises(SpecError, match="--add-host") as e:
+        o.parse_add_host(hostile)
+    assert "\n" not in str(e.value)  # one line: the value is shown quoted
+
+
+def test_add_host_accepts_names_and_writes_the_parsed_address():
+    assert o.parse_add_host("db.internal:10.0.0.9") == ("db.internal", "10.0.0.9")
+    assert o.parse_add_host("DB-1=[FD00::0001]") == ("DB-1", "fd00::1")
+    assert o.parse_add_host("ll:fe80::1%eth0") == ("ll", "fe80::1%eth0")
+    assert o.parse_add_host("a" * 63 + ":1.2.3.4")[0] == "a" * 63
+
+
+@pytest.mark.parametrize("flag", ["--hostname", "--domainname"])
+def test_hostname_refuses_a_trailing_newline(flag):
+    with pytest.raises(SpecError, match=flag):
+        o.parse_hostname("web\n", flag)
+
+
+@pytest.mark.parametrize(
+    ("fn", "value", "flag"),
+    [
+        (o.parse_gateway, "fe80::1%x\nlxc.hook.pre-start = evil", "--gateway"),
+        (o.parse_ipv6_config, "fd00::5%x\nlxc.init.cmd=evil/64", "--ip6"),
+        (o.parse_ipv6_config, "fd00::5%eth0/64", "--ip6"),
+        (o.parse_port, "[fe80::1%x y]:80:80", "-p"),
+        (o.parse_port, "[fe80::1%eth0]:80:80", "-p"),
+    ],
+)
+def test_ipv6_zones_cannot_carry_text(fn, value, flag):
+    """Python's ipaddress takes any text after '%': it must not reach a config line."""
+    with pytest.raises(SpecError, match=flag) as e:
+        fn(value) if fn is not o.parse_gateway else fn(value, flag, 6)
+    assert "\n" not in str(e.value)
