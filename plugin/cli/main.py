@@ -38,6 +38,13 @@ COMMANDS: dict[str, str] = {
     "list": "lxcri_pve.cli.container_cmds:list_",
     "ps": "lxcri_pve.cli.container_cmds:list_",
     "status": "lxcri_pve.cli.container_cmds:status",
+    "volume": "lxcri_pve.cli.volume_cmds:volume",
+    "kill": "lxcri_pve.cli.ops_cmds:kill",
+    "wait": "lxcri_pve.cli.ops_cmds:wait",
+    "port": "lxcri_pve.cli.ops_cmds:port",
+
+
+
 }
 
 
