@@ -42,9 +42,7 @@ COMMANDS: dict[str, str] = {
     "kill": "lxcri_pve.cli.ops_cmds:kill",
     "wait": "lxcri_pve.cli.ops_cmds:wait",
     "port": "lxcri_pve.cli.ops_cmds:port",
-
-
-
+    "cp": "lxcri_pve.cli.copy_cmd:cp",
 }
 
 
