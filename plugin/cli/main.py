@@ -42,6 +42,8 @@ COMMANDS: dict[str, str] = {
     "kill": "lxcri_pve.cli.ops_cmds:kill",
     "wait": "lxcri_pve.cli.ops_cmds:wait",
     "port": "lxcri_pve.cli.ops_cmds:port",
+    "top": "lxcri_pve.cli.ops_cmds:top",
+    "stats": "lxcri_pve.cli.ops_cmds:stats",
     "cp": "lxcri_pve.cli.copy_cmd:cp",
 }
 
