@@ -34,7 +34,7 @@ COMMANDS: dict[str, str] = {
     "destroy": "lxcri_pve.cli.container_cmds:destroy",
     "rm": "lxcri_pve.cli.container_cmds:destroy",
     "exec": "lxcri_pve.cli.container_cmds:exec_",
-    "logs": "lxcri_pve.cli.container_cmds:logs",
+    "logs": "lxcri_pve.cli.logs_cmd:logs",
     "list": "lxcri_pve.cli.container_cmds:list_",
     "ps": "lxcri_pve.cli.container_cmds:list_",
     "status": "lxcri_pve.cli.container_cmds:status",
