@@ -94,3 +94,30 @@ def test_bad_input_is_one_line_and_exit_1(lxcri: Lxcri) -> None:
         assert p.returncode == 1, (argv, p.stderr)
         assert p.stdout == ""
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_shell_completion_offers_container_and_volume_names(lxenv: LxcEnv) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run_lxcri("create", "--name", "web1", "-v", "webdata:/d", BUSYBOX_REF, env=lxenv.env)
+    lxenv.remember("web1")
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        env = {
+            **os.environ,
+            **lxenv.env,
+            "_LXCRI_COMPLETE": "bash_complete",
+            "COMP_WORDS": line,
+            "COMP_CWORD": str(len(words) - 1),
+        }
+        exe = Path(sys.executable).parent / "lxcri"
+        out = subprocess.run([str(exe)], env=env, capture_output=True, text=True).stdout
+        return [item.split(",", 1)[1] for item in out.splitlines() if item]
+
+    assert complete("lxcri kill we") == ["web1"]
+    assert complete("lxcri top x") == []
+    assert complete("lxcri volume rm web") == ["webdata"]
