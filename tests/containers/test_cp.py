@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lxcri_core.containers import engine
+from lxcri_core.containers.record import load_record
 from tests.containers.conftest import Lxcri
 from tests.support.images import Entry, Layer, busybox_image, make_tar
 from tests.support.lxcenv import BUSYBOX_REF, LxcEnv
@@ -46,6 +47,8 @@ def make(lxcri: Lxcri, lxenv: LxcEnv, name: str, running: bool, *extra: str) -> 
     p = lxcri("create", "--name", name, *extra, HOSTILE_REF, "exec sleep 60")
     assert p.returncode == 0, p.stderr
     lxenv.remember(name)
+    if "--storage" in extra:
+        assert load_record(lxenv.root, name).storage == extra[extra.index("--storage") + 1]
     if running:
         engine.start(lxenv.config(), name)
         lxenv.remember(name)
@@ -53,7 +56,7 @@ def make(lxcri: Lxcri, lxenv: LxcEnv, name: str, running: bool, *extra: str) -> 
 
 STATES = [
     pytest.param(True, [], id="running"),
-    pytest.param(False, [], id="stopped-overlay"),
+    pytest.param(False, ["--storage", "overlay"], id="stopped-overlay"),
     pytest.param(False, ["--storage", "dir"], id="stopped-dir"),
 ]
 
@@ -97,6 +100,12 @@ def test_links_to_host_dirs_are_never_followed_in(
     p = lxcri("cp", str(payload), "h2:/rootlink/")
     assert p.returncode == 0, p.stderr
     assert not Path("/authorized_keys").exists()
+    rec = load_record(lxenv.root, "h2")
+    if running:
+        pid = engine.status(lxenv.config(), "h2").pid
+        assert os.stat(f"/proc/{pid}/root/authorized_keys").st_uid == 100000
+    elif rec.storage == "dir":
+        assert os.stat(Path(rec.rootfs) / "authorized_keys").st_uid == 100000
     back = tmp_path / "back"
     assert lxcri("cp", "h2:/authorized_keys", str(back)).returncode == 0
     assert back.read_bytes() == payload.read_bytes()
