@@ -387,7 +387,7 @@ def copy_out(
     """``lxcri cp NAME:CT_PATH HOST_PATH`` (docker's rules for an existing destination)."""
     if not ct_path.startswith("/"):
         ct_path = "/" + ct_path
-    host = Path(host_path)
+    host = host_path
 
     def work(root: _Root) -> CopyResult:
         res = CopyResult()
@@ -453,9 +453,7 @@ def _last(path: str) -> str:
     return parts[-1] if parts else "rootfs"
 
 
-def _copy_resolved(
-    fd: int, host: Path, name: str, side: _Side, res: CopyResult, shown: str
-) -> None:
+def _copy_resolved(fd: int, host: str, name: str, side: _Side, res: CopyResult, shown: str) -> None:
     st = os.fstat(fd)
     if stat.S_ISDIR(st.st_mode):
         dst_dir, dst_name = _host_target(host, name, True)
@@ -473,11 +471,12 @@ def _copy_resolved(
         res.skipped.append(shown)
 
 
-def _host_target(host: Path, name: str, is_dir: bool) -> tuple[int, str]:
+def _host_target(raw: str, name: str, is_dir: bool) -> tuple[int, str]:
     """(parent dir fd, name) the copy writes on the host, by docker's rules."""
+    host = Path(raw)  # drops a trailing "/", which says "an existing directory"
     if host.is_dir():
         return os.open(host, os.O_RDONLY | os.O_DIRECTORY), name
-    if str(host).endswith("/"):
+    if raw.endswith(("/", "/.")):
         raise BackendError(f"destination directory {host} does not exist")
     if host.exists() and is_dir:
         raise BackendError(f"cannot copy a directory onto the file {host}")

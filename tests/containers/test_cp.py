@@ -170,8 +170,10 @@ def test_bad_locations_are_one_line_and_exit_1(lxcri: Lxcri, lxenv: LxcEnv, tmp_
         (str(tmp_path / "missing"), "h5:/"): "no such file or directory",
         ("ghost:/etc", str(tmp_path)): "no such container: ghost",
         ("h5:/etc/passwd", str(tmp_path / "no" / "dir") + "/"): "does not exist",
+        ("h5:/etc/passwd", str(tmp_path / "newdir") + "/"): "does not exist",
     }
     for argv, msg in cases.items():
         p = lxcri("cp", *argv)
         assert p.returncode == 1, argv
         assert len(p.stderr.strip().splitlines()) == 1 and msg in p.stderr, (argv, p.stderr)
+    assert not (tmp_path / "newdir").exists()
