@@ -126,20 +126,46 @@ def _created(path: Path) -> str:
 
 
 def tree_size(path: Path) -> int:
-    """Bytes of the regular files under ``path`` (hard links once); no link is followed."""
+    """Bytes of the regular files under ``path`` (hard links once); no link is followed.
+
+    Directories are opened relative to their parent's fd with O_NOFOLLOW: a
+    running container swapping one for a link to a host directory mid-walk
+    gets it skipped, not measured.
+    """
     total = 0
     seen: set[tuple[int, int]] = set()
-    stack = [str(path)]
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        top = os.open(path, flags)
+    except OSError:
+        return 0
+    # depth first, one open fd per level: a wide tree does not exhaust the fd table
+    stack: list[tuple[int, list[str]]] = [(top, _listdir(top))]
     while stack:
-        with contextlib.suppress(OSError), os.scandir(stack.pop()) as it:
-            for entry in it:
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append(entry.path)
-                elif stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    total += st.st_size
+        fd, names = stack[-1]
+        if not names:
+            os.close(fd)
+            stack.pop()
+            continue
+        name = names.pop()
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                sub = os.open(name, flags, dir_fd=fd)
+                stack.append((sub, _listdir(sub)))
+            elif stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+        except OSError:
+            continue  # gone meanwhile, or a directory swapped for a link
     return total
+
+
+def _listdir(fd: int) -> list[str]:
+    try:
+        return os.listdir(fd)
+    except OSError:
+        return []
 
 
 def _names(root: Path) -> list[str]:
