@@ -22,7 +22,8 @@ from lxcri_pve.cli.completion import container_names
 @click.argument(
     "containers", metavar="CONTAINER...", nargs=-1, required=True, shell_complete=container_names
 )
-def kill(containers: tuple[str, ...], sig: str) -> None:
+@output_option
+def kill(containers: tuple[str, ...], sig: str, output: str) -> None:
     """Send a signal to the process of running containers.
 
     The signal goes to the container's process (not LXC's init), as stop
@@ -45,14 +46,20 @@ def kill(containers: tuple[str, ...], sig: str) -> None:
     signum = parse_signal(sig)
     cfg = get_config()
     failed = False
+    done = []
     for c in containers:
         try:
             name = engine.find(cfg, c)
-            kill_(cfg, name, signum)
-            click.echo(name)
+            pids = kill_(cfg, name, signum)
         except LxcriError as e:
             click.echo(f"lxcri: error: {e}", err=True)
             failed = True
+            continue
+        done.append({"name": name, "signal": signum.name, "pids": pids})
+        if output != "json":
+            click.echo(name)
+    if output == "json":
+        emit_json(done)
     if failed:
         sys.exit(1)
 

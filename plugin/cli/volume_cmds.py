@@ -113,7 +113,8 @@ def volume_inspect(names: tuple[str, ...], output: str) -> None:
     "-f", "--force", is_flag=True, help="Also remove a volume that stopped containers use."
 )
 @click.argument("names", metavar="NAME...", nargs=-1, required=True, shell_complete=volume_names)
-def volume_rm(names: tuple[str, ...], force: bool) -> None:
+@output_option
+def volume_rm(names: tuple[str, ...], force: bool, output: str) -> None:
     """Remove volumes. A volume a container uses is kept unless --force;
     one a running container has mounted is always kept.
 
@@ -127,13 +128,19 @@ def volume_rm(names: tuple[str, ...], force: bool) -> None:
 
     cfg = get_config()
     failed = False
+    removed = []
     for n in names:
         try:
             remove_volume(cfg.root, n, force=force)
-            click.echo(n)
         except LxcriError as e:
             click.echo(f"lxcri: error: {e}", err=True)
             failed = True
+            continue
+        removed.append(n)
+        if output != "json":
+            click.echo(n)
+    if output == "json":
+        emit_json({"removed": removed})
     if failed:
         sys.exit(1)
 

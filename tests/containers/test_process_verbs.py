@@ -27,9 +27,10 @@ def test_kill_signals_the_process_not_init(lxcri: Lxcri, lxenv: LxcEnv) -> None:
     cfg = lxenv.config()
     pid = lxenv.start("k1", args=(HUP_SCRIPT,))
     wait_for(lambda: "run-started" in console(lxenv, "k1"), what="the process to run")
-    p = lxcri("kill", "-s", "HUP", "k1")
+    p = lxcri("kill", "-s", "HUP", "k1", "-o", "json")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == "k1"
+    (doc,) = json.loads(p.stdout)
+    assert doc["name"] == "k1" and doc["signal"] == "SIGHUP" and pid not in doc["pids"]
     wait_for(lambda: "got-hup" in console(lxenv, "k1"), what="the trap to see SIGHUP")
     time.sleep(1.5)  # init.lxc given SIGHUP would have ended everything by now
     st = engine.status(cfg, "k1")

@@ -49,8 +49,9 @@ def test_ls_inspect_and_rm_follow_the_containers_that_use_a_volume(
     # the anonymous one went with its container, the named one stays
     assert lxcri("volume", "ls", "-q").stdout.split() == ["data"]
     assert lxcri("volume", "ls", "-q", "--filter", "dangling=true").stdout.split() == ["data"]
-    p = lxcri("volume", "rm", "data")
+    p = lxcri("volume", "rm", "data", "-o", "json")
     assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"removed": ["data"]}
     assert not (lxenv.root / "volumes" / "data").exists()
     p = lxcri("volume", "inspect", "data")
     assert p.returncode == 1 and "no such volume: data" in p.stderr
