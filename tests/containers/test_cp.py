@@ -177,3 +177,50 @@ def test_bad_locations_are_one_line_and_exit_1(lxcri: Lxcri, lxenv: LxcEnv, tmp_
         assert p.returncode == 1, argv
         assert len(p.stderr.strip().splitlines()) == 1 and msg in p.stderr, (argv, p.stderr)
     assert not (tmp_path / "newdir").exists()
+
+
+def test_a_container_swapping_a_directory_for_a_host_link_mid_copy_gains_nothing(
+    lxenv: LxcEnv, tmp_path: Path
+) -> None:
+    """The container flips /x between a directory and a link to a host directory as fast
+    as it can while cp runs: a check-then-open implementation would race into the host."""
+    from lxcri_core.containers.copy import copy_in, copy_out
+    from lxcri_core.errors import BackendError
+
+    host = lxenv.root / "host"
+    (host / "dir").mkdir(parents=True)
+    (host / "dir" / "secret").write_bytes(SECRET)
+    img = busybox_image()
+    img.layers.append(
+        Layer(
+            make_tar(
+                [
+                    Entry("x", "dir", mode=0o755),
+                    Entry("x/secret", data=b"the container's\n"),
+                    Entry("x.link", "symlink", link=str(host / "dir")),
+                ]
+            )
+        )
+    )
+    lxenv.add_image(img, HOSTILE_REF)
+    flip = "while :; do mv /x /x.d; mv /x.link /x; mv /x /x.link; mv /x.d /x; done"
+    lxenv.start("race", HOSTILE_REF, args=(flip.replace("mv ", "busybox mv "),))
+    cfg = lxenv.config()
+    payload = tmp_path / "planted"
+    payload.write_bytes(b"planted\n")
+    copied_in = copied_out = 0
+    for i in range(150):
+        out = tmp_path / f"out{i}"
+        try:
+            copy_out(cfg, "race", "/x/secret", str(out))
+            copied_out += 1
+            assert out.read_bytes() != SECRET
+        except (BackendError, OSError):
+            pass
+        try:
+            copy_in(cfg, "race", str(payload), f"/x/planted{i}")
+            copied_in += 1
+        except (BackendError, OSError):
+            pass
+        assert [p.name for p in (host / "dir").iterdir()] == ["secret"]
+    assert copied_in and copied_out  # the race ran both ways, not just failed
