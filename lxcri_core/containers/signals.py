@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from pathlib import Path
 
 from lxcri_core.config import Config
 from lxcri_core.containers import lxc
@@ -72,7 +71,3 @@ def kill(cfg: Config, name: str, sig: signal.Signals) -> list[int]:
     if not sent:
         raise BackendError(f"container {name} is not running")
     return sent
-
-
-def stop_requested(sdir: Path) -> bool:
-    return (sdir / STOP_REQUESTED).exists()
