@@ -48,6 +48,7 @@ from lxcri_core.containers.record import (
 )
 from lxcri_core.containers.status import ExitDoc, derive_status, describe
 from lxcri_core.containers.subids import ensure_root_subids
+from lxcri_core.containers.volume_ops import volumes_locked
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
 from lxcri_core.errors import BackendError, ImageNotFound, RegistryError
 from lxcri_core.fsutil import atomic_write, flocked
@@ -103,8 +104,9 @@ def create(
     name = check_name(opts.name or f"ct-{cid[:8]}")
     containers_dir(cfg.root).mkdir(parents=True, exist_ok=True)
     # two creates of one name: the second waits, then finds the name taken;
-    # SIGTERM (a killed `lxcri create`) unwinds like an error, leaking nothing
-    with _name_lock(cfg, name), _term_raises():
+    # SIGTERM (a killed `lxcri create`) unwinds like an error, leaking nothing;
+    # `volume rm/prune` wait until the record names the volumes this one uses
+    with _name_lock(cfg, name), _term_raises(), volumes_locked(cfg.root, shared=True):
         return _create_locked(
             cfg, cid, name, image, opts, storage, pull_missing, insecure, auto_remove
         )

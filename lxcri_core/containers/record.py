@@ -9,6 +9,7 @@ Layout of ``$LXCRI_ROOT/containers/NAME/`` (also LXC's ``lxcpath/NAME``):
 - ``ctr/``          mounted read-only at ``/.lxcri``: ``init``, ``argv``, ``env``;
 - ``rootfs/``       the mount point of an overlay rootfs;
 - ``console.log``   the process's output; ``hooks.log`` what the hooks did;
+- ``console.times`` when console.log grew (offset, time), for ``logs -t``;
 - ``supervisor.pid`` / ``health.json`` / ``exit.json`` / ``started.json``
                     runtime state (see ``status.derive_status``);
 - ``stop.requested`` / ``stop.killed`` markers of a stop in progress.

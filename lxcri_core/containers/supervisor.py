@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from lxcri_core.containers import lxc
+from lxcri_core.containers.logtimes import LogStamper
 from lxcri_core.containers.record import (
     STOP_KILLED,
     STOP_REQUESTED,
@@ -121,6 +122,7 @@ class Health:
 def supervise(root: Path, name: str) -> int:
     sdir = state_dir(root, name)
     path = lxcpath_for_root(root)
+    stamper = LogStamper(sdir).start()  # console.times, for `logs -t/--since`
     restarts = 0
     backoff = BACKOFF_START
     current: subprocess.Popen[bytes] | None = None
@@ -191,6 +193,7 @@ def supervise(root: Path, name: str) -> int:
             restarts += 1
             record_exit(sdir, rc, restarts)
     finally:
+        stamper.stop()
         with contextlib.suppress(FileNotFoundError):
             (sdir / "supervisor.pid").unlink()
 

@@ -34,10 +34,17 @@ COMMANDS: dict[str, str] = {
     "destroy": "lxcri_pve.cli.container_cmds:destroy",
     "rm": "lxcri_pve.cli.container_cmds:destroy",
     "exec": "lxcri_pve.cli.container_cmds:exec_",
-    "logs": "lxcri_pve.cli.container_cmds:logs",
+    "logs": "lxcri_pve.cli.logs_cmd:logs",
     "list": "lxcri_pve.cli.container_cmds:list_",
     "ps": "lxcri_pve.cli.container_cmds:ps",
     "status": "lxcri_pve.cli.container_cmds:status",
+    "volume": "lxcri_pve.cli.volume_cmds:volume",
+    "kill": "lxcri_pve.cli.ops_cmds:kill",
+    "wait": "lxcri_pve.cli.ops_cmds:wait",
+    "port": "lxcri_pve.cli.ops_cmds:port",
+    "top": "lxcri_pve.cli.ops_cmds:top",
+    "stats": "lxcri_pve.cli.ops_cmds:stats",
+    "cp": "lxcri_pve.cli.copy_cmd:cp",
 }
 
 
