@@ -12,6 +12,7 @@ import json
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ from tests.support.images import busybox_image, host_arch, multilayer_image
 from tests.support.registry import push_image
 
 
-def _index(path: Path) -> dict[str, object]:
+def _index(path: Path) -> dict[str, Any]:
     with tarfile.open(path) as tar:
         f = tar.extractfile("index.json")
         assert f is not None
@@ -53,7 +54,7 @@ def test_docker_schema2_image_exports_as_pve_accepts(cfg, docker_multi: str, tmp
     # a new manifest, with OCI types, that says where it came from
     assert res.converted and res.digest != rec.descriptor.digest
     assert res.source_digest == rec.descriptor.digest
-    (entry,) = _index(out)["manifests"]  # type: ignore[misc]
+    (entry,) = _index(out)["manifests"]
     assert entry["mediaType"] == OCI_MANIFEST and entry["digest"] == res.digest
     assert entry["annotations"] == {
         REF_NAME: docker_multi,
@@ -101,7 +102,7 @@ def test_export_is_read_by_skopeo_umoci_and_lxcri_import(cfg, docker_multi: str,
     # and it exports unchanged: already OCI, nothing to convert, digest kept
     res2 = export_image(cfg, "back:1", tmp_path / "back.tar")
     assert not res2.converted and res2.digest == res.digest
-    (entry,) = _index(tmp_path / "back.tar")["manifests"]  # type: ignore[misc]
+    (entry,) = _index(tmp_path / "back.tar")["manifests"]
     assert SOURCE_DIGEST_ANNOTATION not in entry["annotations"]
 
 
@@ -144,7 +145,7 @@ def test_multi_arch_exports_the_target_platform_only(cfg, registry: Populated, t
     pull(cfg, ref, insecure=True, platform=f"linux/{other}")  # the name is the other's again
     r = export_image(cfg, ref, out)
     assert r.source_digest == host_rec.descriptor.digest and r.platform == f"linux/{host_arch()}"
-    (entry,) = _index(out)["manifests"]  # type: ignore[misc]
+    (entry,) = _index(out)["manifests"]
     assert entry["platform"]["architecture"] == host_arch()
     check_pve_oci(out, host_arch())
     assert json.loads(skopeo("inspect", "--config", f"oci-archive:{out}"))["config"]["Cmd"] == [

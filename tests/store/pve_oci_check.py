@@ -41,7 +41,7 @@ import json
 import re
 import tarfile
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -61,7 +61,11 @@ class Rejected(AssertionError):
     """The archive fails one of PVE's checks (or ours): the message says which."""
 
 
-def _sha256(f: IO[bytes]) -> str:
+class _Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def _sha256(f: _Readable) -> str:
     h = hashlib.sha256()
     for chunk in iter(lambda: f.read(1 << 20), b""):
         h.update(chunk)
@@ -149,8 +153,8 @@ class PveOciArchive:
         """Run the checks; return the index, its chosen entry, the manifest and the config."""
         if not self.path.name.endswith(".tar"):
             raise Rejected(f"{self.path.name}: PVE takes an OCI archive only from a *.tar file")
-        with open(self.path, "rb") as f:
-            head = f.read(4)
+        with open(self.path, "rb") as raw:
+            head = raw.read(4)
         if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
             raise Rejected("the archive is compressed; PVE reads a plain tar")
         try:
