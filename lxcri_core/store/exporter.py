@@ -150,7 +150,10 @@ def _config_platform(store: Store, manifest: Manifest, what: str) -> Platform:
     PVE maps each ``rootfs.diff_ids`` entry to a layer; a config with fewer
     entries than layers would have PVE leave layers out of the rootfs silently.
     """
-    if manifest.config.size > MAX_CONFIG:
+    on_disk = (
+        store.blob_size(manifest.config.digest) if store.has_blob(manifest.config.digest) else 0
+    )
+    if max(manifest.config.size, on_disk) > MAX_CONFIG:
         raise StoreError(f"cannot export {what}: its config is larger than {MAX_CONFIG} bytes")
     doc = load_json(store.read_blob(manifest.config.digest), f"config of {what}")
     rootfs = doc.get("rootfs")

@@ -238,6 +238,7 @@ def _store_image(
     arch: str = "",
     entry_platform: Platform | None = None,
     extra_diff_id: bool = False,
+    config_pad: int = 0,
 ) -> Store:
     """Put an image straight into the store (no import checks), as a lax registry might."""
     store = Store(cfg.image_store).init()
@@ -248,7 +249,7 @@ def _store_image(
         {
             "architecture": arch or host_arch(),
             "os": "linux",
-            "config": {"Cmd": ["sh"]},
+            "config": {"Cmd": ["sh"], "Labels": {"pad": "x" * config_pad}},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         }
     )
@@ -280,6 +281,7 @@ def _store_image(
         ({"layer_type": "application/vnd.oci.image.layer.v1.tar+gzip+encrypted"}, "no OCI layer"),
         ({"config_type": "application/vnd.cncf.helm.config.v1+json"}, "not a container image"),
         ({"extra_diff_id": True}, "2 diff_ids for 1 layers"),
+        ({"config_pad": 9 << 20}, "config is larger than"),
         ({"arch": "arm64", "entry_platform": Platform("linux", "amd64")}, "config says"),
     ],
 )
