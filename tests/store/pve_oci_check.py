@@ -39,6 +39,7 @@ import gzip
 import hashlib
 import json
 import re
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -103,17 +104,23 @@ class PveOciArchive:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def _members(self, tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
-        names = [m.name for m in tar.getmembers()]
-        # PVE's detection compares `tar -tf` lines literally: "./index.json" fails it.
+    def _detect(self) -> None:
+        """PVE's detection, with GNU tar as PVE runs it: lines compared literally."""
+        proc = subprocess.run(["tar", "-tf", str(self.path)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise Rejected(f"tar -tf fails: {proc.stderr.strip()}")
+        lines = proc.stdout.splitlines()
         for want in ("oci-layout", "index.json"):
-            if want not in names:
+            if want not in lines:
                 raise Rejected(
                     f"not detected as an OCI archive: no entry named exactly {want!r} "
-                    f"(entries: {names[:5]}...)"
+                    f"(tar -tf: {lines[:5]}...)"
                 )
-        if not any(n.startswith("blobs/") for n in names):
+        if not any(re.match(r"blobs/", line) for line in lines):
             raise Rejected("not detected as an OCI archive: no entry under blobs/")
+
+    def _members(self, tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
+        names = [m.name for m in tar.getmembers()]
         dups = sorted({n for n in names if names.count(n) > 1})
         if dups:
             raise Rejected(f"duplicate entries (PVE keeps the last one): {dups}")
@@ -157,6 +164,7 @@ class PveOciArchive:
             head = raw.read(4)
         if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
             raise Rejected("the archive is compressed; PVE reads a plain tar")
+        self._detect()
         try:
             tar = tarfile.open(self.path, "r:")  # noqa: SIM115 - closed by the with below
         except tarfile.TarError as e:

@@ -295,17 +295,23 @@ def test_export_refuses_what_pve_cannot_take(cfg, out: Path, kwargs, message):
     assert list(out.iterdir()) == []
 
 
-def test_docker_types_from_a_store_are_converted(cfg, tmp_path: Path):
-    _store_image(
-        cfg,
-        "d:1",
-        layer_type=DOCKER_LAYER_GZIP,
-        config_type=DOCKER_CONFIG,
-        manifest_type=DOCKER_MANIFEST,
+@pytest.mark.parametrize(
+    "types",
+    [
+        (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER_GZIP),
+        (OCI_MANIFEST, OCI_CONFIG, DOCKER_LAYER_GZIP),  # mixed, as some tools write
+        (OCI_MANIFEST, DOCKER_CONFIG, OCI_LAYER_GZIP),
+    ],
+)
+def test_docker_types_from_a_store_are_converted(cfg, tmp_path: Path, types):
+    manifest_type, config_type, layer_type = types
+    store = _store_image(
+        cfg, "d:1", manifest_type=manifest_type, config_type=config_type, layer_type=layer_type
     )
     r = export_image(cfg, "d:1", tmp_path / "d.tar")
-    assert r.converted
-    check_pve_oci(tmp_path / "d.tar", host_arch())
+    assert r.converted and r.source_digest == store.lookup("d:1").descriptor.digest
+    found = check_pve_oci(tmp_path / "d.tar", host_arch())
+    assert found["entry"]["annotations"]["io.lxcri.source.digest"] == r.source_digest
 
 
 def test_another_platform_without_an_index_is_refused(cfg, tmp_path: Path):
