@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxcri_core.config import Config
 from lxcri_core.errors import LxcriError, StoreError
@@ -22,6 +22,9 @@ from lxcri_core.media import Platform, load_json
 from lxcri_core.reference import parse_reference
 from lxcri_core.store import ImageRecord, Store
 from lxcri_core.store.layout import INDEX_DIGEST_ANNOTATION
+
+if TYPE_CHECKING:  # the exporter (tarfile, tempfile) loads only when exporting
+    from lxcri_core.store.exporter import ExportResult
 
 __all__ = [
     "PRUNE_STEPS",
@@ -223,13 +226,34 @@ def import_image(
     return import_path(_store(cfg), Path(path), name, plat)
 
 
-def export_image(cfg: Config, ref: str, path: str | Path) -> None:
-    """Write the image ``ref`` names to ``path`` as an oci-archive (atomically)."""
+def export_image(
+    cfg: Config, ref: str, path: str | Path, *, platform: str | None = None
+) -> ExportResult:
+    """Write the image ``ref`` names to ``path`` as an oci-archive Proxmox VE reads.
+
+    ``path`` must end in ``.tar``: PVE takes a template for an OCI image only
+    by that suffix. ``platform`` is the target node's (default: this host's).
+    Docker media types are converted to OCI ones (a new manifest digest; the
+    result gives both).
+    """
     from lxcri_core.store.exporter import write_oci_archive
     from lxcri_core.store.resolve import resolve
 
+    p = Path(path)
+    if p.suffix != ".tar" and not p.is_dir():  # the exporter says "directory" better
+        raise StoreError(
+            f"cannot export to {p}: the file name must end in .tar (Proxmox VE detects "
+            f"an OCI archive only by that suffix); use {p.with_name(_tar_name(p.name))}"
+        )
+    plat = Platform.parse(platform) if platform else None
     store = _store(cfg)
-    write_oci_archive(store, resolve(store, ref), Path(path))
+    return write_oci_archive(store, resolve(store, ref), p, plat)
+
+
+def _tar_name(name: str) -> str:
+    """``x.tar.gz`` / ``x.oci`` / ``x`` -> ``x.tar``: the hint for a refused name."""
+    stem = name.split(".tar", 1)[0] if ".tar" in name else name.rsplit(".", 1)[0] or name
+    return f"{stem or 'image'}.tar"
 
 
 @dataclass(frozen=True)

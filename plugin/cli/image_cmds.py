@@ -268,37 +268,45 @@ def import_(path: str, name: str | None, platform: str | None, output: str) -> N
         click.echo(f"Imported {rec.name} ({rec.descriptor.digest})")
 
 
-_EXPORT_HELP = """Export an image as an oci-archive tar.
+_EXPORT_HELP = """Export an image as an oci-archive tar that Proxmox VE 9.1 reads.
 
 The archive holds one image (index.json names it with its full reference)
 and is what `skopeo copy oci-archive:FILE ...` and Proxmox VE 9.1's
-`pct create` read. It is written to a temporary file and renamed, so FILE
+`pct create` read. FILE must end in .tar (PVE detects OCI archives only by
+that suffix). An image with Docker media types is written with OCI ones,
+which gives it a new manifest digest; the index entry's
+io.lxcri.source.digest annotation (and this command's output) names the
+original. The image must be for --platform (default: this host's): give the
+target node's. The file is written to a temporary file and renamed, so FILE
 is either complete or untouched.
 
 \b
 Examples:
   lxcri export busybox:1.36 busybox.tar
-  lxcri export nginx /var/lib/vz/template/cache/nginx-oci.tar
+  lxcri export --platform linux/arm64 nginx /var/lib/vz/template/cache/nginx-oci.tar
 """
 
 
 @click.command(help=_EXPORT_HELP)
 @click.argument("ref")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--platform", metavar="OS/ARCH[/VARIANT]", help="The target node's platform (default: host's)."
+)
 @output_option
-def export(ref: str, file: str, output: str) -> None:
-    import os
+def export(ref: str, file: str, platform: str | None, output: str) -> None:
+    from lxcri_core.images import export_image
 
-    from lxcri_core.images import export_image, inspect_image
-
-    cfg = get_config()
-    export_image(cfg, ref, file)
-    d = inspect_image(cfg, ref)
-    size = os.stat(file).st_size
+    r = export_image(get_config(), ref, file, platform=platform)
     if output == "json":
-        emit_json({"name": d.name, "digest": d.digest, "path": file, "size": size})
-    else:
-        click.echo(f"Exported {d.name} ({d.digest[:19]}) to {file}, {human_size(size)}")
+        emit_json(r.to_json())
+        return
+    if r.converted:
+        click.echo(
+            f"Converted {r.name} to OCI media types: {r.digest} (from {r.source_digest})",
+            err=True,
+        )
+    click.echo(f"Exported {r.name} ({r.digest[:19]}) to {file}, {human_size(r.size)}")
 
 
 _RMI_HELP = """Remove images from the store and delete blobs no other image uses.
