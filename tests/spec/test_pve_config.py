@@ -102,13 +102,77 @@ def test_editing_keeps_untouched_lines_and_writes_pve_form():
     keys = [e.key for e in cfg.main if e.is_option]
     assert keys.index("cpulimit") == keys.index("cores") + 1
     assert out.index("onboot: 1") < out.index("ostype: centos")
-    assert out.rstrip("\n").endswith("lxc.environment.runtime: A=1")
+    # write_pct_config puts the environment before the other raw keys
+    assert "lxc.mount.auto: proc:rw sys:rw cgroup:rw\n" in out
+    assert "lxc.environment.runtime: A=1\nlxc.apparmor.profile = unconfined\n" in out
     assert parse_pve_config(out).render() == out
 
 
 def test_parse_errors_name_the_line():
     with pytest.raises(SpecError, match="line 2"):
         parse_pve_config("arch: amd64\nthis is not a config line\n")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "memory:",  # empty value: parse_pct_config's option regex wants (.+?)
+        "memory:   ",
+        "[bad section!]",  # neither [pve:pending] nor [a-z][a-z0-9_-]+
+        "[a]",  # snapshot names have two characters at least
+        "[pve:other]",
+        "delete: swap",  # only in [pve:pending]
+        " arch: amd64",
+        "Arch: amd64",  # keys are [a-z][a-z_]*\d*
+        "host-managed: 1",
+        "lxc.bad key: 1",
+    ],
+)
+def test_lines_pve_rejects_are_errors(line):
+    """PVE::LXC::Config::parse_pct_config's handle_error cases, line number in the message."""
+    with pytest.raises(SpecError, match=r"pct\.conf line 3"):
+        parse_pve_config(f"arch: amd64\nhostname: x\n{line}\n")
+
+
+def test_pending_section_is_pve_pending():
+    """parse_pct_config: ``[pve:pending]`` (any case) is pending; ``[pending]`` matches the
+    snapshot pattern, so PVE reads it as a snapshot named 'pending'."""
+    cfg = parse_pve_config("memory: 512\n\n[PVE:Pending]\nmemory: 1024\ndelete: swap\n")
+    assert cfg.pending is not None and cfg.pending.get("memory") == "1024"
+    assert cfg.snapshots == {}
+    old = parse_pve_config("memory: 512\n\n[pending]\nmemory: 1024\n")
+    assert old.pending is None and list(old.snapshots) == ["pending"]
+    with pytest.raises(SpecError, match="only allowed in"):
+        parse_pve_config("memory: 512\n\n[pending]\ndelete: swap\n")
+
+
+def test_key_given_twice_last_wins():
+    """parse_pct_config assigns ``$conf->{$key} = $value`` line by line: the last one wins."""
+    text = "arch: amd64\nmemory: 512\nhostname: a\nmemory: 1024\n"
+    cfg = parse_pve_config(text)
+    assert cfg.render() == text
+    assert cfg.main.get("memory") == "1024"
+    assert cfg.main.options()["memory"] == "1024"
+    assert cfg.api_params()["memory"] == "1024"
+    cfg.main.set("memory", 2048)  # one line remains, as PVE would write it
+    assert cfg.render() == "arch: amd64\nhostname: a\nmemory: 2048\n"
+    # repeated lxc keys all count
+    cfg = parse_pve_config("lxc.idmap: u 0 1 2\nlxc.idmap: g 0 1 2\n")
+    assert cfg.main.get_all("lxc.idmap") == ["u 0 1 2", "g 0 1 2"]
+
+
+def test_old_description_line_is_decoded():
+    """parse_pct_config: ``description: text`` adds decode_text(text) (no newline), ``#``
+    lines add their decoded text and a newline, in file order."""
+    cfg = parse_pve_config((DATA / "120-old-description.conf").read_text())
+    assert cfg.main.description == "Legacy web box: keep"
+    assert cfg.api_params()["description"] == "Legacy web box: keep"
+    assert "description" not in cfg.main.options()
+    mixed = parse_pve_config("#first\ndescription: a%3Ab\narch: amd64\n#last\n")
+    assert mixed.main.description == "first\na:blast"
+    cfg.main.description = "new: text"  # written the way PVE writes it now
+    out = cfg.render()
+    assert out.startswith("#new%3A text\narch: amd64\n") and "description:" not in out
 
 
 def test_set_into_section_with_trailing_blank():
@@ -139,7 +203,7 @@ def test_property_strings():
 
 
 _key = st.from_regex(r"[a-z][a-z_]{0,8}[0-9]?", fullmatch=True).filter(
-    lambda k: not k.startswith("lxc")
+    lambda k: not k.startswith("lxc") and k != "delete"
 )
 _value = (
     st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=30)
@@ -162,7 +226,7 @@ _line = st.one_of(
     main=st.lists(_line, max_size=15),
     snaps=st.lists(
         st.tuples(
-            st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True), st.lists(_line, max_size=6)
+            st.from_regex(r"[a-z][a-z0-9_-]{1,10}", fullmatch=True), st.lists(_line, max_size=6)
         ),
         max_size=3,
     ),
@@ -278,11 +342,14 @@ def test_render_full_spec_passes_schema():
 def test_render_inline_entrypoint_and_limits():
     spec = build_spec({"Cmd": ["/app", "--port=80"]}, RunOptions(network="none", host_env={}))
     cfg = render_pve_config(spec, 100)
-    assert cfg.main.get("entrypoint") == "/app --port=80"
+    assert cfg.main.get("entrypoint") == "/app '--port=80'"  # cmd2string quotes any '='
+
     assert cfg.main.get("net0") is None and cfg.main.get("rootfs") == "local-lvm:8"
     assert validate_params(cfg.api_params()) == []
-    with pytest.raises(SpecError, match=r"cannot be written to pct\.conf"):
-        render_pve_config(_spec(), 100)  # "daemon off;" has a space
+    # "daemon off;" has a space: written as PVE writes it (refused before)
+    nginx = render_pve_config(_spec(), 100)
+    assert nginx.main.get("entrypoint") == "/docker-entrypoint.sh nginx -g 'daemon off;'"
+    assert validate_params(nginx.api_params()) == []
     with pytest.raises(SpecError, match="VMID 99"):
         render_pve_config(spec, 99)
     odd = build_spec({"Cmd": ["/app"]}, RunOptions(env=("my.var=1",), host_env={}))
