@@ -131,8 +131,35 @@ def check_value(name: str, prop: dict[str, Any], value: str) -> list[str]:
     return errs
 
 
+#: What current PVE refuses in ``entrypoint`` and each ``env`` value; 9.1's schema patterns
+#: say ``\\x10-\\x1F`` (a typo, fixed later to ``\\x0a``, as restore_oci_archive checks).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _checks_beyond_schema(key: str, value: str) -> list[str]:
+    """The checks pve-container makes in code rather than in the schema."""
+    errs: list[str] = []
+    if key == "entrypoint" and _CONTROL.search(value):
+        errs.append(f"{key}: contains a control character")
+    if key == "env":
+        for item in value.split("\0"):
+            if _CONTROL.search(item):
+                errs.append(f"env: {item.partition('=')[0]!r} contains a control character")
+    if re.fullmatch(r"net\d+", key):
+        try:
+            net = parse_property_string(value)
+        except ValueError:
+            return errs
+        # PVE::LXC::Config::update_pct_config, PVE::LXC::update_lxc_config
+        if net.get("link_down") != "1" and net.get("host-managed") == "1":
+            if net.get("ip6") == "auto":
+                errs.append(f"{key}: SLAAC is not supported for host-managed network configuration")
+    return errs
+
+
 def validate_params(params: dict[str, str], kind: str = "create") -> list[str]:
-    """Every error of ``params`` against the create (or update) parameter schema."""
+    """Every error of ``params`` against the create (or update) parameter schema, and
+    the checks pve-container makes in code."""
     props = load_schema(kind)
     errs: list[str] = []
     for key, value in params.items():
@@ -144,4 +171,5 @@ def validate_params(params: dict[str, str], kind: str = "create") -> list[str]:
             errs.append(f"{key}: not a parameter of the {kind} call")
             continue
         errs += check_value(key, prop, str(value))
+        errs += _checks_beyond_schema(key, str(value))
     return errs

@@ -385,9 +385,78 @@ def test_validator_catches_bad_values():
         "hostname:",
     ):
         assert needle in text
+    # what current PVE refuses beyond 9.1's schema patterns (\x0a-\x1f, not \x10-\x1f)
+    more = "\n".join(validate_params({"entrypoint": "/a\x0bb", "env": "A=1\0B=x\x1b"}))
+    assert "entrypoint: contains a control character" in more and "'B'" in more
 
 
 def test_schema_subset_is_the_generated_one():
     props = load_schema("create")
     assert {"entrypoint", "env", "net[n]", "mp[n]", "features", "unprivileged"} <= set(props)
     assert "host-managed" in props["net[n]"]["format"]
+
+
+def _app(config: dict[str, Any], **kw: Any) -> ContainerSpec:
+    return build_spec({"config": config}, RunOptions(name="app", host_env={}, **kw), image="app")
+
+
+def test_image_user_becomes_lxc_init_ids():
+    """PVE::LXC::Create::restore_oci_archive pushes lxc.init.uid, lxc.init.gid and (without
+    a group in USER) lxc.init.groups; before, USER was dropped and the app ran as root."""
+    spec = _app({"Cmd": ["/app"], "User": "1000:1000"}, group_add=("27", "44"))
+    cfg = render_pve_config(spec, 130)
+    raw = cfg.raw_lxc_entries()
+    assert raw[:3] == [
+        ("lxc.init.uid", "1000"),
+        ("lxc.init.gid", "1000"),
+        ("lxc.init.groups", "27,44"),
+    ]
+    # with the shim (and its SETUID/SETGID), the shim switches from ctr/user instead
+    shim = render_pve_config(spec, 130, state_dir="/s")
+    assert shim.main.get("lxc.init.uid") is None
+    # without those capabilities the shim cannot: LXC switches before it runs
+    nocap = _app({"Cmd": ["/app"], "User": "1000:1000"}, cap_drop=("SETUID",))
+    assert render_pve_config(nocap, 130, state_dir="/s").main.get("lxc.init.uid") == "1000"
+    root = render_pve_config(_app({"Cmd": ["/app"]}), 130)
+    assert root.main.get("lxc.init.uid") is None
+
+
+def test_env_lines_come_first_and_pve_s_control_chars_are_refused():
+    """write_pct_config writes env (lxc.environment.runtime) before the other lxc keys;
+    restore_oci_archive refuses [\\x00-\\x08\\x0A-\\x1F\\x7F] in a value."""
+    spec = _app({"Cmd": ["/app"], "Env": ["A=1", "TABS=a\tb"], "StopSignal": "SIGINT"})
+    cfg = render_pve_config(spec, 131, state_dir="/s")
+    keys = [k for k, _ in cfg.main.lxc()]
+    n_env = keys.count("lxc.environment.runtime")
+    assert keys[:n_env] == ["lxc.environment.runtime"] * n_env
+    assert "lxc.mount.entry" in keys[n_env:]
+    assert keys[n_env:][:2] == ["lxc.init.cwd", "lxc.signal.halt"]
+    assert "TABS=a\tb" in cfg.main.get_all("lxc.environment.runtime")
+    assert validate_params(cfg.api_params()) == []
+    for value in ("a\nb", "a\x1bb", "a\x7f", "a\rb", "trailing "):
+        bad = _app({"Cmd": ["/app"], "Env": [f"EVIL={value}"]})
+        with pytest.raises(SpecError, match="variable 'EVIL' cannot be stored"):
+            render_pve_config(bad, 131)
+        # with the shim the variable is set from ctr/env, never written to pct.conf
+        text = render_pve_config(bad, 131, state_dir="/s").render()
+        assert "EVIL" not in text
+        assert parse_pve_config(text).render() == text
+
+
+def test_no_ip6_auto_with_host_managed():
+    """PVE::LXC::Config::update_pct_config and PVE::LXC::update_lxc_config die with "SLAAC
+    is not supported for host-managed network configuration"; lxcri's NICs are host-managed."""
+    with pytest.raises(SpecError, match="SLAAC"):
+        render_pve_config(_app({"Cmd": ["/app"]}, ip6="auto"), 132)
+    ok = render_pve_config(_app({"Cmd": ["/app"]}, ip6="fd00::5/64"), 132)
+    assert "ip6=fd00::5/64" in (ok.main.get("net0") or "")
+    assert validate_params(ok.api_params()) == []
+    errs = validate_params({"net0": "name=eth0,bridge=vmbr0,host-managed=1,ip6=auto"})
+    assert any("SLAAC" in e for e in errs)
+
+
+def test_no_new_privileges_needs_the_shim():
+    spec = _app({"Cmd": ["/app"]}, security_opts=("no-new-privileges",))
+    with pytest.raises(SpecError, match="no-new-privileges"):
+        render_pve_config(spec, 133)
+    assert render_pve_config(spec, 133, state_dir="/s").main.get("entrypoint") == "/.lxcri/init"
