@@ -151,9 +151,9 @@ def _checks_beyond_schema(key: str, value: str) -> list[str]:
         except ValueError:
             return errs
         # PVE::LXC::Config::update_pct_config, PVE::LXC::update_lxc_config
-        if net.get("link_down") != "1" and net.get("host-managed") == "1":
-            if net.get("ip6") == "auto":
-                errs.append(f"{key}: SLAAC is not supported for host-managed network configuration")
+        host_managed = net.get("link_down") != "1" and net.get("host-managed") == "1"
+        if host_managed and net.get("ip6") == "auto":
+            errs.append(f"{key}: SLAAC is not supported for host-managed network configuration")
     return errs
 
 
