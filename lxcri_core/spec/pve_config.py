@@ -60,6 +60,122 @@ _SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ":%")
 #: The section name of the pending changes, as PVE writes it.
 PENDING = "pve:pending"
 
+#: The raw keys pve-container accepts (PVE::LXC::Config's ``$valid_lxc_conf_keys``, 9.1);
+#: ``lxc.cgroup.*``, ``lxc.cgroup2.*``, ``lxc.prlimit.*``, ``lxc.net.*`` and
+#: ``lxc.limit.*`` are accepted by prefix, the pre-3.0 names with a warning.
+VALID_LXC_KEYS = frozenset(
+    [
+        "apparmor.profile",
+        "apparmor.allow_incomplete",
+        "apparmor.allow_nesting",
+        "apparmor.raw",
+        "selinux.context",
+        "include",
+        "arch",
+        "uts.name",
+        "signal.halt",
+        "signal.reboot",
+        "signal.stop",
+        "init.cmd",
+        "init.cwd",
+        "init.uid",
+        "init.gid",
+        "init.groups",
+        "pty.max",
+        "console.logfile",
+        "console.path",
+        "tty.max",
+        "devtty.dir",
+        "hook.autodev",
+        "autodev",
+        "kmsg",
+        "mount.fstab",
+        "mount.entry",
+        "mount.auto",
+        "rootfs.mount",
+        "cap.drop",
+        "cap.keep",
+        "seccomp.profile",
+        "seccomp.notify.proxy",
+        "seccomp.notify.cookie",
+        "idmap",
+        "hook.pre-start",
+        "hook.pre-mount",
+        "hook.mount",
+        "hook.start",
+        "hook.stop",
+        "hook.post-stop",
+        "hook.clone",
+        "hook.destroy",
+        "hook.version",
+        "log.level",
+        "log.file",
+        "start.auto",
+        "start.delay",
+        "start.order",
+        "group",
+        "environment",
+        "environment.runtime",
+        "environment.hooks",
+        "sysctl.fs.mqueue",
+        "sysctl.kernel.msgmax",
+        "sysctl.kernel.msgmnb",
+        "sysctl.kernel.msgmni",
+        "sysctl.kernel.sem",
+        "sysctl.kernel.shmall",
+        "sysctl.kernel.shmmax",
+        "sysctl.kernel.shmmni",
+        "sysctl.kernel.shm_rmid_forced",
+        "aa_profile",
+        "aa_allow_incomplete",
+        "console",
+        "devttydir",
+        "haltsignal",
+        "rebootsignal",
+        "stopsignal",
+        "id_map",
+        "init_cmd",
+        "loglevel",
+        "logfile",
+        "mount",
+        "network.type",
+        "network.flags",
+        "network.link",
+        "network.mtu",
+        "network.name",
+        "network.hwaddr",
+        "network.ipv4",
+        "network.ipv4.gateway",
+        "network.ipv6",
+        "network.ipv6.gateway",
+        "network.script.up",
+        "network.script.down",
+        "pts",
+        "se_context",
+        "seccomp",
+        "tty",
+        "utsname",
+    ]
+)
+_LXC_KEY_REFUSED = {
+    "lxc.rootfs.path": "lxc.rootfs.path is auto generated from rootfs",
+    "lxc.rootfs.options": "lxc.rootfs.options is not supported, use mount point options "
+    'in "rootfs"',
+}
+
+
+def lxc_key_problem(key: str) -> str | None:
+    """Why pve-container refuses raw key ``key`` (``is_valid_lxc_conf_key``), or None."""
+    if key in _LXC_KEY_REFUSED:
+        return _LXC_KEY_REFUSED[key]
+    name = key.removeprefix("lxc.")
+    if name in VALID_LXC_KEYS or name.startswith(
+        ("cgroup.", "cgroup2.", "prlimit.", "net.", "limit.")
+    ):
+        return None
+    return f"{key} is not a raw LXC key Proxmox accepts"
+
+
 #: (default key, required keys) per property-string option, from the PVE schema.
 PROPERTY_FORMATS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "net": (None, ("name",)),
@@ -218,6 +334,8 @@ class PveSection:
         keys, where PVE writes them."""
         if not _LXC.match(f"{key}: x"):
             raise SpecError(f"only lxc.* keys repeat; use set() for {key}")
+        if problem := lxc_key_problem(key):
+            raise SpecError(problem)
         if "\n" in value or "\r" in value:
             raise SpecError(f"config value for {key} contains a newline")
         pos = len(self.entries)
@@ -326,8 +444,9 @@ def parse_pve_config(text: str) -> PveConfig:
     """Parse a pct.conf; every line is kept so that ``render()`` gives ``text`` back.
 
     Raises SpecError, with the line number, for a line parse_pct_config rejects:
-    neither an option with a value, an ``lxc.*`` key, a comment, a blank line, a
-    ``[pve:pending]`` or ``[snapshot]`` header; ``delete:`` outside ``[pve:pending]``.
+    neither an option with a value, an accepted ``lxc.*`` key, a comment, a blank
+    line, a ``[pve:pending]`` or ``[snapshot]`` header; ``delete:`` outside
+    ``[pve:pending]``. Options unknown to PVE are kept (a newer PVE may know them).
     """
     final_newline = text.endswith("\n")
     lines = text.split("\n")
@@ -353,6 +472,8 @@ def parse_pve_config(text: str) -> PveConfig:
         elif _BLANK.match(line):
             section.entries.append(PveEntry("", "", line))
         elif m := _LXC.match(line):
+            if problem := lxc_key_problem(m.group(1)):
+                raise fail(lineno, line, problem)
             section.entries.append(PveEntry(m.group(1), m.group(3), line))
         elif m := _OPTION.match(line):
             key, value = m.group(1), m.group(2)

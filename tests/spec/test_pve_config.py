@@ -15,6 +15,7 @@ from lxcri_core.spec.build import build_spec
 from lxcri_core.spec.model import ContainerSpec
 from lxcri_core.spec.options import RunOptions
 from lxcri_core.spec.pve_config import (
+    VALID_LXC_KEYS,
     PveConfig,
     PveSection,
     encode_description_line,
@@ -126,6 +127,8 @@ def test_parse_errors_name_the_line():
         "Arch: amd64",  # keys are [a-z][a-z_]*\d*
         "host-managed: 1",
         "lxc.bad key: 1",
+        "lxc.rootfs.path: /x",  # is_valid_lxc_conf_key: auto generated from rootfs
+        "lxc.no_new_privs: 1",  # not a key pve-container accepts
     ],
 )
 def test_lines_pve_rejects_are_errors(line):
@@ -212,7 +215,14 @@ _value = (
 )
 _line = st.one_of(
     st.tuples(st.just("opt"), _key, _value),
-    st.tuples(st.just("lxc"), st.from_regex(r"lxc\.[a-z0-9_.]{1,12}", fullmatch=True), _value),
+    st.tuples(
+        st.just("lxc"),
+        st.one_of(
+            st.sampled_from(sorted(VALID_LXC_KEYS)).map(lambda k: "lxc." + k),
+            st.from_regex(r"lxc\.(cgroup2|prlimit|net)\.[a-z0-9_.]{1,8}", fullmatch=True),
+        ),
+        _value,
+    ),
     st.tuples(
         st.just("#"),
         st.just(""),
