@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
@@ -54,6 +54,8 @@ _PENDING = re.compile(r"^\[pve:pending\]\s*$", re.I | re.A)
 _SNAPSHOT = re.compile(r"^\[([a-z][a-z0-9_\-]+)\]\s*$", re.I | re.A)
 _BLANK = re.compile(r"^\s*$", re.A)
 _ENV_NAME = re.compile(r"^\w+\Z", re.ASCII)
+#: A tag of pve-tag-list (PVE::JSONSchema's pve_verify_tag).
+_TAG = re.compile(r"^(?i:[a-z0-9_][a-z0-9_\-+.]*)\Z")
 #: Characters left unescaped in description lines: PVE's encode_text keeps \x20-\x7e but
 #: ':'; lxcri escapes '%' too, so that a literal "%41" is not read back as "A".
 _SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ":%")
@@ -229,7 +231,10 @@ def render_property_string(
     items = {k: v for k, v in data.items() if v is not None}
     parts: list[str] = []
     if default_key is not None and default_key in items:
-        parts.append(fmt(items.pop(default_key)))
+        first = fmt(items.pop(default_key))
+        if "=" in first:  # PVE would read it as key=value
+            raise SpecError(f"property value {first!r} cannot contain '=' where it has no key")
+        parts.append(first)
     for key in sorted(k for k in required if k in items):
         parts.append(f"{key}={fmt(items.pop(key))}")
     parts += [f"{k}={fmt(items[k])}" for k in sorted(items)]
@@ -523,6 +528,7 @@ def render_pve_config(
     hookscript: str | None = None,
     arch: str = "amd64",
     description: str | None = None,
+    tags: Sequence[str] = ("lxcri",),
 ) -> PveConfig:
     """The Proxmox config for ``spec`` as container ``vmid``.
 
@@ -631,6 +637,11 @@ def render_pve_config(
         m.set("onboot", 1)
     m.set("ostype", "unmanaged")
     m.set("rootfs", rootfs_volume or f"{storage}:{rootfs_size_gb}")
+    for tag in tags:
+        if not _TAG.match(tag):
+            raise SpecError(f"tag {tag!r} is not a Proxmox tag (letters, digits, _ - + .)")
+    if tags:
+        m.set("tags", ";".join(tags))
     if net.dns_search:
         m.set("searchdomain", " ".join(net.dns_search))
     m.set("unprivileged", 1 if sec.unprivileged else 0)
@@ -661,8 +672,9 @@ def render_pve_config(
     m.add("lxc.init.cwd", spec.working_dir)
     m.add("lxc.signal.halt", spec.stop_signal)
     if state_dir:
+        state_src = fstab_escape(state_dir)
         m.add(
-            "lxc.mount.entry", f"{state_dir} {STATE_MOUNT.lstrip('/')} none bind,ro,create=dir 0 0"
+            "lxc.mount.entry", f"{state_src} {STATE_MOUNT.lstrip('/')} none bind,ro,create=dir 0 0"
         )
     if sec.capabilities is not None:
         dropped = sorted(KNOWN_CAPS - set(sec.capabilities))

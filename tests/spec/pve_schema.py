@@ -60,6 +60,10 @@ def _named_format(name: str, value: str) -> str | None:
         ok = bool(re.fullmatch(r"[a-z][a-z0-9\-_.]*[a-z0-9](:.+)?", value, re.I))
     elif name == "lxc-ip-with-ll-iface-list":
         ok = all(_is_ip(v) for v in re.split(r"[ ,;]+", value))
+    elif name == "pve-tag-list":
+        ok = all(
+            re.fullmatch(r"(?i:[a-z0-9_][a-z0-9_\-+.]*)", t) for t in re.split(r"[;, ]+", value)
+        )
     elif name == "dns-name-list":
         ok = all(
             all(re.fullmatch(_DNS_LABEL, p) for p in d.split("."))

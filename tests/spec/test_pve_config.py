@@ -470,3 +470,22 @@ def test_no_new_privileges_needs_the_shim():
     with pytest.raises(SpecError, match="no-new-privileges"):
         render_pve_config(spec, 133)
     assert render_pve_config(spec, 133, state_dir="/s").main.get("entrypoint") == "/.lxcri/init"
+
+
+def test_tags_and_hostile_values_in_property_strings():
+    """tags: pve-tag-list; a default-key value with '=' (PVE's parse_property_string would
+    take it as a key) and a state dir with a blank (fstab field) cannot break the config."""
+    spec = _app({"Cmd": ["/app"]})
+    cfg = render_pve_config(spec, 140, tags=("lxcri", "web-1"))
+    assert cfg.main.get("tags") == "lxcri;web-1"
+    assert render_pve_config(spec, 140).main.get("tags") == "lxcri"
+    assert validate_params(cfg.api_params()) == []
+    assert validate_params({"tags": "ok;bad tag!"}) != []
+    with pytest.raises(SpecError, match="not a Proxmox tag"):
+        render_pve_config(spec, 140, tags=("a;b",))
+    with pytest.raises(SpecError, match="cannot contain '='"):
+        render_pve_config(_app({"Cmd": ["/app"]}, volumes=("/srv/a=b:/data",)), 140)
+    shim = render_pve_config(spec, 140, state_dir="/var/lib/my state")
+    assert ("lxc.mount.entry", "/var/lib/my\\040state .lxcri none bind,ro,create=dir 0 0") in (
+        shim.raw_lxc_entries()
+    )
