@@ -214,7 +214,7 @@ _value = (
     .filter(bool)
 )
 _line = st.one_of(
-    st.tuples(st.just("opt"), _key, _value),
+    st.tuples(st.just("opt"), st.one_of(_key, st.just("description")), _value),
     st.tuples(
         st.just("lxc"),
         st.one_of(
@@ -236,7 +236,10 @@ _line = st.one_of(
     main=st.lists(_line, max_size=15),
     snaps=st.lists(
         st.tuples(
-            st.from_regex(r"[a-z][a-z0-9_-]{1,10}", fullmatch=True), st.lists(_line, max_size=6)
+            st.one_of(
+                st.from_regex(r"[a-z][a-z0-9_-]{1,10}", fullmatch=True), st.just("pve:pending")
+            ),
+            st.lists(_line, max_size=6),
         ),
         max_size=3,
     ),
