@@ -60,6 +60,10 @@ def _named_format(name: str, value: str) -> str | None:
         ok = bool(re.fullmatch(r"[a-z][a-z0-9\-_.]*[a-z0-9](:.+)?", value, re.I))
     elif name == "lxc-ip-with-ll-iface-list":
         ok = all(_is_ip(v) for v in re.split(r"[ ,;]+", value))
+    elif name == "pve-tag-list":
+        ok = all(
+            re.fullmatch(r"(?i:[a-z0-9_][a-z0-9_\-+.]*)", t) for t in re.split(r"[;, ]+", value)
+        )
     elif name == "dns-name-list":
         ok = all(
             all(re.fullmatch(_DNS_LABEL, p) for p in d.split("."))
@@ -131,8 +135,35 @@ def check_value(name: str, prop: dict[str, Any], value: str) -> list[str]:
     return errs
 
 
+#: What current PVE refuses in ``entrypoint`` and each ``env`` value; 9.1's schema patterns
+#: say ``\\x10-\\x1F`` (a typo, fixed later to ``\\x0a``, as restore_oci_archive checks).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _checks_beyond_schema(key: str, value: str) -> list[str]:
+    """The checks pve-container makes in code rather than in the schema."""
+    errs: list[str] = []
+    if key == "entrypoint" and _CONTROL.search(value):
+        errs.append(f"{key}: contains a control character")
+    if key == "env":
+        for item in value.split("\0"):
+            if _CONTROL.search(item):
+                errs.append(f"env: {item.partition('=')[0]!r} contains a control character")
+    if re.fullmatch(r"net\d+", key):
+        try:
+            net = parse_property_string(value)
+        except ValueError:
+            return errs
+        # PVE::LXC::Config::update_pct_config, PVE::LXC::update_lxc_config
+        host_managed = net.get("link_down") != "1" and net.get("host-managed") == "1"
+        if host_managed and net.get("ip6") == "auto":
+            errs.append(f"{key}: SLAAC is not supported for host-managed network configuration")
+    return errs
+
+
 def validate_params(params: dict[str, str], kind: str = "create") -> list[str]:
-    """Every error of ``params`` against the create (or update) parameter schema."""
+    """Every error of ``params`` against the create (or update) parameter schema, and
+    the checks pve-container makes in code."""
     props = load_schema(kind)
     errs: list[str] = []
     for key, value in params.items():
@@ -144,4 +175,5 @@ def validate_params(params: dict[str, str], kind: str = "create") -> list[str]:
             errs.append(f"{key}: not a parameter of the {kind} call")
             continue
         errs += check_value(key, prop, str(value))
+        errs += _checks_beyond_schema(key, str(value))
     return errs
