@@ -98,6 +98,34 @@ class Config:
     #: Hard cap on the bytes one layer may write (file data), 0 for none: a
     #: small compressed blob can declare files of any size.
     max_layer_bytes: int = 0
+    #: Where containers are created: ``lxc`` (plain LXC on this host),
+    #: ``pve-local`` (a Proxmox VE host, as root: pct and /etc/pve) or
+    #: ``pve-api`` (any Proxmox VE node through its API). Empty: pve-local
+    #: where ``pve_root`` exists, else lxc. Env: ``LXCRI_BACKEND``; flag ``--backend``.
+    backend: str = ""
+    #: The Proxmox cluster file system (``/etc/pve``); another path only for
+    #: tests and the simulator. Env: ``LXCRI_PVE_ROOT``.
+    pve_root: Path = Path("/etc/pve")
+    #: The Proxmox API for pve-api, e.g. ``https://pve1:8006``. Env: ``LXCRI_PVE_URL``.
+    pve_url: str = ""
+    #: A file holding one line ``USER@REALM!TOKENID=SECRET`` (mode 0600; never
+    #: on argv). Env: ``LXCRI_PVE_TOKEN_FILE``.
+    pve_token_file: Path | None = None
+    #: CA certificate (PEM) that signed the API's certificate. Env: ``LXCRI_PVE_CA``.
+    pve_ca_file: Path | None = None
+    #: Node to create containers on; empty: this host's node (pve-local) or the
+    #: least-loaded online node (pve-api). Env: ``LXCRI_PVE_NODE``.
+    pve_node: str = ""
+    #: Verify the API's TLS certificate (turn off only for a throw-away lab).
+    pve_verify_tls: bool = True
+    #: Proxmox storage for container root filesystems (``local-zfs``: the
+    #: image's layer datasets are cloned; a dir storage: a subvol directory).
+    #: Empty: ``local-zfs`` when it exists, else ``local``. Env: ``LXCRI_PVE_STORAGE``.
+    pve_storage: str = ""
+    #: Bridge of a container's ``net0`` on Proxmox. Env: ``LXCRI_PVE_BRIDGE``.
+    pve_bridge: str = "vmbr0"
+    #: Where lxcri installs its Proxmox hookscript (a snippets storage volume).
+    pve_hookscript: str = "local:snippets/lxcri-hookscript"
 
     @property
     def image_store(self) -> Path:
@@ -108,6 +136,22 @@ class Config:
         """A copy with the given fields replaced (``None`` values ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+
+#: The platform backends ``backend`` may name.
+BACKENDS = ("lxc", "pve-local", "pve-api")
+#: Environment variables that set string fields (flags > env > file).
+_ENV_STRINGS = {
+    "LXCRI_BACKEND": "backend",
+    "LXCRI_PVE_URL": "pve_url",
+    "LXCRI_PVE_NODE": "pve_node",
+    "LXCRI_PVE_STORAGE": "pve_storage",
+    "LXCRI_PVE_BRIDGE": "pve_bridge",
+}
+_ENV_PATHS = {
+    "LXCRI_PVE_ROOT": "pve_root",
+    "LXCRI_PVE_TOKEN_FILE": "pve_token_file",
+    "LXCRI_PVE_CA": "pve_ca_file",
+}
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -162,19 +206,48 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "lock_timeout",
         "unpack_min_free",
         "max_layer_bytes",
+        "backend",
+        "pve_root",
+        "pve_url",
+        "pve_token_file",
+        "pve_ca_file",
+        "pve_node",
+        "pve_verify_tls",
+        "pve_storage",
+        "pve_bridge",
+        "pve_hookscript",
     }
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {', '.join(sorted(unknown))}")
     kw: dict[str, Any] = {}
-    for key in ("root", "auth_file", "certs_dir"):
+    for key in ("root", "auth_file", "certs_dir", "pve_root", "pve_token_file", "pve_ca_file"):
         if key in data:
             kw[key] = _as_path(data[key], key)
+    if "backend" in data:
+        if data["backend"] not in BACKENDS:
+            raise ConfigError(f"{source}: backend must be one of {', '.join(BACKENDS)}")
+        kw["backend"] = data["backend"]
+    if "pve_verify_tls" in data:
+        if not isinstance(data["pve_verify_tls"], bool):
+            raise ConfigError(f"{source}: pve_verify_tls must be true or false")
+        kw["pve_verify_tls"] = data["pve_verify_tls"]
     if "storage" in data:
         if data["storage"] not in ("auto", "dir", "overlay", "zfs"):
             raise ConfigError(f"{source}: storage must be auto, dir, overlay or zfs")
         kw["storage"] = data["storage"]
-    for key in ("zfs_pool", "log_level", "bridge", "bridge_subnet", "bridge_subnet6"):
+    for key in (
+        "zfs_pool",
+        "log_level",
+        "bridge",
+        "bridge_subnet",
+        "bridge_subnet6",
+        "pve_url",
+        "pve_node",
+        "pve_storage",
+        "pve_bridge",
+        "pve_hookscript",
+    ):
         if key in data:
             if not isinstance(data[key], str):
                 raise ConfigError(f"{source}: {key} must be a string")
@@ -278,9 +351,17 @@ def load_config(
         env_over["bridge_subnet6"] = env["LXCRI_BRIDGE_SUBNET6"]
     if env.get("LXCRI_STORAGE"):
         env_over["storage"] = env["LXCRI_STORAGE"]
+    for var, key in _ENV_STRINGS.items():
+        if env.get(var):
+            env_over[key] = env[var]
+    for var, key in _ENV_PATHS.items():
+        if env.get(var):
+            env_over[key] = Path(env[var])
     cfg = cfg.with_overrides(**env_over).with_overrides(**flags)
     if cfg.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log level {cfg.log_level!r} is not debug, info, warning or error")
     if cfg.storage not in ("auto", "dir", "overlay", "zfs"):
         raise ConfigError(f"storage must be auto, dir, overlay or zfs, not {cfg.storage!r}")
+    if cfg.backend and cfg.backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, not {cfg.backend!r}")
     return cfg

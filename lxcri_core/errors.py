@@ -23,6 +23,8 @@ Messages name the object and, where there is one, the fix; the CLI prints
     ├── SpecError (ValueError)          building a container spec
     ├── NetworkError                    bridges, addresses, published ports (nftables)
     ├── BackendError                    lxc / pve-local / pve-api platform backends
+    │   ├── ContainerNotFound (LookupError)  no container has that VMID, name or id
+    │   └── CorruptState                     a container's state exists but cannot be read
     └── LockTimeout (TimeoutError)      another lxcri process held a lock too long
 """
 
@@ -102,6 +104,15 @@ class NetworkError(LxcriError):
 
 class BackendError(LxcriError):
     """A platform backend (lxc, pve-local, pve-api) failed."""
+
+
+class ContainerNotFound(BackendError, LookupError):
+    """No container of this backend has that VMID, name or id."""
+
+
+class CorruptState(BackendError):
+    """A container's record or config exists but cannot be read: never taken for a
+    half-created container (a ``remove`` without ``--force`` refuses it)."""
 
 
 class LockTimeout(LxcriError, TimeoutError):

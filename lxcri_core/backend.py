@@ -1,0 +1,199 @@
+"""One container API over every platform: plain LXC, Proxmox VE local, Proxmox VE API.
+
+Every front end (the CLI, the dashboard, the exporter, the OCI runtime) goes
+through ``Backend``; none calls an engine module directly. A container is
+named by ``CtRef``: its numeric VMID (every backend has one; plain LXC
+allocates them locally from 100) or its name. Status comes in bulk
+(``list``: one read for all containers, no process per container), so a
+dashboard can refresh hundreds of them cheaply.
+
+The plain-LXC backend lives in ``lxcri_core.containers``; the Proxmox
+backends live in ``lxcri_pve`` (the ``plugin/`` folder) and are imported by
+``open_backend`` only when asked for, so core stays free of them.
+
+Backend-neutral rules (``--rm`` with ``--restart``, ``run --rm``'s
+orchestration, ``logs -f`` ending with the container) are written once, in
+``lxcri_core.lifecycle`` over this protocol, never in a front end.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from lxcri_core.errors import BackendError
+
+if TYPE_CHECKING:
+    from lxcri_core.config import Config
+    from lxcri_core.spec.model import PortMapping
+    from lxcri_core.spec.options import RunOptions
+
+#: Module and class of each backend, imported on first use.
+_BACKENDS: dict[str, str] = {
+    "lxc": "lxcri_core.containers.lxc_backend:LxcBackend",
+    "pve-local": "lxcri_pve.backends.pve_local:PveLocalBackend",
+    "pve-api": "lxcri_pve.backends.pve_api:PveApiBackend",
+}
+
+State = Literal["created", "running", "paused", "restarting", "exited"]
+
+
+@dataclass(frozen=True)
+class CtRef:
+    """A container as a person names it: a VMID (all digits) or a name (or an id prefix)."""
+
+    text: str
+
+    @property
+    def vmid(self) -> int | None:
+        return int(self.text) if self.text.isdigit() else None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """Everything ``create``/``run`` needs, on any backend."""
+
+    #: Image reference (pulled into lxcri's store first when missing).
+    image: str
+    #: docker-style options (``-p``, ``-v``, ``-e``, ``--restart``, ...).
+    options: RunOptions
+    #: The VMID to use; None: the next free one.
+    vmid: int | None = None
+    #: pct-style properties, as pct takes them: ``net0``, ``mp0``, ``memory``,
+    #: ``cores``, ``hostname``, ``tags``, ... (``key -> property string``).
+    pct: Mapping[str, str] = field(default_factory=dict)
+    pull: Literal["missing", "always", "never"] = "missing"
+    insecure: bool = False
+    #: ``run --rm``: remove the container when its process has ended.
+    auto_remove: bool = False
+
+
+@dataclass(frozen=True)
+class Container:
+    """What ``create`` made."""
+
+    vmid: int
+    name: str
+    #: lxcri's own id (64 hex) for plain LXC; ``str(vmid)`` on Proxmox.
+    id: str
+    backend: str
+    node: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    """One container as ``list``/``status`` report it (``--output json`` as is)."""
+
+    vmid: int
+    name: str
+    id: str
+    status: State
+    image: str = ""
+    image_digest: str = ""
+    #: pct's Lock column (``create``, ``backup``, ``migrate``, ...), "" when none.
+    lock: str = ""
+    health: str = ""  # "", starting, healthy, unhealthy
+    exit_code: int | None = None
+    restarts: int = 0
+    ipv4: str = ""
+    ipv6: str = ""
+    ports: tuple[PortMapping, ...] = ()
+    created: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    pid: int | None = None
+    storage: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    node: str = ""
+    #: docker's STATUS column: "Up 3 minutes (healthy)", "Exited (137) 5 minutes ago"
+    status_text: str = ""
+    #: why the last start failed, else ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ExecOptions:
+    """``exec``'s options: as docker exec (``-u``, ``-w``, ``-e``, ``-t``, ``-i``)."""
+
+    user: str = ""
+    workdir: str | None = None
+    env: tuple[str, ...] = ()
+    tty: bool = False
+    interactive: bool = False
+
+
+@dataclass(frozen=True)
+class ExecCommand:
+    """The host command that runs an exec: ``argv`` with the environment ``env``."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+
+class Backend(Protocol):
+    """What every platform offers; errors are ``LxcriError`` subclasses
+    (``ContainerNotFound`` for an unknown ref, ``BackendError`` otherwise)."""
+
+    name: str
+
+    def create(self, req: CreateRequest) -> Container: ...
+    def start(self, ref: CtRef) -> None: ...
+    def stop(self, ref: CtRef, timeout: float | None = None) -> None:
+        """Stop now: the stop signal, then SIGKILL after ``timeout`` (the container's own)."""
+        ...
+
+    def shutdown(self, ref: CtRef, timeout: float | None = None) -> None:
+        """Ask the container to end (pct shutdown); same as stop for an app container."""
+        ...
+
+    def reboot(self, ref: CtRef) -> None: ...
+    def remove(self, ref: CtRef, *, force: bool = False) -> None: ...
+    def status(self, ref: CtRef) -> ContainerStatus: ...
+    def list(self) -> list[ContainerStatus]:
+        """Every container of this backend, read in bulk."""
+        ...
+
+    def run_foreground(self, ref: CtRef, *, stdin: bool = False) -> int:
+        """Start and wait, the process's output on this process's stdout; its exit status."""
+        ...
+
+    def wait(self, ref: CtRef) -> int: ...
+    def exec_command(self, ref: CtRef, argv: Sequence[str], opts: ExecOptions) -> ExecCommand: ...
+    def logs(
+        self, ref: CtRef, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[bytes]: ...
+    def config_get(self, ref: CtRef) -> dict[str, Any]:
+        """The container's configuration as pct shows it (``pct config``)."""
+        ...
+
+    def config_set(self, ref: CtRef, changes: Mapping[str, str | None]) -> None:
+        """Change pct-style properties (``None`` deletes one), as ``pct set``."""
+        ...
+
+
+def default_backend(cfg: Config) -> str:
+    """pve-local on a Proxmox VE host (``pve_root`` exists), else plain LXC."""
+    if cfg.backend:
+        return cfg.backend
+    return "pve-local" if (cfg.pve_root / "nodes").is_dir() else "lxc"
+
+
+def open_backend(cfg: Config, name: str | None = None) -> Backend:
+    """The backend ``name`` (default: ``cfg.backend``, else ``default_backend``)."""
+    chosen = name or default_backend(cfg)
+    target = _BACKENDS.get(chosen)
+    if target is None:
+        raise BackendError(f"unknown backend {chosen!r}; use one of {', '.join(_BACKENDS)}")
+    module, _, cls = target.partition(":")
+    try:
+        backend_cls = getattr(importlib.import_module(module), cls)
+    except ImportError as e:
+        raise BackendError(f"backend {chosen} is not available: {e}") from None
+    backend: Backend = backend_cls(cfg)
+    return backend
