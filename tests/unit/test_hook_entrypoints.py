@@ -84,6 +84,7 @@ def test_pve_hookscript(tmp_path):
 
 
 def test_post_stop_unmounts_even_when_unpublishing_fails(tmp_path, monkeypatch):
+    from lxcri_core import mountsys
     from lxcri_core.hooks import run as hook_run
     from lxcri_core.network import ports
 
@@ -95,7 +96,7 @@ def test_post_stop_unmounts_even_when_unpublishing_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(ports, "unpublish", broken_unpublish)
     monkeypatch.setattr(hook_run, "is_mountpoint", lambda path: True)
     monkeypatch.setattr(
-        hook_run.mountsys, "umount", lambda target, flags=0: calls.append(["umount", target])
+        mountsys, "umount", lambda target, flags=0: calls.append(["umount", target])
     )
     doc = {"id": "c1", "rootfs": str(tmp_path), "mount": ["overlay", "x"], "spec": {"ports": [1]}}
     log = hook_run.HookLog(tmp_path / "hooks.log")
