@@ -15,11 +15,14 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import threading
-from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxcri_core.errors import StorageError
+
+if TYPE_CHECKING:  # not imported at run time: the hooks pay for every import
+    import threading
+    from collections.abc import Sequence
+    from pathlib import Path
 
 MS_RDONLY = 0x1
 MS_BIND = 0x1000
@@ -44,7 +47,7 @@ _FSCONFIG_VALUE_MAX = 255
 _L = ctypes.c_long
 _libc: ctypes.CDLL | None = None
 # mount(2) with relative lower dirs needs the process's cwd: one at a time
-_cwd_lock = threading.Lock()
+_cwd_lock: threading.Lock | None = None
 
 
 def _lib() -> ctypes.CDLL:
@@ -194,6 +197,11 @@ def _overlay_mount2(lowers: list[str], upper: str, work: str, target: str) -> No
             f"overlay options for {target} are {len(opts)} bytes, more than a page, and this "
             "kernel has no lowerdir+ (Linux 6.8); use the dir or zfs backend for this image"
         )
+    global _cwd_lock
+    if _cwd_lock is None:
+        import threading
+
+        _cwd_lock = threading.Lock()
     with _cwd_lock:
         here = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
