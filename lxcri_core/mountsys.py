@@ -182,6 +182,9 @@ def _overlay_fsconfig(lowers: list[str], upper: str, work: str, target: str) -> 
 
 def _overlay_mount2(lowers: list[str], upper: str, work: str, target: str) -> None:
     """mount(2): the options must fit in a page; lower dirs relative to their parent if needed."""
+    for p in [*lowers, upper, work]:
+        if any(c in p for c in ",:\\"):  # they would split or escape the option string
+            raise StorageError(f"cannot mount an overlay from {p!r}: ',', ':' or '\\' in a path")
     page = os.sysconf("SC_PAGESIZE")
     opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
     if len(os.fsencode(opts)) < page:
@@ -220,8 +223,12 @@ OVERLAY_RECORD = "overlay"
 def overlay_record(
     lowerdirs: Sequence[str | Path], upperdir: str | Path, workdir: str | Path, target: str | Path
 ) -> tuple[str, ...]:
-    """An overlay mount as the pre-start hook replays it: see ``mount_recorded``."""
-    return (OVERLAY_RECORD, str(target), str(upperdir), str(workdir), *map(str, lowerdirs))
+    """An overlay mount as the pre-start hook replays it: see ``mount_recorded``.
+
+    Absolute paths: the hook runs in LXC's working directory, not the caller's.
+    """
+    paths = [target, upperdir, workdir, *lowerdirs]
+    return (OVERLAY_RECORD, *(os.path.abspath(p) for p in paths))
 
 
 def mount_recorded(record: Sequence[str]) -> None:

@@ -169,3 +169,40 @@ def test_open_backend(cfg: Config) -> None:
     assert isinstance(open_backend(cfg.with_overrides(storage="dir"), "overlay"), OverlayBackend)
     with pytest.raises(StorageError, match="unknown storage backend 'btrfs'"):
         open_backend(cfg, "btrfs")
+
+
+def test_a_path_longer_than_fsconfig_takes_mounts_through_mount2(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 200) / ("e" * 100)  # fsconfig takes 255 bytes per value
+    lowers, upper, work, target = _layer_dirs(deep, 3)
+    assert len(str(lowers[0])) > 255
+    mountsys.overlay(lowers, upper, work, target)
+    try:
+        assert sorted(os.listdir(target)) == ["f0", "f1", "f2"]
+    finally:
+        mountsys.umount(target)
+
+
+def test_mount2_refuses_paths_that_would_inject_options(tmp_path: Path) -> None:
+    """A path with ',' must not add an option (e.g. another upperdir) to mount(2)'s string."""
+    for bad in (f"{tmp_path},upperdir=/etc", f"{tmp_path}/a:b", f"{tmp_path}/a\\,b"):
+        with pytest.raises(StorageError, match="',', ':' or"):
+            mountsys._overlay_mount2([bad], str(tmp_path / "u"), str(tmp_path / "w"), "/m")
+
+
+def test_lowerdir_plus_takes_a_path_with_option_characters(tmp_path: Path) -> None:
+    """One path per fsconfig value: ',' and ':' in it are only characters."""
+    _, upper, work, target = _layer_dirs(tmp_path, 0)
+    odd = tmp_path / "a,upperdir=x:b"
+    odd.mkdir()
+    (odd / "f").write_text("odd")
+    mountsys.overlay([odd], upper, work, target)
+    try:
+        assert (target / "f").read_text() == "odd"
+    finally:
+        mountsys.umount(target)
+
+
+def test_the_record_holds_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rec = mountsys.overlay_record([Path("l1"), Path("l0")], Path("u"), Path("w"), Path("m"))
+    assert rec == ("overlay", *(str(tmp_path / n) for n in ("m", "u", "w", "l1", "l0")))
