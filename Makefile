@@ -12,7 +12,7 @@ DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq
 
-.PHONY: deps deps-demo venv dev lint test test-fast demo bench deb clean
+.PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo bench deb clean
 
 # The static exec shim bind-mounted into containers (see hooks/lxcri-init.c).
 hooks/lxcri-init: hooks/lxcri-init.c
@@ -49,6 +49,14 @@ lint: deps venv
 
 test: lint
 	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory test-trixie
+
+# The suite again in a Debian trixie root (Proxmox VE 9's userland: Python 3.13,
+# Debian's python3-* packages, util-linux 2.41, lxc 6.0), built once and cached
+# in TRIXIE_ROOT outside the clone; see tests/trixie/run. TRIXIE_ARGS: pytest's.
+TRIXIE_ARGS ?=
+test-trixie: hooks/lxcri-init
+	tests/trixie/run $(TRIXIE_ARGS)
 
 test-fast: deps venv
 	$(VENV)/bin/pytest -m "not slow"

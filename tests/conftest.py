@@ -44,13 +44,17 @@ def invoke(*args: str, input: str | None = None) -> Result:
     )
 
 
+def lxcri_exe() -> str:
+    """The ``lxcri`` console script: the venv's, or the launcher tests/trixie/inside wrote."""
+    return os.environ.get("LXCRI_TEST_EXE") or str(Path(sys.executable).parent / "lxcri")
+
+
 def run_lxcri(
     *args: str, input: str | None = None, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed ``lxcri`` as a real process (exit codes, signals, argv)."""
-    exe = Path(sys.executable).parent / "lxcri"
     return subprocess.run(
-        [str(exe), *args],
+        [lxcri_exe(), *args],
         input=input,
         capture_output=True,
         text=True,

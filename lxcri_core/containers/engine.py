@@ -327,11 +327,8 @@ def _mount_points(rootfs: Path, owner: int) -> None:
 
 
 def _mount_command(rootfs: Any, target: Path) -> tuple[str, ...]:
-    """What the pre-start hook runs to mount the rootfs (empty: nothing to mount)."""
-    if rootfs.backend != "overlay":
-        return ()
-    opts, base = rootfs.overlay_options()
-    return ("mount", "-t", "overlay", "overlay", "-o", opts, str(target), str(base))
+    """What the pre-start hook mounts at ``target`` (empty: nothing to mount)."""
+    return rootfs.mount_record(target)  # type: ignore[no-any-return]
 
 
 def _plain_lxc_network(

@@ -20,8 +20,10 @@ from lxcri_core.errors import BackendError
 def execute_argv(name: str, lxcpath: Path) -> list[str]:
     """The foreground command that runs a container until its process exits."""
     # -q: LXC's own error lines go to lxc.log only (lxcri reports them as one
-    # line); the process's output is what the terminal or console.log gets
-    return ["lxc-execute", "-q", "-n", name, "-P", str(lxcpath)]
+    # line); the process's output is what the terminal or console.log gets.
+    # -o: lxc-execute of LXC 6 (Debian trixie) ignores the config's lxc.log.file.
+    log = lxcpath / name / "lxc.log"
+    return ["lxc-execute", "-q", "-o", str(log), "-l", "ERROR", "-n", name, "-P", str(lxcpath)]
 
 
 def _run(argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -55,8 +55,9 @@ class ContainerRecord:
     ipv4: str = ""
     ipv6: str = ""
     auto_remove: bool = False
-    #: argv (+ working directory last) the pre-start hook runs to mount the
-    #: rootfs; empty when the backend's rootfs is a plain directory
+    #: the overlay the pre-start hook mounts as the rootfs (mountsys.overlay_record);
+    #: empty when the backend's rootfs is a plain directory. Records of lxcri
+    #: before 0.1.1 hold a mount(8) argv (+ working directory last) instead.
     mount: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
 

@@ -1,7 +1,8 @@
 """What lxcri's LXC hook does, per hook type, for a container lxcri manages.
 
 - ``pre-start`` (host namespaces, before LXC mounts the rootfs): mount the
-  overlay rootfs if it is not mounted, publish the container's ports.
+  overlay rootfs if it is not mounted (mount(2) through libc, no mount(8)),
+  publish the container's ports.
 - ``post-stop`` (after the container is gone, also when its init was
   killed): unpublish the ports, unmount the rootfs.
 
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lxcri_core import mountsys
 from lxcri_core.fsutil import is_mountpoint
 from lxcri_core.hooks.context import MARKER, HookContext
 
@@ -52,13 +54,21 @@ def _ports(doc: dict[str, Any]) -> list[Any]:
     return out
 
 
-def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
+def _mount(doc: dict[str, Any], log: HookLog) -> None:
     mount = doc.get("mount") or []
-    if mount and not is_mountpoint(doc["rootfs"]):
+    if not mount or is_mountpoint(doc["rootfs"]):
+        return
+    Path(doc["rootfs"]).mkdir(parents=True, exist_ok=True)
+    if mount[0] == mountsys.OVERLAY_RECORD:
+        mountsys.mount_recorded(mount)  # no mount(8): see mountsys
+    else:  # a mount(8) argv recorded by an earlier lxcri, working directory last
         *argv, cwd = mount
-        Path(doc["rootfs"]).mkdir(parents=True, exist_ok=True)
         subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True)
-        log(f"pre-start: mounted rootfs at {doc['rootfs']}")
+    log(f"pre-start: mounted rootfs at {doc['rootfs']}")
+
+
+def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
+    _mount(doc, log)
     ports = _ports(doc)
     if ports and doc.get("ipv4"):
         from ipaddress import IPv4Address, IPv6Address
@@ -99,7 +109,7 @@ def _unpublish(doc: dict[str, Any], log: HookLog) -> None:
 
 def _unmount(doc: dict[str, Any], log: HookLog) -> None:
     if doc.get("mount") and is_mountpoint(doc["rootfs"]):
-        subprocess.run(["umount", doc["rootfs"]], check=True, capture_output=True, text=True)
+        mountsys.umount(doc["rootfs"])
         log(f"post-stop: unmounted {doc['rootfs']}")
 
 

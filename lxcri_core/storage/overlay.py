@@ -71,7 +71,7 @@ def overlay_supported(scratch: Path) -> bool:
     except OSError:
         listed = False
     if listed:
-        from lxcri_core.storage.cmd import run_cmd
+        from lxcri_core import mountsys
 
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch, prefix=".probe-") as d:
@@ -79,18 +79,8 @@ def overlay_supported(scratch: Path) -> bool:
             for sub in ("l", "u", "w", "m"):
                 (p / sub).mkdir()
             try:
-                run_cmd(
-                    [
-                        "mount",
-                        "-t",
-                        "overlay",
-                        "overlay",
-                        "-o",
-                        f"lowerdir={p / 'l'},upperdir={p / 'u'},workdir={p / 'w'}",
-                        str(p / "m"),
-                    ]
-                )
-                run_cmd(["umount", str(p / "m")])
+                mountsys.overlay([p / "l"], p / "u", p / "w", p / "m")
+                mountsys.umount(p / "m")
                 ok = True
             except StorageError:
                 ok = False

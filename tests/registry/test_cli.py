@@ -8,7 +8,7 @@ import stat
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.conftest import run_lxcri
+from tests.conftest import lxcri_exe, run_lxcri
 from tests.registry.conftest import PASSWORD, USER, AuthRegistry, Populated
 from tests.support.jsonkeys import bad_keys
 
@@ -121,12 +121,10 @@ def test_progress_bars_on_a_tty(registry: Populated) -> None:
     import os
     import pty
     import subprocess
-    import sys
-    from pathlib import Path
 
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "lxcri"), "pull", "--insecure",
+        [lxcri_exe(), "pull", "--insecure",
          f"{registry.addr}/test/multi:1.0"],
         stdout=subprocess.PIPE, stderr=slave, env={**os.environ, "COLUMNS": "120"},
     )  # fmt: skip

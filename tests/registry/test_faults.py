@@ -7,17 +7,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from lxcri_core.errors import DigestMismatch, RateLimitError
 from lxcri_core.registry import pull
 from lxcri_core.store import Store
+from tests.conftest import lxcri_exe
 from tests.registry.conftest import Populated, insecure
 from tests.registry.test_pull import assert_complete
 from tests.support.images import Built, Entry, Image, Layer, busybox_image, make_tar
@@ -88,7 +87,7 @@ def test_429_gives_a_clear_error(proxy: FaultProxy, cfg) -> None:
 
 
 def _lxcri(*args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "lxcri"), *args]
+    return [lxcri_exe(), *args]
 
 
 def test_kill_9_mid_pull_then_pull_again(proxy: FaultProxy, big: Built, cfg) -> None:

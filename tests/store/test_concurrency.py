@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from lxcri_core.store import Store
-from tests.conftest import run_lxcri
+from tests.conftest import lxcri_exe, run_lxcri
 from tests.store.conftest import skopeo, skopeo_manifest_digest, store_state
 from tests.support.images import Entry, Layer, busybox_image, make_tar, write_layout
 
-LXCRI = str(Path(sys.executable).parent / "lxcri")
+LXCRI = lxcri_exe()
 BIG = 24 << 20  # bytes of random data in the big layer
 
 

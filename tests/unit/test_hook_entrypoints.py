@@ -84,6 +84,7 @@ def test_pve_hookscript(tmp_path):
 
 
 def test_post_stop_unmounts_even_when_unpublishing_fails(tmp_path, monkeypatch):
+    from lxcri_core import mountsys
     from lxcri_core.hooks import run as hook_run
     from lxcri_core.network import ports
 
@@ -95,9 +96,9 @@ def test_post_stop_unmounts_even_when_unpublishing_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(ports, "unpublish", broken_unpublish)
     monkeypatch.setattr(hook_run, "is_mountpoint", lambda path: True)
     monkeypatch.setattr(
-        "lxcri_core.hooks.run.subprocess.run", lambda argv, **kw: calls.append(argv)
+        mountsys, "umount", lambda target, flags=0: calls.append(["umount", target])
     )
-    doc = {"id": "c1", "rootfs": str(tmp_path), "mount": ["mount", "x"], "spec": {"ports": [1]}}
+    doc = {"id": "c1", "rootfs": str(tmp_path), "mount": ["overlay", "x"], "spec": {"ports": [1]}}
     log = hook_run.HookLog(tmp_path / "hooks.log")
     with pytest.raises(RuntimeError, match="table busy"):
         hook_run.post_stop(None, doc, log)  # type: ignore[arg-type]
