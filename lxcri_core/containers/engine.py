@@ -31,6 +31,7 @@ from typing import Any
 from lxcri_core.config import Config
 from lxcri_core.containers import lxc
 from lxcri_core.containers.paths import hook_command, libexec
+from lxcri_core.containers.private import secure_root, secure_state_dir
 from lxcri_core.containers.record import (
     STOP_REQUESTED,
     ContainerRecord,
@@ -165,17 +166,18 @@ def _create_locked(
         rootfs = backend.create_rootfs(chain, cid)
     undo: list[Any] = [lambda: backend.remove_rootfs(cid)]
     try:
-        containers_dir(cfg.root).mkdir(parents=True, exist_ok=True)
-        os.chmod(cfg.root, os.stat(cfg.root).st_mode | 0o111)
-        os.chmod(containers_dir(cfg.root), 0o755)
+        secure_root(cfg.root)
         tmp = containers_dir(cfg.root) / f".{name}.creating"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(mode=0o755)
+        tmp.mkdir(mode=0o700)
         undo.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
         # the id, first: what a crash leaves behind can then be cleaned up by `rm`
         atomic_write(tmp / "id", cid.encode())
-        mount_point = sdir / "rootfs" if rootfs.backend == "overlay" else rootfs.path
+        # every backend's rootfs is mounted here by the pre-start hook: an
+        # unprivileged container passes through its state dir, never the layer store
+        mount_point = sdir / "rootfs"
         # mount once now: /etc/passwd for --user, image content to seed volumes
+        (tmp / "rootfs").mkdir()
         seen = rootfs.mount(tmp / "rootfs") if rootfs.backend == "overlay" else rootfs.path
         try:
             _mount_points(seen, idmap.base if idmap else 0)
@@ -205,6 +207,7 @@ def _create_locked(
             mount=_mount_command(rootfs, mount_point),
         )
         _write_lxc_files(cfg, tmp, sdir, record, volumes, targets)
+        secure_state_dir(tmp, spec)
         os.rename(tmp, sdir)
         save_record(cfg.root, record)  # the marker: written last
     except BaseException:
@@ -272,9 +275,9 @@ def _mount_points(rootfs: Path, owner: int) -> None:
 
 
 def _mount_command(rootfs: Any, target: Path) -> tuple[str, ...]:
-    """What the pre-start hook runs to mount the rootfs (empty: nothing to mount)."""
+    """What the pre-start hook runs to mount the rootfs (argv, then its working directory)."""
     if rootfs.backend != "overlay":
-        return ()
+        return ("mount", "--bind", str(rootfs.path), str(target), "/")
     opts, base = rootfs.overlay_options()
     return ("mount", "-t", "overlay", "overlay", "-o", opts, str(target), str(base))
 
@@ -365,7 +368,7 @@ def _write_lxc_files(
     volumes: dict[str, Path],
     targets: dict[str, str],
 ) -> None:
-    from lxcri_core.spec.lxc_config import CTR_DIR, render_lxc_config
+    from lxcri_core.spec.lxc_config import ARGV_FILE, CTR_DIR, SECCOMP_FILE, render_lxc_config
 
     try:
         resolv = Path("/etc/resolv.conf").read_text()
@@ -384,13 +387,42 @@ def _write_lxc_files(
         mount_targets=targets,
     )
     (tmp / CTR_DIR).mkdir(mode=0o755)
+    os.chmod(tmp / CTR_DIR, 0o755)  # mounted at /.lxcri: the container's users read argv
     shutil.copy2(libexec("lxcri-init"), tmp / CTR_DIR / "init")
     for rel, data in rendered.files.items():
-        atomic_write(tmp / rel, data, mode=0o644)
-    atomic_write(tmp / "config", rendered.text.encode(), mode=0o644)
+        # the process's environment (secrets) is for root and the process's own user only
+        mode = 0o600 if rel in (ARGV_FILE, f"{CTR_DIR}/env", SECCOMP_FILE) else 0o644
+        atomic_write(tmp / rel, data, mode=mode)
+    atomic_write(tmp / "config", rendered.text.encode(), mode=0o600)
 
 
 # -- run ------------------------------------------------------------------------
+def _upgrade_state(cfg: Config, rec: ContainerRecord) -> ContainerRecord:
+    """Before a start: what an older lxcri made gets private modes (containers.private),
+    and a dir or zfs rootfs LXC used in place is mounted in the state dir instead."""
+    sdir = state_dir(cfg.root, rec.name)
+    secure_root(cfg.root)
+    mount_point = sdir / "rootfs"
+    if rec.rootfs != str(mount_point) and not rec.mount:
+        old = f"lxc.rootfs.path = dir:{rec.rootfs}\n"
+        text = (sdir / "config").read_text()
+        if old in text:
+            mount_point.mkdir(exist_ok=True)
+            atomic_write(
+                sdir / "config",
+                text.replace(old, f"lxc.rootfs.path = dir:{mount_point}\n").encode(),
+                mode=0o600,
+            )
+            rec = dataclasses.replace(
+                rec,
+                rootfs=str(mount_point),
+                mount=("mount", "--bind", rec.rootfs, str(mount_point), "/"),
+            )
+            save_record(cfg.root, rec)
+    secure_state_dir(sdir, rec.spec)
+    return rec
+
+
 def _clear_stop_request(sdir: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         (sdir / STOP_REQUESTED).unlink()
@@ -445,7 +477,7 @@ def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
     Ctrl-C and SIGTERM stop the container (its stop signal, then SIGKILL
     after its timeout) before returning, so ``--rm`` can clean up.
     """
-    rec = load_record(cfg.root, name)
+    rec = _upgrade_state(cfg, load_record(cfg.root, name))
     sdir = state_dir(cfg.root, name)
     # the supervisor is alive from before the first start until after post-stop
     if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
@@ -501,7 +533,7 @@ def start(cfg: Config, name: str, wait: float = 20) -> None:
 
 
 def _start_locked(cfg: Config, name: str, wait: float) -> None:
-    rec = load_record(cfg.root, name)
+    rec = _upgrade_state(cfg, load_record(cfg.root, name))
     sdir = state_dir(cfg.root, name)
     if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
         raise BackendError(f"container {name} is already running")

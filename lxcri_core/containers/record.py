@@ -80,7 +80,7 @@ def state_dir(root: Path, name: str) -> Path:
 
 def save_record(root: Path, rec: ContainerRecord) -> None:
     data = json.dumps(rec.to_json(), indent=2, sort_keys=True).encode()
-    atomic_write(state_dir(root, rec.name) / RECORD, data)
+    atomic_write(state_dir(root, rec.name) / RECORD, data, mode=0o600)  # env: secrets
 
 
 def load_record(root: Path, name: str) -> ContainerRecord:

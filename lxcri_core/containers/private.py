@@ -1,0 +1,156 @@
+"""Who may reach what under lxcri's root (docker's CVE-2021-41091 lesson).
+
+The root holds every image's files (setuid binaries and device nodes of
+privileged images in the layer store), the containers' root filesystems and
+upper dirs, and their secrets (``-e`` values in ``config``, ``lxcri.json``,
+``process.json`` and ``ctr/env``). No other host user may reach any of it.
+
+Unprivileged containers are set up by LXC as their mapped root (host uid and
+gid 100000), which must pass through to the container's rootfs mount point,
+its ``ctr/`` and ``/etc`` files and its volumes. So only that path gets the
+mapped group, search permission only:
+
+- ``ROOT``, ``ROOT/containers``, ``ROOT/volumes``, ``ROOT/lib``: 0710 root:G
+  (G = host gid of an unprivileged container's root);
+- an unprivileged container's state dir: 0710 root:G; a privileged one's 0700;
+- its secrets (``config``, ``lxcri.json``, ``process.json``): 0600 root;
+  ``ctr/env``: 0400, owned by the host uid the process runs as (the shim
+  reads it as that user, as ``/proc/1/environ`` is readable by it);
+- everything else (``images/``, ``storage/``, ``network/``): 0700, files 0600.
+
+The dir and zfs backends' root filesystems are bind-mounted at the state
+dir's ``rootfs`` by the pre-start hook (as the overlay is mounted there), so
+the layer store itself never needs the mapped group.
+
+Roots written by older versions (0755 everywhere, 0644 files) are tightened
+the next time lxcri creates or starts a container in them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+from lxcri_core.spec.model import DEFAULT_UID_BASE, ContainerSpec
+
+#: Host gid of an unprivileged container's root: the group allowed to pass.
+PASSAGE_GID = DEFAULT_UID_BASE
+PASSAGE_MODE = 0o710
+PRIVATE_MODE = 0o700
+#: Entries of the root an unprivileged container passes through.
+PASSAGES = ("containers", "volumes", "lib")
+#: Files of a state dir that hold the process's environment.
+SECRET_FILES = ("config", "lxcri.json", "process.json")
+
+
+def _set(path: Path, mode: int, gid: int = 0) -> None:
+    """Give ``path`` (never a symlink) owner root, group ``gid`` and ``mode``."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return
+    if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, gid):
+        os.chown(path, 0, gid, follow_symlinks=False)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(path, mode)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) and make it 0700 root's."""
+    path.mkdir(parents=True, exist_ok=True)
+    _set(path, PRIVATE_MODE)
+    return path
+
+
+def passage_dir(path: Path, gid: int = PASSAGE_GID) -> Path:
+    """Create ``path`` and make it 0710 root:gid: searchable by the mapped root only."""
+    path.mkdir(parents=True, exist_ok=True)
+    _set(path, PASSAGE_MODE, gid if os.geteuid() == 0 else os.getegid())
+    return path
+
+
+def secure_root(root: Path) -> None:
+    """Make the root private but for the passages; tighten what older versions left.
+
+    Cheap when the root is already private: a stat per entry of the root.
+    A root that is not yet 0710 was made by an older lxcri, so every
+    container's state dir in it is tightened too.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    migrating = stat.S_IMODE(os.stat(root).st_mode) != PASSAGE_MODE
+    passage_dir(root)
+    for name in PASSAGES:
+        passage_dir(root / name)
+    for entry in root.iterdir():
+        if entry.name not in PASSAGES:
+            _tighten(entry)
+    if migrating:
+        _tighten_volumes(root / "volumes")
+        for sdir in (root / "containers").iterdir():
+            if sdir.is_dir() and not sdir.is_symlink() and not sdir.name.startswith("."):
+                with contextlib.suppress(Exception):  # a half-created or broken one
+                    _tighten_state_dir(root, sdir.name)
+
+
+def _tighten(path: Path) -> None:
+    """Drop group and other access from one entry (dirs 0700, files go-rwx)."""
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode):
+        _set(path, PRIVATE_MODE)
+    elif stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+        os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+
+
+def _tighten_volumes(vdir: Path) -> None:
+    """Half-made volumes (``.NAME.tmp``) of older versions: nobody else's business."""
+    for entry in vdir.iterdir():
+        if entry.name.startswith("."):
+            _tighten(entry)
+
+
+def _tighten_state_dir(root: Path, name: str) -> None:
+    from lxcri_core.containers.record import load_record
+
+    rec = load_record(root, name)
+    secure_state_dir(root / "containers" / name, rec.spec)
+
+
+def host_ids(spec: ContainerSpec) -> tuple[int, int]:
+    """The host uid and gid the container's process runs as."""
+    uid, gid = spec.user.uid, spec.user.gid
+    sec = spec.security
+    if not sec.unprivileged:
+        return uid, gid
+    hu = next((h for m in sec.idmaps if m.kind == "u" and (h := m.host_id(uid)) is not None), None)
+    hg = next((h for m in sec.idmaps if m.kind == "g" and (h := m.host_id(gid)) is not None), None)
+    # an id outside the map cannot run anyway; nobody then owns the secrets but root
+    return (hu if hu is not None else 0), (hg if hg is not None else 0)
+
+
+def passage_gid(spec: ContainerSpec) -> int | None:
+    """The host gid that must pass through this container's state dir (None: privileged)."""
+    if not spec.security.unprivileged:
+        return None
+    return next((m.host for m in spec.security.idmaps if m.kind == "g" and m.start == 0), None)
+
+
+def secure_state_dir(sdir: Path, spec: ContainerSpec) -> None:
+    """Modes and owners of one container's state dir (see the module's docstring)."""
+    gid = passage_gid(spec)
+    if gid is None:
+        _set(sdir, PRIVATE_MODE)
+    else:
+        passage_dir(sdir, gid)
+    for fname in SECRET_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            _set(sdir / fname, 0o600)
+    env = sdir / "ctr" / "env"
+    with contextlib.suppress(FileNotFoundError):
+        st = os.lstat(env)
+        if stat.S_ISREG(st.st_mode):
+            uid, pgid = host_ids(spec)
+            if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (uid, pgid):
+                os.chown(env, uid, pgid, follow_symlinks=False)
+            if stat.S_IMODE(st.st_mode) != 0o400:
+                os.chmod(env, 0o400)
