@@ -43,6 +43,9 @@ PRIVATE_MODE = 0o700
 PASSAGES = ("containers", "volumes", "lib")
 #: Files of a state dir that hold the process's environment.
 SECRET_FILES = ("config", "lxcri.json", "process.json")
+#: Logs of a state dir: the process's output may print its secrets. Created
+#: private before anything (LXC, the supervisor, the hooks) appends to them.
+LOG_FILES = ("console.log", "supervisor.log", "hooks.log", "lxc.log")
 
 
 def _set(path: Path, mode: int, gid: int = 0) -> None:
@@ -84,6 +87,9 @@ def secure_root(root: Path) -> None:
         passage_dir(root / name)
     for entry in root.iterdir():
         if entry.name not in PASSAGES:
+            _tighten(entry)
+    for entry in (root / "containers").iterdir():
+        if entry.name.startswith("."):  # .locks, .NAME.creating: never a passage
             _tighten(entry)
     if migrating:
         _tighten_volumes(root / "volumes")
@@ -145,6 +151,12 @@ def secure_state_dir(sdir: Path, spec: ContainerSpec) -> None:
     for fname in SECRET_FILES:
         with contextlib.suppress(FileNotFoundError):
             _set(sdir / fname, 0o600)
+    for fname in LOG_FILES:
+        fd = os.open(sdir / fname, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
     env = sdir / "ctr" / "env"
     with contextlib.suppress(FileNotFoundError):
         st = os.lstat(env)
