@@ -31,7 +31,7 @@ from typing import Any
 from lxcri_core.config import Config
 from lxcri_core.containers import lxc
 from lxcri_core.containers.paths import hook_command, libexec
-from lxcri_core.containers.private import secure_root, secure_state_dir
+from lxcri_core.containers.private import secure_root, secure_state_dir, shared_shim
 from lxcri_core.containers.record import (
     STOP_REQUESTED,
     ContainerRecord,
@@ -360,6 +360,14 @@ def _mount_targets(
     return targets
 
 
+def _can_remount(spec: ContainerSpec) -> bool:
+    """Whether the container's root may remount a read-only bind mount writable:
+    a privileged container keeping CAP_SYS_ADMIN (an unprivileged one cannot
+    write a file of the host's root, whatever it remounts)."""
+    caps = spec.security.capabilities
+    return spec.security.privileged and (caps is None or "SYS_ADMIN" in caps)
+
+
 def _write_lxc_files(
     cfg: Config,
     tmp: Path,
@@ -370,6 +378,7 @@ def _write_lxc_files(
 ) -> None:
     from lxcri_core.spec.lxc_config import ARGV_FILE, CTR_DIR, SECCOMP_FILE, render_lxc_config
 
+    shim = None if _can_remount(record.spec) else shared_shim(cfg.root)
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
@@ -385,10 +394,18 @@ def _write_lxc_files(
         hooks={"pre-start": hook, "post-stop": hook},
         log_file=final / "lxc.log",
         mount_targets=targets,
+        init_shim_source=shim,
     )
     (tmp / CTR_DIR).mkdir(mode=0o755)
     os.chmod(tmp / CTR_DIR, 0o755)  # mounted at /.lxcri: the container's users read argv
-    shutil.copy2(libexec("lxcri-init"), tmp / CTR_DIR / "init")
+    if shim is None:
+        # a privileged container with CAP_SYS_ADMIN could remount a shared copy
+        # writable and change what every other container runs: it gets its own
+        shutil.copy2(libexec("lxcri-init"), tmp / CTR_DIR / "init")
+    else:
+        # the mount point of the shared shim, bind-mounted read-only over it
+        (tmp / CTR_DIR / "init").write_bytes(b"")
+        os.chmod(tmp / CTR_DIR / "init", 0o644)
     for rel, data in rendered.files.items():
         # the process's environment (secrets) is for root and the process's own user only
         mode = 0o600 if rel in (ARGV_FILE, f"{CTR_DIR}/env", SECCOMP_FILE) else 0o644

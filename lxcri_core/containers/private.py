@@ -166,3 +166,31 @@ def secure_state_dir(sdir: Path, spec: ContainerSpec) -> None:
                 os.chown(env, uid, pgid, follow_symlinks=False)
             if stat.S_IMODE(st.st_mode) != 0o400:
                 os.chmod(env, 0o400)
+
+
+def shared_shim(root: Path) -> Path:
+    """The one copy of the init shim every container bind-mounts read-only (``ROOT/lib``).
+
+    A copy under the root rather than the installed file: the installed path
+    (a checkout, say) need not be reachable by an unprivileged container's
+    root. Replaced (atomically) when the installed shim changes; containers
+    running keep the copy they mounted.
+    """
+    import filecmp
+    import shutil
+
+    from lxcri_core.containers.paths import libexec
+
+    src = libexec("lxcri-init")
+    dst = passage_dir(root / "lib") / "lxcri-init"
+    if dst.is_file() and not dst.is_symlink() and filecmp.cmp(src, dst, shallow=False):
+        return dst
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, dst)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return dst

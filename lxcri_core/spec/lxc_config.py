@@ -5,7 +5,7 @@ spaces and knows only whole-word quoting. So the exact process is written as
 NUL-separated strings to ``ctr/argv`` and ``ctr/env`` in the container's state
 directory; ``ctr/`` is bind-mounted read-only at ``/.lxcri`` inside the
 container, and ``lxc.execute.cmd`` points at the static shim ``/.lxcri/init``
-(``hooks/lxcri-init.c``; the caller copies it into ``ctr/``).
+(``hooks/lxcri-init.c``; one shared copy, bind-mounted read-only there).
 
 The init shim contract (``/.lxcri/init``)
     ``/.lxcri/argv`` holds ``argv[0] NUL argv[1] NUL ...``; ``/.lxcri/env``
@@ -188,6 +188,7 @@ def render_lxc_config(
     hooks: Mapping[str, str] | None = None,
     log_file: Path | None = None,
     mount_targets: Mapping[str, str] | None = None,
+    init_shim_source: Path | None = None,
 ) -> LxcConfig:
     """Render ``spec`` as an LXC config for container ``name``.
 
@@ -202,7 +203,10 @@ def render_lxc_config(
     paths (``/.lxcri``, ``/etc/hosts``, volume targets) to rootfs-relative
     targets the caller created already (``containers.inroot``); those entries
     get no ``create=`` option, since LXC would create through symlinks on the
-    host. Without it LXC creates them. ``hooks`` maps an LXC hook type
+    host. Without it LXC creates them. ``init_shim_source`` is the host's
+    one shared copy of the shim, bind-mounted read-only over ``ctr/init``
+    (an empty file the caller creates as the mount point), so no container
+    carries a copy of its own nor can change the one all share. ``hooks`` maps an LXC hook type
     (``pre-start``, ``start-host``, ``post-stop``...) to a command. Nothing is
     written to disk.
     """
@@ -272,6 +276,12 @@ def render_lxc_config(
         "lxc.mount.entry",
         f"{_fstab_escape(str(state_dir / CTR_DIR))} {tgt} none bind,ro{create} 0 0",
     )
+    if init_shim_source is not None:
+        shim_tgt = f"{tgt.rstrip('/')}/{DEFAULT_INIT_SHIM.rsplit('/', 1)[1]}"
+        add(
+            "lxc.mount.entry",
+            f"{_fstab_escape(str(init_shim_source))} {shim_tgt} none bind,ro 0 0",
+        )
     if host_resolv_conf is not None:
         for fname, text in etc_files(net, spec.hostname, spec.domainname, host_resolv_conf).items():
             files[fname] = text.encode()
