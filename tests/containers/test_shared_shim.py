@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ def digest(path: os.PathLike[str] | str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-KINDS = {
+KINDS: dict[str, dict[str, Any]] = {
     "unprivileged": {},
     # may remount its mounts, but the host's file is not its to write
     "unprivileged-with-sys-admin": {"cap_add": ("SYS_ADMIN",)},
