@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lxcri_core.config import Config
+from lxcri_core.config import Config, config_to_dict
 from lxcri_core.containers import lxc
 from lxcri_core.containers.paths import hook_command, libexec
 from lxcri_core.containers.private import secure_root, secure_state_dir, shared_shim
@@ -51,6 +51,9 @@ from lxcri_core.log import get_logger
 from lxcri_core.spec.model import ContainerSpec
 
 log = get_logger(__name__)
+
+#: The effective config of the ``lxcri start`` that spawned the supervisor (0600).
+SUPERVISOR_CONFIG = "supervisor-config.json"
 
 
 def lxcpath(cfg: Config) -> Path:
@@ -559,9 +562,20 @@ def _start_locked(cfg: Config, name: str, wait: float) -> None:
         (sdir / "exit.json").unlink()
     _ensure_bridge(cfg, rec)
     offset = _log_offset(sdir / "lxc.log")
+    # the supervisor works with this very config (a --config file, flags), not
+    # the default one: it releases the address on the container's bridge
+    cfg_file = sdir / SUPERVISOR_CONFIG
+    atomic_write(cfg_file, json.dumps(config_to_dict(cfg)).encode(), mode=0o600)
     with open(sdir / "supervisor.log", "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lxcri_core.containers.supervisor", str(cfg.root), name],
+            [
+                sys.executable,
+                "-m",
+                "lxcri_core.containers.supervisor",
+                str(cfg.root),
+                name,
+                str(cfg_file),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,

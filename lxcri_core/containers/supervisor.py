@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lxcri_core.config import Config, parse_config
 from lxcri_core.containers import lxc
 from lxcri_core.containers.record import (
     STOP_REQUESTED,
@@ -165,19 +166,29 @@ def supervise(root: Path, name: str) -> int:
             (sdir / "supervisor.pid").unlink()
 
 
+def load_supervisor_config(root: Path, path: str | None) -> Config:
+    """The config ``lxcri start`` wrote for us (its ``--config``, env and flags);
+    without one (a supervisor of an older lxcri), the default config."""
+    if path:
+        return parse_config(json.loads(Path(path).read_text()), path)
+    from lxcri_core.config import load_config
+
+    return load_config(root=root)
+
+
 def main() -> None:
     root, name = Path(sys.argv[1]), sys.argv[2]
+    cfg = load_supervisor_config(root, sys.argv[3] if len(sys.argv) > 3 else None)
     rc = supervise(root, name)
     try:
         auto_remove = load_record(root, name).auto_remove
     except Exception:
         auto_remove = False  # removed meanwhile
     if auto_remove:  # `run -d --rm`: the container goes when its process has ended
-        from lxcri_core.config import load_config
         from lxcri_core.containers.engine import remove
 
         try:
-            remove(load_config(root=root), name, force=True)
+            remove(cfg, name, force=True)
         except Exception as e:  # supervisor.log is where this can be read
             print(f"lxcri supervisor: removing {name} failed: {e}", file=sys.stderr)
     sys.exit(rc)
