@@ -190,6 +190,7 @@ def test_the_mapped_group_reaches_only_the_unprivileged_container(
         f"{unpriv}/ctr",
         *(f"{unpriv}/{f}" for f in ("resolv.conf", "hosts", "hostname")),
         f"{root}/volumes/vol-unpriv",
+        f"{root}/lib/lxcri-init",  # the shared init shim, bind-mounted read-only
         # left open: a privileged container's volume (its root dir is the
         # container's, mode 0755) is reachable through the volumes passage
         f"{root}/volumes/vol-priv",
