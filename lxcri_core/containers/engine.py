@@ -31,7 +31,14 @@ from typing import Any
 from lxcri_core.config import Config, config_to_dict
 from lxcri_core.containers import lxc
 from lxcri_core.containers.paths import hook_command, libexec
-from lxcri_core.containers.private import secure_root, secure_state_dir, shared_shim
+from lxcri_core.containers.private import (
+    pass_old_volumes,
+    passed_volumes,
+    secure_root,
+    secure_state_dir,
+    shared_shim,
+    unmount_volumes,
+)
 from lxcri_core.containers.record import (
     STOP_REQUESTED,
     ContainerRecord,
@@ -46,7 +53,7 @@ from lxcri_core.containers.record import (
 from lxcri_core.containers.subids import ensure_root_subids
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
 from lxcri_core.errors import BackendError, ImageNotFound, RegistryError
-from lxcri_core.fsutil import atomic_write, flocked
+from lxcri_core.fsutil import atomic_write, flocked, is_mountpoint
 from lxcri_core.log import get_logger
 from lxcri_core.spec.model import ContainerSpec
 
@@ -209,7 +216,7 @@ def _create_locked(
             auto_remove=auto_remove,
             mount=_mount_command(rootfs, mount_point),
         )
-        _write_lxc_files(cfg, tmp, sdir, record, volumes, targets)
+        _write_lxc_files(cfg, tmp, sdir, record, passed_volumes(tmp, sdir, spec, volumes), targets)
         secure_state_dir(tmp, spec)
         os.rename(tmp, sdir)
         save_record(cfg.root, record)  # the marker: written last
@@ -439,6 +446,7 @@ def _upgrade_state(cfg: Config, rec: ContainerRecord) -> ContainerRecord:
                 mount=("mount", "--bind", rec.rootfs, str(mount_point), "/"),
             )
             save_record(cfg.root, rec)
+    pass_old_volumes(cfg.root, sdir, rec.spec)
     secure_state_dir(sdir, rec.spec)
     return rec
 
@@ -668,9 +676,10 @@ def _remove_half_created(cfg: Config, sdir: Path) -> None:
 
 
 def _rmtree_unmounted(sdir: Path) -> None:
-    """Delete a state dir, never through a rootfs still mounted in it."""
+    """Delete a state dir, never through a rootfs or volume still mounted in it."""
+    unmount_volumes(sdir)
     rootfs = sdir / "rootfs"
-    if rootfs.is_mount():
+    if is_mountpoint(rootfs):  # a bind mount of the same filesystem, too
         proc = subprocess.run(["umount", str(rootfs)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise BackendError(
@@ -695,7 +704,7 @@ def _remove_locked(cfg: Config, rec: ContainerRecord, sdir: Path, force: bool) -
         _release_address(cfg, rec.id)
     # the marker goes first: from here on hooks ignore the container
     (sdir / "lxcri.json").unlink(missing_ok=True)
-    if Path(rec.rootfs).is_mount():
+    if is_mountpoint(rec.rootfs):
         subprocess.run(["umount", rec.rootfs], check=False, capture_output=True)
     try:
         open_backend(cfg, rec.storage).remove_rootfs(rec.id)

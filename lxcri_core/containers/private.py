@@ -10,9 +10,13 @@ gid 100000), which must pass through to the container's rootfs mount point,
 its ``ctr/`` and ``/etc`` files and its volumes. So only that path gets the
 mapped group, search permission only:
 
-- ``ROOT``, ``ROOT/containers``, ``ROOT/volumes``, ``ROOT/lib``: 0710 root:G
-  (G = host gid of an unprivileged container's root);
+- ``ROOT``, ``ROOT/containers``, ``ROOT/lib`` (the shared init shim): 0710
+  root:G (G = host gid of an unprivileged container's root);
 - an unprivileged container's state dir: 0710 root:G; a privileged one's 0700;
+- ``ROOT/volumes``: 0700. An unprivileged container's volumes are
+  bind-mounted at ``STATE/volumes/N`` by the pre-start hook (listed in
+  ``STATE/volumes.json``) and LXC mounts them from there, so the mapped
+  group never passes through the volumes of other, privileged containers;
 - its secrets (``config``, ``lxcri.json``, ``process.json``): 0600 root;
   ``ctr/env``: 0400, owned by the host uid the process runs as (the shim
   reads it as that user, as ``/proc/1/environ`` is readable by it);
@@ -21,6 +25,12 @@ mapped group, search permission only:
 The dir and zfs backends' root filesystems are bind-mounted at the state
 dir's ``rootfs`` by the pre-start hook (as the overlay is mounted there), so
 the layer store itself never needs the mapped group.
+
+Why the mapped root needs a passage at all: LXC sets up an unprivileged
+container in a child already in the new user namespace; it opens the rootfs
+path and the ``lxc.mount.entry`` sources as host uid/gid 100000 ("Permission
+denied - Failed to open .../rootfs" otherwise). The config, the seccomp
+profile and the log are opened by LXC's parent, as root.
 
 Roots written by older versions (0755 everywhere, 0644 files) are tightened
 the next time lxcri creates or starts a container in them.
@@ -40,7 +50,10 @@ PASSAGE_GID = DEFAULT_UID_BASE
 PASSAGE_MODE = 0o710
 PRIVATE_MODE = 0o700
 #: Entries of the root an unprivileged container passes through.
-PASSAGES = ("containers", "volumes", "lib")
+PASSAGES = ("containers", "lib")
+#: In a state dir: what the pre-start hook bind-mounts where (``[[src, dst], ...]``).
+VOLUMES_FILE = "volumes.json"
+VOLUMES_DIR = "volumes"
 #: Files of a state dir that hold the process's environment.
 SECRET_FILES = ("config", "lxcri.json", "process.json")
 #: Logs of a state dir: the process's output may print its secrets. Created
@@ -92,7 +105,6 @@ def secure_root(root: Path) -> None:
         if entry.name.startswith("."):  # .locks, .NAME.creating: never a passage
             _tighten(entry)
     if migrating:
-        _tighten_volumes(root / "volumes")
         for sdir in (root / "containers").iterdir():
             if sdir.is_dir() and not sdir.is_symlink() and not sdir.name.startswith("."):
                 with contextlib.suppress(Exception):  # a half-created or broken one
@@ -106,13 +118,6 @@ def _tighten(path: Path) -> None:
         _set(path, PRIVATE_MODE)
     elif stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
         os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
-
-
-def _tighten_volumes(vdir: Path) -> None:
-    """Half-made volumes (``.NAME.tmp``) of older versions: nobody else's business."""
-    for entry in vdir.iterdir():
-        if entry.name.startswith("."):
-            _tighten(entry)
 
 
 def _tighten_state_dir(root: Path, name: str) -> None:
@@ -194,3 +199,101 @@ def shared_shim(root: Path) -> Path:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return dst
+
+
+def passed_volumes(
+    tmp: Path, sdir: Path, spec: ContainerSpec, volumes: dict[str, Path]
+) -> dict[str, Path]:
+    """The volume paths LXC mounts from: an unprivileged container's via its state dir.
+
+    ``volumes`` maps a volume key to its host directory under ``ROOT/volumes``
+    (private); for an unprivileged container each gets a mount point
+    ``STATE/volumes/N`` that the pre-start hook bind-mounts it on, listed in
+    ``volumes.json`` (written to ``tmp``, the state dir being created, which
+    becomes ``sdir``).
+    """
+    if passage_gid(spec) is None or not volumes:
+        return volumes
+    import json
+
+    from lxcri_core.fsutil import atomic_write
+
+    out: dict[str, Path] = {}
+    pairs = []
+    passage_dir(tmp / VOLUMES_DIR, passage_gid(spec) or PASSAGE_GID)
+    for n, (key, src) in enumerate(sorted(volumes.items())):
+        (tmp / VOLUMES_DIR / str(n)).mkdir(mode=0o700, exist_ok=True)
+        out[key] = sdir / VOLUMES_DIR / str(n)
+        pairs.append([str(src), str(out[key])])
+    atomic_write(tmp / VOLUMES_FILE, json.dumps(pairs).encode())
+    return out
+
+
+def volume_mounts(sdir: Path) -> list[tuple[Path, Path]]:
+    """(volume dir, mount point) pairs of ``volumes.json``, mount points inside ``sdir``."""
+    import json
+
+    try:
+        pairs = json.loads((sdir / VOLUMES_FILE).read_text())
+    except FileNotFoundError:
+        return []
+    out = []
+    for src, dst in pairs:
+        d = Path(dst)
+        if d.parent != sdir / VOLUMES_DIR:  # never mount anywhere else
+            raise ValueError(f"{VOLUMES_FILE}: mount point {dst} is not in {sdir}")
+        out.append((Path(src), d))
+    return out
+
+
+def unmount_volumes(sdir: Path) -> None:
+    """Unmount every volume mounted in ``sdir`` (a removal must never delete
+    through one into the volume's data)."""
+    import subprocess
+
+    from lxcri_core.errors import BackendError
+    from lxcri_core.fsutil import is_mountpoint
+
+    vdir = sdir / VOLUMES_DIR
+    if not vdir.is_dir():
+        return
+    for point in sorted(vdir.iterdir(), reverse=True):
+        while is_mountpoint(point):
+            proc = subprocess.run(["umount", str(point)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BackendError(
+                    f"cannot unmount volume at {point}: {proc.stderr.strip()}; "
+                    "the container's state is kept"
+                )
+
+
+def pass_old_volumes(root: Path, sdir: Path, spec: ContainerSpec) -> None:
+    """An unprivileged container of an older lxcri mounts its volumes straight from
+    ``ROOT/volumes``, now private: rewrite its config to mount them via its state dir."""
+    import json
+
+    from lxcri_core.fsutil import atomic_write
+    from lxcri_core.spec.lxc_config import fstab_escape
+
+    if passage_gid(spec) is None or (sdir / VOLUMES_FILE).exists():
+        return
+    key = "lxc.mount.entry = "
+    vols = fstab_escape(str(root / "volumes")) + "/"
+    text = (sdir / "config").read_text()
+    lines: list[str] = []
+    pairs: list[list[str]] = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith(key + vols):
+            src, rest = line[len(key) :].split(" ", 1)
+            dst = sdir / VOLUMES_DIR / str(len(pairs))
+            # volume names are plain ([A-Za-z0-9_.-]): nothing to unescape in them
+            pairs.append([str(root / "volumes" / src[len(vols) :]), str(dst)])
+            line = f"{key}{fstab_escape(str(dst))} {rest}"
+        lines.append(line)
+    if not pairs:
+        return
+    passage_dir(sdir / VOLUMES_DIR, passage_gid(spec) or PASSAGE_GID)
+    for _, point in pairs:
+        Path(point).mkdir(mode=0o700, exist_ok=True)
+    atomic_write(sdir / VOLUMES_FILE, json.dumps(pairs).encode())
+    atomic_write(sdir / "config", "".join(lines).encode())

@@ -59,6 +59,7 @@ def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
         Path(doc["rootfs"]).mkdir(parents=True, exist_ok=True)
         subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True)
         log(f"pre-start: mounted rootfs at {doc['rootfs']}")
+    _mount_volumes(Path(ctx.state_dir), log)
     ports = _ports(doc)
     if ports and doc.get("ipv4"):
         from ipaddress import IPv4Address, IPv6Address
@@ -68,6 +69,20 @@ def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
         v6 = IPv6Address(doc["ipv6"]) if doc.get("ipv6") else None
         publish(doc["id"], ports, IPv4Address(doc["ipv4"]), v6, check_conflicts=True)
         log(f"pre-start: published {len(ports)} port(s) to {doc['ipv4']}")
+
+
+def _mount_volumes(sdir: Path, log: HookLog) -> None:
+    """An unprivileged container's volumes, at the mount points in its state dir that
+    LXC mounts them from (the volumes dir itself is private: containers.private)."""
+    from lxcri_core.containers.private import volume_mounts
+
+    for src, dst in volume_mounts(sdir):
+        if not is_mountpoint(dst):
+            dst.mkdir(mode=0o700, exist_ok=True)
+            subprocess.run(
+                ["mount", "--bind", str(src), str(dst)], check=True, capture_output=True, text=True
+            )
+            log(f"pre-start: mounted volume {src.name}")
 
 
 def _unpublish(doc: dict[str, Any], log: HookLog) -> None:
@@ -87,7 +102,13 @@ def _unmount(doc: dict[str, Any], log: HookLog) -> None:
 def post_stop(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
     """Every clean-up step runs even when an earlier one fails; the first error is raised."""
     first: BaseException | None = None
-    for step in (_unpublish, _unmount):
+
+    def _unmount_volumes(doc: dict[str, Any], log: HookLog) -> None:
+        from lxcri_core.containers.private import unmount_volumes
+
+        unmount_volumes(Path(ctx.state_dir))
+
+    for step in (_unpublish, _unmount, _unmount_volumes):
         try:
             step(doc, log)
         except Exception as e:

@@ -140,7 +140,7 @@ def nul_joined(items: tuple[str, ...] | list[str]) -> bytes:
     return b"".join(item.encode() + b"\0" for item in items)
 
 
-def _fstab_escape(path: str) -> str:
+def fstab_escape(path: str) -> str:
     """Escape a path for an fstab-style ``lxc.mount.entry`` (spaces as ``\\040``)."""
     out = []
     for ch in path:
@@ -268,24 +268,24 @@ def render_lxc_config(
         if made is not None:
             if path not in made:
                 raise SpecError(f"mount target {path} was not prepared in the rootfs")
-            return _fstab_escape(made[path]), ""
-        return _fstab_escape(path.lstrip("/")), f",create={kind}"
+            return fstab_escape(made[path]), ""
+        return fstab_escape(path.lstrip("/")), f",create={kind}"
 
     tgt, create = target_of(STATE_MOUNT, "dir")
     add(
         "lxc.mount.entry",
-        f"{_fstab_escape(str(state_dir / CTR_DIR))} {tgt} none bind,ro{create} 0 0",
+        f"{fstab_escape(str(state_dir / CTR_DIR))} {tgt} none bind,ro{create} 0 0",
     )
     if init_shim_source is not None:
         shim_tgt = f"{tgt.rstrip('/')}/{DEFAULT_INIT_SHIM.rsplit('/', 1)[1]}"
         add(
             "lxc.mount.entry",
-            f"{_fstab_escape(str(init_shim_source))} {shim_tgt} none bind,ro 0 0",
+            f"{fstab_escape(str(init_shim_source))} {shim_tgt} none bind,ro 0 0",
         )
     if host_resolv_conf is not None:
         for fname, text in etc_files(net, spec.hostname, spec.domainname, host_resolv_conf).items():
             files[fname] = text.encode()
-            src = _fstab_escape(str(state_dir / fname))
+            src = fstab_escape(str(state_dir / fname))
             tgt, create = target_of(f"/etc/{fname}", "file")
             add("lxc.mount.entry", f"{src} {tgt} none bind{create} 0 0")
     paths = volume_paths or {}
@@ -293,7 +293,7 @@ def render_lxc_config(
         src = _mount_source(m, paths)
         tgt, create = target_of(m.target, mount_kind(m, src))
         opts = f"bind{create}" + (",ro" if m.read_only else "")
-        add("lxc.mount.entry", f"{_fstab_escape(src)} {tgt} none {opts} 0 0")
+        add("lxc.mount.entry", f"{fstab_escape(src)} {tgt} none {opts} 0 0")
 
     # network
     if net.mode == "none":

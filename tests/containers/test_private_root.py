@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from lxcri_core.containers import engine
+from lxcri_core.fsutil import is_mountpoint
 from lxcri_core.spec.options import RunOptions
 from tests.support.images import Entry, Layer, busybox_image, make_tar
 from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, sh, wait_for
@@ -189,13 +190,10 @@ def test_the_mapped_group_reaches_only_the_unprivileged_container(
         f"{unpriv}/rootfs",
         f"{unpriv}/ctr",
         *(f"{unpriv}/{f}" for f in ("resolv.conf", "hosts", "hostname")),
-        f"{root}/volumes/vol-unpriv",
+        f"{unpriv}/volumes",  # its volume, mounted there while it runs
         f"{root}/lib/lxcri-init",  # the shared init shim, bind-mounted read-only
-        # left open: a privileged container's volume (its root dir is the
-        # container's, mode 0755) is reachable through the volumes passage
-        f"{root}/volumes/vol-priv",
     )
-    passages = {root, f"{root}/containers", f"{root}/volumes", f"{root}/lib"}
+    passages = {root, f"{root}/containers", f"{root}/lib"}
     bad = {
         p: g
         for p, g in got.items()
@@ -223,17 +221,24 @@ def _read_as(ids: list[str], path: Path) -> str:
 
 def test_an_older_world_traversable_root_is_tightened_on_start(lxenv: LxcEnv) -> None:
     cfg = lxenv.config()
-    engine.create(cfg, BUSYBOX_REF, RunOptions(name="old", args=("sleep 60",)), storage="dir")
+    opts = RunOptions(name="old", args=("echo hi > /data/hi; sleep 60",), volumes=("oldvol:/data",))
+    engine.create(cfg, BUSYBOX_REF, opts, storage="dir")
     sdir = lxenv.state_dir("old")
-    # what lxcri 0.1 left: 0755 everywhere, secrets 0644, the rootfs used in place
+    # what lxcri 0.1 left: 0755 everywhere, secrets 0644, the rootfs and the
+    # volume mounted straight from the layer store and the volumes dir
     rec = json.loads((sdir / "lxcri.json").read_text())
     old_rootfs = str(lxenv.root / "storage" / "dir" / "containers" / rec["id"] / "rootfs")
     text = (sdir / "config").read_text()
-    (sdir / "config").write_text(text.replace(f"dir:{sdir / 'rootfs'}\n", f"dir:{old_rootfs}\n"))
+    text = text.replace(f"dir:{sdir / 'rootfs'}\n", f"dir:{old_rootfs}\n")
+    text = text.replace(f"{sdir}/volumes/0 ", f"{lxenv.root}/volumes/oldvol ")
+    (sdir / "config").write_text(text)
+    (sdir / "volumes.json").unlink()
+    (sdir / "volumes" / "0").rmdir()
+    (sdir / "volumes").rmdir()
     rec.update(rootfs=old_rootfs, mount=[])
     (sdir / "lxcri.json").write_text(json.dumps(rec))
-    for d in (lxenv.root, lxenv.root / "containers", sdir, lxenv.root / "storage"):
-        os.chmod(d, 0o755)
+    for d in ("", "containers", "containers/old", "storage", "volumes"):
+        os.chmod(lxenv.root / d, 0o755)
     for f in ("config", "lxcri.json", "process.json", "ctr/env"):
         os.chown(sdir / f, 0, 0)
         os.chmod(sdir / f, 0o644)
@@ -247,4 +252,23 @@ def test_an_older_world_traversable_root_is_tightened_on_start(lxenv: LxcEnv) ->
     entries = list(walk(lxenv.root))
     assert probe_as(NOBODY, entries) == {}
     assert stat.S_IMODE(os.stat(lxenv.root / "storage").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(lxenv.root / "volumes").st_mode) == 0o700
     assert (sdir / "ctr" / "env").stat().st_uid == 100000
+    hi = lxenv.root / "volumes" / "oldvol" / "hi"
+    wait_for(hi.exists, what="the old container to write its volume")
+
+
+def test_removing_a_running_container_keeps_its_named_volume(lxenv: LxcEnv) -> None:
+    cfg = lxenv.config()
+    opts = RunOptions(
+        name="rmrun", args=("echo kept > /data/f; sleep 60",), volumes=("keep:/data",)
+    )
+    engine.create(cfg, BUSYBOX_REF, opts)
+    engine.start(cfg, "rmrun")
+    lxenv.remember("rmrun")
+    f = lxenv.root / "volumes" / "keep" / "f"
+    wait_for(f.exists, what="the container to write its volume")
+    assert is_mountpoint(lxenv.state_dir("rmrun") / "volumes" / "0")
+    engine.remove(cfg, "rmrun", force=True)
+    assert f.read_text() == "kept\n"
+    assert not lxenv.state_dir("rmrun").exists()
