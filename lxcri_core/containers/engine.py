@@ -429,6 +429,7 @@ def _upgrade_state(cfg: Config, rec: ContainerRecord) -> ContainerRecord:
     and a dir or zfs rootfs LXC used in place is mounted in the state dir instead."""
     sdir = state_dir(cfg.root, rec.name)
     secure_root(cfg.root)
+    shared_shim(cfg.root)  # an upgraded lxcri's shim, for every container started now
     mount_point = sdir / "rootfs"
     if rec.rootfs != str(mount_point) and not rec.mount:
         old = f"lxc.rootfs.path = dir:{rec.rootfs}\n"

@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lxcri_core.containers import engine
 from lxcri_core.containers.paths import libexec
-from tests.support.lxcenv import LxcEnv
+from lxcri_core.spec.options import RunOptions
+from tests.support.lxcenv import BUSYBOX_REF, LxcEnv
 
 pytestmark = pytest.mark.slow
 
@@ -85,3 +87,20 @@ def test_no_container_carries_a_copy_of_the_shim(lxenv: LxcEnv) -> None:
             if os.path.getsize(os.path.join(d, f)) >= size // 2
         ]
         assert big == []
+
+
+def test_an_upgraded_shim_is_shared_from_the_next_start(
+    lxenv: LxcEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = lxenv.config()
+    engine.create(cfg, BUSYBOX_REF, RunOptions(name="upg", args=("sleep 60",)))
+    newer = tmp_path / "libexec"
+    newer.mkdir()
+    # still a valid ELF: bytes after the last segment are ignored by the loader
+    (newer / "lxcri-init").write_bytes(libexec("lxcri-init").read_bytes() + b"\0upgraded")
+    os.chmod(newer / "lxcri-init", 0o755)
+    monkeypatch.setenv("LXCRI_LIBEXEC", str(newer))
+    engine.start(cfg, "upg")
+    lxenv.remember("upg")
+    assert engine.status(cfg, "upg").status == "running"
+    assert digest(lxenv.root / "lib" / "lxcri-init") == digest(newer / "lxcri-init")
