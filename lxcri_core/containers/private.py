@@ -51,6 +51,9 @@ PASSAGE_MODE = 0o710
 PRIVATE_MODE = 0o700
 #: Entries of the root an unprivileged container passes through.
 PASSAGES = ("containers", "lib")
+#: lxcri's other entries of the root: private. Anything else in a root (an
+#: admin's file; a root set to a shared directory by mistake) is left alone.
+PRIVATE_ENTRIES = ("images", "storage", "network", "volumes")
 #: In a state dir: what the pre-start hook bind-mounts where (``[[src, dst], ...]``).
 VOLUMES_FILE = "volumes.json"
 VOLUMES_DIR = "volumes"
@@ -94,13 +97,13 @@ def secure_root(root: Path) -> None:
     container's state dir in it is tightened too.
     """
     root.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()  # /var/lib/lxcri may be a link to the data disk
     migrating = stat.S_IMODE(os.stat(root).st_mode) != PASSAGE_MODE
     passage_dir(root)
     for name in PASSAGES:
         passage_dir(root / name)
-    for entry in root.iterdir():
-        if entry.name not in PASSAGES:
-            _tighten(entry)
+    for name in PRIVATE_ENTRIES:
+        private_dir(root / name)
     for entry in (root / "containers").iterdir():
         if entry.name.startswith("."):  # .locks, .NAME.creating: never a passage
             _tighten(entry)
