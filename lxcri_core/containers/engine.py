@@ -329,7 +329,7 @@ def _plain_lxc_network(
     }
 
 
-def _ensure_bridge(cfg: Config, rec: ContainerRecord) -> None:
+def ensure_bridge_for(cfg: Config, rec: ContainerRecord) -> None:
     """Before a start: lxcri's bridge may be gone (a reboot, an admin's `ip link del`)."""
     if rec.spec.network.mode != "bridge" or rec.bridge != cfg.bridge:
         return
@@ -512,7 +512,7 @@ def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
     if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
         raise BackendError(f"container {name} is already running")
     _clear_stop_request(sdir)
-    _ensure_bridge(cfg, rec)
+    ensure_bridge_for(cfg, rec)
     offset = _log_offset(sdir / "lxc.log")
     old = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -569,7 +569,7 @@ def _start_locked(cfg: Config, name: str, wait: float) -> None:
     _clear_stop_request(sdir)
     with contextlib.suppress(FileNotFoundError):
         (sdir / "exit.json").unlink()
-    _ensure_bridge(cfg, rec)
+    ensure_bridge_for(cfg, rec)
     offset = _log_offset(sdir / "lxc.log")
     # the supervisor works with this very config (a --config file, flags), not
     # the default one: it releases the address on the container's bridge

@@ -112,7 +112,9 @@ class Health:
             self._write(status)
 
 
-def supervise(root: Path, name: str) -> int:
+def supervise(root: Path, name: str, cfg: Config | None = None) -> int:
+    """Run ``name`` until its restart policy says stop; ``cfg`` is the config of the
+    ``lxcri start`` that spawned us (its bridge is the one a restart needs)."""
     sdir = state_dir(root, name)
     path = lxcpath_for_root(root)
     atomic_write(sdir / "supervisor.pid", str(os.getpid()).encode())
@@ -133,6 +135,8 @@ def supervise(root: Path, name: str) -> int:
     try:
         while True:
             rec = load_record(root, name)
+            if restarts and cfg is not None:
+                _ensure_bridge(cfg, rec)
             started = time.monotonic()
             health = Health(rec, sdir, path)
             with open(sdir / "console.log", "ab") as out:
@@ -166,6 +170,17 @@ def supervise(root: Path, name: str) -> int:
             (sdir / "supervisor.pid").unlink()
 
 
+def _ensure_bridge(cfg: Config, rec: ContainerRecord) -> None:
+    """Before a restart, as before a start: the bridge may be gone (an admin's
+    ``ip link del``); a failure is LXC's to report when the start fails."""
+    from lxcri_core.containers.engine import ensure_bridge_for as ensure
+
+    try:
+        ensure(cfg, rec)
+    except Exception as e:
+        print(f"lxcri supervisor: bridge {rec.bridge}: {e}", file=sys.stderr, flush=True)
+
+
 def load_supervisor_config(root: Path, path: str | None) -> Config:
     """The config ``lxcri start`` wrote for us (its ``--config``, env and flags);
     without one (a supervisor of an older lxcri), the default config."""
@@ -179,7 +194,7 @@ def load_supervisor_config(root: Path, path: str | None) -> Config:
 def main() -> None:
     root, name = Path(sys.argv[1]), sys.argv[2]
     cfg = load_supervisor_config(root, sys.argv[3] if len(sys.argv) > 3 else None)
-    rc = supervise(root, name)
+    rc = supervise(root, name, cfg)
     try:
         auto_remove = load_record(root, name).auto_remove
     except Exception:
