@@ -74,6 +74,8 @@ def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
 def _mount_volumes(sdir: Path, log: HookLog) -> None:
     """An unprivileged container's volumes, at the mount points in its state dir that
     LXC mounts them from (the volumes dir itself is private: containers.private)."""
+    if not (sdir / "volumes.json").exists():
+        return  # a privileged container, or none: no import
     from lxcri_core.containers.private import volume_mounts
 
     for src, dst in volume_mounts(sdir):
@@ -104,6 +106,8 @@ def post_stop(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
     first: BaseException | None = None
 
     def _unmount_volumes(doc: dict[str, Any], log: HookLog) -> None:
+        if not (Path(ctx.state_dir) / "volumes").is_dir():
+            return
         from lxcri_core.containers.private import unmount_volumes
 
         unmount_volumes(Path(ctx.state_dir))
