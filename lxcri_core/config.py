@@ -300,6 +300,34 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
     return Config(**kw)
 
 
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """``cfg`` as the mapping ``parse_config`` reads back to an equal Config.
+
+    How a process lxcri starts (the container supervisor) gets the very
+    config its parent had, ``--config`` file, env and flags included. It holds
+    the credentials of ``auths``: write it 0600.
+    """
+    return {
+        "root": str(cfg.root),
+        "storage": cfg.storage,
+        "zfs_pool": cfg.zfs_pool,
+        "registries": {
+            "insecure": list(cfg.insecure_registries),
+            "mirrors": {k: list(v) for k, v in cfg.mirrors.items()},
+        },
+        "auths": {
+            host: {"username": c.username, "password": c.password} for host, c in cfg.auths.items()
+        },
+        "auth_file": str(cfg.auth_file),
+        "certs_dir": str(cfg.certs_dir),
+        "bridge": cfg.bridge,
+        "bridge_subnet": cfg.bridge_subnet,
+        "bridge_subnet6": cfg.bridge_subnet6,
+        "parallel_downloads": cfg.parallel_downloads,
+        "log_level": cfg.log_level,
+    }
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,

@@ -218,6 +218,10 @@ def _overlay_mount2(lowers: list[str], upper: str, work: str, target: str) -> No
 #: First word of a recorded overlay mount (``ContainerRecord.mount``); records
 #: of earlier versions hold a mount(8) command line instead.
 OVERLAY_RECORD = "overlay"
+#: First word of a recorded bind mount (a dir or zfs rootfs mounted into the
+#: container's state dir, so the layer store stays private).
+BIND_RECORD = "bind"
+RECORDS = (OVERLAY_RECORD, BIND_RECORD)
 
 
 def overlay_record(
@@ -231,9 +235,17 @@ def overlay_record(
     return (OVERLAY_RECORD, *(os.path.abspath(p) for p in paths))
 
 
+def bind_record(source: str | Path, target: str | Path) -> tuple[str, ...]:
+    """A bind mount as the pre-start hook replays it: see ``mount_recorded``."""
+    return (BIND_RECORD, os.path.abspath(target), os.path.abspath(source))
+
+
 def mount_recorded(record: Sequence[str]) -> None:
-    """Mount what ``overlay_record`` recorded."""
+    """Mount what ``overlay_record`` or ``bind_record`` recorded."""
+    if len(record) == 3 and record[0] == BIND_RECORD:
+        bind(record[2], record[1])
+        return
     if len(record) < 5 or record[0] != OVERLAY_RECORD:
-        raise StorageError(f"not an overlay mount record: {list(record)!r}")
+        raise StorageError(f"not an overlay or bind mount record: {list(record)!r}")
     _, target, upper, work, *lowers = record
     overlay(lowers, upper, work, target)

@@ -28,9 +28,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lxcri_core.config import Config
+from lxcri_core.config import Config, config_to_dict
 from lxcri_core.containers import lxc
 from lxcri_core.containers.paths import hook_command, libexec
+from lxcri_core.containers.private import (
+    pass_old_volumes,
+    passed_volumes,
+    secure_root,
+    secure_state_dir,
+    shared_shim,
+    unmount_volumes,
+)
 from lxcri_core.containers.record import (
     STARTED,
     STOP_KILLED,
@@ -51,11 +59,14 @@ from lxcri_core.containers.subids import ensure_root_subids
 from lxcri_core.containers.volume_ops import volumes_locked
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
 from lxcri_core.errors import BackendError, ImageNotFound, RegistryError
-from lxcri_core.fsutil import atomic_write, flocked
+from lxcri_core.fsutil import atomic_write, flocked, is_mountpoint
 from lxcri_core.log import get_logger
 from lxcri_core.spec.model import ContainerSpec, PortMapping
 
 log = get_logger(__name__)
+
+#: The effective config of the ``lxcri start`` that spawned the supervisor (0600).
+SUPERVISOR_CONFIG = "supervisor-config.json"
 
 
 def lxcpath(cfg: Config) -> Path:
@@ -172,17 +183,18 @@ def _create_locked(
         rootfs = backend.create_rootfs(chain, cid)
     undo: list[Any] = [lambda: backend.remove_rootfs(cid)]
     try:
-        containers_dir(cfg.root).mkdir(parents=True, exist_ok=True)
-        os.chmod(cfg.root, os.stat(cfg.root).st_mode | 0o111)
-        os.chmod(containers_dir(cfg.root), 0o755)
+        secure_root(cfg.root)
         tmp = containers_dir(cfg.root) / f".{name}.creating"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(mode=0o755)
+        tmp.mkdir(mode=0o700)
         undo.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
         # the id, first: what a crash leaves behind can then be cleaned up by `rm`
         atomic_write(tmp / "id", cid.encode())
-        mount_point = sdir / "rootfs" if rootfs.backend == "overlay" else rootfs.path
+        # every backend's rootfs is mounted here by the pre-start hook: an
+        # unprivileged container passes through its state dir, never the layer store
+        mount_point = sdir / "rootfs"
         # mount once now: /etc/passwd for --user, image content to seed volumes
+        (tmp / "rootfs").mkdir()
         seen = rootfs.mount(tmp / "rootfs") if rootfs.backend == "overlay" else rootfs.path
         try:
             _mount_points(seen, idmap.base if idmap else 0)
@@ -211,7 +223,8 @@ def _create_locked(
             auto_remove=auto_remove,
             mount=_mount_command(rootfs, mount_point),
         )
-        _write_lxc_files(cfg, tmp, sdir, record, volumes, targets)
+        _write_lxc_files(cfg, tmp, sdir, record, passed_volumes(tmp, sdir, spec, volumes), targets)
+        secure_state_dir(tmp, spec)
         os.rename(tmp, sdir)
         save_record(cfg.root, record)  # the marker: written last
     except BaseException:
@@ -368,7 +381,7 @@ def _plain_lxc_network(
     }
 
 
-def _ensure_bridge(cfg: Config, rec: ContainerRecord) -> None:
+def ensure_bridge_for(cfg: Config, rec: ContainerRecord) -> None:
     """Before a start: lxcri's bridge may be gone (a reboot, an admin's `ip link del`)."""
     if rec.spec.network.mode != "bridge" or rec.bridge != cfg.bridge:
         return
@@ -412,6 +425,14 @@ def _mount_targets(
     return targets
 
 
+def _can_remount(spec: ContainerSpec) -> bool:
+    """Whether the container's root may remount a read-only bind mount writable:
+    a privileged container keeping CAP_SYS_ADMIN (an unprivileged one cannot
+    write a file of the host's root, whatever it remounts)."""
+    caps = spec.security.capabilities
+    return spec.security.privileged and (caps is None or "SYS_ADMIN" in caps)
+
+
 def _write_lxc_files(
     cfg: Config,
     tmp: Path,
@@ -420,8 +441,9 @@ def _write_lxc_files(
     volumes: dict[str, Path],
     targets: dict[str, str],
 ) -> None:
-    from lxcri_core.spec.lxc_config import CTR_DIR, render_lxc_config
+    from lxcri_core.spec.lxc_config import ARGV_FILE, CTR_DIR, SECCOMP_FILE, render_lxc_config
 
+    shim = None if _can_remount(record.spec) else shared_shim(cfg.root)
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
@@ -437,15 +459,54 @@ def _write_lxc_files(
         hooks={"pre-start": hook, "post-stop": hook},
         log_file=final / "lxc.log",
         mount_targets=targets,
+        init_shim_source=shim,
     )
     (tmp / CTR_DIR).mkdir(mode=0o755)
-    shutil.copy2(libexec("lxcri-init"), tmp / CTR_DIR / "init")
+    os.chmod(tmp / CTR_DIR, 0o755)  # mounted at /.lxcri: the container's users read argv
+    if shim is None:
+        # a privileged container with CAP_SYS_ADMIN could remount a shared copy
+        # writable and change what every other container runs: it gets its own
+        shutil.copy2(libexec("lxcri-init"), tmp / CTR_DIR / "init")
+    else:
+        # the mount point of the shared shim, bind-mounted read-only over it
+        (tmp / CTR_DIR / "init").write_bytes(b"")
+        os.chmod(tmp / CTR_DIR / "init", 0o644)
     for rel, data in rendered.files.items():
-        atomic_write(tmp / rel, data, mode=0o644)
-    atomic_write(tmp / "config", rendered.text.encode(), mode=0o644)
+        # the process's environment (secrets) is for root and the process's own user only
+        mode = 0o600 if rel in (ARGV_FILE, f"{CTR_DIR}/env", SECCOMP_FILE) else 0o644
+        atomic_write(tmp / rel, data, mode=mode)
+    atomic_write(tmp / "config", rendered.text.encode(), mode=0o600)
 
 
 # -- run ------------------------------------------------------------------------
+def _upgrade_state(cfg: Config, rec: ContainerRecord) -> ContainerRecord:
+    """Before a start: what an older lxcri made gets private modes (containers.private),
+    and a dir or zfs rootfs LXC used in place is mounted in the state dir instead."""
+    sdir = state_dir(cfg.root, rec.name)
+    secure_root(cfg.root)
+    shared_shim(cfg.root)  # an upgraded lxcri's shim, for every container started now
+    mount_point = sdir / "rootfs"
+    if rec.rootfs != str(mount_point) and not rec.mount:
+        old = f"lxc.rootfs.path = dir:{rec.rootfs}\n"
+        text = (sdir / "config").read_text()
+        if old in text:
+            mount_point.mkdir(exist_ok=True)
+            atomic_write(
+                sdir / "config",
+                text.replace(old, f"lxc.rootfs.path = dir:{mount_point}\n").encode(),
+                mode=0o600,
+            )
+            rec = dataclasses.replace(
+                rec,
+                rootfs=str(mount_point),
+                mount=("mount", "--bind", rec.rootfs, str(mount_point), "/"),
+            )
+            save_record(cfg.root, rec)
+    pass_old_volumes(cfg.root, sdir, rec.spec)
+    secure_state_dir(sdir, rec.spec)
+    return rec
+
+
 def _clear_stop_request(sdir: Path) -> None:
     for marker in (STOP_REQUESTED, STOP_KILLED):
         with contextlib.suppress(FileNotFoundError):
@@ -512,13 +573,13 @@ def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
     Ctrl-C and SIGTERM stop the container (its stop signal, then SIGKILL
     after its timeout) before returning, so ``--rm`` can clean up.
     """
-    rec = load_record(cfg.root, name)
+    rec = _upgrade_state(cfg, load_record(cfg.root, name))
     sdir = state_dir(cfg.root, name)
     # the supervisor is alive from before the first start until after post-stop
     if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
         raise BackendError(f"container {name} is already running")
     _clear_stop_request(sdir)
-    _ensure_bridge(cfg, rec)
+    ensure_bridge_for(cfg, rec)
     offset = _log_offset(sdir / "lxc.log")
     old = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -577,18 +638,29 @@ def start(cfg: Config, name: str, wait: float = 20) -> None:
 
 
 def _start_locked(cfg: Config, name: str, wait: float) -> None:
-    rec = load_record(cfg.root, name)
+    rec = _upgrade_state(cfg, load_record(cfg.root, name))
     sdir = state_dir(cfg.root, name)
     if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
         raise BackendError(f"container {name} is already running")
     _clear_stop_request(sdir)
     with contextlib.suppress(FileNotFoundError):
         (sdir / "exit.json").unlink()
-    _ensure_bridge(cfg, rec)
+    ensure_bridge_for(cfg, rec)
     offset = _log_offset(sdir / "lxc.log")
+    # the supervisor works with this very config (a --config file, flags), not
+    # the default one: it releases the address on the container's bridge
+    cfg_file = sdir / SUPERVISOR_CONFIG
+    atomic_write(cfg_file, json.dumps(config_to_dict(cfg)).encode(), mode=0o600)
     with open(sdir / "supervisor.log", "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lxcri_core.containers.supervisor", str(cfg.root), name],
+            [
+                sys.executable,
+                "-m",
+                "lxcri_core.containers.supervisor",
+                str(cfg.root),
+                name,
+                str(cfg_file),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
@@ -710,9 +782,10 @@ def _remove_half_created(cfg: Config, sdir: Path) -> None:
 
 
 def _rmtree_unmounted(sdir: Path) -> None:
-    """Delete a state dir, never through a rootfs still mounted in it."""
+    """Delete a state dir, never through a rootfs or volume still mounted in it."""
+    unmount_volumes(sdir)
     rootfs = sdir / "rootfs"
-    if rootfs.is_mount():
+    if is_mountpoint(rootfs):  # a bind mount of the same filesystem, too
         proc = subprocess.run(["umount", str(rootfs)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise BackendError(
@@ -737,7 +810,7 @@ def _remove_locked(cfg: Config, rec: ContainerRecord, sdir: Path, force: bool) -
         _release_address(cfg, rec.id)
     # the marker goes first: from here on hooks ignore the container
     (sdir / "lxcri.json").unlink(missing_ok=True)
-    if Path(rec.rootfs).is_mount():
+    if is_mountpoint(rec.rootfs):
         subprocess.run(["umount", rec.rootfs], check=False, capture_output=True)
     try:
         open_backend(cfg, rec.storage).remove_rootfs(rec.id)

@@ -6,8 +6,14 @@ Layout of ``$LXCRI_ROOT/containers/NAME/`` (also LXC's ``lxcpath/NAME``):
 - ``lxcri.json``    this record; its presence marks the container as lxcri's
                     for the hooks, so it is written last on create;
 - ``process.json``  the exact process, for people;
-- ``ctr/``          mounted read-only at ``/.lxcri``: ``init``, ``argv``, ``env``;
-- ``rootfs/``       the mount point of an overlay rootfs;
+- ``ctr/``          mounted read-only at ``/.lxcri``: ``argv``, ``env`` (0400, the
+                    process's user's), ``init`` (the mount point of the shared
+                    shim ``ROOT/lib/lxcri-init``; a privileged container's own copy);
+- ``rootfs/``       the mount point of the rootfs (overlay, or a bind mount of
+                    the dir/zfs backend's), mounted by the pre-start hook;
+- ``volumes/N``, ``volumes.json``  an unprivileged container's volumes, mounted
+                    there by the pre-start hook (see ``containers.private``);
+- ``supervisor-config.json``  the config the supervisor runs with (0600);
 - ``console.log``   the process's output; ``hooks.log`` what the hooks did;
 - ``console.times`` when console.log grew (offset, time), for ``logs -t``;
 - ``supervisor.pid`` / ``health.json`` / ``exit.json`` / ``started.json``
@@ -88,7 +94,7 @@ def state_dir(root: Path, name: str) -> Path:
 
 def save_record(root: Path, rec: ContainerRecord) -> None:
     data = json.dumps(rec.to_json(), indent=2, sort_keys=True).encode()
-    atomic_write(state_dir(root, rec.name) / RECORD, data)
+    atomic_write(state_dir(root, rec.name) / RECORD, data, mode=0o600)  # env: secrets
 
 
 def load_record(root: Path, name: str) -> ContainerRecord:

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lxcri_core.config import Config, parse_config
 from lxcri_core.containers import lxc
 from lxcri_core.containers.logtimes import LogStamper
 from lxcri_core.containers.record import (
@@ -119,7 +120,9 @@ class Health:
             self._write(status)
 
 
-def supervise(root: Path, name: str) -> int:
+def supervise(root: Path, name: str, cfg: Config | None = None) -> int:
+    """Run ``name`` until its restart policy says stop; ``cfg`` is the config of the
+    ``lxcri start`` that spawned us (its bridge is the one a restart needs)."""
     sdir = state_dir(root, name)
     path = lxcpath_for_root(root)
     stamper = LogStamper(sdir).start()  # console.times, for `logs -t/--since`
@@ -156,6 +159,8 @@ def supervise(root: Path, name: str) -> int:
             if stopping.is_set() or (sdir / STOP_REQUESTED).exists():
                 return rc  # a stop came during the back-off: do not start again
             rec = load_record(root, name)
+            if restarts and cfg is not None:
+                _ensure_bridge(cfg, rec)
             started = time.monotonic()
             health = Health(rec, sdir, path)
             offset = _size(sdir / "lxc.log")
@@ -211,19 +216,40 @@ def _start_error(sdir: Path, offset: int) -> str | None:
     return start_error(sdir, offset)
 
 
+def _ensure_bridge(cfg: Config, rec: ContainerRecord) -> None:
+    """Before a restart, as before a start: the bridge may be gone (an admin's
+    ``ip link del``); a failure is LXC's to report when the start fails."""
+    from lxcri_core.containers.engine import ensure_bridge_for as ensure
+
+    try:
+        ensure(cfg, rec)
+    except Exception as e:
+        print(f"lxcri supervisor: bridge {rec.bridge}: {e}", file=sys.stderr, flush=True)
+
+
+def load_supervisor_config(root: Path, path: str | None) -> Config:
+    """The config ``lxcri start`` wrote for us (its ``--config``, env and flags);
+    without one (a supervisor of an older lxcri), the default config."""
+    if path:
+        return parse_config(json.loads(Path(path).read_text()), path)
+    from lxcri_core.config import load_config
+
+    return load_config(root=root)
+
+
 def main() -> None:
     root, name = Path(sys.argv[1]), sys.argv[2]
-    rc = supervise(root, name)
+    cfg = load_supervisor_config(root, sys.argv[3] if len(sys.argv) > 3 else None)
+    rc = supervise(root, name, cfg)
     try:
         auto_remove = load_record(root, name).auto_remove
     except Exception:
         auto_remove = False  # removed meanwhile
     if auto_remove:  # `run -d --rm`: the container goes when its process has ended
-        from lxcri_core.config import load_config
         from lxcri_core.containers.engine import remove
 
         try:
-            remove(load_config(root=root), name, force=True)
+            remove(cfg, name, force=True)
         except Exception as e:  # supervisor.log is where this can be read
             print(f"lxcri supervisor: removing {name} failed: {e}", file=sys.stderr)
     sys.exit(rc)

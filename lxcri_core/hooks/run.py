@@ -59,7 +59,7 @@ def _mount(doc: dict[str, Any], log: HookLog) -> None:
     if not mount or is_mountpoint(doc["rootfs"]):
         return
     Path(doc["rootfs"]).mkdir(parents=True, exist_ok=True)
-    if mount[0] == mountsys.OVERLAY_RECORD:
+    if mount[0] in mountsys.RECORDS:
         mountsys.mount_recorded(mount)  # no mount(8): see mountsys
     else:  # a mount(8) argv recorded by an earlier lxcri, working directory last
         *argv, cwd = mount
@@ -69,6 +69,7 @@ def _mount(doc: dict[str, Any], log: HookLog) -> None:
 
 def pre_start(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
     _mount(doc, log)
+    _mount_volumes(Path(ctx.state_dir), log)
     ports = _ports(doc)
     if ports and doc.get("ipv4"):
         from ipaddress import IPv4Address, IPv6Address
@@ -99,6 +100,22 @@ def _name_of(containers: Path, cid: str) -> str:
     return cid
 
 
+def _mount_volumes(sdir: Path, log: HookLog) -> None:
+    """An unprivileged container's volumes, at the mount points in its state dir that
+    LXC mounts them from (the volumes dir itself is private: containers.private)."""
+    if not (sdir / "volumes.json").exists():
+        return  # a privileged container, or none: no import
+    from lxcri_core.containers.private import volume_mounts
+
+    for src, dst in volume_mounts(sdir):
+        if not is_mountpoint(dst):
+            dst.mkdir(mode=0o700, exist_ok=True)
+            subprocess.run(
+                ["mount", "--bind", str(src), str(dst)], check=True, capture_output=True, text=True
+            )
+            log(f"pre-start: mounted volume {src.name}")
+
+
 def _unpublish(doc: dict[str, Any], log: HookLog) -> None:
     if doc["spec"].get("ports"):
         from lxcri_core.network.ports import unpublish
@@ -116,7 +133,15 @@ def _unmount(doc: dict[str, Any], log: HookLog) -> None:
 def post_stop(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
     """Every clean-up step runs even when an earlier one fails; the first error is raised."""
     first: BaseException | None = None
-    for step in (_unpublish, _unmount):
+
+    def _unmount_volumes(doc: dict[str, Any], log: HookLog) -> None:
+        if not (Path(ctx.state_dir) / "volumes").is_dir():
+            return
+        from lxcri_core.containers.private import unmount_volumes
+
+        unmount_volumes(Path(ctx.state_dir))
+
+    for step in (_unpublish, _unmount, _unmount_volumes):
         try:
             step(doc, log)
         except Exception as e:

@@ -5,7 +5,7 @@ spaces and knows only whole-word quoting. So the exact process is written as
 NUL-separated strings to ``ctr/argv`` and ``ctr/env`` in the container's state
 directory; ``ctr/`` is bind-mounted read-only at ``/.lxcri`` inside the
 container, and ``lxc.execute.cmd`` points at the static shim ``/.lxcri/init``
-(``hooks/lxcri-init.c``; the caller copies it into ``ctr/``).
+(``hooks/lxcri-init.c``; one shared copy, bind-mounted read-only there).
 
 The init shim contract (``/.lxcri/init``)
     ``/.lxcri/argv`` holds ``argv[0] NUL argv[1] NUL ...``; ``/.lxcri/env``
@@ -172,7 +172,7 @@ def nul_joined(items: tuple[str, ...] | list[str]) -> bytes:
     return b"".join(item.encode() + b"\0" for item in items)
 
 
-def _fstab_escape(path: str) -> str:
+def fstab_escape(path: str) -> str:
     """Escape a path for an fstab-style ``lxc.mount.entry`` (spaces as ``\\040``)."""
     out = []
     for ch in path:
@@ -181,11 +181,6 @@ def _fstab_escape(path: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
-
-
-def fstab_escape(path: str) -> str:
-    """A path as an ``lxc.mount.entry`` field (for other renderers)."""
-    return _fstab_escape(path)
 
 
 def _check_value(key: str, value: str) -> str:
@@ -225,6 +220,7 @@ def render_lxc_config(
     hooks: Mapping[str, str] | None = None,
     log_file: Path | None = None,
     mount_targets: Mapping[str, str] | None = None,
+    init_shim_source: Path | None = None,
 ) -> LxcConfig:
     """Render ``spec`` as an LXC config for container ``name``.
 
@@ -239,7 +235,10 @@ def render_lxc_config(
     paths (``/.lxcri``, ``/etc/hosts``, volume targets) to rootfs-relative
     targets the caller created already (``containers.inroot``); those entries
     get no ``create=`` option, since LXC would create through symlinks on the
-    host. Without it LXC creates them. ``hooks`` maps an LXC hook type
+    host. Without it LXC creates them. ``init_shim_source`` is the host's
+    one shared copy of the shim, bind-mounted read-only over ``ctr/init``
+    (an empty file the caller creates as the mount point), so no container
+    carries a copy of its own nor can change the one all share. ``hooks`` maps an LXC hook type
     (``pre-start``, ``start-host``, ``post-stop``...) to a command. Nothing is
     written to disk.
     """
@@ -302,18 +301,24 @@ def render_lxc_config(
         if made is not None:
             if path not in made:
                 raise SpecError(f"mount target {path} was not prepared in the rootfs")
-            return _fstab_escape(made[path]), ""
-        return _fstab_escape(path.lstrip("/")), f",create={kind}"
+            return fstab_escape(made[path]), ""
+        return fstab_escape(path.lstrip("/")), f",create={kind}"
 
     tgt, create = target_of(STATE_MOUNT, "dir")
     add(
         "lxc.mount.entry",
-        f"{_fstab_escape(str(state_dir / CTR_DIR))} {tgt} none bind,ro{create} 0 0",
+        f"{fstab_escape(str(state_dir / CTR_DIR))} {tgt} none bind,ro{create} 0 0",
     )
+    if init_shim_source is not None:
+        shim_tgt = f"{tgt.rstrip('/')}/{DEFAULT_INIT_SHIM.rsplit('/', 1)[1]}"
+        add(
+            "lxc.mount.entry",
+            f"{fstab_escape(str(init_shim_source))} {shim_tgt} none bind,ro 0 0",
+        )
     if host_resolv_conf is not None:
         for fname, text in etc_files(net, spec.hostname, spec.domainname, host_resolv_conf).items():
             files[fname] = text.encode()
-            src = _fstab_escape(str(state_dir / fname))
+            src = fstab_escape(str(state_dir / fname))
             tgt, create = target_of(f"/etc/{fname}", "file")
             add("lxc.mount.entry", f"{src} {tgt} none bind{create} 0 0")
     paths = volume_paths or {}
@@ -321,10 +326,10 @@ def render_lxc_config(
         src = _mount_source(m, paths)
         tgt, create = target_of(m.target, mount_kind(m, src))
         opts = f"bind{create}" + (",ro" if m.read_only else "")
-        add("lxc.mount.entry", f"{_fstab_escape(src)} {tgt} none {opts} 0 0")
+        add("lxc.mount.entry", f"{fstab_escape(src)} {tgt} none {opts} 0 0")
     for t in spec.tmpfs:
         if t.target.startswith("/dev/"):  # inside the /dev tmpfs LXC makes (autodev)
-            tgt, create = _fstab_escape(t.target.lstrip("/")), ",create=dir"
+            tgt, create = fstab_escape(t.target.lstrip("/")), ",create=dir"
         else:
             tgt, create = target_of(t.target, "dir")
         add("lxc.mount.entry", f"tmpfs {tgt} tmpfs {tmpfs_options(t)}{create} 0 0")
@@ -332,8 +337,8 @@ def render_lxc_config(
         add("lxc.rootfs.options", "ro")
     for d in spec.devices:
         # the node in LXC's own /dev tmpfs: nothing of the image is on the way
-        tgt = _fstab_escape(d.container_path.lstrip("/"))
-        add("lxc.mount.entry", f"{_fstab_escape(d.path)} {tgt} none bind,create=file 0 0")
+        tgt = fstab_escape(d.container_path.lstrip("/"))
+        add("lxc.mount.entry", f"{fstab_escape(d.path)} {tgt} none bind,create=file 0 0")
 
     # network
     if net.mode == "none":

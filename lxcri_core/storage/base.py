@@ -14,6 +14,7 @@ left under a temporary name is removed by the next operation under the lock.
 from __future__ import annotations
 
 import contextlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -89,6 +90,12 @@ class StorageBackend(ABC):
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """The backend lock: held around every change to layers, rootfs and refs."""
+        # private: layers hold every image's files (setuid binaries, device nodes);
+        # containers reach their rootfs through a mount in their state dir instead
+        for d in (self.state.parent, self.state):
+            d.mkdir(parents=True, exist_ok=True)
+            if os.stat(d).st_mode & 0o077:
+                os.chmod(d, 0o700)
         with flocked(self.state / "lock", timeout=self.cfg.lock_timeout):
             yield
 

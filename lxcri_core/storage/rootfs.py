@@ -42,7 +42,8 @@ class Rootfs:
     def mount_record(self, target: Path) -> tuple[str, ...]:
         """How the pre-start hook mounts this rootfs at ``target`` (empty: nothing to mount)."""
         if self.backend != "overlay":
-            return ()
+            # dir and zfs: bound into the state dir, so the layer store stays private
+            return mountsys.bind_record(self.path, target)
         return mountsys.overlay_record(*self._overlay_parts(), target)
 
     def mount(self, target: Path | None = None) -> Path:

@@ -80,6 +80,7 @@ class ZfsBackend(StorageBackend):
 
     def _ensure_base(self) -> None:
         if exists(self.layers) and exists(self.cts):
+            self._private_base()
             return
         if not exists(self.pool):
             raise StorageError(
@@ -96,6 +97,19 @@ class ZfsBackend(StorageBackend):
         for ds in (self.layers, self.cts):
             if not exists(ds):
                 zfs("create", "-p", ds)
+        self._private_base()
+
+    def _private_base(self) -> None:
+        """Layers and clones are mounted below the base: only root may pass.
+
+        A privileged image's setuid binaries are in its layers, and a layer
+        dataset is mounted while it is unpacked; containers reach their clone
+        through a bind mount in their state dir (containers.private).
+        """
+        for ds in (self.base, self.layers, self.cts):
+            mnt = get_prop(ds, "mountpoint")
+            if mnt.startswith("/") and os.path.isdir(mnt) and os.stat(mnt).st_mode & 0o077:
+                os.chmod(mnt, 0o700)
 
     @property
     def compression(self) -> str:

@@ -69,7 +69,10 @@ class BlobWriter:
 
     def _open(self) -> None:
         # Resume: hash what a crashed or interrupted writer left behind.
-        self._f = open(self.partial, "a+b")  # noqa: SIM115 - closed in commit/abort
+        # 0600: a blob may hold a privileged image's setuid binaries and secrets
+        fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self._f = os.fdopen(fd, "a+b")
+        os.fchmod(fd, 0o600)  # a partial an older version left world-readable
         self._f.seek(0)
         for chunk in iter(lambda: self._f.read(CHUNK), b""):  # type: ignore[union-attr]
             self._hash.update(chunk)
@@ -108,7 +111,7 @@ class BlobWriter:
         self._f.close()
         self._f = None
         dest = self.store.blob_path(self.digest)
-        os.chmod(self.partial, 0o644)
+        os.chmod(self.partial, 0o600)
         os.replace(self.partial, dest)
         fsync_dir(dest.parent)
         return dest
@@ -138,6 +141,10 @@ class Store:
         try:
             self.blobs_dir.mkdir(parents=True, exist_ok=True)
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            # private: blobs are every image's files, privileged ones' setuid binaries too
+            for d in (self.root, self.root / "blobs", self.blobs_dir, self.tmp_dir):
+                if os.stat(d).st_mode & 0o077:
+                    os.chmod(d, 0o700)
         except OSError as e:
             raise StoreError(f"cannot create image store at {self.root}: {e.strerror}") from None
         with self.locked():

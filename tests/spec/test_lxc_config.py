@@ -227,3 +227,20 @@ def test_env_with_carriage_return_goes_through_the_shim_only(tmp_path):
     )
     assert "CR=a\rb" in cfg.files["ctr/env"].decode().split("\0")
     assert not any(e.startswith("CR=") for e in cfg.values("lxc.environment"))
+
+
+def test_the_shared_shim_is_mounted_read_only_over_the_state_mount(tmp_path):
+    spec, _ = _render(tmp_path)
+    cfg = render_lxc_config(
+        spec,
+        name="web",
+        rootfs_path=Path("/r"),
+        state_dir=Path("/run/lxcri/web"),
+        volume_paths={"/var/lib/app": tmp_path, "data": tmp_path},
+        init_shim_source=Path("/var/lib/lxcri/lib/lxcri-init"),
+    )
+    entries = cfg.values("lxc.mount.entry")
+    ctr = entries.index("/run/lxcri/web/ctr .lxcri none bind,ro,create=dir 0 0")
+    # after /.lxcri itself: a mount on top of it, read-only
+    assert entries[ctr + 1] == "/var/lib/lxcri/lib/lxcri-init .lxcri/init none bind,ro 0 0"
+    assert cfg.value("lxc.execute.cmd") == "/.lxcri/init"

@@ -159,7 +159,7 @@ def test_hook_replays_the_recorded_mount(tmp_path: Path) -> None:
         assert len(os.listdir(target)) == 48
     finally:
         mountsys.umount(target)
-    with pytest.raises(StorageError, match="not an overlay mount record"):
+    with pytest.raises(StorageError, match="not an overlay or bind mount record"):
         mountsys.mount_recorded(["mount", "-t", "overlay"])
 
 

@@ -1,8 +1,11 @@
 """A throw-away lxcri root for tests and benchmarks that run real LXC containers.
 
-Unprivileged containers run as host uid 100000 and must reach their state
-directory, so the root lives under ``/var/tmp/lxcri-tests/<random>`` (every
-level mode 0755) rather than under pytest's 0700 tmp_path. ``LxcEnv.close``
+Unprivileged containers are set up as host uid/gid 100000, which must pass
+through the root to their state directory: lxcri makes the root itself 0710
+root:100000 (``containers.private``), but its parents must be traversable, so
+the root lives under ``/var/tmp/lxcri-tests/<random>`` (the base 0711: other
+users can pass, not list) rather than under pytest's 0700 tmp_path. The root
+starts 0700, as lxcri would leave any root it did not open yet. ``LxcEnv.close``
 removes every container of the root and reports what the host still holds
 for them: mounts under the root, nftables chains ``c-<id>-*`` and the veths
 they had while running.
@@ -63,13 +66,14 @@ def sh(*argv: str, check: bool = False, timeout: float = 60) -> subprocess.Compl
     return subprocess.run(list(argv), capture_output=True, text=True, check=check, timeout=timeout)
 
 
-def make_dir(base: Path = BASE) -> Path:
-    """A fresh world-traversable directory under ``base``."""
+def make_dir(base: Path = BASE, mode: int = 0o755) -> Path:
+    """A fresh directory (``mode``) under ``base``; BASE itself others may pass through."""
     base.mkdir(parents=True, exist_ok=True)
-    os.chmod(base, 0o755)
+    if base == BASE:
+        os.chmod(base, 0o711)
     path = base / secrets.token_hex(6)
-    path.mkdir(mode=0o755)
-    os.chmod(path, 0o755)
+    path.mkdir(mode=mode)
+    os.chmod(path, mode)
     return path
 
 
@@ -257,4 +261,4 @@ class LxcEnv:
 
 
 def new_env(base: Path = BASE) -> LxcEnv:
-    return LxcEnv(make_dir(base))
+    return LxcEnv(make_dir(base, 0o700))
