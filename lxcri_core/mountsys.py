@@ -249,3 +249,17 @@ def mount_recorded(record: Sequence[str]) -> None:
         raise StorageError(f"not an overlay or bind mount record: {list(record)!r}")
     _, target, upper, work, *lowers = record
     overlay(lowers, upper, work, target)
+
+
+def replay(record: Sequence[str]) -> None:
+    """Mount what a container record holds: a record of ``overlay_record`` or
+    ``bind_record``, or the mount(8) argv (working directory last) of an earlier lxcri."""
+    if record and record[0] in RECORDS:
+        mount_recorded(record)
+        return
+    import subprocess
+
+    *argv, cwd = record
+    p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise StorageError(f"cannot mount ({' '.join(argv)}): {p.stderr.strip()}")

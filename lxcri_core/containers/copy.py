@@ -38,10 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lxcri_core import mountsys
 from lxcri_core.config import Config
 from lxcri_core.containers import lxc
 from lxcri_core.containers.record import ContainerRecord, containers_dir, load_record, state_dir
-from lxcri_core.errors import BackendError
+from lxcri_core.errors import BackendError, StorageError
 from lxcri_core.fsutil import flocked
 
 SYS_OPENAT2 = 437  # the same number on every architecture (added after the table merge)
@@ -349,10 +350,10 @@ def _in_private_mount(
                 raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
             # nothing mounted here may propagate back to the host
             subprocess.run(["mount", "--make-rprivate", "/"], check=True, capture_output=True)
-            argv, cwd = list(rec.mount[:-1]), rec.mount[-1]
-            p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
-            if p.returncode != 0:
-                raise BackendError(f"cannot mount the rootfs of {rec.name}: {p.stderr.strip()}")
+            try:
+                mountsys.replay(rec.mount)
+            except StorageError as e:
+                raise BackendError(f"cannot mount the rootfs of {rec.name}: {e}") from None
             fd = os.open(rec.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             root = _Root(fd, owner, {})
             root.targets = _mount_targets(fd, rec)

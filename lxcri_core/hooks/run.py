@@ -59,11 +59,7 @@ def _mount(doc: dict[str, Any], log: HookLog) -> None:
     if not mount or is_mountpoint(doc["rootfs"]):
         return
     Path(doc["rootfs"]).mkdir(parents=True, exist_ok=True)
-    if mount[0] in mountsys.RECORDS:
-        mountsys.mount_recorded(mount)  # no mount(8): see mountsys
-    else:  # a mount(8) argv recorded by an earlier lxcri, working directory last
-        *argv, cwd = mount
-        subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True)
+    mountsys.replay(mount)  # no mount(8) but for records of an earlier lxcri
     log(f"pre-start: mounted rootfs at {doc['rootfs']}")
 
 
