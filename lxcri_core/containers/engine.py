@@ -544,7 +544,10 @@ def start_error(sdir: Path, lxc_log_offset: int) -> str | None:
     # lxc.log is shared by every lxc-* tool: lxc-info (lxcri list/status) logs
     # errors of its own while a container stops. Only lxc-execute's count.
     errors = [ln for ln in new.splitlines() if ln.startswith("lxc-execute ") and " ERROR " in ln]
-    if not errors:
+    # a start LXC gave up on ends in __lxc_start ("Failed to initialize/spawn
+    # container"); errors without it are LXC's tear-down after the process ran
+    # (a veth on a bridge deleted meanwhile): the process's own exit status stands
+    if not any("__lxc_start" in ln or "lxc_execute.c" in ln for ln in errors):
         return None
     if any("hook" in ln for ln in errors):
         hooks = (sdir / "hooks.log").read_text() if (sdir / "hooks.log").exists() else ""
@@ -988,7 +991,9 @@ def exec_argv(
     extra = [e for e in (parse_env(v, host) for v in env) if e is not None]
     full_env = merge_env(spec.env, ["TERM=xterm"] if tty else [], extra)
     shim = state_dir(cfg.root, name) / CTR_DIR / "init"
-    if shim.is_file() and EXEC_ENV_PREFIX.encode() not in shim.read_bytes():
+    # an empty ctr/init is the mount point of the shared (current) shim; a copy
+    # of its own is a privileged container's, or an older lxcri's
+    if shim.is_file() and shim.stat().st_size and EXEC_ENV_PREFIX.encode() not in shim.read_bytes():
         # a container created before the shim had --exec: lxc-attach alone, as then
         cmd = lxc.attach_argv(name, lxcpath(cfg), argv, full_env, u.uid, u.gid)
         return ExecCommand(cmd, host)

@@ -8,6 +8,7 @@ the exec shim; ``lxc-execute`` exits with the process's exit status.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -21,9 +22,25 @@ def execute_argv(name: str, lxcpath: Path) -> list[str]:
     """The foreground command that runs a container until its process exits."""
     # -q: LXC's own error lines go to lxc.log only (lxcri reports them as one
     # line); the process's output is what the terminal or console.log gets.
-    # -o: lxc-execute of LXC 6 (Debian trixie) ignores the config's lxc.log.file.
-    log = lxcpath / name / "lxc.log"
-    return ["lxc-execute", "-q", "-o", str(log), "-l", "ERROR", "-n", name, "-P", str(lxcpath)]
+    argv = ["lxc-execute", "-q", "-n", name, "-P", str(lxcpath)]
+    if lxc_major() >= 6:
+        # lxc-execute of LXC 6 (Debian trixie) ignores the config's lxc.log.file;
+        # LXC 5 honours it, and -o there also copies every line to stderr, past -q,
+        # into the terminal or the app's console.log
+        argv[2:2] = ["-o", str(lxcpath / name / "lxc.log"), "-l", "ERROR"]
+    return argv
+
+
+@functools.cache
+def lxc_major() -> int:
+    """LXC's major version (``lxc-execute --version``: ``5.0.2``), 0 when unknown."""
+    try:
+        out = subprocess.run(
+            ["lxc-execute", "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
+        return int(out.strip().split(".", 1)[0])
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return 0
 
 
 def _run(argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -31,3 +31,11 @@ def test_namespaces_refused_is_a_failed_start_with_a_hint(tmp_path):
     assert why is not None
     assert why.startswith("Operation not permitted - Failed to clone a new set of namespaces; ")
     assert "chroot" in why and "user namespaces" in why
+
+
+def test_tear_down_errors_after_the_process_ran_are_not(tmp_path):
+    """Recorded: the bridge was deleted while the process ran; LXC's errors removing
+    the veth come after the run and must not turn exit 1 into a failed start (which
+    ends a restart policy)."""
+    shutil.copy(DATA / "teardown-after-run.log", tmp_path / "lxc.log")
+    assert start_error(tmp_path, 0) is None
