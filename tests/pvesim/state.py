@@ -203,7 +203,10 @@ class Sim:
 
     # -- config lock (PVE::LXC::Config->lock_config) -------------------------
     @contextlib.contextmanager
-    def lock(self, vmid: int, timeout: float = 10) -> Iterator[None]:
+    def lock(self, vmid: int, timeout: float | None = None) -> Iterator[None]:
+        # PVE waits 10 s for the lock; PVESIM_LOCK_TIMEOUT shortens that for tests.
+        if timeout is None:
+            timeout = float(os.environ.get("PVESIM_LOCK_TIMEOUT", "10"))
         self.lock_dir.mkdir(parents=True, exist_ok=True)
         path = self.lock_dir / f"pve-config-{vmid}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
