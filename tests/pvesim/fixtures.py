@@ -139,9 +139,15 @@ class PveSim:
         line = (self.dir / "etc-pve" / "priv" / "shadow.cfg").read_text().splitlines()[0]
         return line.rsplit(":", 1)[1]
 
-    def pct(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def pct(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(BIN / "pct"), *args], capture_output=True, text=True, env=self.env, timeout=timeout
+            [str(BIN / "pct"), *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            timeout=timeout,
         )
 
     def pvesh(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -292,7 +292,10 @@ def stop(
     if timeout is None:
         res = lxc(sim, "lxc-stop", "-n", str(vmid), "-k")
     else:
-        res = lxc(sim, "lxc-stop", "-n", str(vmid), "-t", str(timeout), timeout=timeout + 60)
+        # --nokill: a CT that ignores its halt signal is PVE's "did not stop" (or forceStop).
+        res = lxc(
+            sim, "lxc-stop", "-n", str(vmid), "-t", str(timeout), "--nokill", timeout=timeout + 60
+        )
         if res.returncode != 0 and state(sim, vmid)[0] == "running":
             if not force:
                 _post_stop_output(d, before, log)

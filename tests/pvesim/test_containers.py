@@ -1,0 +1,151 @@
+"""CTs started for real by the simulator: LXC runs them, the hookscript sees PVE's phases."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.pvesim.fixtures import NODE, PveSim, pvesim
+from tests.support.images import Entry, Layer, busybox_image, make_tar
+from tests.support.lxcenv import wait_for
+
+__all__ = ["pvesim"]
+pytestmark = pytest.mark.slow
+
+WEB = busybox_image(
+    Entrypoint=["/bin/httpd", "-f", "-p", "80", "-h", "/www"], Cmd=[], Env=["PATH=/bin"]
+)
+
+
+def marker_hook(pvesim: PveSim, fail_phase: str = "") -> tuple[str, Path]:
+    """A hookscript appending ``VMID PHASE`` to a file; exits 1 in ``fail_phase``."""
+    markers = pvesim.dir / "markers"
+    script = (
+        "#!/bin/sh\n"
+        f'echo "$1 $2" >> {markers}\n'
+        'echo "hook says $2"\n'
+        f'[ "$2" = "{fail_phase}" ] && {{ echo "refusing $2" >&2; exit 1; }}\n'
+        "exit 0\n"
+    )
+    return pvesim.add_snippet("marker-hook", script), markers
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=3) as r:
+        return str(r.read().decode())
+
+
+def test_oci_ct_runs_with_hookscript_phases_through_the_api(pvesim: PveSim) -> None:
+    api = pvesim.api()
+    vmid = pvesim.vmid()
+    tmpl = pvesim.add_template("web.tar", WEB)
+    upid = api.nodes(NODE).lxc.post(
+        vmid=vmid, ostemplate=tmpl, hostname="web", memory=64, net0=pvesim.net0(10)
+    )
+    assert pvesim.wait_task(upid)["exitstatus"] == "OK"
+    hook, markers = marker_hook(pvesim)
+    # A token may not set the hookscript: the local root path (pct) does.
+    assert pvesim.pct("set", str(vmid), "--hookscript", hook).returncode == 0
+    ct = api.nodes(NODE).lxc(vmid)
+    upid = ct.status.start.post()
+    assert pvesim.wait_task(upid)["exitstatus"] == "OK"
+    assert pvesim.lxc_state(vmid) == "RUNNING"
+    assert markers.read_text() == f"{vmid} pre-start\n{vmid} post-start\n"
+    log = pvesim.task_log(upid)
+    assert log == ["hook says pre-start", "hook says post-start", "TASK OK"]
+    assert "hello from lxcri" in wait_for(
+        lambda: _try_get(f"http://{pvesim.ip(10)}/index.html"), what="the CT's httpd"
+    )
+    assert ct.status.current.get()["status"] == "running"
+    res = [r for r in api.cluster.resources.get(type="vm") if r["vmid"] == vmid]
+    assert res[0]["status"] == "running" and res[0]["name"] == "web"
+    cfg = (pvesim.dir / "lxc" / str(vmid) / "config").read_text()
+    assert f"lxc.net.0.veth.pair = veth{vmid}i0\n" in cfg
+    assert "lxc.idmap = u 0 100000 65536\n" in cfg
+    assert "lxc.cgroup.memory.limit_in_bytes = 67108864\n" in cfg
+    # httpd as PID 1 ignores SIGTERM: a plain shutdown fails, forceStop kills it.
+    upid = ct.status.shutdown.post(timeout=1)
+    assert pvesim.wait_task(upid)["exitstatus"] == "container did not stop"
+    assert pvesim.lxc_state(vmid) == "RUNNING"
+    upid = ct.status.shutdown.post(timeout=1, forceStop=1)
+    assert pvesim.wait_task(upid)["exitstatus"] == "OK"
+    assert pvesim.lxc_state(vmid) == "STOPPED"
+    assert markers.read_text().splitlines()[2:] == [
+        f"{vmid} pre-stop",
+        f"{vmid} pre-stop",
+        f"{vmid} post-stop",
+    ]
+    assert pvesim.task_log(upid) == [
+        "hook says pre-stop",
+        "forcing stop",
+        "hook says post-stop",
+        "TASK OK",
+    ]
+    upid = ct.delete(purge=1, **{"destroy-unreferenced-disks": 1})
+    assert pvesim.wait_task(upid)["exitstatus"] == "OK"
+    assert not (pvesim.dir / "storage" / "local" / "images" / str(vmid)).exists()
+    assert not (pvesim.dir / "lxc" / str(vmid)).exists()
+
+
+def _try_get(url: str) -> str:
+    try:
+        return _get(url)
+    except OSError:
+        return ""
+
+
+def test_failing_pre_start_hookscript_fails_the_start(pvesim: PveSim) -> None:
+    vmid = pvesim.vmid()
+    tmpl = pvesim.add_template("web.tar", WEB)
+    hook, markers = marker_hook(pvesim, fail_phase="pre-start")
+    res = pvesim.pct("create", str(vmid), tmpl, "--hookscript", hook, "--memory", "64")
+    assert res.returncode == 0, res.stderr
+    res = pvesim.pct("start", str(vmid))
+    assert res.returncode == 255
+    script = pvesim.dir / "storage" / "local" / "snippets" / "marker-hook"
+    assert res.stderr == (
+        f"hookscript error for {vmid} on pre-start: command '{script} {vmid} pre-start'"
+        " failed: exit code 1\n"
+    )
+    assert "refusing pre-start" in res.stdout  # the script's output, as in the task log
+    assert pvesim.lxc_state(vmid) != "RUNNING"
+    upid = pvesim.api().nodes(NODE).lxc(vmid).status.start.post()
+    st = pvesim.wait_task(upid)
+    assert st["exitstatus"].startswith(f"hookscript error for {vmid} on pre-start")
+    assert "refusing pre-start" in pvesim.task_log(upid)
+    assert markers.read_text() == f"{vmid} pre-start\n{vmid} pre-start\n"
+
+
+def test_entrypoint_quoting_env_and_unprivileged_ids(pvesim: PveSim) -> None:
+    img = busybox_image(
+        Entrypoint=["/bin/sh", "-c"],
+        Cmd=['echo "$GREETING" "$(id -u)" > /tmp/out; exec sleep 300'],
+        Env=["PATH=/bin", 'GREETING=hello  "quoted" world'],
+        WorkingDir="/www",
+    )
+    img.layers.append(Layer(make_tar([Entry("www/secret", data=b"x", mode=0o4755, uid=33)])))
+    vmid = pvesim.vmid()
+    tmpl = pvesim.add_template("sh.tar", img)
+    assert pvesim.pct("create", str(vmid), tmpl, "--memory", "64").returncode == 0
+    subvol = (
+        pvesim.dir / "storage" / "local" / "images" / str(vmid) / f"subvol-{vmid}-disk-0.subvol"
+    )
+    st = os.lstat(subvol / "www" / "secret")
+    assert (st.st_uid, st.st_mode & 0o7777) == (100033, 0o4755)  # shifted, setuid kept
+    res = pvesim.pct("start", str(vmid))
+    assert res.returncode == 0, res.stderr
+    out = wait_for(lambda: _pct_cat(pvesim, vmid, "/tmp/out"), what="the entrypoint's output")
+    assert out == 'hello  "quoted" world 0\n'
+    pid = int(pvesim.api().nodes(NODE).lxc(vmid).status.current.get()["pid"])
+    assert Path(f"/proc/{pid}/uid_map").read_text().split() == ["0", "100000", "65536"]
+    assert pvesim.pct("exec", str(vmid), "--", "pwd").stdout == "/\n"  # pct exec: no init cwd
+    assert pvesim.pct("stop", str(vmid)).returncode == 0
+    assert pvesim.lxc_state(vmid) == "STOPPED"
+
+
+def _pct_cat(pvesim: PveSim, vmid: int, path: str) -> str:
+    res = pvesim.pct("exec", str(vmid), "--", "cat", path)
+    return res.stdout if res.returncode == 0 else ""
