@@ -130,6 +130,12 @@ def free_volume(sim: Sim, volid: str) -> None:
         path.parent.rmdir()
 
 
+def owner(volid: str) -> int | None:
+    """The VMID owning a storage volume (PVE's parse_volname ``owner``)."""
+    m = re.search(r"(?:^|[:/])(?:base|vm|subvol)-(\d+)-disk-\d+", volid)
+    return int(m.group(1)) if m else None
+
+
 def _volumes(conf: pctconf.PctConf) -> list[str]:
     out = []
     for key, value in conf.main.items():
@@ -149,6 +155,11 @@ def _alloc_new_disks(
         mp = lxcstart.prop(key, conf[key])
         m = NEW_DISK_RE.match(str(mp["volume"]))
         if not m:
+            vol = str(mp["volume"])
+            if not vol.startswith("/"):
+                path, _ = sim.volume_path(vol)  # refuses names PVE would not parse
+                if not path.exists():
+                    raise PveError(f"volume '{vol}' does not exist")
             continue
         sid, gib = m.group(1) or default_sid, float(m.group(2))
         volid = alloc_volume(sim, sid, vmid, gib, unpriv)
@@ -184,8 +195,18 @@ def _apply_oci(conf: pctconf.PctConf, cfg: dict[str, Any], rootdir: Path, log: T
     log(f"OCI image: entrypoint {cmd!r}")
 
 
+ENV_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def set_env(conf: pctconf.PctConf, env: str) -> None:
-    """The ``env`` parameter replaces every lxc.environment.runtime line."""
+    """The ``env`` parameter replaces every lxc.environment.runtime line.
+
+    The published schema's pattern lets \\x0a-\\x0f through; current PVE refuses
+    every control character, and so does the simulator: a newline here would
+    be a new line in the config file.
+    """
+    if any(ENV_CONTROL.search(e) for e in env.split("\0")):
+        raise param_error("env", "value does not match the regex pattern")
     keep = [(k, v) for k, v in conf.lxc if k != "lxc.environment.runtime"]
     conf.lxc = keep + [("lxc.environment.runtime", e) for e in env.split("\0") if e]
 
@@ -315,6 +336,9 @@ def destroy(
             log(f"forced to stop CT {vmid} before destroying!")
             lxcstart.stop(sim, vmid, conf, log, None, True)
         for volid in _volumes(conf):
+            # Only the CT's own volumes go, as destroy_lxc_container does.
+            if owner(volid) != vmid:
+                continue
             log(f"destroying volume '{volid}'")
             free_volume(sim, volid)
         if unreferenced:

@@ -13,9 +13,11 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 
+from tests.pvesim.errors import PveError
 
-class ConfError(ValueError):
-    pass
+
+class ConfError(PveError):
+    """A config PVE's parser or writer refuses (a plain die: HTTP 500)."""
 
 
 @dataclass

@@ -241,7 +241,7 @@ def check_value(schema: dict[str, Any], value: Any, path: str = "") -> str | Non
     if isinstance(fmt, dict):
         _, errs = parse_property_string(fmt, sval, path)
         if errs:
-            lines = "".join(f"{k.lstrip('.')}: {v}\n" for k, v in sorted(errs.items()))
+            lines = "".join(f"{k.lstrip('.')}: {v.rstrip()}\n" for k, v in sorted(errs.items()))
             return f"invalid format - format error\n{lines}"
     elif isinstance(fmt, str):
         msg = _check_named_format(fmt, sval)

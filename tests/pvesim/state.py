@@ -31,23 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.pvesim import pctconf
+from tests.pvesim.errors import PveError, param_error
+
+__all__ = ["PveError", "Sim", "TaskLog", "param_error", "run_task", "task_log", "task_status"]
 
 NODE = "pve1"
 PVE_VERSION = {"version": "9.1.1", "release": "9.1", "repoid": "42ab1c4d"}
 DEFAULT_LOCK_DIR = Path("/run/lock/lxc")
-
-
-class PveError(Exception):
-    """A failure PVE reports as an HTTP error (500 unless ``code`` says otherwise)."""
-
-    def __init__(self, msg: str, code: int = 500, errors: dict[str, str] | None = None) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.errors = errors
-
-
-def param_error(key: str, msg: str) -> PveError:
-    return PveError("Parameter verification failed.", 400, {key: msg})
 
 
 @dataclass
@@ -190,13 +180,18 @@ class Sim:
         st = self.storage(sid)
         if st.type == "zfspool":
             assert st.pool is not None
+            if not re.fullmatch(r"(?:base|subvol)-\d+-disk-\d+", name):
+                raise PveError(f"unable to parse zfs volume name '{name}'")
             return zfs_mountpoint(f"{st.pool}/{name}"), "images"
         assert st.path is not None
         m = re.match(r"^(vztmpl|iso|snippets|import)/([^/]+)$", name)
-        if m:
+        if m and m.group(2) not in (".", ".."):
             sub = {"vztmpl": "template/cache", "iso": "template/iso", "snippets": "snippets"}
             return st.path / sub.get(m.group(1), m.group(1)) / m.group(2), m.group(1)
-        m = re.match(r"^(\d+)/([^/]+)$", name)
+        # PVE's image names only: never '..' or another directory (parse_name_dir).
+        m = re.match(
+            r"^(\d+)/((?:base|vm|subvol)-\d+-disk-\d+(?:\.(?:raw|qcow2|vmdk|subvol))?)$", name
+        )
         if m:
             return st.path / "images" / m.group(1) / m.group(2), "images"
         raise PveError(f"unable to parse volume name '{name}'")

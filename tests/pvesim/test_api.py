@@ -238,3 +238,35 @@ def test_tasks_run_in_background(pvesim: PveSim) -> None:
     assert api.nodes(NODE).tasks(upid).status.get()["status"] == "running"
     st = pvesim.wait_task(upid)
     assert st["exitstatus"].startswith(f"hookscript error for {vmid} on pre-start")
+
+
+def test_hostile_values_cannot_inject_config_or_escape_storage(pvesim: PveSim) -> None:
+    victim = pvesim.vmid()
+    _make_ct(pvesim, victim)
+    vmid = pvesim.vmid()
+    _make_ct(pvesim, vmid)
+    api = pvesim.api()
+    ct = api.nodes(NODE).lxc(vmid)
+    conf_path = pvesim.dir / "etc-pve" / "lxc" / f"{vmid}.conf"
+    before = conf_path.read_text()
+    # A newline in env or entrypoint would be a new (root-only) line in the file.
+    e = _err(lambda: ct.config.put(env="A=1\nlxc.hook.pre-start: /tmp/evil"))
+    assert e.status_code == 400 and e.errors == {"env": "value does not match the regex pattern"}
+    e = _err(lambda: ct.config.put(entrypoint="/bin/sh\nlxc.hook.pre-start: /tmp/evil"))
+    assert e.status_code == 500
+    assert e.content == "detected invalid newline inside property 'entrypoint'"
+    assert conf_path.read_text() == before
+    # A volume name climbing out of images/ is no volume; another CT's disk is never freed.
+    e = _err(lambda: ct.config.put(mp0=f"local:{vmid}/..,mp=/x"))
+    assert e.status_code == 400
+    assert e.errors == {
+        "mp0": "invalid format - format error\nmp0.volume: invalid format"
+        " - invalid character in mount point path\n"
+    }
+    e = _err(lambda: ct.config.put(mp0=f"local:{vmid}/etc,mp=/x"))
+    assert e.status_code == 500 and e.content == f"unable to parse volume name '{vmid}/etc'"
+    images = pvesim.dir / "storage" / "local" / "images"
+    ct.config.put(mp0=f"local:{victim}/subvol-{victim}-disk-0.subvol,mp=/shared")
+    assert pvesim.wait_task(ct.delete())["exitstatus"] == "OK"
+    assert (images / str(victim) / f"subvol-{victim}-disk-0.subvol" / "bin").is_dir()
+    assert not (images / str(vmid)).exists()
