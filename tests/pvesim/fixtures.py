@@ -219,7 +219,8 @@ class PveSim:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_sim() -> PveSim:
+def start_sim(env: dict[str, str] | None = None) -> PveSim:
+    """A running simulator; ``env`` adds to its environment (PVESIM_INSECURE_REGISTRIES)."""
     d = make_dir()
     port = free_port()
     first = random.randrange(10000, 99000, 100)
@@ -240,6 +241,7 @@ def start_sim() -> PveSim:
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     bridge = "pvs" + secrets.token_hex(4)
     subnet = free_subnet()

@@ -38,8 +38,11 @@ class OciError(Exception):
 
 
 def is_oci_archive(path: Path) -> bool:
-    if not path.name.endswith(".tar"):
-        return False
+    """PVE's test: a ``*.tar`` template holding an OCI layout."""
+    return path.name.endswith(".tar") and has_layout(path)
+
+
+def has_layout(path: Path) -> bool:
     names = set()
     blobs = False
     try:

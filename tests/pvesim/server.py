@@ -560,7 +560,7 @@ def storage_oci_pull(ctx: Ctx, p: dict[str, Any]) -> Any:
         if res.returncode != 0:
             tmp.unlink(missing_ok=True)
             raise PveError(f"failed to pull '{ref}': {res.stderr.strip()}")
-        if not oci.is_oci_archive(tmp):
+        if not oci.has_layout(tmp):
             tmp.unlink(missing_ok=True)
             raise PveError("pulled image is not an OCI archive")
         os.replace(tmp, target)

@@ -270,3 +270,34 @@ def test_hostile_values_cannot_inject_config_or_escape_storage(pvesim: PveSim) -
     assert pvesim.wait_task(ct.delete())["exitstatus"] == "OK"
     assert (images / str(victim) / f"subvol-{victim}-disk-0.subvol" / "bin").is_dir()
     assert not (images / str(vmid)).exists()
+
+
+def test_oci_registry_pull_then_create(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.pvesim.fixtures import start_sim
+    from tests.support.registry import push_image, start_registry
+
+    # docker-registry reads REGISTRY_* variables as config (REGISTRY_AUTH_FILE is skopeo's).
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    reg = start_registry(tmp_path / "reg")
+    try:
+        push_image(reg.addr, busybox_image(Cmd=["echo pulled"]), "test/bb:1.0", tmp_path)
+        # PVE pulls over https; the test registry is plain http, which the sim allows per host.
+        sim = start_sim(env={"PVESIM_INSECURE_REGISTRIES": reg.addr})
+        try:
+            storage = sim.api().nodes(NODE).storage("local")
+            e = _err(lambda: storage("oci-registry-pull").post(reference="no tag here"))
+            assert e.errors == {"reference": "value does not match the regex pattern"}
+            upid = storage("oci-registry-pull").post(reference=f"{reg.addr}/test/bb:1.0")
+            assert sim.wait_task(upid)["exitstatus"] == "OK"
+            vols = [c["volid"] for c in storage.content.get(content="vztmpl")]
+            name = f"{reg.addr}/test/bb:1.0".replace("/", "_").replace(":", "_") + ".tar"
+            assert vols == [f"local:vztmpl/{name}"]
+            vmid = sim.vmid()
+            upid = sim.api().nodes(NODE).lxc.post(vmid=vmid, ostemplate=vols[0], memory=64)
+            assert sim.wait_task(upid)["exitstatus"] == "OK"
+            cfg = sim.api().nodes(NODE).lxc(vmid).config.get()
+            assert cfg["entrypoint"] == '/bin/sh "-c" "echo pulled"'
+        finally:
+            sim.close()
+    finally:
+        reg.stop()
