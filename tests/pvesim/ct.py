@@ -149,9 +149,9 @@ def _volumes(conf: pctconf.PctConf) -> list[str]:
 def _alloc_new_disks(
     sim: Sim, vmid: int, conf: dict[str, str], default_sid: str, unpriv: bool, allocated: list[str]
 ) -> None:
-    for key in sorted(conf):
-        if key != "rootfs" and not re.fullmatch(r"mp\d+", key):
-            continue
+    # rootfs first, then mp0, mp1, ...: the disk numbers PVE gives them.
+    keys = [k for k in conf if k == "rootfs" or re.fullmatch(r"mp\d+", k)]
+    for key in sorted(keys, key=lambda k: -1 if k == "rootfs" else int(k[2:])):
         mp = lxcstart.prop(key, conf[key])
         m = NEW_DISK_RE.match(str(mp["volume"]))
         if not m:

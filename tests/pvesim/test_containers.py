@@ -149,3 +149,50 @@ def test_entrypoint_quoting_env_and_unprivileged_ids(pvesim: PveSim) -> None:
 def _pct_cat(pvesim: PveSim, vmid: int, path: str) -> str:
     res = pvesim.pct("exec", str(vmid), "--", "cat", path)
     return res.stdout if res.returncode == 0 else ""
+
+
+def test_mount_points_and_reboot(pvesim: PveSim) -> None:
+    host = pvesim.dir / "hostdata"
+    host.mkdir()
+    (host / "hello").write_text("from the host\n")
+    vmid = pvesim.vmid()
+    tmpl = pvesim.add_template(
+        "sh.tar", busybox_image(Entrypoint=["/bin/sleep"], Cmd=["600"], Env=["PATH=/bin"])
+    )
+    hook, markers = marker_hook(pvesim)
+    res = pvesim.pct(
+        "create",
+        str(vmid),
+        tmpl,
+        "--memory",
+        "64",
+        "--hookscript",
+        hook,
+        "--mp0",
+        "local:1,mp=/data",
+        "--mp1",
+        f"{host},mp=/host,ro=1",
+    )
+    assert res.returncode == 0, res.stderr
+    conf = pvesim.pct("config", str(vmid)).stdout
+    assert f"mp0: local:{vmid}/subvol-{vmid}-disk-1.subvol,mp=/data,size=1G\n" in conf
+    assert pvesim.pct("start", str(vmid)).returncode == 0
+    assert pvesim.pct("exec", str(vmid), "--", "sh", "-c", "echo kept > /data/f").returncode == 0
+    vol = pvesim.dir / "storage" / "local" / "images" / str(vmid) / f"subvol-{vmid}-disk-1.subvol"
+    assert (vol / "f").read_text() == "kept\n" and (vol / "f").stat().st_uid == 100000
+    assert pvesim.pct("exec", str(vmid), "--", "cat", "/host/hello").stdout == "from the host\n"
+    res = pvesim.pct("exec", str(vmid), "--", "touch", "/host/x")
+    assert res.returncode != 0 and not (host / "x").exists()
+    upid = pvesim.api().nodes(NODE).lxc(vmid).status.reboot.post(timeout=1)
+    assert pvesim.wait_task(upid)["exitstatus"] == "OK"
+    assert pvesim.lxc_state(vmid) == "RUNNING"
+    assert markers.read_text().split("\n")[2:6] == [
+        f"{vmid} pre-stop",
+        f"{vmid} post-stop",
+        f"{vmid} pre-start",
+        f"{vmid} post-start",
+    ]
+    assert pvesim.pct("exec", str(vmid), "--", "cat", "/data/f").stdout == "kept\n"
+    res = pvesim.pct("destroy", str(vmid), "--force")
+    assert res.returncode == 0, res.stderr
+    assert not vol.exists() and (host / "hello").exists()
