@@ -118,9 +118,14 @@ def free_volume(sim: Sim, volid: str) -> None:
     sid, _, name = volid.partition(":")
     st = sim.storage(sid)
     if st.type == "zfspool":
-        res = subprocess.run(
-            ["zfs", "destroy", "-r", f"{st.pool}/{name}"], capture_output=True, text=True
-        )
+        # zfs-fuse reports a just-unmounted dataset "busy" for a moment; retry.
+        for attempt in range(20):
+            res = subprocess.run(
+                ["zfs", "destroy", "-r", f"{st.pool}/{name}"], capture_output=True, text=True
+            )
+            if res.returncode == 0 or "busy" not in res.stderr:
+                break
+            time.sleep(0.1 * (attempt + 1))
         if res.returncode != 0:
             raise PveError(f"zfs error: {res.stderr.strip()}")
         return

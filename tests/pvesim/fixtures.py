@@ -219,8 +219,9 @@ class PveSim:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_sim(env: dict[str, str] | None = None) -> PveSim:
-    """A running simulator; ``env`` adds to its environment (PVESIM_INSECURE_REGISTRIES)."""
+def start_sim(env: dict[str, str] | None = None, zfs_pool: str | None = None) -> PveSim:
+    """A running simulator; ``env`` adds to its environment (PVESIM_INSECURE_REGISTRIES),
+    ``zfs_pool`` (a zfs-fuse pool or dataset) becomes the ``zfspool: local-zfs`` storage."""
     d = make_dir()
     port = free_port()
     first = random.randrange(10000, 99000, 100)
@@ -237,6 +238,7 @@ def start_sim(env: dict[str, str] | None = None) -> PveSim:
             str(first),
             "--offline-node",
             "pve2",
+            *(["--zfs-pool", zfs_pool] if zfs_pool else []),
         ],
         cwd=REPO,
         stdout=subprocess.DEVNULL,

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
+import shutil
 import stat
 import subprocess
 import tarfile
@@ -123,21 +125,29 @@ def extract(archive: Path, rootdir: Path, scratch: Path, unprivileged: bool) -> 
         desc = dict(desc)
         desc["annotations"] = {"org.opencontainers.image.ref.name": "pvesim"}
         (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [desc]}))
-        bundle = Path(tmp) / "bundle"
-        res = subprocess.run(
-            ["umoci", "unpack", "--image", f"{layout}:pvesim", str(bundle)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if res.returncode != 0:
-            raise OciError(f"unpacking the OCI image failed: {res.stderr.strip()}")
-        src = bundle / "rootfs"
-        for entry in os.listdir(src):
-            os.rename(src / entry, rootdir / entry)
-        st = os.lstat(src)
-        os.chown(rootdir, st.st_uid, st.st_gid)
-        os.chmod(rootdir, stat.S_IMODE(st.st_mode))
+        # Unpack inside the volume itself, so moving the tree up is a rename on one
+        # filesystem (a zfs dataset is its own) and keeps owners, modes and links.
+        bundle = rootdir / f".pvesim-unpack-{secrets.token_hex(8)}"
+        try:
+            res = subprocess.run(
+                ["umoci", "unpack", "--image", f"{layout}:pvesim", str(bundle)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if res.returncode != 0:
+                raise OciError(f"unpacking the OCI image failed: {res.stderr.strip()}")
+            src = bundle / "rootfs"
+            entries = os.listdir(src)
+            if bundle.name in entries:
+                raise OciError(f"the image holds '{bundle.name}'")
+            for entry in entries:
+                os.rename(src / entry, rootdir / entry)
+            st = os.lstat(src)
+            os.chown(rootdir, st.st_uid, st.st_gid)
+            os.chmod(rootdir, stat.S_IMODE(st.st_mode))
+        finally:
+            shutil.rmtree(bundle, ignore_errors=True)
     if unprivileged:
         shift_ids(rootdir)
     cfg: dict[str, Any] = config.get("config") or {}

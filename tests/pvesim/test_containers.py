@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 from tests.pvesim.fixtures import NODE, PveSim, pvesim
 from tests.support.images import Entry, Layer, busybox_image, make_tar
 from tests.support.lxcenv import wait_for
+from tests.support.zfs import zfs_dataset, zfs_fuse, zfs_pool
 
-__all__ = ["pvesim"]
+__all__ = ["pvesim", "zfs_dataset", "zfs_fuse", "zfs_pool"]
 pytestmark = pytest.mark.slow
 
 WEB = busybox_image(
@@ -196,3 +198,45 @@ def test_mount_points_and_reboot(pvesim: PveSim) -> None:
     res = pvesim.pct("destroy", str(vmid), "--force")
     assert res.returncode == 0, res.stderr
     assert not vol.exists() and (host / "hello").exists()
+
+
+def test_rootfs_on_a_zfspool_storage(zfs_dataset: str) -> None:
+    from tests.pvesim.fixtures import start_sim
+
+    sim = start_sim(zfs_pool=zfs_dataset)
+    try:
+        api = sim.api()
+        assert "local-zfs" in [s["storage"] for s in api.nodes(NODE).storage.get()]
+        tmpl = sim.add_template("web.tar", WEB)
+        vmid = sim.vmid()
+        # Privileged: the pool is mounted under pytest's 0700 tmp dir.
+        upid = api.nodes(NODE).lxc.post(
+            vmid=vmid,
+            ostemplate=tmpl,
+            rootfs="local-zfs:1",
+            unprivileged=0,
+            memory=64,
+            net0=sim.net0(7),
+        )
+        assert sim.wait_task(upid)["exitstatus"] == "OK"
+        ds = f"{zfs_dataset}/subvol-{vmid}-disk-0"
+        assert (
+            api.nodes(NODE).lxc(vmid).config.get()["rootfs"]
+            == f"local-zfs:subvol-{vmid}-disk-0,size=1G"
+        )
+        out = subprocess.run(
+            ["zfs", "get", "-H", "-o", "value", "refquota,mountpoint", ds],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert out[0] == "1G" and (Path(out[1]) / "bin" / "busybox").is_file()
+        assert sim.wait_task(api.nodes(NODE).lxc(vmid).status.start.post())["exitstatus"] == "OK"
+        assert "hello from lxcri" in wait_for(
+            lambda: _try_get(f"http://{sim.ip(7)}/index.html"), what="httpd on the zfs rootfs"
+        )
+        assert sim.wait_task(api.nodes(NODE).lxc(vmid).delete(force=1))["exitstatus"] == "OK"
+        res = subprocess.run(["zfs", "list", ds], capture_output=True, text=True)
+        assert res.returncode != 0
+    finally:
+        sim.close()
