@@ -219,13 +219,13 @@ def node_status(ctx: Ctx, p: dict[str, Any]) -> Any:
 
 @route("GET", "/nodes/{node}/lxc")
 def lxc_list(ctx: Ctx, p: dict[str, Any]) -> Any:
+    # vmid is an integer here (config_list's int($vmid)); /cluster/nextid answers a string.
     out = []
     for vmid in ctx.sim.vmids():
         try:
             s = ct.status(ctx.sim, vmid)
         except PveError:
             continue
-        s["vmid"] = str(vmid)  # PVE's vmlist gives the id as a string here
         out.append(s)
     return out
 
@@ -611,7 +611,7 @@ class Api:
         }
         if isinstance(params.get("_upload"), dict):
             shown["filename"] = params["_upload"]["name"]
-        line = json.dumps({"method": method, "path": path, "params": shown}, sort_keys=True)
+        line = json.dumps({"method": method, "path": path, "params": shown})
         with self.log_lock, open(self.sim.root / "requests.jsonl", "a") as f:
             f.write(line + "\n")
 
