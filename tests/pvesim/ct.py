@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.pvesim import lxcstart, oci, pctconf
+from tests.pvesim import lxcstart, oci, pctconf, schema
 from tests.pvesim.state import PveError, Sim, TaskLog, param_error, remove_tree
 
 ROOT = "root@pam"
@@ -169,9 +169,24 @@ def _alloc_new_disks(
         sid, gib = m.group(1) or default_sid, float(m.group(2))
         volid = alloc_volume(sim, sid, vmid, gib, unpriv)
         allocated.append(volid)
-        parts = [volid] + [f"{k}={v}" for k, v in mp.items() if k not in ("volume", "size")]
-        parts.append(f"size={_fmt_size(gib)}")
-        conf[key] = ",".join(parts)
+        mp.update(volume=volid, size=_fmt_size(gib))
+        conf[key] = _print(key, mp)
+
+
+def _print(key: str, data: dict[str, object]) -> str:
+    name = key.rstrip("0123456789") + ("[n]" if key[-1].isdigit() else "")
+    return schema.print_property_string(schema.config_schema()[name]["format"], data)
+
+
+def normalize_nets(conf: dict[str, str]) -> None:
+    """As PVE stores netN: a generated hwaddr (prefix BC:24:11), type=veth, keys in order."""
+    for key in [k for k in conf if re.fullmatch(r"net\d+", k)]:
+        net = lxcstart.prop(key, conf[key])
+        if not net.get("hwaddr"):
+            tail = os.urandom(3)
+            net["hwaddr"] = "BC:24:11:" + ":".join(f"{b:02X}" for b in tail)
+        net.setdefault("type", "veth")
+        conf[key] = _print(key, net)
 
 
 def _detect_ostype(rootdir: Path) -> str:
@@ -239,6 +254,7 @@ def create(sim: Sim, params: dict[str, Any], user: str, log: TaskLog) -> None:
             conf.main["lock"] = "create"
             sim.write(vmid, conf)
             _alloc_new_disks(sim, vmid, conf_keys, sid, unpriv, allocated)
+            normalize_nets(conf_keys)
             conf.main.update({k: v for k, v in conf_keys.items() if k != "description"})
             if "description" in conf_keys:
                 conf.description = conf_keys["description"].rstrip("\n") + "\n"
@@ -395,6 +411,7 @@ def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> Non
         unpriv = conf.main.get("unprivileged") == "1"
         allocated: list[str] = []
         _alloc_new_disks(sim, vmid, newconf, "local", unpriv, allocated)
+        normalize_nets(newconf)
         for key, value in newconf.items():
             if key == "description":
                 conf.description = value.rstrip("\n") + "\n"

@@ -207,6 +207,28 @@ def parse_property_string(
     return res, errors
 
 
+def print_property_string(fmt: dict[str, Any], data: dict[str, Any]) -> str:
+    """pve-common's print_property_string: default key bare, required keys, then sorted."""
+    default_key = next((k for k, p in fmt.items() if p.get("default_key")), None)
+    parts: list[str] = []
+    done: set[str] = set()
+
+    def add(key: str, bare: bool = False) -> None:
+        if key in done or key not in data:
+            return
+        done.add(key)
+        parts.append(str(data[key]) if bare else f"{key}={data[key]}")
+
+    if default_key:
+        add(default_key, bare=True)
+    for k in sorted(data):
+        if k in fmt and not fmt[k].get("optional"):
+            add(k)
+    for k in sorted(data):
+        add(k)
+    return ",".join(parts)
+
+
 def _is_integer(value: Any) -> bool:
     if isinstance(value, bool):
         return False

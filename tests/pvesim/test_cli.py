@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from pathlib import Path
 
 from tests.pvesim import pctconf
@@ -44,7 +45,13 @@ def test_pct_checks_arguments_against_the_schema(pvesim: PveSim) -> None:
 def test_pct_create_config_set_list_destroy(pvesim: PveSim) -> None:
     vmid = _create(pvesim, "--hostname", "web", "--net0", pvesim.net0(5), "--tags", "lxcri")
     conf = pvesim.pct("config", str(vmid)).stdout
-    assert f"net0: {pvesim.net0(5)}\n" in conf
+    # Stored as PVE stores it: name first, then sorted, a generated MAC and type=veth.
+    net0 = next(line for line in conf.splitlines() if line.startswith("net0: "))
+    assert re.fullmatch(
+        rf"net0: name=eth0,bridge={pvesim.bridge},gw={pvesim.gateway},"
+        rf"hwaddr=BC:24:11(:[0-9A-F]{{2}}){{3}},ip={pvesim.ip(5)}/24,type=veth",
+        net0,
+    ), net0
     assert "hostname: web\n" in conf and "unprivileged: 1\n" in conf
     assert "lxc.environment.runtime: PATH=/bin\n" in conf
     snippet = pvesim.add_snippet("hook", "#!/bin/sh\nexit 0\n")
