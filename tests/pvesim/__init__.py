@@ -16,7 +16,11 @@ Point a backend at it:
   DIR/storage/local/snippets). Write a config under PVE's lock: flock on
   /run/lock/lxc/pve-config-VMID.lock (PVESIM_LOCK_DIR moves it), which
   pct, pvesh and the API also take.
-- Containers run from lxcpath DIR/lxc (``lxc-info -P DIR/lxc -n VMID``).
+- Containers run from lxcpath DIR/lxc (``lxc-info -P DIR/lxc -n VMID``); use
+  ``pct status/exec/enter`` to stay independent of it.
+- DIR/etc-pve/.vmlist and .members exist as pmxcfs makes them; .vmlist is
+  refreshed on the simulator's own writes and on every listing, not the
+  moment a backend writes a VMID.conf itself (pmxcfs would).
 
 Modules: schema (validation against tests/data/pve/api-schema.json), pctconf
 (VMID.conf), state (the tree, storage, lock, tasks), ct (CT operations),

@@ -282,7 +282,7 @@ def create(sim: Sim, params: dict[str, Any], user: str, log: TaskLog) -> None:
                     free_volume(sim, volid)
                 except PveError as fe:
                     log(f"WARN: {fe}")
-            sim.conf_path(vmid).unlink(missing_ok=True)
+            sim.remove_conf(vmid)
             msg = str(e)
             raise PveError(
                 msg if msg.startswith("unable to create") else f"unable to create CT {vmid} - {msg}"
@@ -366,7 +366,7 @@ def destroy(
             for st in sim.storages().values():
                 if st.type == "dir" and st.path is not None:
                     remove_tree(st.path / "images" / str(vmid))
-        sim.conf_path(vmid).unlink()
+        sim.remove_conf(vmid)
         shutil.rmtree(sim.lxcpath / str(vmid), ignore_errors=True)
         if purge:
             log(f"purging CT {vmid} from related configurations..")

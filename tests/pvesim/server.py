@@ -115,6 +115,7 @@ def _offline_nodes(sim: Sim) -> list[str]:
 @route("GET", "/cluster/resources")
 def cluster_resources(ctx: Ctx, p: dict[str, Any]) -> Any:
     sim = ctx.sim
+    sim.update_vmlist()  # pmxcfs would have noticed configs written behind our back
     typ = p.get("type")
     out: list[dict[str, Any]] = []
     if typ in (None, "vm"):
@@ -220,6 +221,7 @@ def node_status(ctx: Ctx, p: dict[str, Any]) -> Any:
 @route("GET", "/nodes/{node}/lxc")
 def lxc_list(ctx: Ctx, p: dict[str, Any]) -> Any:
     # vmid is an integer here (config_list's int($vmid)); /cluster/nextid answers a string.
+    ctx.sim.update_vmlist()  # pmxcfs would have noticed configs written behind our back
     out = []
     for vmid in ctx.sim.vmids():
         try:
@@ -618,6 +620,7 @@ class Api:
 
 class RequestHandler(BaseHTTPRequestHandler):
     server_version = "pve-api-daemon/3.0"
+    timeout = 120  # seconds a connection may idle before its thread gives up
     protocol_version = "HTTP/1.1"
     api: Api
 

@@ -75,9 +75,12 @@ def test_pct_create_config_set_list_destroy(pvesim: PveSim) -> None:
     assert "mp0" not in pvesim.pct("config", str(vmid)).stdout
     assert pvesim.pct("list").stdout.splitlines()[1].split() == [str(vmid), "stopped", "web"]
     assert pvesim.pct("status", str(vmid)).stdout == "status: stopped\n"
+    vmlist = json.loads((pvesim.dir / "etc-pve" / ".vmlist").read_text())
+    assert vmlist["ids"][str(vmid)]["node"] == NODE
     res = pvesim.pct("destroy", str(vmid))
     assert res.returncode == 0, res.stderr
     assert not (pvesim.dir / "storage" / "local" / "images" / str(vmid)).exists()
+    assert json.loads((pvesim.dir / "etc-pve" / ".vmlist").read_text())["ids"] == {}
     res = pvesim.pct("config", str(vmid))
     assert res.returncode == 255
     assert res.stderr == f"Configuration file 'nodes/{NODE}/lxc/{vmid}.conf' does not exist\n"
