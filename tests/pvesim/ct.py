@@ -73,9 +73,13 @@ def check_modify_perm(user: str, newconf: dict[str, Any], delete: list[str]) -> 
 
 
 def _fmt_size(gib: float) -> str:
-    if gib == int(gib):
-        return f"{int(gib)}G"
-    return f"{int(gib * 1024)}M"
+    """PVE::JSONSchema::format_size: the largest unit that divides evenly (0 is '0T')."""
+    size = int(gib * 1024**3)
+    for unit in ("", "K", "M", "G"):
+        if size % 1024:
+            return f"{size}{unit}"
+        size //= 1024
+    return f"{size}T"
 
 
 def alloc_volume(sim: Sim, sid: str, vmid: int, gib: float, unpriv: bool) -> str:

@@ -105,10 +105,12 @@ def main(argv: list[str]) -> int:
             for k, v in sorted(data.items()):
                 if k != "status":
                     print(f"{k}: {v}")
-    elif verb == "list":
-        print(f"{'VMID':<10} {'Status':<10} {'Lock':<12} Name")
+    elif verb == "list" and data:
+        # pct.pm's format; nothing at all (no header) when there is no CT.
+        row = "{:<10} {:<10} {:<12} {:<20}"
+        print(row.format("VMID", "Status", "Lock", "Name"))
         for d in sorted(data, key=lambda d: int(d["vmid"])):
-            print(f"{d['vmid']:<10} {d['status']:<10} {d.get('lock', ''):<12} {d['name']}")
+            print(row.format(d["vmid"], d["status"], d.get("lock", ""), d["name"]))
     return 0
 
 
