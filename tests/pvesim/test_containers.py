@@ -28,6 +28,7 @@ def marker_hook(pvesim: PveSim, fail_phase: str = "") -> tuple[str, Path]:
     script = (
         "#!/bin/sh\n"
         f'echo "$1 $2" >> {markers}\n'
+        f'echo "$2 ${{LXCRI_ROOT:-unset}} ${{LXC_TARGET:-none}}" >> {markers}.env\n'
         'echo "hook says $2"\n'
         f'[ "$2" = "{fail_phase}" ] && {{ echo "refusing $2" >&2; exit 1; }}\n'
         "exit 0\n"
@@ -195,6 +196,13 @@ def test_mount_points_and_reboot(pvesim: PveSim) -> None:
         f"{vmid} post-start",
     ]
     assert pvesim.pct("exec", str(vmid), "--", "cat", "/data/f").stdout == "kept\n"
+    # Every phase sees the caller's environment (the lxcri hookscript finds LXCRI_ROOT so),
+    # post-stop also LXC's LXC_TARGET as under lxc-pve-poststop-hook.
+    root = os.environ["LXCRI_ROOT"]
+    assert Path(f"{markers}.env").read_text().splitlines() == [
+        f"pre-start {root} none", f"post-start {root} none", f"pre-stop {root} none",
+        f"post-stop {root} stop", f"pre-start {root} none", f"post-start {root} none",
+    ]
     res = pvesim.pct("destroy", str(vmid), "--force")
     assert res.returncode == 0, res.stderr
     assert not vol.exists() and (host / "hello").exists()
