@@ -303,6 +303,13 @@ def lxc_status(ctx: Ctx, p: dict[str, Any]) -> Any:
     return ct.status(ctx.sim, int(p["vmid"]))
 
 
+@route("GET", "/nodes/{node}/lxc/{vmid}/interfaces")
+def lxc_interfaces(ctx: Ctx, p: dict[str, Any]) -> Any:
+    vmid = int(p["vmid"])
+    _need_running(ctx, vmid)
+    return lxcstart.interfaces(ctx.sim, vmid)
+
+
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/start")
 def lxc_start(ctx: Ctx, p: dict[str, Any]) -> Any:
     vmid = int(p["vmid"])

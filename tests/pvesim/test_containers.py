@@ -200,8 +200,12 @@ def test_mount_points_and_reboot(pvesim: PveSim) -> None:
     # post-stop also LXC's LXC_TARGET as under lxc-pve-poststop-hook.
     root = os.environ["LXCRI_ROOT"]
     assert Path(f"{markers}.env").read_text().splitlines() == [
-        f"pre-start {root} none", f"post-start {root} none", f"pre-stop {root} none",
-        f"post-stop {root} stop", f"pre-start {root} none", f"post-start {root} none",
+        f"pre-start {root} none",
+        f"post-start {root} none",
+        f"pre-stop {root} none",
+        f"post-stop {root} stop",
+        f"pre-start {root} none",
+        f"post-start {root} none",
     ]
     res = pvesim.pct("destroy", str(vmid), "--force")
     assert res.returncode == 0, res.stderr
@@ -248,3 +252,37 @@ def test_rootfs_on_a_zfspool_storage(zfs_dataset: str) -> None:
         assert res.returncode != 0
     finally:
         sim.close()
+
+
+def test_host_managed_dhcp_and_interfaces(pvesim: PveSim) -> None:
+    leases = pvesim.dir / "udhcpd.leases"
+    leases.touch()
+    conf = pvesim.dir / "udhcpd.conf"
+    conf.write_text(
+        f"start {pvesim.ip(100)}\nend {pvesim.ip(120)}\ninterface {pvesim.bridge}\n"
+        f"lease_file {leases}\npidfile {pvesim.dir / 'udhcpd.pid'}\n"
+        f"opt router {pvesim.gateway}\nopt subnet 255.255.255.0\n"
+    )
+    server = subprocess.Popen(
+        ["busybox", "udhcpd", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        vmid = pvesim.vmid()
+        tmpl = pvesim.add_template("web.tar", WEB)
+        net0 = f"name=eth0,bridge={pvesim.bridge},ip=dhcp,host-managed=1"
+        res = pvesim.pct("create", str(vmid), tmpl, "--memory", "64", "--net0", net0)
+        assert res.returncode == 0, res.stderr
+        api = pvesim.api()
+        upid = api.nodes(NODE).lxc(vmid).status.start.post()
+        assert pvesim.wait_task(upid)["exitstatus"] == "OK"
+        assert "net0: DHCP lease taken by the host" in pvesim.task_log(upid)
+        ifaces = {i["name"]: i for i in api.nodes(NODE).lxc(vmid).interfaces.get()}
+        addr = str(ifaces["eth0"]["inet"]).split("/")[0]
+        assert int(addr.rsplit(".", 1)[1]) in range(100, 121)
+        assert "hello from lxcri" in wait_for(
+            lambda: _try_get(f"http://{addr}/index.html"), what="httpd at the leased address"
+        )
+        assert pvesim.pct("stop", str(vmid)).returncode == 0
+    finally:
+        server.terminate()
+        server.wait(10)
