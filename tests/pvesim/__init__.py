@@ -25,6 +25,6 @@ Point a backend at it:
 Modules: schema (validation against tests/data/pve/api-schema.json), pctconf
 (VMID.conf), state (the tree, storage, lock, tasks), ct (CT operations),
 lxcstart (pct.conf to LXC config, start/stop, the hookscript), oci (rootfs
-from an OCI archive), server (HTTPS API), cli/pct/pvesh (the CLIs), tls,
+from an OCI archive), routes (the API handlers), server (HTTPS), cli/pct/pvesh, tls,
 hookrun (LXC post-stop hook), fixtures (pytest).
 """
