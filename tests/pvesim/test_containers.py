@@ -145,8 +145,14 @@ def test_entrypoint_quoting_env_and_unprivileged_ids(pvesim: PveSim) -> None:
     pid = int(pvesim.api().nodes(NODE).lxc(vmid).status.current.get()["pid"])
     assert Path(f"/proc/{pid}/uid_map").read_text().split() == ["0", "100000", "65536"]
     assert pvesim.pct("exec", str(vmid), "--", "pwd").stdout == "/\n"  # pct exec: no init cwd
+    # PVE 9's pct exec clears the host environment unless asked to keep it.
+    assert "PVESIM_DIR" not in pvesim.pct("exec", str(vmid), "--", "env").stdout
+    kept = pvesim.pct("exec", str(vmid), "--keep-env", "1", "--", "env").stdout
+    assert f"PVESIM_DIR={pvesim.dir}" in kept
     assert pvesim.pct("stop", str(vmid)).returncode == 0
     assert pvesim.lxc_state(vmid) == "STOPPED"
+    res = pvesim.pct("exec", str(vmid), "--", "true")
+    assert (res.returncode, res.stderr) == (255, f"container '{vmid}' not running!\n")
 
 
 def _pct_cat(pvesim: PveSim, vmid: int, path: str) -> str:
