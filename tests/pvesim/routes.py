@@ -259,7 +259,7 @@ def lxc_destroy(ctx: Ctx, p: dict[str, Any]) -> Any:
 
 @route("GET", "/nodes/{node}/lxc/{vmid}/config")
 def lxc_config_get(ctx: Ctx, p: dict[str, Any]) -> Any:
-    return ct.config_for_api(ctx.sim, int(p["vmid"]))
+    return ct.config_for_api(ctx.sim, int(p["vmid"]), bool(p.get("current")))
 
 
 @route("PUT", "/nodes/{node}/lxc/{vmid}/config")
@@ -270,9 +270,7 @@ def lxc_config_put(ctx: Ctx, p: dict[str, Any]) -> Any:
 
 @route("GET", "/nodes/{node}/lxc/{vmid}/pending")
 def lxc_pending(ctx: Ctx, p: dict[str, Any]) -> Any:
-    cfg = ct.config_for_api(ctx.sim, int(p["vmid"]))
-    cfg.pop("digest", None)
-    return [{"key": k, "value": v} for k, v in sorted(cfg.items())]
+    return ct.pending(ctx.sim, int(p["vmid"]))
 
 
 @route("GET", "/nodes/{node}/lxc/{vmid}/status")

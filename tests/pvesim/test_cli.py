@@ -135,11 +135,13 @@ def test_pct_conf_round_trip() -> None:
     text = (
         "#first line%3A with colon\n#second\narch: amd64\nmemory: 512\nmemory: 1024\n"
         "lxc.environment.runtime: A=1\nlxc.init.cmd: /x\n\n[pve:pending]\nmemory: 2048\n"
+        "\n[snap1]\narch: amd64\n"
     )
     conf = pctconf.parse(text)
     assert conf.description == "first line: with colon\nsecond\n"
     assert conf.main == {"arch": "amd64", "memory": "1024"}  # the last of a repeated key wins
     assert conf.lxc == [("lxc.environment.runtime", "A=1"), ("lxc.init.cmd", "/x")]
-    assert conf.sections.startswith("[pve:pending]")
+    assert conf.pending == {"memory": "2048"}
+    assert conf.snapshots == "[snap1]\narch: amd64\n"
     again = pctconf.parse(pctconf.render(conf))
     assert again == conf

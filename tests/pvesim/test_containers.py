@@ -292,3 +292,32 @@ def test_host_managed_dhcp_and_interfaces(pvesim: PveSim) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_changes_to_a_running_ct_wait_in_pending(pvesim: PveSim) -> None:
+    vmid = pvesim.vmid()
+    tmpl = pvesim.add_template("web.tar", WEB)
+    assert pvesim.pct("create", str(vmid), tmpl, "--memory", "64").returncode == 0
+    api = pvesim.api()
+    ct = api.nodes(NODE).lxc(vmid)
+    assert pvesim.wait_task(ct.status.start.post())["exitstatus"] == "OK"
+    ct.config.put(memory=128, tags="web", entrypoint="/bin/sleep 600", cmode="tty")
+    conf_path = pvesim.dir / "etc-pve" / "lxc" / f"{vmid}.conf"
+    text = conf_path.read_text()
+    main, _, pend = text.partition("[pve:pending]\n")
+    assert "memory: 128\n" in main and "tags: web\n" in main  # hot-/fast-plugged
+    assert pend == "cmode: tty\nentrypoint: /bin/sleep 600\n"
+    assert ct.config.get()["entrypoint"] == "/bin/sleep 600"  # pending applied in the view
+    assert ct.config.get(current=1)["entrypoint"] == '/bin/httpd "-f" "-p" "80" "-h" "/www"'
+    rows = {r["key"]: r for r in ct.pending.get()}
+    assert rows["entrypoint"]["pending"] == "/bin/sleep 600" and "pending" not in rows["memory"]
+    ct.config.put(revert="cmode")
+    assert "cmode" not in conf_path.read_text().partition("[pve:pending]")[2]
+    upid = ct.status.shutdown.post(timeout=1, forceStop=1)
+    assert pvesim.wait_task(upid)["exitstatus"] == "OK"
+    assert pvesim.wait_task(ct.status.start.post())["exitstatus"] == "OK"
+    text = conf_path.read_text()
+    assert "[pve:pending]" not in text and "entrypoint: /bin/sleep 600\n" in text
+    res = pvesim.pct("exec", str(vmid), "--", "cat", "/proc/1/cmdline")
+    assert res.stdout.split("\0")[:2] == ["/bin/sleep", "600"]
+    assert pvesim.pct("stop", str(vmid)).returncode == 0
