@@ -22,6 +22,17 @@ Point a backend at it:
   refreshed on the simulator's own writes and on every listing, not the
   moment a backend writes a VMID.conf itself (pmxcfs would).
 
+Faithful on purpose (from pve-container/pve-common): PVE's 400/403/401/501
+replies and messages, UPIDs and task status/log, VMID.conf syntax with
+[pve:pending] for changes to a running CT, the config lock, netN/mpN printing,
+hookscript phases and errors, OCI create (entrypoint quoting, env, user,
+cmode), ``ip=dhcp,host-managed=1`` leased by the host. Known differences: the
+rootfs directory is the LXC rootfs (no mount hooks), a dir-storage disk is
+always a subvol (size recorded, not enforced), hot-plugged values are written
+but not applied live, LXC 5 gets lxc.environment for lxc.environment.runtime
+and the entrypoint as argv, ``pct exec`` clears the environment unless
+``--keep-env 1`` (PVE 8 kept it; PVE 9 planned to switch).
+
 Modules: schema (validation against tests/data/pve/api-schema.json), pctconf
 (VMID.conf), state (the tree, storage, lock, tasks), ct (CT operations),
 lxcstart (pct.conf to LXC config, start/stop, the hookscript), oci (rootfs
