@@ -12,7 +12,7 @@ DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq
 
-.PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo bench deb clean
+.PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo bench deb clean pve-sim
 
 # The static exec shim bind-mounted into containers (see hooks/lxcri-init.c).
 hooks/lxcri-init: hooks/lxcri-init.c
@@ -63,6 +63,16 @@ test-fast: deps venv
 
 demo: venv
 	$(VPY) -m lxcri_pve.demo
+
+# The Proxmox simulator in the foreground (tests/pvesim): HTTPS API on
+# 127.0.0.1:PVESIM_PORT, state in PVESIM_DIR (DIR/ca.pem, DIR/token,
+# DIR/requests.jsonl, DIR/etc-pve). Point pct/pvesh (tests/pvesim/bin) at it
+# with PVESIM_DIR=DIR; point lxcri with LXCRI_PVE_URL, _TOKEN_FILE, _CA.
+PVESIM_DIR ?= /var/tmp/pvesim
+PVESIM_PORT ?= 8006
+pve-sim: venv
+	mkdir -p $(PVESIM_DIR) && chmod 755 $(PVESIM_DIR)
+	$(VPY) -m tests.pvesim --dir $(PVESIM_DIR) --port $(PVESIM_PORT)
 
 # Each prints lxcri's time beside its peer's (skopeo, umoci/tar, lxc-oci, python3) and the ratio.
 bench: venv

@@ -1,0 +1,481 @@
+"""Container operations shared by the HTTPS API, pct and pvesh (pve-container's API2/LXC*.pm).
+
+Every operation takes the CT's config lock; long ones run as tasks
+(state.run_task) and report through their task log. ``user`` is the
+authenticated user: ``root@pam`` (pct, pvesh, a password ticket) may set
+everything, an API token is refused what check_ct_modify_config_perm keeps for
+root@pam.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.pvesim import lxcstart, oci, pctconf, schema
+from tests.pvesim.state import PveError, Sim, TaskLog, param_error, remove_tree
+
+ROOT = "root@pam"
+NEW_DISK_RE = re.compile(r"^(?:([^/:\s]+):)?(\d+(?:\.\d+)?)$")
+# Parameters of create/update that are actions, not config keys.
+NOT_CONFIG = {
+    "node",
+    "vmid",
+    "ostemplate",
+    "storage",
+    "start",
+    "force",
+    "unique",
+    "restore",
+    "ignore-unpack-errors",
+    "password",
+    "ssh-public-keys",
+    "pool",
+    "ha-managed",
+    "bwlimit",
+    "delete",
+    "digest",
+    "revert",
+    "env",
+}
+
+
+def perm_error(msg: str) -> PveError:
+    return PveError(f"Permission check failed ({msg})", 403)
+
+
+def check_modify_perm(user: str, newconf: dict[str, Any], delete: list[str]) -> None:
+    """PVE::LXC::check_ct_modify_config_perm: what only root@pam may change."""
+    if user == ROOT:
+        return
+    for key in [*newconf, *delete]:
+        deleting = key not in newconf
+        if key == "hookscript":
+            raise perm_error("changing the hookscript is only allowed for root@pam")
+        if re.fullmatch(r"dev\d+", key):
+            raise perm_error("configuring device passthrough is only allowed for root@pam")
+        if (key == "rootfs" or re.fullmatch(r"mp\d+", key)) and not deleting:
+            vol = str(lxcstart.prop(key, str(newconf[key])).get("volume", ""))
+            kind = "device" if vol.startswith("/dev/") else "bind" if vol.startswith("/") else ""
+            if kind:
+                raise perm_error(f"mount point type {kind} is only allowed for root@pam")
+        if key == "features" and not deleting:
+            feats = lxcstart.prop("features", str(newconf[key]))
+            if any(k != "nesting" and v for k, v in feats.items()):
+                raise perm_error(
+                    "changing feature flags (except nesting) is only allowed for root@pam"
+                )
+
+
+def _fmt_size(gib: float) -> str:
+    if gib == int(gib):
+        return f"{int(gib)}G"
+    return f"{int(gib * 1024)}M"
+
+
+def alloc_volume(sim: Sim, sid: str, vmid: int, gib: float, unpriv: bool) -> str:
+    """A new subvol for a CT (PVE::LXC::create_disks with size 0 = subvol)."""
+    st = sim.storage(sid)
+    if "rootdir" not in st.content:
+        raise PveError(f"storage '{sid}' does not support container directories")
+    owner = 100000 if unpriv else 0
+    n = 0
+    if st.type == "zfspool":
+        assert st.pool is not None
+        existing = subprocess.run(
+            ["zfs", "list", "-H", "-o", "name", "-r", st.pool], capture_output=True, text=True
+        ).stdout.split()
+        while f"{st.pool}/subvol-{vmid}-disk-{n}" in existing:
+            n += 1
+        name = f"subvol-{vmid}-disk-{n}"
+        cmd = ["zfs", "create"]
+        if gib > 0:
+            cmd += ["-o", f"refquota={int(gib * 1024)}M"]
+        res = subprocess.run([*cmd, f"{st.pool}/{name}"], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise PveError(f"zfs error: {res.stderr.strip()}")
+        volid = f"{sid}:{name}"
+    else:
+        assert st.path is not None
+        d = st.path / "images" / str(vmid)
+        d.mkdir(parents=True, exist_ok=True)
+        while (d / f"subvol-{vmid}-disk-{n}.subvol").exists():
+            n += 1
+        (d / f"subvol-{vmid}-disk-{n}.subvol").mkdir(mode=0o755)
+        volid = f"{sid}:{vmid}/subvol-{vmid}-disk-{n}.subvol"
+    path, _ = sim.volume_path(volid)
+    os.chown(path, owner, owner)
+    os.chmod(path, 0o755)
+    return volid
+
+
+def free_volume(sim: Sim, volid: str) -> None:
+    sid, _, name = volid.partition(":")
+    st = sim.storage(sid)
+    if st.type == "zfspool":
+        # zfs-fuse reports a just-unmounted dataset "busy" for a moment; retry.
+        for attempt in range(20):
+            res = subprocess.run(
+                ["zfs", "destroy", "-r", f"{st.pool}/{name}"], capture_output=True, text=True
+            )
+            if res.returncode == 0 or "busy" not in res.stderr:
+                break
+            time.sleep(0.1 * (attempt + 1))
+        if res.returncode != 0:
+            raise PveError(f"zfs error: {res.stderr.strip()}")
+        return
+    path, _ = sim.volume_path(volid)
+    remove_tree(path)
+    if path.parent.name.isdigit() and path.parent.exists() and not any(path.parent.iterdir()):
+        path.parent.rmdir()
+
+
+def owner(volid: str) -> int | None:
+    """The VMID owning a storage volume (PVE's parse_volname ``owner``)."""
+    m = re.search(r"(?:^|[:/])(?:base|vm|subvol)-(\d+)-disk-\d+", volid)
+    return int(m.group(1)) if m else None
+
+
+def _volumes(conf: pctconf.PctConf) -> list[str]:
+    out = []
+    for key, value in conf.main.items():
+        if key == "rootfs" or re.fullmatch(r"(mp|unused)\d+", key):
+            vol = value if key.startswith("unused") else str(lxcstart.prop(key, value)["volume"])
+            if not vol.startswith("/"):
+                out.append(vol)
+    return out
+
+
+def _alloc_new_disks(
+    sim: Sim, vmid: int, conf: dict[str, str], default_sid: str, unpriv: bool, allocated: list[str]
+) -> None:
+    # rootfs first, then mp0, mp1, ...: the disk numbers PVE gives them.
+    keys = [k for k in conf if k == "rootfs" or re.fullmatch(r"mp\d+", k)]
+    for key in sorted(keys, key=lambda k: -1 if k == "rootfs" else int(k[2:])):
+        mp = lxcstart.prop(key, conf[key])
+        m = NEW_DISK_RE.match(str(mp["volume"]))
+        if not m:
+            vol = str(mp["volume"])
+            if not vol.startswith("/"):
+                path, _ = sim.volume_path(vol)  # refuses names PVE would not parse
+                if not path.exists():
+                    raise PveError(f"volume '{vol}' does not exist")
+            continue
+        sid, gib = m.group(1) or default_sid, float(m.group(2))
+        volid = alloc_volume(sim, sid, vmid, gib, unpriv)
+        allocated.append(volid)
+        mp.update(volume=volid, size=_fmt_size(gib))
+        conf[key] = _print(key, mp)
+
+
+def _print(key: str, data: dict[str, object]) -> str:
+    name = key.rstrip("0123456789") + ("[n]" if key[-1].isdigit() else "")
+    return schema.print_property_string(schema.config_schema()[name]["format"], data)
+
+
+def normalize_nets(conf: dict[str, str]) -> None:
+    """As PVE stores netN: a generated hwaddr (prefix BC:24:11), type=veth, keys in order."""
+    for key in [k for k in conf if re.fullmatch(r"net\d+", k)]:
+        net = lxcstart.prop(key, conf[key])
+        if not net.get("hwaddr"):
+            tail = os.urandom(3)
+            net["hwaddr"] = "BC:24:11:" + ":".join(f"{b:02X}" for b in tail)
+        net.setdefault("type", "veth")
+        conf[key] = _print(key, net)
+
+
+def _detect_ostype(rootdir: Path) -> str:
+    osrel = rootdir / "etc" / "os-release"
+    if osrel.is_file() and not osrel.is_symlink():
+        m = re.search(r"^ID=\"?([a-z]+)", osrel.read_text(errors="replace"), re.M)
+        if m and m.group(1) in ("debian", "ubuntu", "alpine", "centos", "fedora", "archlinux"):
+            return m.group(1)
+    return "unmanaged"
+
+
+def _apply_oci(conf: pctconf.PctConf, cfg: dict[str, Any], rootdir: Path, log: TaskLog) -> None:
+    cmd = oci.init_cmd(cfg)
+    if cmd and cmd != "/sbin/init":
+        conf.main["entrypoint"] = cmd
+        conf.main["cmode"] = "console"
+    if cfg.get("WorkingDir"):
+        conf.lxc.append(("lxc.init.cwd", str(cfg["WorkingDir"])))
+    ids = oci.user_ids(rootdir, str(cfg.get("User") or ""))
+    if ids:
+        conf.lxc.append(("lxc.init.uid", str(ids[0])))
+        conf.lxc.append(("lxc.init.gid", str(ids[1])))
+    for env in cfg.get("Env") or []:
+        conf.lxc.append(("lxc.environment.runtime", str(env)))
+    conf.lxc.append(("lxc.signal.halt", str(cfg.get("StopSignal") or "SIGTERM")))
+    log(f"OCI image: entrypoint {cmd!r}")
+
+
+ENV_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def set_env(conf: pctconf.PctConf, env: str) -> None:
+    """The ``env`` parameter replaces every lxc.environment.runtime line.
+
+    The published schema's pattern lets \\x0a-\\x0f through; current PVE refuses
+    every control character, and so does the simulator: a newline here would
+    be a new line in the config file.
+    """
+    if any(ENV_CONTROL.search(e) for e in env.split("\0")):
+        raise param_error("env", "value does not match the regex pattern")
+    keep = [(k, v) for k, v in conf.lxc if k != "lxc.environment.runtime"]
+    conf.lxc = keep + [("lxc.environment.runtime", e) for e in env.split("\0") if e]
+
+
+def create(sim: Sim, params: dict[str, Any], user: str, log: TaskLog) -> None:
+    vmid = int(params["vmid"])
+    template = str(params["ostemplate"])
+    sid = str(params.get("storage", "local"))
+    conf_keys = {k: _str(v) for k, v in params.items() if k not in NOT_CONFIG}
+    conf_keys.setdefault("unprivileged", "1")
+    conf_keys.setdefault("arch", "amd64")
+    conf_keys.setdefault("rootfs", f"{sid}:4")
+    unpriv = conf_keys["unprivileged"] == "1"
+    allocated: list[str] = []
+    with sim.lock(vmid):
+        if sim.exists(vmid) and not params.get("force"):
+            raise PveError(
+                f"unable to create CT {vmid} - CT {vmid} already exists on node '{sim.node}'"
+            )
+        try:
+            tpath, kind = sim.volume_path(template)
+            if kind != "vztmpl" or not tpath.is_file():
+                raise PveError(f"volume '{template}' does not exist")
+            conf = pctconf.PctConf()
+            conf.main["lock"] = "create"
+            sim.write(vmid, conf)
+            _alloc_new_disks(sim, vmid, conf_keys, sid, unpriv, allocated)
+            normalize_nets(conf_keys)
+            conf.main.update({k: v for k, v in conf_keys.items() if k != "description"})
+            if "description" in conf_keys:
+                conf.description = conf_keys["description"].rstrip("\n") + "\n"
+            rootdir = lxcstart.volume_dir(
+                sim, str(lxcstart.prop("rootfs", conf.main["rootfs"])["volume"])
+            )
+            log(f"extracting archive '{tpath}'")
+            if oci.is_oci_archive(tpath):
+                cfg = oci.extract(tpath, rootdir, sim.root / "tmp", unpriv)
+                _apply_oci(conf, cfg, rootdir, log)
+            else:
+                _extract_tar(tpath, rootdir, unpriv)
+            log(f"Total bytes read: {tpath.stat().st_size}")
+            conf.main.setdefault("ostype", _detect_ostype(rootdir))
+            if "env" in params:
+                set_env(conf, str(params["env"]))
+            conf.main.setdefault("hostname", f"CT{vmid}")
+            conf.main.setdefault("memory", "512")
+            conf.main.setdefault("swap", "512")
+            del conf.main["lock"]
+            sim.write(vmid, conf)
+        except Exception as e:
+            for volid in allocated:
+                try:
+                    free_volume(sim, volid)
+                except PveError as fe:
+                    log(f"WARN: {fe}")
+            sim.conf_path(vmid).unlink(missing_ok=True)
+            msg = str(e)
+            raise PveError(
+                msg if msg.startswith("unable to create") else f"unable to create CT {vmid} - {msg}"
+            ) from None
+    if params.get("start"):
+        start(sim, vmid, log)
+
+
+def _extract_tar(archive: Path, rootdir: Path, unpriv: bool) -> None:
+    # Create.pm's restore_tar_archive: GNU tar, numeric owners, /dev left out.
+    res = subprocess.run(
+        [
+            "tar",
+            "xpf",
+            str(archive),
+            "--numeric-owner",
+            "--totals",
+            "--anchored",
+            "--exclude",
+            "./dev/*",
+            "-C",
+            str(rootdir),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        raise PveError(f"command 'tar xpf {archive}' failed: {res.stderr.strip()}")
+    if unpriv:
+        oci.shift_ids(rootdir)
+
+
+def _str(v: Any) -> str:
+    return str(v)
+
+
+def start(sim: Sim, vmid: int, log: TaskLog) -> None:
+    with sim.lock(vmid):
+        conf = sim.load(vmid)
+        if conf.main.get("lock"):
+            raise PveError(f"CT is locked ({conf.main['lock']})")
+        if conf.main.get("template") == "1":
+            raise PveError("a template cannot be started")
+        lxcstart.start(sim, vmid, conf, log)
+
+
+def stop(
+    sim: Sim, vmid: int, log: TaskLog, timeout: int | None = None, force: bool = False
+) -> None:
+    conf = sim.load(vmid)
+    lxcstart.stop(sim, vmid, conf, log, timeout, force)
+
+
+def reboot(sim: Sim, vmid: int, log: TaskLog, timeout: int | None) -> None:
+    conf = sim.load(vmid)
+    lxcstart.stop(sim, vmid, conf, log, timeout or 60, force=True)
+    start(sim, vmid, log)
+
+
+def destroy(
+    sim: Sim, vmid: int, log: TaskLog, force: bool, purge: bool, unreferenced: bool
+) -> None:
+    with sim.lock(vmid):
+        conf = sim.load(vmid)
+        if conf.main.get("protection") == "1":
+            raise PveError(f"can't remove CT {vmid} - protection mode enabled")
+        if conf.main.get("lock"):
+            raise PveError(f"CT is locked ({conf.main['lock']})")
+        if lxcstart.state(sim, vmid)[0] == "running":
+            if not force:
+                raise PveError(f"unable to destroy CT {vmid} - container is running")
+            log(f"forced to stop CT {vmid} before destroying!")
+            lxcstart.stop(sim, vmid, conf, log, None, True)
+        for volid in _volumes(conf):
+            # Only the CT's own volumes go, as destroy_lxc_container does.
+            if owner(volid) != vmid:
+                continue
+            log(f"destroying volume '{volid}'")
+            free_volume(sim, volid)
+        if unreferenced:
+            for st in sim.storages().values():
+                if st.type == "dir" and st.path is not None:
+                    remove_tree(st.path / "images" / str(vmid))
+        sim.conf_path(vmid).unlink()
+        shutil.rmtree(sim.lxcpath / str(vmid), ignore_errors=True)
+        if purge:
+            log(f"purging CT {vmid} from related configurations..")
+
+
+def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> None:
+    """PUT /config (synchronous in PVE for containers); ``params`` already schema-checked."""
+    delete = [k for k in re.split(r"[,;\s]+", str(params.get("delete", ""))) if k]
+    newconf = {k: _str(v) for k, v in params.items() if k not in NOT_CONFIG}
+    if "env" in params:
+        newconf_env: str | None = str(params["env"])
+    else:
+        newconf_env = None
+    check_modify_perm(user, newconf, delete)
+    with sim.lock(vmid):
+        raw = sim.raw(vmid) if sim.exists(vmid) else None
+        conf = sim.load(vmid)
+        assert raw is not None
+        if params.get("digest") and params["digest"] != pctconf.digest(raw):
+            raise PveError(
+                "detected modified configuration - file changed by other user? Try again."
+            )
+        if conf.main.get("lock") and "lock" not in newconf and "lock" not in delete:
+            raise PveError(f"CT is locked ({conf.main['lock']})")
+        for key in delete:
+            if key in newconf:
+                raise param_error(key, "unable to delete a key and set it at the same time")
+            if key == "env":
+                set_env(conf, "")
+                continue
+            if key == "description":
+                conf.description = ""
+                continue
+            old = conf.main.pop(key, None)
+            if old is not None and re.fullmatch(r"mp\d+", key):
+                vol = str(lxcstart.prop(key, old)["volume"])
+                if not vol.startswith("/"):
+                    n = 0
+                    while f"unused{n}" in conf.main:
+                        n += 1
+                    conf.main[f"unused{n}"] = vol
+        unpriv = conf.main.get("unprivileged") == "1"
+        allocated: list[str] = []
+        _alloc_new_disks(sim, vmid, newconf, "local", unpriv, allocated)
+        normalize_nets(newconf)
+        for key, value in newconf.items():
+            if key == "description":
+                conf.description = value.rstrip("\n") + "\n"
+            else:
+                conf.main[key] = value
+        if newconf_env is not None:
+            set_env(conf, newconf_env)
+        sim.write(vmid, conf)
+
+
+def status(sim: Sim, vmid: int) -> dict[str, Any]:
+    conf = sim.load(vmid)
+    st, pid = lxcstart.state(sim, vmid)
+    m = conf.main
+    memory = int(m.get("memory", "512"))
+    out: dict[str, Any] = {
+        "vmid": vmid,
+        "status": st,
+        "name": m.get("hostname", f"CT{vmid}"),
+        "type": "lxc",
+        "cpus": int(m.get("cores", "0") or 0) or os.cpu_count() or 1,
+        "maxmem": memory * 1024 * 1024,
+        "maxswap": int(m.get("swap", "512")) * 1024 * 1024,
+        "maxdisk": 0,
+        "disk": 0,
+        "mem": 0,
+        "cpu": 0,
+        "netin": 0,
+        "netout": 0,
+        "diskread": 0,
+        "diskwrite": 0,
+        "uptime": 0,
+        "ha": {"managed": 0},
+        "template": int(m.get("template", "0")),
+    }
+    if st == "running" and pid:
+        out["pid"] = pid
+        started = sim.lxcpath / str(vmid) / "started"
+        if started.exists():
+            out["uptime"] = int(time.time() - float(started.read_text() or time.time()))
+    if m.get("lock"):
+        out["lock"] = m["lock"]
+    if m.get("tags"):
+        out["tags"] = m["tags"]
+    return out
+
+
+def config_for_api(sim: Sim, vmid: int) -> dict[str, Any]:
+    """GET /config: typed values, ``lxc`` pairs, ``env`` NUL-joined, ``digest``."""
+    from tests.pvesim import schema
+
+    raw = sim.raw(vmid) if sim.exists(vmid) else ""
+    conf = sim.load(vmid)
+    props = schema.config_schema()
+    out: dict[str, Any] = {}
+    for k, v in conf.main.items():
+        p = schema._prop_for(props, k)
+        out[k] = schema.coerce(p, v) if p and schema.check_value(p, v) is None else v
+    if conf.description:
+        out["description"] = conf.description
+    if conf.lxc:
+        out["lxc"] = [[k, v] for k, v in conf.lxc]
+    env = conf.env_runtime()
+    if env:
+        out["env"] = "\0".join(env)
+    out["digest"] = pctconf.digest(raw)
+    return out
