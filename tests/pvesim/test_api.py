@@ -138,6 +138,8 @@ def test_root_ticket_may_set_hookscript_and_needs_csrf(pvesim: PveSim) -> None:
         verify=str(pvesim.ca),
     )
     assert r.status_code == 401 and r.json()["data"] is None
+    logged = [q for q in pvesim.requests() if q["path"] == "/access/ticket"]
+    assert logged and all(q["params"]["password"] == "********" for q in logged)
     with pytest.raises(AuthenticationError):
         ProxmoxAPI(
             "127.0.0.1",
@@ -301,3 +303,11 @@ def test_oci_registry_pull_then_create(tmp_path: Path, monkeypatch: pytest.Monke
             sim.close()
     finally:
         reg.stop()
+
+
+def test_a_stalled_tls_client_does_not_block_others(pvesim: PveSim) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", pvesim.port)):
+        # No ClientHello sent: the server must still answer another client.
+        assert int(pvesim.api(timeout=5).cluster.nextid.get()) == pvesim.first_vmid
