@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lxcri_pve.backends.pve_api_client import LOCAL_HINT, PveClient
+from lxcri_pve.backends.pve_api_client import LOCAL_HINT, PveClient, checked_node
 from lxcri_pve.backends.pve_api_create import (
     check_pct_property,
     choose_node,
@@ -62,6 +62,8 @@ class PveApiBackend:
         self.cfg = cfg
         self.api = PveClient(cfg, environ)
         self.log = get_logger(__name__)
+        #: Seconds each worker task may take (``TASK_TIMEOUT``).
+        self.task_timeout = TASK_TIMEOUT
 
     # -- finding things ------------------------------------------------------------------
     def _vms(self) -> list[dict[str, Any]]:
@@ -82,7 +84,7 @@ class PveApiBackend:
         return hits[0]
 
     def _ct(self, r: Mapping[str, Any]) -> str:
-        return f"nodes/{r['node']}/lxc/{int(r['vmid'])}"
+        return f"nodes/{checked_node(r.get('node'))}/lxc/{int(r['vmid'])}"
 
     def _online_node(self, r: Mapping[str, Any]) -> None:
         if r.get("status") == "unknown":
@@ -150,7 +152,7 @@ class PveApiBackend:
                 **{"checksum-algorithm": "sha256"},
                 filename=f,
             )
-        self.api.wait_task(upid, f"uploading {name} to {storage} on node {node}", TASK_TIMEOUT)
+        self.api.wait_task(upid, f"uploading {name} to {storage} on node {node}", self.task_timeout)
         self.log.info("template uploaded", volid=volid, node=node, size=size)
         return volid
 
@@ -169,7 +171,10 @@ class PveApiBackend:
             self.api.get("cluster/nextid", f"checking VMID {req.vmid}", vmid=req.vmid)
             vmid = req.vmid
         else:
-            vmid = int(self.api.get("cluster/nextid", "allocating a VMID"))
+            nextid = self.api.get("cluster/nextid", "allocating a VMID")
+            if not str(nextid).isdigit():
+                raise BackendError(f"the Proxmox API answered {nextid!r} for the next VMID")
+            vmid = int(nextid)
         # every refusal comes here, before anything is uploaded
         params = create_params(
             self.cfg,
@@ -200,7 +205,7 @@ class PveApiBackend:
             ostemplate=ostemplate,
             **params,
         )
-        self.api.wait_task(upid, f"creating CT {vmid}", TASK_TIMEOUT)
+        self.api.wait_task(upid, f"creating CT {vmid}", self.task_timeout)
         self.log.info("created", vmid=vmid, node=node, image=rec.name, template=ostemplate)
         return Container(vmid, str(params.get("hostname", "")), str(vmid), self.name, node)
 
@@ -214,18 +219,18 @@ class PveApiBackend:
     def start(self, ref: CtRef) -> None:
         r = self._find(ref)
         if r.get("status") != "running":
-            self._action(r, "start", TASK_TIMEOUT)
+            self._action(r, "start", self.task_timeout)
 
     def stop(self, ref: CtRef, timeout: float | None = None) -> None:
         r = self._find(ref)
         if r.get("status") != "running":
             return
         if timeout is not None and timeout <= 0:
-            self._action(r, "stop", TASK_TIMEOUT)
+            self._action(r, "stop", self.task_timeout)
             return
         secs = int(timeout if timeout is not None else 10)
         # the stop signal, then a kill after ``secs``: PVE's shutdown with forceStop
-        self._action(r, "shutdown", secs + TASK_TIMEOUT, timeout=secs, forceStop=1)
+        self._action(r, "shutdown", secs + self.task_timeout, timeout=secs, forceStop=1)
 
     def shutdown(self, ref: CtRef, timeout: float | None = None) -> None:
         self.stop(ref, timeout if timeout is not None else 60)
@@ -234,7 +239,7 @@ class PveApiBackend:
         r = self._find(ref)
         if r.get("status") != "running":
             raise BackendError(f"CT {r['vmid']} is not running; start it instead")
-        self._action(r, "reboot", TASK_TIMEOUT)
+        self._action(r, "reboot", self.task_timeout)
 
     def remove(self, ref: CtRef, *, force: bool = False) -> None:
         r = self._find(ref)
@@ -248,7 +253,7 @@ class PveApiBackend:
         if force:
             params["force"] = 1
         upid = self.api.call("DELETE", self._ct(r), what, **params)
-        self.api.wait_task(upid, what, TASK_TIMEOUT)
+        self.api.wait_task(upid, what, self.task_timeout)
 
     # -- status --------------------------------------------------------------------------
     def _status(self, r: Mapping[str, Any], conf: Mapping[str, Any] | None) -> ContainerStatus:
@@ -345,4 +350,4 @@ class PveApiBackend:
         what = f"changing CT {r['vmid']}'s config"
         res = self.api.call("PUT", f"{self._ct(r)}/config", what, **params)
         if isinstance(res, str) and res.startswith("UPID:"):
-            self.api.wait_task(res, what, TASK_TIMEOUT)
+            self.api.wait_task(res, what, self.task_timeout)

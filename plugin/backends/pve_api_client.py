@@ -145,15 +145,33 @@ def _host_port(url: str) -> tuple[str, int]:
     return host, port
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
+#: C0/C1 controls and DEL: a message from the server (task log, error reason) reaches a
+#: terminal, where an escape sequence would rewrite what the person reads.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: PVE's node names (pve-node: a DNS label); a name from the server goes into URL paths.
+NODE_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
+
+
+def one_line(text: object) -> str:
+    """``text`` as one printable line (whitespace runs and control characters to a space)."""
+    return " ".join(_CONTROL.sub(" ", str(text)).split())
+
+
+def checked_node(name: object) -> str:
+    """A node name the server gave, refused unless it is one PVE could have."""
+    node = str(name)
+    if not NODE_NAME.match(node):
+        raise BackendError(f"the Proxmox API named a node {one_line(node)[:80]!r}, not a node name")
+    return node
 
 
 def parse_upid(upid: str) -> str:
     """The node a task runs on (``UPID:NODE:...``), checked: it goes into a URL path."""
-    m = re.match(r"^UPID:([a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?):[0-9A-Fa-f:]+", upid)
-    if not m:
-        raise BackendError(f"the Proxmox API answered {upid[:80]!r} where a task id was expected")
+    m = re.match(r"^UPID:([^:]+):[0-9A-Fa-f]{8}:", upid)
+    if not m or not NODE_NAME.match(m.group(1)):
+        raise BackendError(
+            f"the Proxmox API answered {one_line(upid)[:80]!r} where a task id was expected"
+        )
     return m.group(1)
 
 
@@ -227,7 +245,7 @@ class PveClient:
                 "check pve_url (LXCRI_PVE_URL) and that pveproxy runs there"
             ) from None
         except requests.exceptions.RequestException as e:
-            raise BackendError(f"Proxmox API at {self.url}, {what}: {_one_line(e)}") from None
+            raise BackendError(f"Proxmox API at {self.url}, {what}: {one_line(e)}") from None
 
     def _auth_error(self, what: str, msg: str) -> BackendError:
         c = self.creds
@@ -238,12 +256,12 @@ class PveClient:
         )
         return BackendError(
             f"the Proxmox API at {self.url} refused the credentials of {c.who} while {what} "
-            f"(401 {_one_line(msg)}): {fix}"
+            f"(401 {one_line(msg)}): {fix}"
         )
 
     def _http_error(self, what: str, e: Any) -> BackendError:
         code = int(e.status_code)
-        msg = _one_line(e.content or e.status_message)
+        msg = one_line(e.content or e.status_message)
         if code == 401:
             return self._auth_error(what, msg)
         if code == 403:
@@ -257,7 +275,7 @@ class PveClient:
                 "or down; choose another with pve_node (LXCRI_PVE_NODE)"
             )
         errors = e.errors if isinstance(e.errors, dict) else {}
-        detail = "; ".join(f"{k}: {_one_line(v)}" for k, v in errors.items())
+        detail = "; ".join(f"{k}: {one_line(v)}" for k, v in errors.items())
         return BackendError(
             f"Proxmox refused {what} ({code} {msg}{': ' + detail if detail else ''})"
         )
@@ -292,7 +310,7 @@ class PveClient:
                     return
                 tail = self._log_tail(base, what)
                 raise BackendError(
-                    f"{what} failed on node {node}: {_one_line(exit_status) or 'unknown error'}"
+                    f"{what} failed on node {node}: {one_line(exit_status) or 'unknown error'}"
                     + (f" (task log: {tail})" if tail else "")
                 )
             if time.monotonic() > deadline:
@@ -310,7 +328,7 @@ class PveClient:
         except BackendError:
             return ""
         lines = [
-            _one_line(e.get("t", ""))
+            one_line(e.get("t", ""))
             for e in entries or []
             if isinstance(e, dict) and e.get("t") not in (None, "", "no content")
         ]

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from lxcri_pve.backends.pve_api_client import LOCAL_HINT, Credentials
+from lxcri_pve.backends.pve_api_client import LOCAL_HINT, Credentials, checked_node
 
 from lxcri_core.backend import CreateRequest
 from lxcri_core.config import Config
@@ -35,6 +35,7 @@ from lxcri_core.spec.build import build_spec
 from lxcri_core.spec.options import RunOptions
 from lxcri_core.spec.pve_config import parse_property_string, render_pve_config
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 #: Root-file-system size (GiB) when the request gives none.
 DEFAULT_ROOTFS_GB = 8
 #: What the docker-style flags that end up as raw ``lxc.*`` keys are called.
@@ -72,7 +73,7 @@ def node_platform(status: Mapping[str, Any]) -> Platform:
 
 def choose_node(resources: list[dict[str, Any]], wanted: str) -> str:
     """``wanted`` if online, else the online node with the least cpu + memory use."""
-    nodes = {str(r.get("node")): r for r in resources if r.get("type") == "node"}
+    nodes = {checked_node(r.get("node")): r for r in resources if r.get("type") == "node"}
     if wanted:
         r = nodes.get(wanted)
         if r is None:
@@ -121,6 +122,11 @@ def _flag_of(key: str) -> str:
 
 def check_pct_property(key: str, value: str | None, creds: Credentials) -> None:
     """Refuse a pct-style property the API would refuse this caller (or cannot set at all)."""
+    if not re.fullmatch(r"[a-z][a-z0-9_\-]*", key) and not key.startswith("lxc"):
+        raise BackendError(f"{key!r} is not a Proxmox container property")
+    if value is not None and key != "description" and _CONTROL.search(value):
+        # a newline in a value would be a line of its own in the CT's config file
+        raise BackendError(f"the value of {key} holds a control character; Proxmox refuses it")
     if key.startswith("lxc") or key == "lxc":
         raise refuse(f"{key} is a raw LXC key, written only into the config file by root")
     if creds.is_root:

@@ -134,6 +134,12 @@ def test_run_list_config_stop_destroy(pvesim: PveSim, backend: PveApiBackend) ->
     conf = backend.config_get(CtRef(str(ct.vmid)))
     assert conf["memory"] == 128 and "description" not in conf
 
+    # what the API cannot do names the local path
+    with pytest.raises(BackendError, match=rf"pct exec {ct.vmid} -- CMD.*--backend pve-local"):
+        backend.exec_command(CtRef("web"), ["true"], ExecOptions())
+    with pytest.raises(BackendError, match="not available through the Proxmox API"):
+        next(iter(backend.logs(CtRef("web"))))
+
     backend.stop(CtRef(str(ct.vmid)), timeout=2)
     assert pvesim.lxc_state(ct.vmid) == "STOPPED"
     assert backend.status(CtRef(str(ct.vmid))).status == "exited"
@@ -193,9 +199,41 @@ def test_ports_hookscript_and_raw_keys_are_refused_before_anything_is_sent(
         backend.config_set(CtRef("100"), {"hookscript": "local:snippets/x"})
 
 
-def test_exec_and_logs_name_the_local_path(pvesim: PveSim, backend: PveApiBackend) -> None:
+def test_unknown_ct_and_bad_pct_values(pvesim: PveSim, backend: PveApiBackend) -> None:
     with pytest.raises(ContainerNotFound):
         backend.exec_command(CtRef("99999999"), ["true"], ExecOptions())
+    with pytest.raises(ContainerNotFound):
+        backend.status(CtRef("no-such-name"))
+    # a newline would be a config line of its own: refused before it is sent
+    with pytest.raises(BackendError, match="control character"):
+        backend.config_set(CtRef("100"), {"hostname": "x\nlxc.apparmor.profile: unconfined"})
+    with pytest.raises(BackendError, match="not a Proxmox container property"):
+        backend.config_set(CtRef("100"), {"a/../b": "1"})
+    assert [r for r in pvesim.requests() if r["method"] != "GET"] == []
+
+
+def test_server_text_reaches_the_terminal_as_one_printable_line() -> None:
+    from lxcri_pve.backends.pve_api_client import checked_node, one_line
+
+    assert one_line("a\x1b]0;owned\x07b\nc\x9bd") == "a ]0;owned b c d"
+    assert checked_node("pve-1") == "pve-1"
+    with pytest.raises(BackendError, match="not a node name"):
+        checked_node("../access")
+
+
+@pytest.mark.slow
+def test_task_timeout_names_the_task(pvesim: PveSim, backend: PveApiBackend) -> None:
+    backend.task_timeout = 0
+    msg = _one_line_error(lambda: backend.create(_req(pvesim, 28)))
+    assert "did not end within 0 s on node pve1 (task UPID:pve1:" in msg
+    backend.task_timeout = 120
+    deadline = time.monotonic() + 60
+    # the create task goes on; it ends with the config written and unlocked
+    while time.monotonic() < deadline and not any(
+        s.name == "web" and not s.lock for s in backend.list()
+    ):
+        time.sleep(0.2)
+    backend.remove(CtRef("web"), force=True)
 
 
 # -- errors: one clear line each -----------------------------------------------------------
