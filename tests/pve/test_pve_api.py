@@ -374,3 +374,44 @@ def test_token_never_in_logs_or_argv(
     assert secret not in (pvesim.dir / "requests.jsonl").read_text()
     assert secret not in repr(backend.api.creds)
     assert json.dumps([r.getMessage() for r in caplog.records])  # something was logged
+
+
+@pytest.mark.slow
+def test_authenticated_pull_of_a_docker_schema2_image(
+    pvesim: PveSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lxcri pulls (with its own registry login), PVE never sees the registry or its password;
+    Docker media types are converted on export, so PVE's OCI path takes the image."""
+    from tests.support.registry import start_registry, write_authfile
+
+    user, password = "alice", "pve-api-secret-7"
+    # docker-registry reads REGISTRY_* variables as settings: REGISTRY_AUTH_FILE is not one
+    with monkeypatch.context() as m:
+        m.delenv("REGISTRY_AUTH_FILE", raising=False)
+        reg = start_registry(tmp_path / "reg", users={user: password})
+    try:
+        skopeo_auth = write_authfile(tmp_path / "skopeo-auth.json", reg.addr, user, password)
+        from tests.support.registry import push_image
+
+        push_image(
+            reg.addr, WEB, "private/web:2", tmp_path, authfile=skopeo_auth, docker_format=True
+        )
+        write_authfile(Path(os.environ["LXCRI_AUTH_FILE"]), reg.addr, user, password)
+        cfg = _cfg(pvesim).with_overrides(insecure_registries=(reg.addr,))
+        be = PveApiBackend(cfg, environ={})
+        ref = f"{reg.addr}/private/web:2"
+        opts = RunOptions(name="pulled", ip=f"{pvesim.ip(29)}/24", gateway=pvesim.gateway)
+        ct = be.create(CreateRequest(image=ref, options=opts))
+        conf = be.config_get(CtRef(str(ct.vmid)))
+        from lxcri_core.spec.pve_entrypoint import lxc_init_cmd_argv
+
+        argv = ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]
+        assert lxc_init_cmd_argv(conf["entrypoint"]) == argv
+        assert "GREETING=hello world" in conf["env"].split("\0")
+        log = (pvesim.dir / "requests.jsonl").read_text()
+        assert password not in log and "oci-registry-pull" not in log
+        st = be.status(CtRef("pulled"))
+        assert st.image == ref
+        be.remove(CtRef(str(ct.vmid)))
+    finally:
+        reg.stop()
