@@ -62,6 +62,8 @@ class PveApiBackend:
         self.cfg = cfg
         self.api = PveClient(cfg, environ)
         self.log = get_logger(__name__)
+        if not cfg.pve_verify_tls:
+            self.log.warning("TLS verification of the Proxmox API is off", url=cfg.pve_url)
         #: Seconds each worker task may take (``TASK_TIMEOUT``).
         self.task_timeout = TASK_TIMEOUT
 
@@ -159,8 +161,9 @@ class PveApiBackend:
     def create(self, req: CreateRequest) -> Container:
         from lxcri_core.store.exporter import write_oci_archive
 
-        resources = self.api.get("cluster/resources", "reading the cluster's nodes", type="node")
-        node = choose_node(resources or [], self.cfg.pve_node)
+        # one read: the nodes to choose from and the names already taken
+        resources = self.api.get("cluster/resources", "reading the cluster's resources") or []
+        node = choose_node(resources, self.cfg.pve_node)
         platform = node_platform(self.api.get(f"nodes/{node}/status", f"reading node {node}"))
         store, rec = self._image(req, platform)
         manifest = Manifest.parse(store.read_blob(rec.descriptor.digest))
@@ -187,6 +190,13 @@ class PveApiBackend:
             storage=rootfs_storage,
             platform=platform,
         )
+        hostname = str(params.get("hostname", ""))
+        taken = [r for r in resources if r.get("type") == "lxc" and r.get("name") == hostname]
+        if taken and req.options.name:
+            raise BackendError(
+                f"a container named {hostname} already exists (CT {taken[0].get('vmid')}); "
+                "choose another --name"
+            )
         tmpl_storage = self._template_storage(storages, node)
         tmp_root = self.cfg.root / "tmp"
         tmp_root.mkdir(parents=True, exist_ok=True)
@@ -207,7 +217,7 @@ class PveApiBackend:
         )
         self.api.wait_task(upid, f"creating CT {vmid}", self.task_timeout)
         self.log.info("created", vmid=vmid, node=node, image=rec.name, template=ostemplate)
-        return Container(vmid, str(params.get("hostname", "")), str(vmid), self.name, node)
+        return Container(vmid, hostname, str(vmid), self.name, node)
 
     # -- lifecycle -----------------------------------------------------------------------
     def _action(self, r: Mapping[str, Any], verb: str, wait: float, **params: Any) -> None:

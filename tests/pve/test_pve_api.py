@@ -165,6 +165,9 @@ def test_second_create_reuses_the_upload_and_open_backend_finds_it(
     b = be.create(dataclasses.replace(_req(pvesim, 22), options=RunOptions(name="web2")))
     uploads = [r for r in pvesim.requests() if r["path"].endswith("/upload")]
     assert len(uploads) == 1
+    # names are unique, as docker's: a ref by name must find one CT
+    with pytest.raises(BackendError, match=f"named web already exists \\(CT {a.vmid}\\)"):
+        be.create(_req(pvesim, 23))
     assert b.vmid != a.vmid
     for ct in (a, b):
         be.remove(CtRef(str(ct.vmid)))
