@@ -115,6 +115,11 @@ def test_run_list_config_stop_destroy(pvesim: PveSim, backend: PveApiBackend) ->
 
     assert "hello from lxcri" in wait_for(page, what="the CT's httpd")
 
+    backend.reboot(CtRef("web"))
+    assert pvesim.lxc_state(ct.vmid) == "RUNNING"
+    reboots = [r for r in pvesim.requests() if r["path"].endswith("/status/reboot")]
+    assert len(reboots) == 1
+
     # list: one request for the whole cluster
     before = len(pvesim.requests())
     listed = backend.list()
