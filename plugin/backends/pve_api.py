@@ -20,12 +20,13 @@ exit status; the hookscript, raw ``lxc.*`` keys and bind mounts for a token).
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lxcri_pve.backends.pve_api_client import LOCAL_HINT, PveClient, checked_node
+from lxcri_pve.backends.pve_api_client import LOCAL_HINT, PveClient, checked_node, one_line
 from lxcri_pve.backends.pve_api_create import (
     check_pct_property,
     choose_node,
@@ -90,7 +91,7 @@ class PveApiBackend:
 
     def _online_node(self, r: Mapping[str, Any]) -> None:
         if r.get("status") == "unknown":
-            raise BackendError(f"CT {r['vmid']}'s node {r.get('node')} is offline")
+            raise BackendError(f"CT {r['vmid']}'s node {one_line(r.get('node'))} is offline")
 
     # -- create --------------------------------------------------------------------------
     def _image(self, req: CreateRequest, platform: Platform) -> tuple[Any, Any]:
@@ -130,7 +131,11 @@ class PveApiBackend:
                 f"node {node} has no storage for container templates (content vztmpl) to "
                 "upload the image to"
             )
-        return "local" if "local" in ids else ids[0]
+        sid = "local" if "local" in ids else ids[0]
+        if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]", sid):
+            # it goes into the upload's URL path
+            raise BackendError(f"the Proxmox API named a storage {one_line(sid)[:80]!r}")
+        return sid
 
     def _upload(self, node: str, storage: str, archive: Path, name: str) -> str:
         volid = f"{storage}:vztmpl/{name}"
