@@ -416,6 +416,9 @@ def test_authenticated_pull_of_a_docker_schema2_image(
         argv = ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]
         assert lxc_init_cmd_argv(conf["entrypoint"]) == argv
         assert "GREETING=hello world" in conf["env"].split("\0")
+        # PVE skips layers of Docker media types: the layer is there, so it was converted
+        rootfs = pvesim.dir / "storage" / "local" / "images" / str(ct.vmid)
+        assert (rootfs / f"subvol-{ct.vmid}-disk-0.subvol" / "bin" / "httpd").exists()
         log = (pvesim.dir / "requests.jsonl").read_text()
         assert password not in log and "oci-registry-pull" not in log
         st = be.status(CtRef("pulled"))
