@@ -137,7 +137,7 @@ class PveApiBackend:
             raise BackendError(f"the Proxmox API named a storage {one_line(sid)[:80]!r}")
         return sid
 
-    def _upload(self, node: str, storage: str, archive: Path, name: str) -> str:
+    def _upload(self, node: str, storage: str, archive: Path, name: str, digest: str) -> str:
         volid = f"{storage}:vztmpl/{name}"
         have = self.api.get(
             f"nodes/{node}/storage/{storage}/content",
@@ -149,16 +149,13 @@ class PveApiBackend:
             if v.get("volid") == volid and int(v.get("size", -1)) == size:
                 self.log.info("template reused", volid=volid, node=node)
                 return volid
-        with open(archive, "rb") as f:
-            upid = self.api.call(
-                "POST",
-                f"nodes/{node}/storage/{storage}/upload",
-                f"uploading the image to {storage} on {node}",
-                content="vztmpl",
-                checksum=sha256_file(archive),
-                **{"checksum-algorithm": "sha256"},
-                filename=f,
-            )
+        upid = self.api.upload(
+            f"nodes/{node}/storage/{storage}/upload",
+            f"uploading the image to {storage} on {node}",
+            {"content": "vztmpl", "checksum": digest, "checksum-algorithm": "sha256"},
+            name,
+            archive,
+        )
         self.api.wait_task(upid, f"uploading {name} to {storage} on node {node}", self.task_timeout)
         self.log.info("template uploaded", volid=volid, node=node, size=size)
         return volid
@@ -208,10 +205,9 @@ class PveApiBackend:
         with tempfile.TemporaryDirectory(dir=tmp_root, prefix="pve-export-") as tmp:
             archive = Path(tmp) / "image.tar"
             write_oci_archive(store, rec, archive, platform)
-            name = template_name(rec.name, sha256_file(archive))
-            # the multipart part's file name is the name PVE stores the upload under
-            archive = archive.rename(archive.with_name(name))
-            ostemplate = self._upload(node, tmpl_storage, archive, name)
+            digest = sha256_file(archive)
+            name = template_name(rec.name, digest)
+            ostemplate = self._upload(node, tmpl_storage, archive, name, digest)
         upid = self.api.call(
             "POST",
             f"nodes/{node}/lxc",

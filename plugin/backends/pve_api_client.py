@@ -291,6 +291,46 @@ class PveClient:
     def get(self, path: str, what: str, **params: Any) -> Any:
         return self.call("GET", path, what, **params)
 
+    def upload(
+        self, path: str, what: str, fields: Mapping[str, str], filename: str, file: Path
+    ) -> Any:
+        """POST ``file`` as the multipart part ``filename`` (streamed: ``pve_api_upload``)."""
+        import requests
+        from lxcri_pve.backends.pve_api_upload import MultipartFile
+        from proxmoxer import ResourceException
+
+        api = self._connect()
+        # proxmoxer's session carries the auth (token header, or ticket cookie and CSRF
+        # token); its own request() would buffer the body, so requests' is called
+        session = api._store["session"]
+        auth = session.auth
+        url = f"{api._store['base_url']}/{path}"
+
+        def send() -> Any:
+            body = MultipartFile(fields, "filename", filename, file)
+            try:
+                resp = requests.Session.request(
+                    session,
+                    "POST",
+                    url,
+                    data=body,
+                    headers={"Content-Type": body.content_type},
+                    cookies=auth.get_cookies(),
+                    verify=auth.verify_ssl,
+                    timeout=REQUEST_TIMEOUT,
+                )
+            finally:
+                body.close()
+            if resp.status_code >= 400:
+                try:
+                    errors = resp.json().get("errors")
+                except ValueError:
+                    errors = None
+                raise ResourceException(resp.status_code, resp.reason, resp.reason, errors)
+            return resp.json()["data"]
+
+        return self._guard(what, send)
+
     # -- tasks ---------------------------------------------------------------------------
     def wait_task(self, upid: Any, what: str, timeout: float) -> None:
         """Poll task ``upid`` until it ends; a failure or ``timeout`` is a BackendError

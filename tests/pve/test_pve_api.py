@@ -426,3 +426,48 @@ def test_authenticated_pull_of_a_docker_schema2_image(
         be.remove(CtRef(str(ct.vmid)))
     finally:
         reg.stop()
+
+
+def test_upload_is_streamed_from_disk(
+    pvesim: PveSim, backend: PveApiBackend, tmp_path: Path
+) -> None:
+    """An image archive is not held in memory on its way to PVE (nor refused over 2 GiB)."""
+    import hashlib
+    import tracemalloc
+
+    big = tmp_path / "big.tar"
+    with open(big, "wb") as f:
+        for _ in range(24):
+            f.write(os.urandom(1 << 20))
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    tracemalloc.start()
+    try:
+        upid = backend.api.upload(
+            f"nodes/{NODE}/storage/local/upload",
+            "uploading",
+            {"content": "vztmpl", "checksum": digest, "checksum-algorithm": "sha256"},
+            "lxcri-big.tar",
+            big,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    backend.api.wait_task(upid, "uploading", 60)
+    assert peak < 8 << 20, f"peak {peak >> 20} MiB"
+    stored = pvesim.dir / "storage" / "local" / "template" / "cache" / "lxcri-big.tar"
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == digest
+    # a wrong checksum fails the task, with PVE's words
+    msg = _one_line_error(
+        lambda: backend.api.wait_task(
+            backend.api.upload(
+                f"nodes/{NODE}/storage/local/upload",
+                "uploading",
+                {"content": "vztmpl", "checksum": "0" * 64, "checksum-algorithm": "sha256"},
+                "lxcri-big2.tar",
+                big,
+            ),
+            "uploading lxcri-big2.tar",
+            60,
+        )
+    )
+    assert "uploading lxcri-big2.tar failed" in msg and "checksum mismatch" in msg
