@@ -325,9 +325,20 @@ def test_token_file_open_to_all_is_refused(pvesim: PveSim, tmp_path: Path) -> No
     assert "chmod 600" in msg and pvesim.token.split("=", 1)[1] not in msg
 
 
-def test_password_and_env_token(pvesim: PveSim, web_image: str) -> None:
+def test_password_and_env_token(
+    pvesim: PveSim, web_image: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = _cfg(pvesim, pve_token_file=None)
-    PveApiBackend(cfg, environ={"LXCRI_PVE_PASSWORD": pvesim.root_password()}).list()
+    caplog.set_level(logging.DEBUG)
+    for name in ("proxmoxer", "urllib3", "requests"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    password = pvesim.root_password()
+    PveApiBackend(cfg, environ={"LXCRI_PVE_PASSWORD": password}).list()
+    pwfile = tmp_path / "pw"
+    pwfile.write_text(password + "\n")
+    pwfile.chmod(0o600)
+    PveApiBackend(cfg, environ={"LXCRI_PVE_PASSWORD_FILE": str(pwfile)}).list()
+    assert caplog.records and all(password not in r.getMessage() for r in caplog.records)
     PveApiBackend(cfg, environ={"LXCRI_PVE_TOKEN": pvesim.token}).list()
     be = PveApiBackend(cfg, environ={"LXCRI_PVE_PASSWORD": "wrong"})
     msg = _one_line_error(be.list)
