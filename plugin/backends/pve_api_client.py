@@ -372,6 +372,8 @@ class PveClient:
             for e in entries or []
             if isinstance(e, dict) and e.get("t") not in (None, "", "no content")
         ]
+        # the final TASK line repeats the exit status the message already gives
+        lines = [ln for ln in lines if not ln.startswith(("TASK ERROR:", "TASK OK"))]
         return " | ".join(lines[-LOG_TAIL:])
 
 

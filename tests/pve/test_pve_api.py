@@ -286,11 +286,22 @@ def test_offline_node(pvesim: PveSim, web_image: str) -> None:
     assert "not in the cluster" in _one_line_error(lambda: be.create(_req(pvesim, 25)))
 
 
-def test_failed_task_carries_its_log(pvesim: PveSim, web_image: str) -> None:
+@pytest.mark.slow
+def test_failed_task_carries_its_log(pvesim: PveSim, backend: PveApiBackend) -> None:
     be = PveApiBackend(_cfg(pvesim, pve_storage="nosuch"), environ={})
     msg = _one_line_error(lambda: be.create(_req(pvesim, 26)))
-    assert "failed on node pve1" in msg and "storage 'nosuch' does not exist" in msg
-    assert "task log:" in msg
+    assert msg.startswith("creating CT ") and "failed on node pve1" in msg
+    assert "storage 'nosuch' does not exist" in msg
+    # a start whose hookscript refuses (set by root on the node): its output is in the error
+    ct = backend.create(_req(pvesim, 26))
+    hook = pvesim.add_snippet(
+        "refuse", '#!/bin/sh\necho "hook says $2"\n[ "$2" = pre-start ] && exit 1\nexit 0\n'
+    )
+    assert pvesim.pct("set", str(ct.vmid), "--hookscript", hook).returncode == 0
+    msg = _one_line_error(lambda: backend.start(CtRef(str(ct.vmid))))
+    assert msg.startswith(f"start of CT {ct.vmid} failed on node pve1: ")
+    assert "(task log: " in msg and "hook says pre-start" in msg
+    backend.remove(CtRef(str(ct.vmid)), force=True)
 
 
 def test_bad_ca_and_no_ca(pvesim: PveSim, tmp_path: Path, web_image: str) -> None:
