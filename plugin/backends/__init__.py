@@ -1,0 +1,1 @@
+"""The Proxmox VE backends (pve-local, pve-api) of lxcri's Backend protocol."""
