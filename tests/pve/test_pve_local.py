@@ -1,0 +1,272 @@
+"""The pve-local backend against the Proxmox simulator, with real LXC containers.
+
+The backend runs the simulator's fake ``pct``/``pvesh`` (PATH), writes its
+``/etc/pve`` tree (LXCRI_PVE_ROOT) and reads its lxcpath (LXCRI_PVE_LXCPATH);
+``pct start`` runs lxcri's hookscript in PVE's phases, which publishes ports
+with nftables, so a published port is fetched from the host for real.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lxcri_core.backend import CreateRequest, CtRef, ExecOptions, open_backend
+from lxcri_core.config import Config, load_config
+from lxcri_core.errors import BackendError, ContainerNotFound
+from lxcri_core.spec.options import RunOptions
+from lxcri_pve.backends.pve_local import PveLocalBackend
+from lxcri_pve.demo_image import DEMO_REF, build_demo_layout
+from tests.pvesim.fixtures import PveSim, free_port, start_sim
+from tests.support.lxcenv import wait_for
+from tests.support.zfs import zfs_dataset, zfs_fuse, zfs_pool
+
+__all__ = ["zfs_dataset", "zfs_fuse", "zfs_pool"]
+
+
+@dataclass
+class Env:
+    sim: PveSim
+    cfg: Config
+    be: PveLocalBackend
+
+    def conf(self, vmid: int) -> str:
+        return (self.sim.dir / "etc-pve" / "nodes" / "pve1" / "lxc" / f"{vmid}.conf").read_text()
+
+    def conf_exists(self, vmid: int) -> bool:
+        return (self.sim.dir / "etc-pve" / "nodes" / "pve1" / "lxc" / f"{vmid}.conf").exists()
+
+    def state_dir(self, vmid: int) -> Path:
+        return self.cfg.root / "pve" / str(vmid)
+
+    def run(self, name: str, *, port: int = 0, ip: int = 0, **kw: object) -> int:
+        opts = RunOptions(
+            name=name,
+            publish=(f"{port}:80",) if port else (),
+            ip=f"{self.sim.ip(ip)}/24" if ip else None,
+            gateway=self.sim.gateway if ip else None,
+            **kw,  # type: ignore[arg-type]
+        )
+        ct = self.be.create(CreateRequest(image=DEMO_REF, options=opts, vmid=self.sim.vmid()))
+        return ct.vmid
+
+
+def _setup(sim: PveSim, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **extra: str) -> Env:
+    env = {
+        "PATH": f"{sim.bin}:{os.environ['PATH']}",
+        "PVESIM_DIR": str(sim.dir),
+        "LXCRI_PVE_ROOT": str(sim.dir / "etc-pve"),
+        "LXCRI_PVE_NODE": "pve1",
+        "LXCRI_PVE_LXCPATH": str(sim.dir / "lxc"),
+        "LXCRI_PVE_BRIDGE": sim.bridge,
+        **extra,
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    cfg = load_config()
+    from lxcri_core.images import import_image
+
+    layout = tmp_path / "demo-layout"
+    build_demo_layout(layout)
+    import_image(cfg, layout, DEMO_REF)
+    be = open_backend(cfg, "pve-local")
+    assert isinstance(be, PveLocalBackend)
+    return Env(sim, cfg, be)
+
+
+@pytest.fixture
+def pve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Env]:
+    sim = start_sim()
+    try:
+        yield _setup(sim, monkeypatch, tmp_path)
+    finally:
+        sim.close()
+
+
+def _get(addr: str, port: int) -> str:
+    with urllib.request.urlopen(f"http://{addr}:{port}/", timeout=3) as r:
+        return str(r.read().decode())
+
+
+def _answers(addr: str, port: int) -> bool:
+    try:
+        return "Hello from an lxcri container" in _get(addr, port)
+    except OSError:
+        return False
+
+
+def _dnat_targets(vmid: int) -> str:
+    out = subprocess.run(
+        ["nft", "list", "table", "inet", "lxcri"], capture_output=True, text=True
+    ).stdout
+    return "\n".join(ln for ln in out.splitlines() if f"lxcri pve-{vmid}" in ln)
+
+
+@pytest.mark.slow
+def test_dir_storage_run_publish_list_exec_set_stop_destroy(pve: Env) -> None:
+    port = free_port()
+    vmid = pve.run("web", port=port, ip=10)
+    conf = pve.conf(vmid)
+    # PVE 9.1's OCI encoding, the hookscript, the rootfs in PVE's subvol directory
+    assert f"rootfs: local:{vmid}/subvol-{vmid}-disk-0.subvol,size=8G" in conf
+    assert "unprivileged: 1" in conf and "tags: lxcri" in conf
+    assert "hookscript: local:snippets/lxcri-hookscript" in conf
+    assert "entrypoint: /bin/httpd -f -v -p 80 -h /www" in conf
+    assert f"net0: name=eth0,bridge={pve.sim.bridge}" in conf
+    assert "lock:" not in conf
+    assert "#lxcri image localhost/lxcri-demo%3Alatest\n#sha256%3A" in conf
+    subvol = pve.sim.dir / "storage/local/images" / str(vmid) / f"subvol-{vmid}-disk-0.subvol"
+    assert (subvol / "www/index.html").stat().st_uid == 100000  # shifted for unprivileged
+    state = json.loads((pve.state_dir(vmid) / "state.json").read_text())
+    assert state["image"] == DEMO_REF and state["image_digest"].startswith("sha256:")
+    hook = pve.sim.dir / "storage/local/snippets/lxcri-hookscript"
+    assert os.access(hook, os.X_OK)
+
+    pve.be.start(CtRef("web"))
+    assert pve.sim.lxc_state(vmid) == "RUNNING"
+    assert wait_for(lambda: _answers(pve.sim.gateway, port), what="published port")
+
+    (st,) = [s for s in pve.be.list() if s.vmid == vmid]
+    assert (st.name, st.status, st.lock, st.image) == ("web", "running", "", DEMO_REF)
+    assert st.ipv4 == pve.sim.ip(10)
+    assert [(p.host_port, p.container_port) for p in st.ports] == [(port, 80)]
+    assert pve.be.status(CtRef(str(vmid))).status == "running"
+
+    cmd = pve.be.exec_command(CtRef("web"), ["cat", "/www/index.html"], ExecOptions())
+    res = subprocess.run(cmd.argv, env=cmd.env, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0 and "Hello from an lxcri" in res.stdout
+
+    pve.be.config_set(CtRef("web"), {"memory": "256"})
+    assert pve.be.config_get(CtRef("web"))["memory"] == 256
+    assert "memory: 256" in pve.conf(vmid)
+
+    logs = b"".join(pve.be.logs(CtRef("web")))
+    assert b"response:200" in logs  # httpd -v logged the request on its console
+
+    pve.be.stop(CtRef("web"), timeout=5)
+    assert pve.sim.lxc_state(vmid) == "STOPPED"
+    assert _dnat_targets(vmid) == ""  # post-stop unpublished
+    assert not _answers(pve.sim.gateway, port)
+    assert pve.be.status(CtRef("web")).status == "exited"
+
+    pve.be.remove(CtRef("web"))
+    assert not pve.conf_exists(vmid)
+    assert not subvol.exists()
+    assert not pve.state_dir(vmid).exists()
+    with pytest.raises(ContainerNotFound):
+        pve.be.status(CtRef("web"))
+
+
+@pytest.mark.slow
+def test_zfspool_storage_clone_and_destroy(
+    zfs_dataset: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    sim = start_sim(zfs_pool=zfs_dataset)
+    try:
+        pve = _setup(sim, monkeypatch, tmp_path, LXCRI_PVE_STORAGE="local-zfs")
+        port = free_port()
+        vmid = pve.run("zweb", port=port, ip=11)
+        ds = f"{zfs_dataset}/subvol-{vmid}-disk-0"
+        assert f"rootfs: local-zfs:subvol-{vmid}-disk-0,size=8G" in pve.conf(vmid)
+        origin = subprocess.run(
+            ["zfs", "get", "-H", "-o", "value", "origin", ds], capture_output=True, text=True
+        ).stdout.strip()
+        assert origin.startswith(f"{zfs_dataset}/lxcri/layers/")  # a clone of the layer chain
+        pve.be.start(CtRef(str(vmid)))
+        assert wait_for(lambda: _answers(sim.gateway, port), what="published port")
+        pve.be.remove(CtRef("zweb"), force=True)
+        res = subprocess.run(["zfs", "list", ds], capture_output=True, text=True)
+        assert res.returncode != 0
+        assert not pve.conf_exists(vmid)
+    finally:
+        sim.close()
+
+
+@pytest.mark.slow
+def test_dhcp_address_learned_after_start_and_reboot_leaves_nothing(pve: Env) -> None:
+    port = free_port()
+    vmid = pve.run("dweb", port=port)
+    assert "ip=dhcp" in pve.conf(vmid)
+    pve.be.start(CtRef("dweb"))
+    assert _dnat_targets(vmid) == ""  # no address yet: nothing published
+    addr = pve.sim.ip(20)
+    # what a DHCP client in the CT would do (the simulator runs none)
+    cmd = pve.be.exec_command(
+        CtRef("dweb"), ["ip", "addr", "add", f"{addr}/24", "dev", "eth0"], ExecOptions()
+    )
+    subprocess.run(cmd.argv, env=cmd.env, check=True, capture_output=True, timeout=30)
+    assert wait_for(lambda: _answers(pve.sim.gateway, port), what="port published via DHCP")
+    assert pve.be.status(CtRef("dweb")).ipv4 == addr
+    pve.be.reboot(CtRef("dweb"))
+    assert pve.sim.lxc_state(vmid) == "RUNNING"
+    assert addr not in _dnat_targets(vmid)  # nothing to the old address
+    pve.be.remove(CtRef("dweb"), force=True)
+
+
+def test_a_hostile_ct_address_is_not_a_dnat_target(pve: Env) -> None:
+    """A CT claiming an address outside its bridge's subnet gets no DNAT to it."""
+    port = free_port()
+    vmid = pve.run("evil", port=port)
+    pve.be.start(CtRef("evil"))
+    cmd = pve.be.exec_command(
+        CtRef("evil"), ["ip", "addr", "add", "10.254.254.1/24", "dev", "eth0"], ExecOptions()
+    )
+    subprocess.run(cmd.argv, env=cmd.env, check=True, capture_output=True, timeout=30)
+    log = pve.state_dir(vmid) / "hooks.log"
+    assert wait_for(lambda: log.exists() and "outside the subnets" in log.read_text())
+    assert _dnat_targets(vmid) == ""
+    pve.be.remove(CtRef("evil"), force=True)
+
+
+def test_errors_are_one_clear_line(pve: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    vmid = pve.run("one")
+    # a VMID that exists
+    with pytest.raises(BackendError, match=f"^CT {vmid} already exists on node pve1$"):
+        pve.be.create(CreateRequest(image=DEMO_REF, options=RunOptions(name="two"), vmid=vmid))
+    # a name that exists
+    with pytest.raises(BackendError, match="named one exists already"):
+        pve.run("one")
+    # unknown storage
+    be = PveLocalBackend(pve.cfg.with_overrides(pve_storage="nope"))
+    with pytest.raises(BackendError, match="^storage 'nope' is not in .*storage.cfg; use one of"):
+        be.create(CreateRequest(image=DEMO_REF, options=RunOptions(name="three")))
+    # the config lock held by another process beyond the timeout
+    other = pve.sim.vmid()
+    lock = Path("/run/lock/lxc") / f"pve-config-{other}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        ["flock", str(lock), "sleep", "30"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: _locked(lock), what="flock holder")
+        be = PveLocalBackend(pve.cfg.with_overrides(lock_timeout=1.0))
+        with pytest.raises(BackendError, match=f"^CT {other}: its config lock .* is held by"):
+            be.create(CreateRequest(image=DEMO_REF, options=RunOptions(name="four"), vmid=other))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not pve.conf_exists(other)
+    # nothing of the failed creates is left: only CT "one"
+    assert [s.name for s in pve.be.list()] == ["one"]
+    pve.be.remove(CtRef("one"))
+
+
+def _locked(path: Path) -> bool:
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
