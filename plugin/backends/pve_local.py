@@ -388,7 +388,12 @@ class PveLocalBackend:
     def reboot(self, ref: CtRef) -> None:
         vmid = self._resolve(ref)
         self._ensure_hook()
-        self._pct("reboot", str(vmid), what=f"rebooting CT {vmid}")
+        st = load_state(self.cfg.root, vmid)
+        # the app is PID 1 and may ignore its halt signal: PVE forces the stop after this
+        t = str(max(1, st.stop_timeout if st else 10))
+        self._pct(
+            "reboot", str(vmid), "--timeout", t, what=f"rebooting CT {vmid}", timeout=int(t) + 120
+        )
 
     def remove(self, ref: CtRef, *, force: bool = False) -> None:
         vmid = self._resolve(ref)

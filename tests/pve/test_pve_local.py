@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from lxcri_pve.backends.pve_local import PveLocalBackend
+from lxcri_pve.demo_image import DEMO_REF, build_demo_layout
 
 from lxcri_core.backend import CreateRequest, CtRef, ExecOptions, open_backend
 from lxcri_core.config import Config, load_config
 from lxcri_core.errors import BackendError, ContainerNotFound
 from lxcri_core.spec.options import RunOptions
-from lxcri_pve.backends.pve_local import PveLocalBackend
-from lxcri_pve.demo_image import DEMO_REF, build_demo_layout
 from tests.pvesim.fixtures import PveSim, free_port, start_sim
-from tests.support.lxcenv import wait_for
+from tests.support.lxcenv import make_dir, wait_for
 from tests.support.zfs import zfs_dataset, zfs_fuse, zfs_pool
 
 __all__ = ["zfs_dataset", "zfs_fuse", "zfs_pool"]
@@ -169,6 +169,10 @@ def test_dir_storage_run_publish_list_exec_set_stop_destroy(pve: Env) -> None:
 def test_zfspool_storage_clone_and_destroy(
     zfs_dataset: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    # pytest's tmp dir (where the pool is mounted) is 0700: the unprivileged CT's
+    # root (uid 100000) could not reach its rootfs; PVE's pools are below / instead.
+    mnt = make_dir() / "zfs"
+    subprocess.run(["zfs", "set", f"mountpoint={mnt}", zfs_dataset], check=True)
     sim = start_sim(zfs_pool=zfs_dataset)
     try:
         pve = _setup(sim, monkeypatch, tmp_path, LXCRI_PVE_STORAGE="local-zfs")
@@ -180,12 +184,18 @@ def test_zfspool_storage_clone_and_destroy(
             ["zfs", "get", "-H", "-o", "value", "origin", ds], capture_output=True, text=True
         ).stdout.strip()
         assert origin.startswith(f"{zfs_dataset}/lxcri/layers/")  # a clone of the layer chain
+        quota = subprocess.run(
+            ["zfs", "get", "-H", "-o", "value", "refquota", ds], capture_output=True, text=True
+        ).stdout.strip()
+        assert quota == "8G"
         pve.be.start(CtRef(str(vmid)))
         assert wait_for(lambda: _answers(sim.gateway, port), what="published port")
         pve.be.remove(CtRef("zweb"), force=True)
         res = subprocess.run(["zfs", "list", ds], capture_output=True, text=True)
         assert res.returncode != 0
         assert not pve.conf_exists(vmid)
+        refs = json.loads((pve.cfg.root / "storage/zfs/refs.json").read_text())
+        assert str(vmid) not in refs.get("containers", {})  # lxcri forgot the clone too
     finally:
         sim.close()
 
@@ -193,16 +203,17 @@ def test_zfspool_storage_clone_and_destroy(
 @pytest.mark.slow
 def test_dhcp_address_learned_after_start_and_reboot_leaves_nothing(pve: Env) -> None:
     port = free_port()
-    vmid = pve.run("dweb", port=port)
+    vmid = pve.run("dweb", port=port, cap_add=("NET_ADMIN",))
     assert "ip=dhcp" in pve.conf(vmid)
     pve.be.start(CtRef("dweb"))
     assert _dnat_targets(vmid) == ""  # no address yet: nothing published
     addr = pve.sim.ip(20)
     # what a DHCP client in the CT would do (the simulator runs none)
     cmd = pve.be.exec_command(
-        CtRef("dweb"), ["ip", "addr", "add", f"{addr}/24", "dev", "eth0"], ExecOptions()
+        CtRef("dweb"), ["busybox", "ip", "addr", "add", f"{addr}/24", "dev", "eth0"], ExecOptions()
     )
-    subprocess.run(cmd.argv, env=cmd.env, check=True, capture_output=True, timeout=30)
+    res = subprocess.run(cmd.argv, env=cmd.env, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
     assert wait_for(lambda: _answers(pve.sim.gateway, port), what="port published via DHCP")
     assert pve.be.status(CtRef("dweb")).ipv4 == addr
     pve.be.reboot(CtRef("dweb"))
@@ -214,12 +225,15 @@ def test_dhcp_address_learned_after_start_and_reboot_leaves_nothing(pve: Env) ->
 def test_a_hostile_ct_address_is_not_a_dnat_target(pve: Env) -> None:
     """A CT claiming an address outside its bridge's subnet gets no DNAT to it."""
     port = free_port()
-    vmid = pve.run("evil", port=port)
+    vmid = pve.run("evil", port=port, cap_add=("NET_ADMIN",))
     pve.be.start(CtRef("evil"))
     cmd = pve.be.exec_command(
-        CtRef("evil"), ["ip", "addr", "add", "10.254.254.1/24", "dev", "eth0"], ExecOptions()
+        CtRef("evil"),
+        ["busybox", "ip", "addr", "add", "10.254.254.1/24", "dev", "eth0"],
+        ExecOptions(),
     )
-    subprocess.run(cmd.argv, env=cmd.env, check=True, capture_output=True, timeout=30)
+    res = subprocess.run(cmd.argv, env=cmd.env, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
     log = pve.state_dir(vmid) / "hooks.log"
     assert wait_for(lambda: log.exists() and "outside the subnets" in log.read_text())
     assert _dnat_targets(vmid) == ""
@@ -236,7 +250,7 @@ def test_errors_are_one_clear_line(pve: Env, monkeypatch: pytest.MonkeyPatch) ->
         pve.run("one")
     # unknown storage
     be = PveLocalBackend(pve.cfg.with_overrides(pve_storage="nope"))
-    with pytest.raises(BackendError, match="^storage 'nope' is not in .*storage.cfg; use one of"):
+    with pytest.raises(BackendError, match=r"^storage 'nope' is not in .*storage\.cfg; use one of"):
         be.create(CreateRequest(image=DEMO_REF, options=RunOptions(name="three")))
     # the config lock held by another process beyond the timeout
     other = pve.sim.vmid()
