@@ -60,12 +60,22 @@ from lxcri_core.backend import (
     ExecCommand,
     ExecOptions,
 )
-from lxcri_core.errors import BackendError, ContainerNotFound, ImageNotFound, RegistryError
+from lxcri_core.errors import (
+    BackendError,
+    ContainerNotFound,
+    CorruptState,
+    ImageNotFound,
+    LockTimeout,
+    RegistryError,
+)
+from lxcri_core.log import get_logger
 from lxcri_core.spec.model import PortMapping
 
 if TYPE_CHECKING:
     from lxcri_core.config import Config
     from lxcri_core.spec.pve_config import PveConfig
+
+log = get_logger(__name__)
 
 TAG = "lxcri"
 #: Size of a new rootfs (PVE's default for a CT disk), in GiB.
@@ -129,7 +139,12 @@ class PveLocalBackend:
         return res.stdout
 
     def _pct(self, *args: str, what: str, timeout: float = 600) -> str:
-        return self._run(["pct", *args], what, timeout)
+        out = self._run(["pct", *args], what, timeout)
+        # a failing post-start/pre-stop hook is only a warning in PVE's task: say it here too
+        for line in out.splitlines():
+            if line.startswith(("WARN: ", "lxcri hookscript: ")) and "failed" in line:
+                log.warning(line.removeprefix("WARN: "))
+        return out
 
     # -- configs ---------------------------------------------------------------------
     def _read_conf(self, vmid: int) -> PveConfig | None:
@@ -231,6 +246,23 @@ class PveLocalBackend:
             ) from None
 
     def create(self, req: CreateRequest) -> Container:
+        from lxcri_core.fsutil import flocked
+
+        name = req.pct.get("hostname") or req.options.name or req.options.hostname or ""
+        if not name:
+            return self._create(req, "")
+        from lxcri_core.spec.options import parse_hostname
+
+        name = parse_hostname(name, "--name")  # it is the CT's hostname (and a file name here)
+        # two creates of one name: the second waits, then finds the name taken
+        locks = self.cfg.root / "pve" / ".names"
+        try:
+            with flocked(locks / name, timeout=self.cfg.lock_timeout):
+                return self._create(req, name)
+        except LockTimeout as e:
+            raise BackendError(str(e)) from None
+
+    def _create(self, req: CreateRequest, name: str) -> Container:
         from lxcri_core.media import Manifest, load_json
         from lxcri_core.spec.build import build_spec
         from lxcri_core.unpack.model import IdMap
@@ -239,7 +271,6 @@ class PveLocalBackend:
         opts = req.options
         st = pve_storage.rootfs_storage(cfg)
         hook_path = pve_storage.snippet_path(cfg, cfg.pve_hookscript)
-        name = req.pct.get("hostname") or opts.name or opts.hostname or ""
         opts = dataclasses.replace(
             opts, name=name, hostname=name or None, bridge=opts.bridge or cfg.pve_bridge
         )
@@ -269,6 +300,7 @@ class PveLocalBackend:
             spec = build_spec(image_config, opts, rootpath, image=rec.name)
             spec = dataclasses.replace(spec, ports=_free_ports(spec.ports))
             conf, new_mps = self._render(spec, vmid, st.id, volid, rec, req)
+            nic = _net0(conf)
             record = CtState(
                 vmid=vmid,
                 name=name,
@@ -278,9 +310,9 @@ class PveLocalBackend:
                 storage_type=st.type,
                 rootfs_volume=volid,
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
-                ipv4=spec.network.ip if spec.network.mode == "bridge" else "manual",
-                netdev=spec.network.name,
-                bridge=spec.network.bridge,
+                ipv4=nic.get("ip", "manual"),
+                netdev=nic.get("name", "eth0"),
+                bridge=nic.get("bridge", ""),
                 ports=tuple(
                     PortRecord(p.host_port, p.container_port, p.protocol, p.host_ip)
                     for p in spec.ports
@@ -404,18 +436,21 @@ class PveLocalBackend:
             self._pct("stop", str(vmid), what=f"stopping CT {vmid}")
         # pct destroys the CT's own volumes (rootfs, mpN) and the config, under its lock
         self._pct("destroy", str(vmid), "--purge", "1", what=f"destroying CT {vmid}")
-        st = load_state(self.cfg.root, vmid)
-        if st is not None:
-            storages = pve_storage.read_storages(self.cfg.pve_root)
-            if st.storage in storages:
-                pve_storage.forget_rootfs(self.cfg, storages[st.storage], vmid)
-            if st.ports:
-                from lxcri_pve.backends.pve_hookscript import chain_id
+        try:
+            st = load_state(self.cfg.root, vmid)
+        except CorruptState:
+            st = None  # an unreadable record must not keep the rest alive: clean up by VMID
+        storages = pve_storage.read_storages(self.cfg.pve_root)
+        for storage in storages.values():
+            if st is None or storage.id == st.storage:
+                pve_storage.forget_rootfs(self.cfg, storage, vmid)
+        if st is None or st.ports:
+            from lxcri_pve.backends.pve_hookscript import chain_id
 
-                from lxcri_core.network.ports import unpublish
+            from lxcri_core.network.ports import DEFAULT_TABLE, unpublish
 
-                with contextlib.suppress(Exception):
-                    unpublish(chain_id(vmid), table=st.nft_table)
+            with contextlib.suppress(Exception):
+                unpublish(chain_id(vmid), table=st.nft_table if st else DEFAULT_TABLE)
         shutil.rmtree(state_dir(self.cfg.root, vmid), ignore_errors=True)
 
     # -- status ------------------------------------------------------------------------
@@ -458,7 +493,11 @@ class PveLocalBackend:
     def _status(
         self, vmid: int, conf: PveConfig, state: tuple[str, int | None, str]
     ) -> ContainerStatus:
-        st = load_state(self.cfg.root, vmid)
+        error = ""
+        try:
+            st = load_state(self.cfg.root, vmid)
+        except CorruptState as e:
+            st, error = None, str(e)
         lxc_state, pid, ip = state
         running = lxc_state in ("RUNNING", "STARTING", "STOPPING", "FROZEN")
         clog = state_dir(self.cfg.root, vmid) / CONSOLE_LOG
@@ -489,6 +528,7 @@ class PveLocalBackend:
             tags=tuple(_tags(conf)),
             node=self.node,
             status_text="Up" if running else "Exited" if status == "exited" else "Created",
+            error=error,
         )
 
     def status(self, ref: CtRef) -> ContainerStatus:
@@ -571,6 +611,14 @@ class PveLocalBackend:
             args += ["--delete", ",".join(delete)]
         if args:
             self._pct("set", str(vmid), *args, what=f"changing the config of CT {vmid}")
+
+
+def _net0(conf: PveConfig) -> dict[str, str]:
+    """net0 as the config has it (a ``--net0`` given pct-style overrides lxcri's)."""
+    from lxcri_core.spec.pve_config import parse_property_string
+
+    value = conf.main.get("net0")
+    return parse_property_string(value, "name") if value else {}
 
 
 def _tags(conf: PveConfig) -> list[str]:

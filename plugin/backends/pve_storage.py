@@ -182,21 +182,32 @@ def chain_dir_name(chain: ImageChain) -> str:
 
 
 def forget_rootfs(cfg: Config, st: PveStorage, vmid: int) -> None:
-    """Drop lxcri's record of CT ``vmid``'s clone and destroy it if still there (zfspool)."""
+    """Drop lxcri's record of CT ``vmid``'s clone (zfspool), once ``pct destroy`` freed it.
+
+    Only the record: the dataset is PVE's volume, and PVE destroys it.
+    """
     if st.type != "zfspool":
         return
+    from lxcri_core.storage.refs import save_refs
     from lxcri_core.storage.zfs import ZfsBackend
 
     zb = _zfs_backend(cfg, st)
     assert isinstance(zb, ZfsBackend)
-    if str(vmid) in zb.containers():
-        zb.remove_rootfs(str(vmid))
+    with zb.locked():
+        refs = zb.refs()
+        if refs.containers.pop(str(vmid), None) is not None:
+            save_refs(zb.state / "refs.json", refs)
 
 
 def remove_rootfs(cfg: Config, st: PveStorage, vmid: int) -> None:
     """Undo ``create_rootfs`` (a create that failed half-way)."""
     if st.type == "zfspool":
-        forget_rootfs(cfg, st, vmid)
+        from lxcri_core.storage.zfs import ZfsBackend
+
+        zb = _zfs_backend(cfg, st)
+        assert isinstance(zb, ZfsBackend)
+        if str(vmid) in zb.containers():
+            zb.remove_rootfs(str(vmid))
         return
     assert st.path is not None
     vdir = st.path / "images" / str(vmid)

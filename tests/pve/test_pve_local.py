@@ -9,6 +9,7 @@ with nftables, so a published port is fetched from the host for real.
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import json
 import os
 import subprocess
@@ -113,7 +114,7 @@ def _dnat_targets(vmid: int) -> str:
 @pytest.mark.slow
 def test_dir_storage_run_publish_list_exec_set_stop_destroy(pve: Env) -> None:
     port = free_port()
-    vmid = pve.run("web", port=port, ip=10)
+    vmid = pve.run("web", port=port, ip=10, volumes=("data:/data",))
     conf = pve.conf(vmid)
     # PVE 9.1's OCI encoding, the hookscript, the rootfs in PVE's subvol directory
     assert f"rootfs: local:{vmid}/subvol-{vmid}-disk-0.subvol,size=8G" in conf
@@ -122,6 +123,11 @@ def test_dir_storage_run_publish_list_exec_set_stop_destroy(pve: Env) -> None:
     assert "entrypoint: /bin/httpd -f -v -p 80 -h /www" in conf
     assert f"net0: name=eth0,bridge={pve.sim.bridge}" in conf
     assert "lock:" not in conf
+    # the volume: allocated by pct on the same storage, owned by the CT
+    mp0 = f"mp0: local:{vmid}/subvol-{vmid}-disk-1.subvol,mp=/data,backup=1,size=1G"
+    assert mp0 in conf, conf
+    vol = pve.sim.dir / "storage/local/images" / str(vmid) / f"subvol-{vmid}-disk-1.subvol"
+    assert vol.is_dir()
     assert "#lxcri image localhost/lxcri-demo%3Alatest\n#sha256%3A" in conf
     subvol = pve.sim.dir / "storage/local/images" / str(vmid) / f"subvol-{vmid}-disk-0.subvol"
     assert (subvol / "www/index.html").stat().st_uid == 100000  # shifted for unprivileged
@@ -159,7 +165,7 @@ def test_dir_storage_run_publish_list_exec_set_stop_destroy(pve: Env) -> None:
 
     pve.be.remove(CtRef("web"))
     assert not pve.conf_exists(vmid)
-    assert not subvol.exists()
+    assert not subvol.exists() and not vol.exists()
     assert not pve.state_dir(vmid).exists()
     with pytest.raises(ContainerNotFound):
         pve.be.status(CtRef("web"))
@@ -284,3 +290,44 @@ def _locked(path: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+@pytest.mark.slow
+def test_hook_failures_reach_the_task_log_and_a_bad_record_aborts_the_start(pve: Env) -> None:
+    port = free_port()
+    a = pve.run("first", port=port, ip=30)
+    b = pve.run("second", port=port, ip=31)
+    pve.be.start(CtRef("first"))
+    pve.be.start(CtRef("second"))  # PVE: a failing post-start is a warning, the CT runs
+    assert pve.sim.lxc_state(b) == "RUNNING"
+    hooks = (pve.state_dir(b) / "hooks.log").read_text()
+    assert f"CT {b} post-start: failed: host port {port}/tcp is already published" in hooks
+    tasks = "".join(p.read_text() for p in (pve.sim.dir / "tasks").glob("UPID:*:vzstart:*"))
+    assert f"lxcri hookscript: CT {b} post-start: failed: host port {port}" in tasks
+    assert wait_for(lambda: _answers(pve.sim.gateway, port))  # still the first one's
+    pve.be.stop(CtRef("second"), timeout=0)
+    # an unreadable record: pre-start fails, so PVE does not start the CT
+    (pve.state_dir(b) / "state.json").write_text("{broken")
+    with pytest.raises(
+        BackendError, match=f"^starting CT {b}: hookscript error for {b} on pre-start"
+    ):
+        pve.be.start(CtRef("second"))
+    assert pve.sim.lxc_state(b) == "STOPPED"
+    for vmid in (a, b):
+        pve.be.remove(CtRef(str(vmid)), force=True)
+
+
+def test_vmid_from_nextid_and_the_host_address_is_refused(pve: Env) -> None:
+    from lxcri_pve.backends.pve_hookscript import acceptable
+    from lxcri_pve.backends.pve_state import load_state
+
+    ct = pve.be.create(CreateRequest(image=DEMO_REF, options=RunOptions(name="auto")))
+    assert ct.vmid >= pve.sim.first_vmid and pve.conf_exists(ct.vmid)
+    assert ct.name == "auto" and ct.backend == "pve-local"
+    st = load_state(pve.cfg.root, ct.vmid)
+    assert st is not None and st.bridge == pve.sim.bridge
+    gw = ipaddress.IPv4Interface(f"{pve.sim.gateway}/24")
+    assert "one of the host's own addresses" in str(acceptable(st, gw))
+    assert acceptable(st, ipaddress.IPv4Interface(f"{pve.sim.ip(40)}/24")) is None
+    pve.be.remove(CtRef("auto"))
+    assert not pve.conf_exists(ct.vmid)
