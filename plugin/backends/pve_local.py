@@ -85,9 +85,10 @@ VOLUME_GIB = 1
 _NEW_DISK = re.compile(r"^[a-zA-Z][\w.-]*:\d+$")
 
 
-def _last_line(text: str) -> str:
+def _one_line(text: str) -> str:
+    """A tool's error output as one line (PVE's 400 answers span several)."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
+    return "; ".join(lines)[:2000]
 
 
 class PveLocalBackend:
@@ -134,7 +135,7 @@ class PveLocalBackend:
         except subprocess.TimeoutExpired:
             raise BackendError(f"{what}: `{' '.join(argv)}` took over {timeout:g} s") from None
         if res.returncode != 0:
-            why = _last_line(res.stderr) or _last_line(res.stdout) or f"exit {res.returncode}"
+            why = _one_line(res.stderr) or _one_line(res.stdout) or f"exit {res.returncode}"
             raise BackendError(f"{what}: {why}")
         return res.stdout
 
@@ -299,8 +300,7 @@ class PveLocalBackend:
                 opts = dataclasses.replace(opts, name=name, hostname=name)
             spec = build_spec(image_config, opts, rootpath, image=rec.name)
             spec = dataclasses.replace(spec, ports=_free_ports(spec.ports))
-            conf, new_mps = self._render(spec, vmid, st.id, volid, rec, req)
-            nic = _net0(conf)
+            conf, extra = self._render(spec, vmid, st.id, volid, rec, req)
             record = CtState(
                 vmid=vmid,
                 name=name,
@@ -310,9 +310,6 @@ class PveLocalBackend:
                 storage_type=st.type,
                 rootfs_volume=volid,
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
-                ipv4=nic.get("ip", "manual"),
-                netdev=nic.get("name", "eth0"),
-                bridge=nic.get("bridge", ""),
                 ports=tuple(
                     PortRecord(p.host_port, p.container_port, p.protocol, p.host_ip)
                     for p in spec.ports
@@ -323,19 +320,35 @@ class PveLocalBackend:
                 labels=dict(spec.labels),
             )
             undo.append(lambda: shutil.rmtree(state_dir(cfg.root, vmid), ignore_errors=True))
-            save_state(cfg.root, record)
+            save_state(cfg.root, self._with_net(record, conf))
             conf.main.add("lxc.console.logfile", str(state_dir(cfg.root, vmid) / CONSOLE_LOG))
             install_hookscript(hook_path, cfg.root)
             with self._lock(vmid):
                 self._write_conf(vmid, conf.render())
-            for key, value in new_mps.items():
-                self._pct("set", str(vmid), f"--{key}", value, what=f"CT {vmid}: adding {key}")
+            if extra:
+                # pct checks these against PVE's schema and allocates new volumes
+                args = [a for k, v in extra.items() for a in (f"--{k}", v)]
+                self._pct("set", str(vmid), *args, what=f"creating CT {vmid}")
+                final = self._read_conf(vmid)
+                if final is not None:
+                    save_state(cfg.root, self._with_net(record, final))
         except BaseException:
             for fn in reversed(undo):
                 with contextlib.suppress(Exception):
                     fn()
             raise
         return Container(vmid=vmid, name=name, id=str(vmid), backend=self.name, node=self.node)
+
+    @staticmethod
+    def _with_net(record: CtState, conf: PveConfig) -> CtState:
+        """The record with net0's address mode, device and bridge as the config has them."""
+        nic = _net0(conf)
+        return dataclasses.replace(
+            record,
+            ipv4=nic.get("ip", "manual"),
+            netdev=nic.get("name", "eth0"),
+            bridge=nic.get("bridge", ""),
+        )
 
     def _render(
         self, spec: Any, vmid: int, sid: str, volid: str, rec: Any, req: CreateRequest
@@ -358,22 +371,27 @@ class PveLocalBackend:
         except SpecError as e:
             raise BackendError(f"CT {vmid}: {e}") from None
         m = conf.main
+        extra: dict[str, str] = {}
         for key, value in req.pct.items():
+            if key.startswith("lxc.") or key in ("hookscript", "rootfs", "unprivileged", "lock"):
+                raise BackendError(f"--{key} is lxcri's to set on pve-local")
             if key == "tags":
                 tags = [t for t in re.split(r"[;,\s]+", value) if t]
-                m.set("tags", ";".join(dict.fromkeys([TAG, *tags])))
-            elif key.startswith("lxc.") or key in ("hookscript", "rootfs", "unprivileged"):
-                raise BackendError(f"--{key} is lxcri's to set on pve-local")
-            else:
-                m.set(key, value)
+                try:
+                    m.set("tags", ";".join(dict.fromkeys([TAG, *tags])))
+                except SpecError as e:
+                    raise BackendError(f"--tags: {e}") from None
+            elif key != "hostname":  # the name, already in the config
+                extra[key] = value
         # Volumes pct can allocate (STORAGE:SIZE) are left to `pct set` after the write.
-        new_mps: dict[str, str] = {}
         for key in [k for k in m.options() if re.fullmatch(r"mp\d+", k)]:
             value = m.get(key) or ""
+            if key in extra:
+                continue
             if _NEW_DISK.match(parse_property_string(value, "volume").get("volume", "")):
-                new_mps[key] = value
+                extra[key] = value
                 m.delete(key)
-        return conf, new_mps
+        return conf, extra
 
     def _drop_conf(self, vmid: int) -> None:
         with self._lock(vmid):

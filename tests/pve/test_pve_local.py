@@ -209,7 +209,7 @@ def test_zfspool_storage_clone_and_destroy(
 @pytest.mark.slow
 def test_dhcp_address_learned_after_start_and_reboot_leaves_nothing(pve: Env) -> None:
     port = free_port()
-    vmid = pve.run("dweb", port=port, cap_add=("NET_ADMIN",))
+    vmid = pve.run("dweb", port=port, cap_add=("NET_ADMIN",), stop_timeout=1)
     assert "ip=dhcp" in pve.conf(vmid)
     pve.be.start(CtRef("dweb"))
     assert _dnat_targets(vmid) == ""  # no address yet: nothing published
@@ -274,6 +274,17 @@ def test_errors_are_one_clear_line(pve: Env, monkeypatch: pytest.MonkeyPatch) ->
         holder.kill()
         holder.wait()
     assert not pve.conf_exists(other)
+    # pct-style properties go through pct's schema check; a newline cannot add a raw key
+    bad = {"memory": "128\nlxc.hook.pre-start: /bin/false"}
+    with pytest.raises(
+        BackendError,
+        match=r"^creating CT \d+: 400 Parameter verification failed\.; memory: type check",
+    ):
+        pve.be.create(CreateRequest(image=DEMO_REF, options=RunOptions(name="five"), pct=bad))
+    with pytest.raises(BackendError, match=r"^--lxc\.init\.cmd is lxcri's to set on pve-local$"):
+        pve.be.create(
+            CreateRequest(image=DEMO_REF, options=RunOptions(name="six"), pct={"lxc.init.cmd": "x"})
+        )
     # nothing of the failed creates is left: only CT "one"
     assert [s.name for s in pve.be.list()] == ["one"]
     pve.be.remove(CtRef("one"))
@@ -331,3 +342,36 @@ def test_vmid_from_nextid_and_the_host_address_is_refused(pve: Env) -> None:
     assert acceptable(st, ipaddress.IPv4Interface(f"{pve.sim.ip(40)}/24")) is None
     pve.be.remove(CtRef("auto"))
     assert not pve.conf_exists(ct.vmid)
+
+
+def test_pct_properties_at_create(pve: Env) -> None:
+    ct = pve.be.create(
+        CreateRequest(
+            image=DEMO_REF,
+            options=RunOptions(name="props"),
+            vmid=pve.sim.vmid(),
+            pct={"memory": "128", "cores": "1", "tags": "web;prod", "net0": pve.sim.net0(50)},
+        )
+    )
+    conf = pve.conf(ct.vmid)
+    assert "memory: 128" in conf and "cores: 1" in conf and "tags: lxcri;web;prod" in conf
+    assert f"ip={pve.sim.ip(50)}/24" in conf
+    st = json.loads((pve.state_dir(ct.vmid) / "state.json").read_text())
+    assert st["ipv4"] == f"{pve.sim.ip(50)}/24"  # the record follows --net0
+    pve.be.remove(CtRef("props"))
+
+
+def test_hookscript_install_is_idempotent_and_keeps_a_foreign_file(tmp_path: Path) -> None:
+    from lxcri_pve.backends.pve_hookscript import install
+
+    path = tmp_path / "snippets" / "lxcri-hookscript"
+    install(path, tmp_path / "root")
+    first = path.stat()
+    install(path, tmp_path / "root")
+    assert path.stat().st_ino == first.st_ino  # unchanged: not rewritten
+    assert os.access(path, os.X_OK) and "/root'" in path.read_text()
+    other = tmp_path / "snippets" / "admin-script"
+    other.write_text("#!/bin/sh\necho mine\n")
+    with pytest.raises(BackendError, match="is not lxcri's hookscript"):
+        install(other, tmp_path / "root")
+    assert other.read_text() == "#!/bin/sh\necho mine\n"
