@@ -68,11 +68,14 @@ demo: venv
 # 127.0.0.1:PVESIM_PORT, state in PVESIM_DIR (DIR/ca.pem, DIR/token,
 # DIR/requests.jsonl, DIR/etc-pve). Point pct/pvesh (tests/pvesim/bin) at it
 # with PVESIM_DIR=DIR; point lxcri with LXCRI_PVE_URL, _TOKEN_FILE, _CA.
+# PVESIM_BRIDGE=vmbr0:10.99.0.1/24 also creates that bridge for the CTs' netN.
 PVESIM_DIR ?= /var/tmp/pvesim
 PVESIM_PORT ?= 8006
+PVESIM_BRIDGE ?=
 pve-sim: venv
 	mkdir -p $(PVESIM_DIR) && chmod 755 $(PVESIM_DIR)
-	$(VPY) -m tests.pvesim --dir $(PVESIM_DIR) --port $(PVESIM_PORT)
+	$(VPY) -m tests.pvesim --dir $(PVESIM_DIR) --port $(PVESIM_PORT) \
+		$(if $(PVESIM_BRIDGE),--bridge $(PVESIM_BRIDGE))
 
 # Each prints lxcri's time beside its peer's (skopeo, umoci/tar, lxc-oci, python3) and the ratio.
 bench: venv

@@ -16,11 +16,26 @@ Point a backend at it:
   DIR/storage/local/snippets). Write a config under PVE's lock: flock on
   /run/lock/lxc/pve-config-VMID.lock (PVESIM_LOCK_DIR moves it), which
   pct, pvesh and the API also take.
-- Containers run from lxcpath DIR/lxc (``lxc-info -P DIR/lxc -n VMID``).
+- Containers run from lxcpath DIR/lxc (``lxc-info -P DIR/lxc -n VMID``); use
+  ``pct status/exec/enter`` to stay independent of it.
+- DIR/etc-pve/.vmlist and .members exist as pmxcfs makes them; .vmlist is
+  refreshed on the simulator's own writes and on every listing, not the
+  moment a backend writes a VMID.conf itself (pmxcfs would).
+
+Faithful on purpose (from pve-container/pve-common): PVE's 400/403/401/501
+replies and messages, UPIDs and task status/log, VMID.conf syntax with
+[pve:pending] for changes to a running CT, the config lock, netN/mpN printing,
+hookscript phases and errors, OCI create (entrypoint quoting, env, user,
+cmode), ``ip=dhcp,host-managed=1`` leased by the host. Known differences: the
+rootfs directory is the LXC rootfs (no mount hooks), a dir-storage disk is
+always a subvol (size recorded, not enforced), hot-plugged values are written
+but not applied live, LXC 5 gets lxc.environment for lxc.environment.runtime
+and the entrypoint as argv, ``pct exec`` clears the environment unless
+``--keep-env 1`` (PVE 8 kept it; PVE 9 planned to switch).
 
 Modules: schema (validation against tests/data/pve/api-schema.json), pctconf
 (VMID.conf), state (the tree, storage, lock, tasks), ct (CT operations),
 lxcstart (pct.conf to LXC config, start/stop, the hookscript), oci (rootfs
-from an OCI archive), server (HTTPS API), cli/pct/pvesh (the CLIs), tls,
+from an OCI archive), routes (the API handlers), server (HTTPS), cli/pct/pvesh, tls,
 hookrun (LXC post-stop hook), fixtures (pytest).
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,7 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--offline-node", action="append", default=[], help="list a node that is offline"
     )
+    ap.add_argument(
+        "--bridge",
+        metavar="NAME:CIDR",
+        help="create this Linux bridge with this host address (removed again on exit)",
+    )
     args = ap.parse_args(argv)
+    bridge = make_bridge(args.bridge) if args.bridge else None
     sim = Sim(args.dir)
     fresh = not (sim.etc_pve / "user.cfg").exists()
     sim.init(first_vmid=args.first_vmid, zfs_pool=args.zfs_pool)
@@ -54,7 +61,28 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         httpd.server_close()
+        if bridge:
+            subprocess.run(["ip", "link", "del", bridge], check=False)
     return 0
+
+
+def make_bridge(spec: str) -> str | None:
+    """Create bridge NAME with address CIDR; None when it existed already (left alone)."""
+    name, _, cidr = spec.partition(":")
+    if not name or not cidr:
+        raise SystemExit("--bridge wants NAME:CIDR, e.g. vmbr0:10.99.0.1/24")
+    if Path(f"/sys/class/net/{name}").exists():
+        return None
+    for cmd in (
+        ["ip", "link", "add", name, "type", "bridge"],
+        ["ip", "addr", "add", cidr, "dev", name],
+        ["ip", "link", "set", name, "up"],
+    ):
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+            raise SystemExit(f"cannot create bridge {name}: {res.stderr.strip()}")
+    return name
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.pvesim import schema, server
+from tests.pvesim import routes, schema
 from tests.pvesim.state import PveError, Sim
 
 ROOT = "root@pam"
@@ -95,10 +95,10 @@ def call(sim: Sim, method: str, path: str, params: dict[str, Any]) -> Any:
         raise PveError("Parameter verification failed.", 400, errors)
     if typed.get("node") not in (None, sim.node):
         raise PveError(f"hostname lookup '{typed['node']}' failed")
-    handler = server.ROUTES.get((matched[0], method))
+    handler = routes.ROUTES.get((matched[0], method))
     if handler is None:
         raise PveError(f"no '{method.lower()}' handler for '{path}'", 501)
-    return handler(server.Ctx(sim, ROOT, False, foreground=True), typed)
+    return handler(routes.Ctx(sim, ROOT, False, foreground=True), typed)
 
 
 def report(e: PveError) -> int:

@@ -73,9 +73,13 @@ def check_modify_perm(user: str, newconf: dict[str, Any], delete: list[str]) -> 
 
 
 def _fmt_size(gib: float) -> str:
-    if gib == int(gib):
-        return f"{int(gib)}G"
-    return f"{int(gib * 1024)}M"
+    """PVE::JSONSchema::format_size: the largest unit that divides evenly (0 is '0T')."""
+    size = int(gib * 1024**3)
+    for unit in ("", "K", "M", "G"):
+        if size % 1024:
+            return f"{size}{unit}"
+        size //= 1024
+    return f"{size}T"
 
 
 def alloc_volume(sim: Sim, sid: str, vmid: int, gib: float, unpriv: bool) -> str:
@@ -282,7 +286,7 @@ def create(sim: Sim, params: dict[str, Any], user: str, log: TaskLog) -> None:
                     free_volume(sim, volid)
                 except PveError as fe:
                     log(f"WARN: {fe}")
-            sim.conf_path(vmid).unlink(missing_ok=True)
+            sim.remove_conf(vmid)
             msg = str(e)
             raise PveError(
                 msg if msg.startswith("unable to create") else f"unable to create CT {vmid} - {msg}"
@@ -326,6 +330,9 @@ def start(sim: Sim, vmid: int, log: TaskLog) -> None:
             raise PveError(f"CT is locked ({conf.main['lock']})")
         if conf.main.get("template") == "1":
             raise PveError("a template cannot be started")
+        if conf.pending or conf.pending_delete:
+            conf.apply_pending()
+            sim.write(vmid, conf)
         lxcstart.start(sim, vmid, conf, log)
 
 
@@ -366,10 +373,31 @@ def destroy(
             for st in sim.storages().values():
                 if st.type == "dir" and st.path is not None:
                     remove_tree(st.path / "images" / str(vmid))
-        sim.conf_path(vmid).unlink()
+        sim.remove_conf(vmid)
         shutil.rmtree(sim.lxcpath / str(vmid), ignore_errors=True)
         if purge:
             log(f"purging CT {vmid} from related configurations..")
+
+
+# What a running CT takes at once (Config.pm's fast-plug options and the hot-plugged
+# cgroup/network keys); every other change waits in [pve:pending] for the next start.
+# The simulator records hot-plugged values in the config but does not apply them live.
+FASTPLUG = {
+    "description",
+    "onboot",
+    "startup",
+    "protection",
+    "hostname",
+    "hookscript",
+    "cores",
+    "tags",
+    "lock",
+}
+HOTPLUG = {"memory", "swap", "cpulimit", "cpuunits"}
+
+
+def live_option(key: str) -> bool:
+    return key in FASTPLUG or key in HOTPLUG or re.fullmatch(r"net\d+", key) is not None
 
 
 def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> None:
@@ -391,6 +419,11 @@ def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> Non
             )
         if conf.main.get("lock") and "lock" not in newconf and "lock" not in delete:
             raise PveError(f"CT is locked ({conf.main['lock']})")
+        running = lxcstart.state(sim, vmid)[0] == "running"
+        for key in [k for k in re.split(r"[,;\s]+", str(params.get("revert", ""))) if k]:
+            conf.pending.pop(key, None)
+            if key in conf.pending_delete:
+                conf.pending_delete.remove(key)
         for key in delete:
             if key in newconf:
                 raise param_error(key, "unable to delete a key and set it at the same time")
@@ -399,6 +432,11 @@ def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> Non
                 continue
             if key == "description":
                 conf.description = ""
+                continue
+            conf.pending.pop(key, None)
+            if running and not live_option(key):
+                if key not in conf.pending_delete:
+                    conf.pending_delete.append(key)
                 continue
             old = conf.main.pop(key, None)
             if old is not None and re.fullmatch(r"mp\d+", key):
@@ -415,11 +453,39 @@ def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> Non
         for key, value in newconf.items():
             if key == "description":
                 conf.description = value.rstrip("\n") + "\n"
+                continue
+            if key in conf.pending_delete:
+                conf.pending_delete.remove(key)
+            if running and not live_option(key):
+                conf.pending[key] = value  # applied at the next start
             else:
+                conf.pending.pop(key, None)
                 conf.main[key] = value
         if newconf_env is not None:
             set_env(conf, newconf_env)
         sim.write(vmid, conf)
+
+
+def typed(props: dict[str, Any], key: str, value: str) -> Any:
+    p = schema._prop_for(props, key)
+    return schema.coerce(p, value) if p and schema.check_value(p, value) is None else value
+
+
+def pending(sim: Sim, vmid: int) -> list[dict[str, Any]]:
+    """GET /pending: each key with its value, the pending value and/or delete."""
+    conf = sim.load(vmid)
+    props = schema.config_schema()
+    out = []
+    for key in sorted(set(conf.main) | set(conf.pending) | set(conf.pending_delete)):
+        entry: dict[str, Any] = {"key": key}
+        if key in conf.main:
+            entry["value"] = typed(props, key, conf.main[key])
+        if key in conf.pending:
+            entry["pending"] = typed(props, key, conf.pending[key])
+        if key in conf.pending_delete:
+            entry["delete"] = 1
+        out.append(entry)
+    return out
 
 
 def status(sim: Sim, vmid: int) -> dict[str, Any]:
@@ -459,17 +525,17 @@ def status(sim: Sim, vmid: int) -> dict[str, Any]:
     return out
 
 
-def config_for_api(sim: Sim, vmid: int) -> dict[str, Any]:
-    """GET /config: typed values, ``lxc`` pairs, ``env`` NUL-joined, ``digest``."""
-    from tests.pvesim import schema
-
+def config_for_api(sim: Sim, vmid: int, current: bool = False) -> dict[str, Any]:
+    """GET /config: typed values (pending ones applied unless ``current``), ``lxc``
+    pairs, ``env`` NUL-joined, ``digest``."""
     raw = sim.raw(vmid) if sim.exists(vmid) else ""
     conf = sim.load(vmid)
+    if not current:
+        conf.apply_pending()
     props = schema.config_schema()
     out: dict[str, Any] = {}
     for k, v in conf.main.items():
-        p = schema._prop_for(props, k)
-        out[k] = schema.coerce(p, v) if p and schema.check_value(p, v) is None else v
+        out[k] = typed(props, k, v)
     if conf.description:
         out["description"] = conf.description
     if conf.lxc:

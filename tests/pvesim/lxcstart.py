@@ -25,7 +25,9 @@ LXC post-stop hook (so it runs when the CT's init exits on its own too).
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -268,7 +270,102 @@ def start(sim: Sim, vmid: int, conf: pctconf.PctConf, log: TaskLog) -> None:
             log(line)
         raise PveError(f"startup for container '{vmid}' failed")
     (d / "started").write_text(str(time.time()))
+    host_managed_dhcp(sim, vmid, conf, log)
     exec_hookscript(sim, conf, vmid, "post-start", log, stop_on_error=False)
+
+
+# udhcpc's event script, run by the host in the CT's network namespace.
+DHCP_SCRIPT = """#!/bin/sh
+case "$1" in
+bound|renew)
+    ip addr flush dev "$interface" scope global
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    ;;
+esac
+exit 0
+"""
+
+
+def host_managed_dhcp(sim: Sim, vmid: int, conf: pctconf.PctConf, log: TaskLog) -> None:
+    """``ip=dhcp,host-managed=1``: the host leases the address for the CT (PVE 9.1).
+
+    busybox udhcpc runs in the CT's network namespace (host binaries, host
+    mount namespace), takes one lease and applies it; the CT's own software
+    never sees a DHCP client. Renewals are not done: leases outlive tests.
+    """
+    nets = [(k, prop(k, v)) for k, v in conf.main.items() if re.fullmatch(r"net\d+", k)]
+    wanted = [(k, n) for k, n in nets if n.get("ip") == "dhcp" and n.get("host-managed")]
+    if not wanted:
+        return
+    _, pid = state(sim, vmid)
+    if pid is None:
+        return
+    script = sim.root / "tmp" / "udhcpc-event.sh"
+    if not script.exists():
+        script.write_text(DHCP_SCRIPT)
+        script.chmod(0o755)
+    for key, net in wanted:
+        res = subprocess.run(
+            [
+                "nsenter",
+                "-t",
+                str(pid),
+                "-n",
+                "busybox",
+                "udhcpc",
+                "-i",
+                str(net["name"]),
+                "-n",
+                "-q",
+                "-f",
+                "-t",
+                "5",
+                "-T",
+                "1",
+                "-s",
+                str(script),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if res.returncode != 0:
+            raise PveError(f"DHCP on {key} ({net['name']}) failed: {res.stderr.strip()}")
+        log(f"{key}: DHCP lease taken by the host")
+
+
+def interfaces(sim: Sim, vmid: int) -> list[dict[str, object]]:
+    """GET /interfaces: the CT's links and addresses, read in its network namespace."""
+    _, pid = state(sim, vmid)
+    if pid is None:
+        raise PveError(f"CT {vmid} not running")
+    res = subprocess.run(
+        ["nsenter", "-t", str(pid), "-n", "ip", "-j", "addr", "show"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out: list[dict[str, object]] = []
+    for link in json.loads(res.stdout or "[]"):
+        entry: dict[str, object] = {
+            "name": link["ifname"],
+            "hwaddr": link.get("address", ""),
+            "hardware-address": link.get("address", ""),
+            "ip-addresses": [],
+        }
+        for a in link.get("addr_info", []):
+            fam = "inet" if a["family"] == "inet" else "inet6"
+            cidr = f"{a['local']}/{a['prefixlen']}"
+            entry.setdefault(fam, cidr)
+            addrs = entry["ip-addresses"]
+            assert isinstance(addrs, list)
+            addrs.append(
+                {"ip-address": a["local"], "ip-address-type": fam, "prefix": a["prefixlen"]}
+            )
+        out.append(entry)
+    return out
 
 
 def _post_stop_output(d: Path, before: int, log: TaskLog) -> None:

@@ -17,6 +17,7 @@ hostile archive cannot write outside the scratch directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -96,6 +97,45 @@ def image_config(layout: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return desc, config
 
 
+OCI_LAYERS = {
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+}
+
+
+def _put_blob(layout: Path, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    (layout / "blobs" / "sha256" / digest).write_bytes(data)
+    return f"sha256:{digest}"
+
+
+def _only_oci_layers(layout: Path, desc: dict[str, Any]) -> dict[str, Any]:
+    """Drop layers of other media types (Docker's) as PVE's OCI code silently does.
+
+    The manifest and config (its diff_ids) are rewritten in the private copy so
+    umoci unpacks exactly the layers PVE would; the rootfs then lacks what the
+    dropped layers held, which is how such an archive fails on a real node.
+    """
+    manifest = json.loads(_blob(layout, desc["digest"]))
+    layers = manifest.get("layers") or []
+    keep = [i for i, layer in enumerate(layers) if layer.get("mediaType") in OCI_LAYERS]
+    if len(keep) == len(layers):
+        return desc
+    config = json.loads(_blob(layout, manifest["config"]["digest"]))
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    config.setdefault("rootfs", {})["diff_ids"] = [diff_ids[i] for i in keep if i < len(diff_ids)]
+    cfg_data = json.dumps(config).encode()
+    manifest["config"] = {
+        **manifest["config"],
+        "digest": _put_blob(layout, cfg_data),
+        "size": len(cfg_data),
+    }
+    manifest["layers"] = [layers[i] for i in keep]
+    data = json.dumps(manifest).encode()
+    return {**desc, "digest": _put_blob(layout, data), "size": len(data)}
+
+
 def shift_ids(root: Path, offset: int = ID_SHIFT) -> None:
     """chown every inode under ``root`` by ``offset`` as an id-mapped extraction would."""
 
@@ -121,6 +161,7 @@ def extract(archive: Path, rootdir: Path, scratch: Path, unprivileged: bool) -> 
         layout.mkdir()
         _extract_layout(archive, layout)
         desc, config = image_config(layout)
+        desc = _only_oci_layers(layout, desc)
         # umoci needs a tag: point a private index at the chosen manifest.
         desc = dict(desc)
         desc["annotations"] = {"org.opencontainers.image.ref.name": "pvesim"}

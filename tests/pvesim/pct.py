@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tests.pvesim import cli
-from tests.pvesim.state import PveError
+from tests.pvesim import cli, lxcstart, schema
+from tests.pvesim.state import PveError, Sim
 
 LXC = "/nodes/{node}/lxc"
 CT = "/nodes/{node}/lxc/{vmid}"
@@ -51,6 +51,46 @@ def _config_text(data: dict[str, Any]) -> str:
     return "".join(line + "\n" for line in out)
 
 
+def attach(sim: Sim, verb: str, args: list[str]) -> int:
+    """pct exec/enter: lxc-attach with a clean environment unless --keep-env 1 (PVE 9)."""
+    keep_env = False
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            rest += args[i:]
+            break
+        if a.lstrip("-") == "keep-env" and a.startswith("-"):
+            nxt = args[i + 1] if i + 1 < len(args) else ""
+            if schema.parse_boolean(nxt) is not None:
+                keep_env = schema.parse_boolean(nxt) == 1
+                i += 1
+            else:
+                keep_env = True
+        else:
+            rest.append(a)
+        i += 1
+    if not rest or not rest[0].isdigit():
+        raise cli.UsageError(f"400 not enough arguments\npct {verb} <vmid>")
+    vmid = int(rest[0])
+    sim.load(vmid)  # test if the CT exists on this node
+    if lxcstart.state(sim, vmid)[0] != "running":
+        raise PveError(f"container '{vmid}' not running!")
+    cmd = rest[1:]
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if verb == "exec" and not cmd:
+        raise PveError("missing command")
+    argv = ["lxc-attach", "-P", str(sim.lxcpath), "-n", str(vmid)]
+    argv.append("--keep-env" if keep_env else "--clear-env")
+    if verb == "exec":
+        argv += ["--", *cmd]
+    # pct's clean_environment: these two would break TLS inside the CT.
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    os.execvpe(argv[0], argv, env)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("help", "-h", "--help"):
         print(USAGE, end="")
@@ -58,30 +98,7 @@ def main(argv: list[str]) -> int:
     verb, args = argv[0], argv[1:]
     sim = cli.sim_from_env()
     if verb in ("exec", "enter"):
-        if not args or not args[0].isdigit():
-            raise cli.UsageError(f"400 not enough arguments\npct {verb} <vmid>")
-        vmid = int(args[0])
-        if not sim.exists(vmid):
-            raise PveError(f"Configuration file 'nodes/{sim.node}/lxc/{vmid}.conf' does not exist")
-        cmd = args[1:]
-        if cmd and cmd[0] == "--":
-            cmd = cmd[1:]
-        # pct's own attach: a clean environment, TERM kept.
-        argv2 = [
-            "lxc-attach",
-            "-P",
-            str(sim.lxcpath),
-            "-n",
-            str(vmid),
-            "--clear-env",
-            "--keep-var",
-            "TERM",
-        ]
-        if verb == "exec":
-            if not cmd:
-                raise cli.UsageError("missing command")
-            argv2 += ["--", *cmd]
-        os.execvp(argv2[0], argv2)
+        return attach(sim, verb, args)
     if verb not in VERBS:
         raise cli.UsageError(f"unknown command 'pct {verb}'\n{USAGE}")
     method, template, positional = VERBS[verb]
@@ -99,16 +116,18 @@ def main(argv: list[str]) -> int:
     data = cli.call(sim, method, path, params)
     if verb == "config":
         print(_config_text(dict(data)), end="")
+    elif verb == "status" and "verbose" in opts:
+        for k, v in sorted(data.items()):
+            if k != "cpu" and v is not None:
+                print(f"{k}: {v}")
     elif verb == "status":
         print(f"status: {data['status']}")
-        if "verbose" in opts:
-            for k, v in sorted(data.items()):
-                if k != "status":
-                    print(f"{k}: {v}")
-    elif verb == "list":
-        print(f"{'VMID':<10} {'Status':<10} {'Lock':<12} Name")
+    elif verb == "list" and data:
+        # pct.pm's format; nothing at all (no header) when there is no CT.
+        row = "{:<10} {:<10} {:<12} {:<20}"
+        print(row.format("VMID", "Status", "Lock", "Name"))
         for d in sorted(data, key=lambda d: int(d["vmid"])):
-            print(f"{d['vmid']:<10} {d['status']:<10} {d.get('lock', ''):<12} {d['name']}")
+            print(row.format(d["vmid"], d["status"], d.get("lock", ""), d["name"]))
     return 0
 
 

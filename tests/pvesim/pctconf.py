@@ -25,11 +25,21 @@ class PctConf:
     main: dict[str, str] = field(default_factory=dict)
     lxc: list[tuple[str, str]] = field(default_factory=list)
     description: str = ""
-    #: Everything from the first section header on, unchanged.
-    sections: str = ""
+    #: The [pve:pending] section: changes waiting for the next start, and keys to delete then.
+    pending: dict[str, str] = field(default_factory=dict)
+    pending_delete: list[str] = field(default_factory=list)
+    #: Snapshot sections, unchanged.
+    snapshots: str = ""
 
     def env_runtime(self) -> list[str]:
         return [v for k, v in self.lxc if k == "lxc.environment.runtime"]
+
+    def apply_pending(self) -> None:
+        """vmconfig_apply_pending: what waited for a restart becomes the config."""
+        for key in self.pending_delete:
+            self.main.pop(key, None)
+        self.main.update(self.pending)
+        self.pending, self.pending_delete = {}, []
 
 
 def encode_text(text: str) -> str:
@@ -57,13 +67,27 @@ def parse(text: str) -> PctConf:
     conf = PctConf()
     lines = text.split("\n")
     descr: list[str] = []
+    section = "main"
     for i, raw in enumerate(lines):
         line = raw.strip()
         if not line:
             continue
-        if _SECTION.match(line):
-            conf.sections = "\n".join(lines[i:])
+        m = _SECTION.match(line)
+        if m and m.group(1).lower() == "pve:pending":
+            section = "pending"
+            continue
+        if m:
+            conf.snapshots = "\n".join(lines[i:])
             break
+        if section == "pending":
+            if line.startswith("delete:"):
+                conf.pending_delete = [k for k in re.split(r"[,;\s]+", line[7:].strip()) if k]
+                continue
+            m = _KEY.match(line)
+            if not m:
+                raise ConfError(f"unable to parse config line: {line}")
+            conf.pending[m.group(1)] = m.group(2)
+            continue
         if line.startswith("#"):
             descr.append(decode_text(line[1:]))
             continue
@@ -81,22 +105,31 @@ def parse(text: str) -> PctConf:
     return conf
 
 
+def _check(key: str, value: str) -> None:
+    if "\n" in value:
+        raise ConfError(f"detected invalid newline inside property '{key}'")
+
+
 def render(conf: PctConf) -> str:
     out = []
     for line in conf.description.rstrip("\n").split("\n") if conf.description else []:
         out.append("#" + encode_text(line))
     for key in sorted(conf.main):
-        value = conf.main[key]
-        if "\n" in value:
-            raise ConfError(f"detected invalid newline inside property '{key}'")
-        out.append(f"{key}: {value}")
+        _check(key, conf.main[key])
+        out.append(f"{key}: {conf.main[key]}")
     for k, v in conf.lxc:
-        if "\n" in v:
-            raise ConfError(f"detected invalid newline inside property '{k}'")
+        _check(k, v)
         out.append(f"{k}: {v}")
+    if conf.pending or conf.pending_delete:
+        out += ["", "[pve:pending]"]
+        for key in sorted(conf.pending):
+            _check(key, conf.pending[key])
+            out.append(f"{key}: {conf.pending[key]}")
+        if conf.pending_delete:
+            out.append("delete: " + ",".join(conf.pending_delete))
     text = "\n".join(out) + "\n"
-    if conf.sections:
-        text += "\n" + conf.sections.strip("\n") + "\n"
+    if conf.snapshots:
+        text += "\n" + conf.snapshots.strip("\n") + "\n"
     return text
 
 

@@ -99,6 +99,13 @@ class Sim:
                     "\tsparse 1\n"
                 )
             cfg.write_text(text)
+        members = {
+            "nodename": self.node,
+            "version": 1,
+            "nodelist": {self.node: {"id": 1, "online": 1, "ip": "127.0.0.1"}},
+        }
+        (self.etc_pve / ".members").write_text(json.dumps(members, indent=1) + "\n")
+        self.update_vmlist()
         dc = self.etc_pve / "datacenter.cfg"
         if not dc.exists():
             dc.write_text(f"next-id: lower={first_vmid}\n")
@@ -251,6 +258,20 @@ class Sim:
         tmp = p.with_name(f".{p.name}.tmp{os.getpid()}.{threading.get_ident()}")
         tmp.write_text(pctconf.render(conf))
         os.replace(tmp, p)
+        self.update_vmlist()
+
+    def remove_conf(self, vmid: int) -> None:
+        self.conf_path(vmid).unlink(missing_ok=True)
+        self.update_vmlist()
+
+    def update_vmlist(self) -> None:
+        """pmxcfs's /etc/pve/.vmlist: every guest of the cluster, a cheap bulk listing."""
+        version = int(time.time() * 1000)
+        ids = {str(v): {"node": self.node, "type": "lxc", "version": version} for v in self.vmids()}
+        data = json.dumps({"version": version, "ids": ids}, indent=1)
+        tmp = self.etc_pve / f".vmlist.tmp{os.getpid()}.{threading.get_ident()}"
+        tmp.write_text(data + "\n")
+        os.replace(tmp, self.etc_pve / ".vmlist")
 
     def nextid(self) -> int:
         used = set(self.vmids())

@@ -138,6 +138,8 @@ def test_root_ticket_may_set_hookscript_and_needs_csrf(pvesim: PveSim) -> None:
         verify=str(pvesim.ca),
     )
     assert r.status_code == 401 and r.json()["data"] is None
+    logged = [q for q in pvesim.requests() if q["path"] == "/access/ticket"]
+    assert logged and all(q["params"]["password"] == "********" for q in logged)
     with pytest.raises(AuthenticationError):
         ProxmoxAPI(
             "127.0.0.1",
@@ -301,3 +303,45 @@ def test_oci_registry_pull_then_create(tmp_path: Path, monkeypatch: pytest.Monke
             sim.close()
     finally:
         reg.stop()
+
+
+def test_a_stalled_tls_client_does_not_block_others(pvesim: PveSim) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", pvesim.port)):
+        # No ClientHello sent: the server must still answer another client.
+        assert int(pvesim.api(timeout=5).cluster.nextid.get()) == pvesim.first_vmid
+
+
+def test_docker_layer_types_are_skipped_like_pve(pvesim: PveSim, tmp_path: Path) -> None:
+    import hashlib
+    import json
+    import tarfile
+
+    from tests.support.images import Entry, Layer, make_tar, write_layout
+
+    img = busybox_image()
+    img.layers.append(Layer(make_tar([Entry("extra.txt", data=b"from a docker layer\n")])))
+    layout = tmp_path / "layout"
+    write_layout(layout, img)
+    index = json.loads((layout / "index.json").read_text())
+    blobs = layout / "blobs" / "sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_bytes())
+    manifest["layers"][1]["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    data = json.dumps(manifest).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    (blobs / digest).write_bytes(data)
+    index["manifests"][0].update(digest=f"sha256:{digest}", size=len(data))
+    (layout / "index.json").write_text(json.dumps(index))
+    archive = pvesim.dir / "storage" / "local" / "template" / "cache" / "mixed.tar"
+    with tarfile.open(archive, "w") as tf:
+        for p in sorted(layout.rglob("*")):
+            tf.add(p, arcname=str(p.relative_to(layout)), recursive=False)
+    vmid = pvesim.vmid()
+    res = pvesim.pct("create", str(vmid), "local:vztmpl/mixed.tar", "--memory", "64")
+    assert res.returncode == 0, res.stderr
+    subvol = (
+        pvesim.dir / "storage" / "local" / "images" / str(vmid) / f"subvol-{vmid}-disk-0.subvol"
+    )
+    assert (subvol / "bin" / "busybox").is_file()
+    assert not (subvol / "extra.txt").exists()

@@ -39,7 +39,7 @@ def test_pct_checks_arguments_against_the_schema(pvesim: PveSim) -> None:
     assert res.returncode == 255 and "not enough arguments" in res.stderr
     res = pvesim.pct("frobnicate", vmid)
     assert res.returncode == 255 and "unknown command" in res.stderr
-    assert pvesim.pct("list").stdout == "VMID       Status     Lock         Name\n"
+    assert pvesim.pct("list").stdout == ""
 
 
 def test_pct_create_config_set_list_destroy(pvesim: PveSim) -> None:
@@ -75,9 +75,12 @@ def test_pct_create_config_set_list_destroy(pvesim: PveSim) -> None:
     assert "mp0" not in pvesim.pct("config", str(vmid)).stdout
     assert pvesim.pct("list").stdout.splitlines()[1].split() == [str(vmid), "stopped", "web"]
     assert pvesim.pct("status", str(vmid)).stdout == "status: stopped\n"
+    vmlist = json.loads((pvesim.dir / "etc-pve" / ".vmlist").read_text())
+    assert vmlist["ids"][str(vmid)]["node"] == NODE
     res = pvesim.pct("destroy", str(vmid))
     assert res.returncode == 0, res.stderr
     assert not (pvesim.dir / "storage" / "local" / "images" / str(vmid)).exists()
+    assert json.loads((pvesim.dir / "etc-pve" / ".vmlist").read_text())["ids"] == {}
     res = pvesim.pct("config", str(vmid))
     assert res.returncode == 255
     assert res.stderr == f"Configuration file 'nodes/{NODE}/lxc/{vmid}.conf' does not exist\n"
@@ -132,11 +135,13 @@ def test_pct_conf_round_trip() -> None:
     text = (
         "#first line%3A with colon\n#second\narch: amd64\nmemory: 512\nmemory: 1024\n"
         "lxc.environment.runtime: A=1\nlxc.init.cmd: /x\n\n[pve:pending]\nmemory: 2048\n"
+        "\n[snap1]\narch: amd64\n"
     )
     conf = pctconf.parse(text)
     assert conf.description == "first line: with colon\nsecond\n"
     assert conf.main == {"arch": "amd64", "memory": "1024"}  # the last of a repeated key wins
     assert conf.lxc == [("lxc.environment.runtime", "A=1"), ("lxc.init.cmd", "/x")]
-    assert conf.sections.startswith("[pve:pending]")
+    assert conf.pending == {"memory": "2048"}
+    assert conf.snapshots == "[snap1]\narch: amd64\n"
     again = pctconf.parse(pctconf.render(conf))
     assert again == conf

@@ -28,6 +28,7 @@ def marker_hook(pvesim: PveSim, fail_phase: str = "") -> tuple[str, Path]:
     script = (
         "#!/bin/sh\n"
         f'echo "$1 $2" >> {markers}\n'
+        f'echo "$2 ${{LXCRI_ROOT:-unset}} ${{LXC_TARGET:-none}}" >> {markers}.env\n'
         'echo "hook says $2"\n'
         f'[ "$2" = "{fail_phase}" ] && {{ echo "refusing $2" >&2; exit 1; }}\n'
         "exit 0\n"
@@ -144,8 +145,14 @@ def test_entrypoint_quoting_env_and_unprivileged_ids(pvesim: PveSim) -> None:
     pid = int(pvesim.api().nodes(NODE).lxc(vmid).status.current.get()["pid"])
     assert Path(f"/proc/{pid}/uid_map").read_text().split() == ["0", "100000", "65536"]
     assert pvesim.pct("exec", str(vmid), "--", "pwd").stdout == "/\n"  # pct exec: no init cwd
+    # PVE 9's pct exec clears the host environment unless asked to keep it.
+    assert "PVESIM_DIR" not in pvesim.pct("exec", str(vmid), "--", "env").stdout
+    kept = pvesim.pct("exec", str(vmid), "--keep-env", "1", "--", "env").stdout
+    assert f"PVESIM_DIR={pvesim.dir}" in kept
     assert pvesim.pct("stop", str(vmid)).returncode == 0
     assert pvesim.lxc_state(vmid) == "STOPPED"
+    res = pvesim.pct("exec", str(vmid), "--", "true")
+    assert (res.returncode, res.stderr) == (255, f"container '{vmid}' not running!\n")
 
 
 def _pct_cat(pvesim: PveSim, vmid: int, path: str) -> str:
@@ -195,6 +202,17 @@ def test_mount_points_and_reboot(pvesim: PveSim) -> None:
         f"{vmid} post-start",
     ]
     assert pvesim.pct("exec", str(vmid), "--", "cat", "/data/f").stdout == "kept\n"
+    # Every phase sees the caller's environment (the lxcri hookscript finds LXCRI_ROOT so),
+    # post-stop also LXC's LXC_TARGET as under lxc-pve-poststop-hook.
+    root = os.environ["LXCRI_ROOT"]
+    assert Path(f"{markers}.env").read_text().splitlines() == [
+        f"pre-start {root} none",
+        f"post-start {root} none",
+        f"pre-stop {root} none",
+        f"post-stop {root} stop",
+        f"pre-start {root} none",
+        f"post-start {root} none",
+    ]
     res = pvesim.pct("destroy", str(vmid), "--force")
     assert res.returncode == 0, res.stderr
     assert not vol.exists() and (host / "hello").exists()
@@ -240,3 +258,66 @@ def test_rootfs_on_a_zfspool_storage(zfs_dataset: str) -> None:
         assert res.returncode != 0
     finally:
         sim.close()
+
+
+def test_host_managed_dhcp_and_interfaces(pvesim: PveSim) -> None:
+    leases = pvesim.dir / "udhcpd.leases"
+    leases.touch()
+    conf = pvesim.dir / "udhcpd.conf"
+    conf.write_text(
+        f"start {pvesim.ip(100)}\nend {pvesim.ip(120)}\ninterface {pvesim.bridge}\n"
+        f"lease_file {leases}\npidfile {pvesim.dir / 'udhcpd.pid'}\n"
+        f"opt router {pvesim.gateway}\nopt subnet 255.255.255.0\n"
+    )
+    server = subprocess.Popen(
+        ["busybox", "udhcpd", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        vmid = pvesim.vmid()
+        tmpl = pvesim.add_template("web.tar", WEB)
+        net0 = f"name=eth0,bridge={pvesim.bridge},ip=dhcp,host-managed=1"
+        res = pvesim.pct("create", str(vmid), tmpl, "--memory", "64", "--net0", net0)
+        assert res.returncode == 0, res.stderr
+        api = pvesim.api()
+        upid = api.nodes(NODE).lxc(vmid).status.start.post()
+        assert pvesim.wait_task(upid)["exitstatus"] == "OK"
+        assert "net0: DHCP lease taken by the host" in pvesim.task_log(upid)
+        ifaces = {i["name"]: i for i in api.nodes(NODE).lxc(vmid).interfaces.get()}
+        addr = str(ifaces["eth0"]["inet"]).split("/")[0]
+        assert int(addr.rsplit(".", 1)[1]) in range(100, 121)
+        assert "hello from lxcri" in wait_for(
+            lambda: _try_get(f"http://{addr}/index.html"), what="httpd at the leased address"
+        )
+        assert pvesim.pct("stop", str(vmid)).returncode == 0
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_changes_to_a_running_ct_wait_in_pending(pvesim: PveSim) -> None:
+    vmid = pvesim.vmid()
+    tmpl = pvesim.add_template("web.tar", WEB)
+    assert pvesim.pct("create", str(vmid), tmpl, "--memory", "64").returncode == 0
+    api = pvesim.api()
+    ct = api.nodes(NODE).lxc(vmid)
+    assert pvesim.wait_task(ct.status.start.post())["exitstatus"] == "OK"
+    ct.config.put(memory=128, tags="web", entrypoint="/bin/sleep 600", cmode="tty")
+    conf_path = pvesim.dir / "etc-pve" / "lxc" / f"{vmid}.conf"
+    text = conf_path.read_text()
+    main, _, pend = text.partition("[pve:pending]\n")
+    assert "memory: 128\n" in main and "tags: web\n" in main  # hot-/fast-plugged
+    assert pend == "cmode: tty\nentrypoint: /bin/sleep 600\n"
+    assert ct.config.get()["entrypoint"] == "/bin/sleep 600"  # pending applied in the view
+    assert ct.config.get(current=1)["entrypoint"] == '/bin/httpd "-f" "-p" "80" "-h" "/www"'
+    rows = {r["key"]: r for r in ct.pending.get()}
+    assert rows["entrypoint"]["pending"] == "/bin/sleep 600" and "pending" not in rows["memory"]
+    ct.config.put(revert="cmode")
+    assert "cmode" not in conf_path.read_text().partition("[pve:pending]")[2]
+    upid = ct.status.shutdown.post(timeout=1, forceStop=1)
+    assert pvesim.wait_task(upid)["exitstatus"] == "OK"
+    assert pvesim.wait_task(ct.status.start.post())["exitstatus"] == "OK"
+    text = conf_path.read_text()
+    assert "[pve:pending]" not in text and "entrypoint: /bin/sleep 600\n" in text
+    res = pvesim.pct("exec", str(vmid), "--", "cat", "/proc/1/cmdline")
+    assert res.stdout.split("\0")[:2] == ["/bin/sleep", "600"]
+    assert pvesim.pct("stop", str(vmid)).returncode == 0

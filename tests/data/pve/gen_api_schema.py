@@ -41,6 +41,7 @@ WANTED: list[tuple[str, str]] = [
     ("/nodes/{node}/lxc/{vmid}/status/stop", "POST"),
     ("/nodes/{node}/lxc/{vmid}/status/shutdown", "POST"),
     ("/nodes/{node}/lxc/{vmid}/status/reboot", "POST"),
+    ("/nodes/{node}/lxc/{vmid}/interfaces", "GET"),
     ("/nodes/{node}/tasks", "GET"),
     ("/nodes/{node}/tasks/{upid}/status", "GET"),
     ("/nodes/{node}/tasks/{upid}/log", "GET"),
