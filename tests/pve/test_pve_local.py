@@ -8,10 +8,12 @@ with nftables, so a published port is fetched from the host for real.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -48,7 +50,15 @@ class Env:
     def state_dir(self, vmid: int) -> Path:
         return self.cfg.root / "pve" / str(vmid)
 
-    def run(self, name: str, *, port: int = 0, ip: int = 0, **kw: object) -> int:
+    def run(
+        self,
+        name: str,
+        *,
+        port: int = 0,
+        ip: int = 0,
+        pct: dict[str, str] | None = None,
+        **kw: object,
+    ) -> int:
         opts = RunOptions(
             name=name,
             publish=(f"{port}:80",) if port else (),
@@ -56,7 +66,9 @@ class Env:
             gateway=self.sim.gateway if ip else None,
             **kw,  # type: ignore[arg-type]
         )
-        ct = self.be.create(CreateRequest(image=DEMO_REF, options=opts, vmid=self.sim.vmid()))
+        ct = self.be.create(
+            CreateRequest(image=DEMO_REF, options=opts, vmid=self.sim.vmid(), pct=pct or {})
+        )
         return ct.vmid
 
 
@@ -206,15 +218,63 @@ def test_zfspool_storage_clone_and_destroy(
         sim.close()
 
 
+@contextlib.contextmanager
+def dhcp_server(sim: PveSim) -> Iterator[None]:
+    """busybox udhcpd on the simulator's bridge, leasing .100-.120."""
+    leases = sim.dir / "udhcpd.leases"
+    leases.touch()
+    conf = sim.dir / "udhcpd.conf"
+    conf.write_text(
+        f"start {sim.ip(100)}\nend {sim.ip(120)}\ninterface {sim.bridge}\n"
+        f"lease_file {leases}\npidfile {sim.dir / 'udhcpd.pid'}\n"
+        f"opt router {sim.gateway}\nopt subnet 255.255.255.0\n"
+    )
+    server = subprocess.Popen(
+        ["busybox", "udhcpd", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _dnat_addrs(vmid: int) -> set[str]:
+    return set(re.findall(r"dnat ip to ([0-9.]+):", _dnat_targets(vmid)))
+
+
 @pytest.mark.slow
-def test_dhcp_address_learned_after_start_and_reboot_leaves_nothing(pve: Env) -> None:
+def test_host_managed_dhcp_publishes_to_the_lease_and_reboot_republishes(pve: Env) -> None:
     port = free_port()
-    vmid = pve.run("dweb", port=port, cap_add=("NET_ADMIN",), stop_timeout=1)
-    assert "ip=dhcp" in pve.conf(vmid)
+    with dhcp_server(pve.sim):
+        vmid = pve.run("hweb", port=port, stop_timeout=1)
+        assert "ip=dhcp" in pve.conf(vmid) and "host-managed=1" in pve.conf(vmid)
+        pve.be.start(CtRef("hweb"))  # PVE 9.1 leases the address before post-start
+        addr = pve.be.status(CtRef("hweb")).ipv4
+        assert int(addr.rsplit(".", 1)[1]) in range(100, 121)
+        assert _dnat_addrs(vmid) == {addr}
+        assert wait_for(lambda: _answers(pve.sim.gateway, port), what="port to the leased address")
+        pve.be.reboot(CtRef("hweb"))
+        hooks = (pve.state_dir(vmid) / "hooks.log").read_text()
+        assert "post-stop: ports unpublished (target " in hooks
+        new = pve.be.status(CtRef("hweb")).ipv4
+        assert _dnat_addrs(vmid) == {new}  # to this start's address only
+        pve.be.remove(CtRef("hweb"), force=True)
+    assert _dnat_targets(vmid) == ""
+
+
+@pytest.mark.slow
+def test_dhcp_by_the_ct_itself_is_learned_after_start_and_reboot_leaves_nothing(
+    pve: Env,
+) -> None:
+    port = free_port()
+    # not host-managed: the CT's own DHCP client sets the address, some time after start
+    net0 = f"name=eth0,bridge={pve.sim.bridge},ip=dhcp"
+    vmid = pve.run("dweb", port=port, cap_add=("NET_ADMIN",), stop_timeout=1, pct={"net0": net0})
     pve.be.start(CtRef("dweb"))
     assert _dnat_targets(vmid) == ""  # no address yet: nothing published
     addr = pve.sim.ip(20)
-    # what a DHCP client in the CT would do (the simulator runs none)
+    # what a DHCP client in the CT would do
     cmd = pve.be.exec_command(
         CtRef("dweb"), ["busybox", "ip", "addr", "add", f"{addr}/24", "dev", "eth0"], ExecOptions()
     )
@@ -231,7 +291,8 @@ def test_dhcp_address_learned_after_start_and_reboot_leaves_nothing(pve: Env) ->
 def test_a_hostile_ct_address_is_not_a_dnat_target(pve: Env) -> None:
     """A CT claiming an address outside its bridge's subnet gets no DNAT to it."""
     port = free_port()
-    vmid = pve.run("evil", port=port, cap_add=("NET_ADMIN",))
+    net0 = f"name=eth0,bridge={pve.sim.bridge},ip=dhcp"
+    vmid = pve.run("evil", port=port, cap_add=("NET_ADMIN",), pct={"net0": net0})
     pve.be.start(CtRef("evil"))
     cmd = pve.be.exec_command(
         CtRef("evil"),
