@@ -48,6 +48,7 @@ INLINE_WAIT = 2.0
 #: Seconds the watcher waits for a DHCP address.
 WATCH_WAIT = 300.0
 WATCH_PHASE = "lxcri-watch"
+SUPERVISE_PHASE = "lxcri-supervise"
 _HEADER = "# lxcri's Proxmox VE hookscript, written by lxcri; do not edit\n"
 
 
@@ -121,13 +122,24 @@ def main(argv: list[str], root: str) -> int:
         if phase == "pre-start":
             _unpublish(st, sdir)
         elif phase == "post-start":
+            _supervise(st, sdir)
             _post_start(st, sdir, log)
+        elif phase == "pre-stop":
+            from lxcri_pve.backends.pve_supervise import STOP_REQUESTED
+
+            (sdir / STOP_REQUESTED).touch()
         elif phase == "post-stop":
             _unpublish(st, sdir)
             if st.ports:
                 log(f"ports unpublished (target {os.environ.get('LXC_TARGET', 'stop')})")
         elif phase == WATCH_PHASE:
             _watch(st, sdir, log)
+        elif phase == SUPERVISE_PHASE:
+            from lxcri_pve.backends.pve_supervise import supervise
+
+            pid = init_pid(st)
+            if pid is not None:
+                supervise(st, sdir, pid)
         return 0
     except Exception as e:  # every failure, one line, where PVE shows it
         log(f"failed: {e}", err=True)
@@ -232,6 +244,27 @@ def _learn(st: CtState, pid: int) -> ipaddress.IPv4Interface | None:
     return None
 
 
+def _detach(st: CtState, phase: str) -> None:
+    """Run this script again for ``phase``, detached from PVE's task (its own session)."""
+    script = Path(sys.argv[0]).resolve()
+    subprocess.Popen(
+        [sys.executable, str(script), str(st.vmid), phase],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def _supervise(st: CtState, sdir: Path) -> None:
+    from lxcri_pve.backends.pve_supervise import STOP_REQUESTED, wanted
+
+    (sdir / STOP_REQUESTED).unlink(missing_ok=True)
+    if wanted(st):
+        _detach(st, SUPERVISE_PHASE)
+
+
 def _post_start(st: CtState, sdir: Path, log: _Log) -> None:
     if not st.ports:
         return
@@ -248,15 +281,7 @@ def _post_start(st: CtState, sdir: Path, log: _Log) -> None:
             _publish(st, sdir, addr, log)
             return
         time.sleep(0.2)
-    script = Path(sys.argv[0]).resolve()
-    subprocess.Popen(
-        [sys.executable, str(script), str(st.vmid), WATCH_PHASE],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-    )
+    _detach(st, WATCH_PHASE)
     log(f"no address on {st.netdev} yet; ports are published once DHCP gives one")
 
 

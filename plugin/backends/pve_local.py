@@ -317,6 +317,8 @@ class PveLocalBackend:
                 stop_timeout=spec.stop_timeout,
                 lxcpath=str(cfg.pve_lxcpath),
                 restart=spec.restart.name,
+                max_retries=spec.restart.max_retries,
+                healthcheck=dataclasses.asdict(spec.healthcheck) if spec.healthcheck else None,
                 labels=dict(spec.labels),
             )
             undo.append(lambda: shutil.rmtree(state_dir(cfg.root, vmid), ignore_errors=True))
@@ -404,8 +406,12 @@ class PveLocalBackend:
         )
 
     def start(self, ref: CtRef) -> None:
+        from lxcri_pve.backends.pve_supervise import RESTARTS
+
         vmid = self._resolve(ref)
         self._ensure_hook()
+        # a start asked for begins a new count of restarts, as in docker
+        (state_dir(self.cfg.root, vmid) / RESTARTS).unlink(missing_ok=True)
         self._pct("start", str(vmid), what=f"starting CT {vmid}")
 
     def stop(self, ref: CtRef, timeout: float | None = None) -> None:
@@ -518,7 +524,10 @@ class PveLocalBackend:
             st, error = None, str(e)
         lxc_state, pid, ip = state
         running = lxc_state in ("RUNNING", "STARTING", "STOPPING", "FROZEN")
-        clog = state_dir(self.cfg.root, vmid) / CONSOLE_LOG
+        from lxcri_pve.backends.pve_supervise import health, restarts
+
+        sdir = state_dir(self.cfg.root, vmid)
+        clog = sdir / CONSOLE_LOG
         status = "running" if running else ("exited" if clog.exists() else "created")
         pub = published(self.cfg.root, vmid)
         ports = tuple(
@@ -545,6 +554,8 @@ class PveLocalBackend:
             labels=dict(st.labels) if st else {},
             tags=tuple(_tags(conf)),
             node=self.node,
+            health=health(sdir) if running else "",
+            restarts=int(restarts(sdir).get("count", 0)),
             status_text="Up" if running else "Exited" if status == "exited" else "Created",
             error=error,
         )

@@ -55,6 +55,9 @@ class CtState:
     nft_table: str = "lxcri"
     lxcpath: str = "/var/lib/lxc"
     restart: str = "no"
+    max_retries: int = 0
+    #: the healthcheck (test, interval, timeout, start_period, retries), None for none
+    healthcheck: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

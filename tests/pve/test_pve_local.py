@@ -436,3 +436,46 @@ def test_hookscript_install_is_idempotent_and_keeps_a_foreign_file(tmp_path: Pat
     with pytest.raises(BackendError, match="is not lxcri's hookscript"):
         install(other, tmp_path / "root")
     assert other.read_text() == "#!/bin/sh\necho mine\n"
+
+
+@pytest.mark.slow
+def test_restart_policy_restarts_an_exited_ct_but_not_a_stopped_one(pve: Env) -> None:
+    vmid = pve.run(
+        "flappy",
+        ip=60,
+        entrypoint="/bin/sh",
+        args=("-c", "echo boot; sleep 2"),
+        restart="always",
+        stop_timeout=1,
+    )
+    pve.be.start(CtRef("flappy"))
+    clog = pve.state_dir(vmid) / "console.log"
+    wait_for(lambda: pve.be.status(CtRef("flappy")).restarts >= 1, timeout=30, what="a restart")
+    wait_for(lambda: pve.sim.lxc_state(vmid) == "RUNNING", what="running again")
+    wait_for(lambda: clog.read_bytes().count(b"boot") >= 2, what="the second boot's output")
+    pve.be.stop(CtRef("flappy"), timeout=0)  # pre-stop marks it: no restart
+    before = pve.be.status(CtRef("flappy")).restarts
+    import time
+
+    time.sleep(4)
+    st = pve.be.status(CtRef("flappy"))
+    assert (st.status, st.restarts) == ("exited", before)
+    pve.be.remove(CtRef("flappy"))
+
+
+@pytest.mark.slow
+def test_healthcheck_runs_through_pct_exec(pve: Env) -> None:
+    pve.run(
+        "checked",
+        ip=61,
+        health_cmd="[ -f /tmp/ok ]",
+        health_interval="1s",
+        health_retries="1",
+        stop_timeout=1,
+    )
+    pve.be.start(CtRef("checked"))
+    wait_for(lambda: pve.be.status(CtRef("checked")).health == "unhealthy", what="unhealthy")
+    cmd = pve.be.exec_command(CtRef("checked"), ["sh", "-c", "echo > /tmp/ok"], ExecOptions())
+    subprocess.run(cmd.argv, env=cmd.env, check=True, capture_output=True, timeout=30)
+    wait_for(lambda: pve.be.status(CtRef("checked")).health == "healthy", what="healthy")
+    pve.be.remove(CtRef("checked"), force=True)
