@@ -57,14 +57,48 @@ def chain_id(vmid: int | str) -> str:
     return f"pve-{vmid}"
 
 
+_STUB = """import os, sys
+R = %r
+a = sys.argv[1:]
+
+
+def fast(vmid, phase):
+    d = os.path.join(R, "pve", vmid)
+    state = os.path.join(d, "state.json")
+    if not os.path.exists(state):
+        return True  # not lxcri's guest
+    if phase == "pre-stop":
+        open(os.path.join(d, "stop.requested"), "a").close()
+        return True
+    if phase in ("pre-start", "post-stop") and not os.path.exists(
+        os.path.join(d, "published.json")
+    ):
+        if phase == "post-stop":
+            return True  # nothing published: nothing to take back
+        import json
+
+        try:
+            with open(state) as f:
+                json.load(f)
+        except ValueError:
+            return False  # a broken record: main() says so and PVE aborts the start
+        return True
+    return False
+
+
+if len(a) == 2 and a[0].isdigit() and fast(a[0], a[1]):
+    sys.exit(0)
+from lxcri_pve.backends.pve_hookscript import main
+
+sys.exit(main(a, R))
+"""
+
+
 def script_text(root: Path) -> str:
-    return (
-        f"#!{sys.executable}\n"
-        + _HEADER
-        + "import sys\n"
-        + "from lxcri_pve.backends.pve_hookscript import main\n"
-        + f"sys.exit(main(sys.argv[1:], {str(root)!r}))\n"
-    )
+    """The installed script. A guest without an lxcri record, pre-stop (a marker file)
+    and pre-start/post-stop with nothing published are handled before lxcri is
+    imported: they cost little more than the interpreter's start-up."""
+    return f"#!{sys.executable}\n" + _HEADER + _STUB % str(root)
 
 
 def install(path: Path, root: Path) -> None:
@@ -230,8 +264,9 @@ def _publish(st: CtState, sdir: Path, addr: ipaddress.IPv4Interface, log: _Log) 
         )
         for p in st.ports
     ]
-    publish(chain_id(st.vmid), ports, addr, table=st.nft_table)
+    # the marker first: whatever a crash leaves published, the next pre-start takes back
     atomic_write(sdir / PUBLISHED, json.dumps({"ipv4": str(addr.ip)}).encode())
+    publish(chain_id(st.vmid), ports, addr, table=st.nft_table)
     log(f"published {', '.join(map(str, st.ports))} to {addr.ip}")
 
 
