@@ -11,9 +11,13 @@ Two storage types hold lxcri's root filesystems, as Proxmox lays them out:
   ``STORAGE:VMID/subvol-VMID-disk-0.subvol``; PVE's parse_name_dir wants the
   ``.subvol`` suffix). It is filled by ``cp -a --reflink=auto`` from lxcri's
   flattened, id-shifted template of the image (lxcri's dir storage backend):
-  one reflink per file on btrfs/xfs, a plain copy elsewhere. An overlay over
-  the layer chain would share more, but PVE mounts nothing but the volume
-  directory itself, and it must stay valid when lxcri is gone.
+  one reflink per file on btrfs/xfs, a plain copy elsewhere. Measured here
+  (ext4, a 42 MB two-layer image): the template costs 0.58 s once per image,
+  then 0.06-0.08 s per CT for the copy against 0.18-0.20 s for unpacking the
+  (uncompressed) layers again into each subvol, so the copy wins, more so
+  for compressed layers. An overlay over the layer chain would share more, but
+  PVE mounts nothing but the volume directory itself, and it must stay valid
+  when lxcri is gone.
 
 Both are shifted to 100000 (``unprivileged: 1``) while unpacking.
 """
@@ -31,6 +35,7 @@ from lxcri_core.errors import BackendError
 if TYPE_CHECKING:
     from lxcri_core.config import Config
     from lxcri_core.storage.chain import ImageChain
+    from lxcri_core.storage.zfs import ZfsBackend
     from lxcri_core.store.layout import Store
     from lxcri_core.unpack.model import IdMap
 
@@ -117,12 +122,11 @@ def snippet_path(cfg: Config, volid: str) -> Path:
     return st.path / "snippets" / m.group(1)
 
 
-def _zfs_backend(cfg: Config, st: PveStorage) -> object:
-    from dataclasses import replace as dc_replace
-
+def _zfs_backend(cfg: Config, st: PveStorage) -> ZfsBackend:
+    """lxcri's zfs storage backend on the storage's pool (layer chains below ``<pool>/lxcri``)."""
     from lxcri_core.storage.zfs import ZfsBackend
 
-    return ZfsBackend(dc_replace(cfg, zfs_pool=st.pool))
+    return ZfsBackend(replace(cfg, zfs_pool=st.pool))
 
 
 def create_rootfs(
@@ -139,11 +143,9 @@ def create_rootfs(
 
     try:
         if st.type == "zfspool":
-            from lxcri_core.storage.zfs import ZfsBackend
             from lxcri_core.storage.zfscli import zfs
 
             zb = _zfs_backend(cfg, st)
-            assert isinstance(zb, ZfsBackend)
             chain: ImageChain = zb.prepare_image(store, manifest_digest, idmap)
             rootfs = zb.create_rootfs(chain, str(vmid))
             # PVE's subvol size is the dataset's refquota
@@ -189,10 +191,8 @@ def forget_rootfs(cfg: Config, st: PveStorage, vmid: int) -> None:
     if st.type != "zfspool":
         return
     from lxcri_core.storage.refs import save_refs
-    from lxcri_core.storage.zfs import ZfsBackend
 
     zb = _zfs_backend(cfg, st)
-    assert isinstance(zb, ZfsBackend)
     with zb.locked():
         refs = zb.refs()
         if refs.containers.pop(str(vmid), None) is not None:
@@ -202,10 +202,7 @@ def forget_rootfs(cfg: Config, st: PveStorage, vmid: int) -> None:
 def remove_rootfs(cfg: Config, st: PveStorage, vmid: int) -> None:
     """Undo ``create_rootfs`` (a create that failed half-way)."""
     if st.type == "zfspool":
-        from lxcri_core.storage.zfs import ZfsBackend
-
         zb = _zfs_backend(cfg, st)
-        assert isinstance(zb, ZfsBackend)
         if str(vmid) in zb.containers():
             zb.remove_rootfs(str(vmid))
         return
