@@ -356,7 +356,11 @@ class PveLocalBackend:
         self, spec: Any, vmid: int, sid: str, volid: str, rec: Any, req: CreateRequest
     ) -> tuple[PveConfig, dict[str, str]]:
         from lxcri_core.errors import SpecError
-        from lxcri_core.spec.pve_config import parse_property_string, render_pve_config
+        from lxcri_core.spec.pve_config import (
+            parse_property_string,
+            render_property_string,
+            render_pve_config,
+        )
 
         digest = rec.descriptor.digest
         try:
@@ -373,6 +377,12 @@ class PveLocalBackend:
         except SpecError as e:
             raise BackendError(f"CT {vmid}: {e}") from None
         m = conf.main
+        nic = _net0(conf)
+        if nic and not nic.get("hwaddr"):
+            # as PVE's create does (Proxmox's OUI BC:24:11): a MAC that stays across starts,
+            # so a DHCP server hands the CT the same lease again
+            nic["hwaddr"] = "BC:24:11:" + ":".join(f"{b:02X}" for b in os.urandom(3))
+            m.set("net0", render_property_string(nic, None, ("name",)))
         extra: dict[str, str] = {}
         for key, value in req.pct.items():
             if key.startswith("lxc.") or key in ("hookscript", "rootfs", "unprivileged", "lock"):

@@ -133,7 +133,13 @@ def test_dir_storage_run_publish_list_exec_set_stop_destroy(pve: Env) -> None:
     assert "unprivileged: 1" in conf and "tags: lxcri" in conf
     assert "hookscript: local:snippets/lxcri-hookscript" in conf
     assert "entrypoint: /bin/httpd -f -v -p 80 -h /www" in conf
-    assert f"net0: name=eth0,bridge={pve.sim.bridge}" in conf
+    assert re.search(
+        f"^net0: name=eth0,bridge={pve.sim.bridge},gw={pve.sim.gateway},"
+        r"host-managed=1,hwaddr=BC:24:11(:[0-9A-F]{2}){3},"
+        f"ip={pve.sim.ip(10)}/24,type=veth$",
+        conf,
+        re.M,
+    ), conf
     assert "lock:" not in conf
     # the volume: allocated by pct on the same storage, owned by the CT
     mp0 = f"mp0: local:{vmid}/subvol-{vmid}-disk-1.subvol,mp=/data,backup=1,size=1G"
