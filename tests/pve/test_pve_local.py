@@ -485,3 +485,36 @@ def test_healthcheck_runs_through_pct_exec(pve: Env) -> None:
     subprocess.run(cmd.argv, env=cmd.env, check=True, capture_output=True, timeout=30)
     wait_for(lambda: pve.be.status(CtRef("checked")).health == "healthy", what="healthy")
     pve.be.remove(CtRef("checked"), force=True)
+
+
+def test_lock_column_foreign_cts_and_bad_names(pve: Env) -> None:
+    from lxcri_core.errors import LxcriError
+
+    vmid = pve.run("locked")
+    assert pve.sim.pct("set", str(vmid), "--lock", "backup").returncode == 0
+    (st,) = pve.be.list()
+    assert (st.vmid, st.lock, st.status) == (vmid, "backup", "created")
+    with pytest.raises(BackendError, match="CT is locked"):
+        pve.be.remove(CtRef("locked"))
+    assert pve.sim.pct("set", str(vmid), "--delete", "lock").returncode == 0
+    # a CT lxcri did not make is not lxcri's to touch, nor listed
+    foreign = pve.sim.vmid()
+    conf_dir = pve.sim.dir / "etc-pve" / "nodes" / "pve1" / "lxc"
+    (conf_dir / f"{foreign}.conf").write_text("hostname: other\nostype: debian\n")
+    with pytest.raises(ContainerNotFound, match=f"^CT {foreign} is not an lxcri container"):
+        pve.be.remove(CtRef(str(foreign)))
+    assert [s.vmid for s in pve.be.list()] == [vmid]
+    # a name is a hostname (and a lock file name): no path tricks
+    with pytest.raises(LxcriError, match="--name"):
+        pve.be.create(CreateRequest(image=DEMO_REF, options=RunOptions(name="../evil")))
+    assert not (pve.cfg.root / "pve" / "evil").exists()
+    pve.be.remove(CtRef("locked"))
+
+
+@pytest.mark.slow
+def test_run_foreground_streams_the_console(pve: Env, capfd: pytest.CaptureFixture[str]) -> None:
+    pve.run("fg", ip=70, entrypoint="/bin/sh", args=("-c", "echo fg-hello; sleep 1"))
+    assert pve.be.run_foreground(CtRef("fg")) == 0
+    assert "fg-hello" in capfd.readouterr().out
+    assert pve.be.status(CtRef("fg")).status == "exited"
+    pve.be.remove(CtRef("fg"))
