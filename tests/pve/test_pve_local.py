@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -518,3 +519,27 @@ def test_run_foreground_streams_the_console(pve: Env, capfd: pytest.CaptureFixtu
     assert "fg-hello" in capfd.readouterr().out
     assert pve.be.status(CtRef("fg")).status == "exited"
     pve.be.remove(CtRef("fg"))
+
+
+def test_list_is_one_read_for_all_cts(pve: Env, tmp_path: Path) -> None:
+    """Every config read from the file system, one lxc-ls for all states: no process per CT."""
+    vmids = [pve.run(f"bulk{i}") for i in range(4)]
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    calls = tmp_path / "calls"
+    for tool in ("lxc-ls", "lxc-info", "pct", "pvesh"):
+        real = shutil.which(tool)
+        assert real is not None
+        shim = shims / tool
+        shim.write_text(f'#!/bin/sh\necho {tool} >> {calls}\nexec {real} "$@"\n')
+        shim.chmod(0o755)
+    old = os.environ["PATH"]
+    os.environ["PATH"] = f"{shims}:{old}"
+    try:
+        listed = pve.be.list()
+    finally:
+        os.environ["PATH"] = old
+    assert [s.vmid for s in listed] == vmids
+    assert calls.read_text().split() == ["lxc-ls"]
+    for vmid in vmids:
+        pve.be.remove(CtRef(str(vmid)))
