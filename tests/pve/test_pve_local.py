@@ -543,3 +543,11 @@ def test_list_is_one_read_for_all_cts(pve: Env, tmp_path: Path) -> None:
     assert calls.read_text().split() == ["lxc-ls"]
     for vmid in vmids:
         pve.be.remove(CtRef(str(vmid)))
+
+
+def test_pve_lxcpath_setting(tmp_path: Path) -> None:
+    from lxcri_core.config import parse_config
+
+    assert load_config(env={"LXCRI_PVE_LXCPATH": "/x/lxc"}).pve_lxcpath == Path("/x/lxc")
+    assert parse_config({"pve_lxcpath": "/y"}).pve_lxcpath == Path("/y")
+    assert load_config(env={}).pve_lxcpath == Path("/var/lib/lxc")
