@@ -223,6 +223,8 @@ def test_zfspool_storage_clone_and_destroy(
         assert str(vmid) not in refs.get("containers", {})  # lxcri forgot the clone too
     finally:
         sim.close()
+        subprocess.run(["zfs", "inherit", "mountpoint", zfs_dataset], capture_output=True)
+        shutil.rmtree(mnt.parent, ignore_errors=True)
 
 
 @contextlib.contextmanager
