@@ -12,7 +12,7 @@ DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq
 
-.PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo bench deb clean pve-sim
+.PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim
 
 # The static exec shim bind-mounted into containers (see hooks/lxcri-init.c).
 hooks/lxcri-init: hooks/lxcri-init.c
@@ -63,6 +63,10 @@ test-fast: deps venv
 
 demo: venv
 	$(VPY) -m lxcri_pve.demo
+
+# The demo image as a Proxmox CT through the pve-local backend, on the simulator.
+demo-pve: venv
+	$(VPY) -m tests.pve.demo
 
 # The Proxmox simulator in the foreground (tests/pvesim): HTTPS API on
 # 127.0.0.1:PVESIM_PORT, state in PVESIM_DIR (DIR/ca.pem, DIR/token,

@@ -126,6 +126,9 @@ class Config:
     pve_bridge: str = "vmbr0"
     #: Where lxcri installs its Proxmox hookscript (a snippets storage volume).
     pve_hookscript: str = "local:snippets/lxcri-hookscript"
+    #: Where pve-container's LXC keeps the running CTs (``lxc-info -P``); another
+    #: path only for the simulator. Env: ``LXCRI_PVE_LXCPATH``.
+    pve_lxcpath: Path = Path("/var/lib/lxc")
 
     @property
     def image_store(self) -> Path:
@@ -151,6 +154,7 @@ _ENV_PATHS = {
     "LXCRI_PVE_ROOT": "pve_root",
     "LXCRI_PVE_TOKEN_FILE": "pve_token_file",
     "LXCRI_PVE_CA": "pve_ca_file",
+    "LXCRI_PVE_LXCPATH": "pve_lxcpath",
 }
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -216,12 +220,21 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_storage",
         "pve_bridge",
         "pve_hookscript",
+        "pve_lxcpath",
     }
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {', '.join(sorted(unknown))}")
     kw: dict[str, Any] = {}
-    for key in ("root", "auth_file", "certs_dir", "pve_root", "pve_token_file", "pve_ca_file"):
+    for key in (
+        "root",
+        "auth_file",
+        "certs_dir",
+        "pve_root",
+        "pve_token_file",
+        "pve_ca_file",
+        "pve_lxcpath",
+    ):
         if key in data:
             kw[key] = _as_path(data[key], key)
     if "backend" in data:

@@ -1,0 +1,335 @@
+"""lxcri's Proxmox guest hookscript: ``SCRIPT VMID PHASE``, for the CTs lxcri created.
+
+Proxmox runs only hookscripts from a snippets storage; ``install`` writes a
+small executable there (``pve_hookscript``, default
+``local:snippets/lxcri-hookscript``) that calls ``main`` with lxcri's state
+root baked in, since PVE runs it with an almost empty environment. Guests
+without an lxcri record (``<root>/pve/VMID/state.json``) are left alone.
+
+Phases (PVE::GuestHelpers::exec_hookscript; LXC_TARGET=reboot at a reboot's
+post-stop):
+
+- ``pre-start``: remove whatever an earlier run left published (a crash).
+- ``post-start``: learn the CT's IPv4 address, the static one of its net0 or,
+  for ``ip=dhcp``, the one its eth0 carries in its network namespace, and
+  publish its ports to it (nftables DNAT, ``lxcri_core.network.ports``).
+  An address a DHCP client has not obtained yet is waited for by a detached
+  watcher (``lxcri-watch`` phase) that publishes once it appears and ends
+  when the CT stops. An address the CT claims outside the subnets of its
+  bridge, or one of the host's own, is refused: a hostile CT must not steer
+  the host's DNAT to the host itself or elsewhere.
+- ``post-stop`` (also on reboot): unpublish, so nothing stays published to an
+  address the next start may not have.
+
+Failures go to stderr (PVE copies a hookscript's output into the task log)
+and to ``hooks.log`` beside the state; a failing pre-start aborts the start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lxcri_pve.backends.pve_state import (
+    HOOK_LOG,
+    PUBLISHED,
+    CtState,
+    load_state,
+    state_dir,
+)
+
+#: Seconds post-start waits inline for a DHCP address before leaving it to the watcher.
+INLINE_WAIT = 2.0
+#: Seconds the watcher waits for a DHCP address.
+WATCH_WAIT = 300.0
+WATCH_PHASE = "lxcri-watch"
+SUPERVISE_PHASE = "lxcri-supervise"
+_HEADER = "# lxcri's Proxmox VE hookscript, written by lxcri; do not edit\n"
+
+
+def chain_id(vmid: int | str) -> str:
+    """The container id of a CT's nftables chains (apart from plain-LXC names)."""
+    return f"pve-{vmid}"
+
+
+_STUB = """import os, sys
+R = %r
+a = sys.argv[1:]
+
+
+def fast(vmid, phase):
+    d = os.path.join(R, "pve", vmid)
+    state = os.path.join(d, "state.json")
+    if not os.path.exists(state):
+        return True  # not lxcri's guest
+    if phase == "pre-stop":
+        open(os.path.join(d, "stop.requested"), "a").close()
+        return True
+    if phase in ("pre-start", "post-stop") and not os.path.exists(
+        os.path.join(d, "published.json")
+    ):
+        if phase == "post-stop":
+            return True  # nothing published: nothing to take back
+        import json
+
+        try:
+            with open(state) as f:
+                json.load(f)
+        except ValueError:
+            return False  # a broken record: main() says so and PVE aborts the start
+        return True
+    return False
+
+
+if len(a) == 2 and a[0].isdigit() and fast(a[0], a[1]):
+    sys.exit(0)
+from lxcri_pve.backends.pve_hookscript import main
+
+sys.exit(main(a, R))
+"""
+
+
+def script_text(root: Path) -> str:
+    """The installed script. A guest without an lxcri record, pre-stop (a marker file)
+    and pre-start/post-stop with nothing published are handled before lxcri is
+    imported: they cost little more than the interpreter's start-up."""
+    return f"#!{sys.executable}\n" + _HEADER + _STUB % str(root)
+
+
+def install(path: Path, root: Path) -> None:
+    """Write the hookscript to ``path`` when it is missing or differs (idempotent)."""
+    from lxcri_core.fsutil import atomic_write
+
+    text = script_text(root)
+    try:
+        if path.read_text() == text and os.access(path, os.X_OK):
+            return
+    except OSError:
+        pass
+    if path.exists() and _HEADER not in path.read_text(errors="replace"):
+        from lxcri_core.errors import BackendError
+
+        raise BackendError(
+            f"{path} exists and is not lxcri's hookscript; remove it or set pve_hookscript"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, text.encode(), mode=0o755)
+    os.chmod(path, 0o755)
+
+
+class _Log:
+    def __init__(self, sdir: Path, vmid: str, phase: str) -> None:
+        self.path = sdir / HOOK_LOG
+        self.prefix = f"lxcri hookscript: CT {vmid} {phase}"
+
+    def __call__(self, msg: str, err: bool = False) -> None:
+        line = f"{self.prefix}: {msg}"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        try:
+            with open(self.path, "a") as f:
+                f.write(f"{stamp} {line}\n")
+        except OSError:
+            pass
+        print(line, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def main(argv: list[str], root: str) -> int:
+    if len(argv) != 2 or not argv[0].isdigit():
+        print("usage: lxcri-hookscript VMID PHASE", file=sys.stderr)
+        return 2
+    vmid, phase = argv
+    sdir = state_dir(Path(root), vmid)
+    try:
+        st = load_state(Path(root), vmid)
+    except Exception as e:  # a corrupt record: say so, and let PVE abort a start
+        print(f"lxcri hookscript: CT {vmid} {phase}: {e}", file=sys.stderr)
+        return 1 if phase == "pre-start" else 0
+    if st is None:
+        return 0  # not lxcri's
+    log = _Log(sdir, vmid, phase)
+    try:
+        if phase == "pre-start":
+            _unpublish(st, sdir)
+        elif phase == "post-start":
+            _supervise(st, sdir)
+            _post_start(st, sdir, log)
+        elif phase == "pre-stop":
+            from lxcri_pve.backends.pve_supervise import STOP_REQUESTED
+
+            (sdir / STOP_REQUESTED).touch()
+        elif phase == "post-stop":
+            _unpublish(st, sdir)
+            if st.ports:
+                log(f"ports unpublished (target {os.environ.get('LXC_TARGET', 'stop')})")
+        elif phase == WATCH_PHASE:
+            _watch(st, sdir, log)
+        elif phase == SUPERVISE_PHASE:
+            from lxcri_pve.backends.pve_supervise import supervise
+
+            pid = init_pid(st)
+            if pid is not None:
+                supervise(st, sdir, pid)
+        return 0
+    except Exception as e:  # every failure, one line, where PVE shows it
+        log(f"failed: {e}", err=True)
+        return 1
+
+
+def _unpublish(st: CtState, sdir: Path) -> None:
+    if not st.ports:
+        return
+    from lxcri_core.network.ports import unpublish
+
+    unpublish(chain_id(st.vmid), table=st.nft_table)
+    (sdir / PUBLISHED).unlink(missing_ok=True)
+
+
+def init_pid(st: CtState) -> int | None:
+    res = subprocess.run(
+        ["lxc-info", "-P", st.lxcpath, "-n", str(st.vmid), "-p", "-H"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out = res.stdout.strip()
+    return int(out) if res.returncode == 0 and out.isdigit() else None
+
+
+def ct_addresses(pid: int, dev: str) -> list[ipaddress.IPv4Interface]:
+    """The IPv4 addresses on ``dev`` in the network namespace of ``pid``."""
+    res = subprocess.run(
+        ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "-4", "addr", "show", "dev", dev],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:
+        return []
+    out = []
+    for link in json.loads(res.stdout or "[]"):
+        for a in link.get("addr_info", []):
+            if a.get("family") == "inet":
+                out.append(ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}"))
+    return out
+
+
+def bridge_networks(bridge: str) -> list[ipaddress.IPv4Network]:
+    res = subprocess.run(
+        ["ip", "-j", "-4", "addr", "show", "dev", bridge], capture_output=True, text=True
+    )
+    nets = []
+    for link in json.loads(res.stdout or "[]") if res.returncode == 0 else []:
+        for a in link.get("addr_info", []):
+            nets.append(ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network)
+    return nets
+
+
+def host_addresses() -> set[ipaddress.IPv4Address]:
+    res = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True)
+    out = set()
+    for link in json.loads(res.stdout or "[]") if res.returncode == 0 else []:
+        for a in link.get("addr_info", []):
+            out.add(ipaddress.IPv4Address(a["local"]))
+    return out
+
+
+def acceptable(st: CtState, addr: ipaddress.IPv4Interface) -> str | None:
+    """Why ``addr`` (claimed by the CT) must not be a DNAT target, or None."""
+    ip = addr.ip
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        return f"{ip} is not a unicast address"
+    if ip in host_addresses():
+        return f"{ip} is one of the host's own addresses"
+    nets = bridge_networks(st.bridge) if st.bridge else []
+    if nets and not any(ip in n for n in nets):
+        return f"{ip} is outside the subnets of bridge {st.bridge} ({', '.join(map(str, nets))})"
+    return None
+
+
+def _publish(st: CtState, sdir: Path, addr: ipaddress.IPv4Interface, log: _Log) -> None:
+    from lxcri_core.fsutil import atomic_write
+    from lxcri_core.network.ports import PortMapping, publish
+
+    ports = [
+        PortMapping(
+            p.host_port,
+            p.container_port,
+            "udp" if p.proto == "udp" else "tcp",
+            ipaddress.ip_address(p.host_ip) if p.host_ip else None,
+        )
+        for p in st.ports
+    ]
+    # the marker first: whatever a crash leaves published, the next pre-start takes back
+    atomic_write(sdir / PUBLISHED, json.dumps({"ipv4": str(addr.ip)}).encode())
+    publish(chain_id(st.vmid), ports, addr, table=st.nft_table)
+    log(f"published {', '.join(map(str, st.ports))} to {addr.ip}")
+
+
+def _learn(st: CtState, pid: int) -> ipaddress.IPv4Interface | None:
+    for a in ct_addresses(pid, st.netdev):
+        why = acceptable(st, a)
+        if why is None:
+            return a
+        raise ValueError(f"not publishing ports: the CT's address {why}")
+    return None
+
+
+def _detach(st: CtState, phase: str) -> None:
+    """Run this script again for ``phase``, detached from PVE's task (its own session)."""
+    script = Path(sys.argv[0]).resolve()
+    subprocess.Popen(
+        [sys.executable, str(script), str(st.vmid), phase],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def _supervise(st: CtState, sdir: Path) -> None:
+    from lxcri_pve.backends.pve_supervise import STOP_REQUESTED, wanted
+
+    (sdir / STOP_REQUESTED).unlink(missing_ok=True)
+    if wanted(st):
+        _detach(st, SUPERVISE_PHASE)
+
+
+def _post_start(st: CtState, sdir: Path, log: _Log) -> None:
+    if not st.ports:
+        return
+    if "/" in st.ipv4:
+        _publish(st, sdir, ipaddress.IPv4Interface(st.ipv4), log)
+        return
+    pid = init_pid(st)
+    if pid is None:
+        raise RuntimeError("the CT is not running; ports not published")
+    deadline = time.monotonic() + INLINE_WAIT
+    while time.monotonic() < deadline:
+        addr = _learn(st, pid)
+        if addr is not None:
+            _publish(st, sdir, addr, log)
+            return
+        time.sleep(0.2)
+    _detach(st, WATCH_PHASE)
+    log(f"no address on {st.netdev} yet; ports are published once DHCP gives one")
+
+
+def _watch(st: CtState, sdir: Path, log: _Log) -> None:
+    pid = init_pid(st)
+    deadline = time.monotonic() + WATCH_WAIT
+    while pid is not None and time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists() or init_pid(st) != pid:
+            return  # stopped (post-stop cleans up) or restarted (its own post-start)
+        addr = _learn(st, pid)
+        if addr is not None:
+            _publish(st, sdir, addr, log)
+            return
+        time.sleep(0.5)
+    if pid is not None:
+        log(f"no address on {st.netdev} after {WATCH_WAIT:g} s; ports not published", err=True)

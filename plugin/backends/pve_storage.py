@@ -1,0 +1,221 @@
+"""Proxmox storages (``/etc/pve/storage.cfg``) and a CT's rootfs volume on them.
+
+Two storage types hold lxcri's root filesystems, as Proxmox lays them out:
+
+- ``zfspool``: the image's layer chain as datasets below the pool (lxcri's zfs
+  storage backend, ``<pool>/lxcri/layers/...``), the CT a clone of the top
+  layer named ``<pool>/subvol-VMID-disk-0``: volume ``STORAGE:subvol-VMID-disk-0``.
+  Creating it costs nothing; blocks are shared with the image.
+- ``dir``: the subvol directory PVE's dir plugin allocates for a CT,
+  ``<path>/images/VMID/subvol-VMID-disk-0.subvol`` (volume
+  ``STORAGE:VMID/subvol-VMID-disk-0.subvol``; PVE's parse_name_dir wants the
+  ``.subvol`` suffix). It is filled by ``cp -a --reflink=auto`` from lxcri's
+  flattened, id-shifted template of the image (lxcri's dir storage backend):
+  one reflink per file on btrfs/xfs, a plain copy elsewhere. Measured here
+  (ext4, a 42 MB two-layer image): the template costs 0.58 s once per image,
+  then 0.06-0.08 s per CT for the copy against 0.18-0.20 s for unpacking the
+  (uncompressed) layers again into each subvol, so the copy wins, more so
+  for compressed layers. An overlay over the layer chain would share more, but
+  PVE mounts nothing but the volume directory itself, and it must stay valid
+  when lxcri is gone.
+
+Both are shifted to 100000 (``unprivileged: 1``) while unpacking.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lxcri_core.errors import BackendError
+
+if TYPE_CHECKING:
+    from lxcri_core.config import Config
+    from lxcri_core.storage.chain import ImageChain
+    from lxcri_core.storage.zfs import ZfsBackend
+    from lxcri_core.store.layout import Store
+    from lxcri_core.unpack.model import IdMap
+
+_SECTION = re.compile(r"^([a-z][a-z0-9]*):\s*(\S+)\s*$")
+_PROP = re.compile(r"^\s+(\S+)(?:\s+(.*?))?\s*$")
+
+
+@dataclass(frozen=True)
+class PveStorage:
+    id: str
+    type: str
+    content: tuple[str, ...] = ()
+    path: Path | None = None
+    pool: str = ""
+    disabled: bool = False
+
+
+def read_storages(pve_root: Path) -> dict[str, PveStorage]:
+    """Every storage of ``pve_root/storage.cfg`` (PVE's section-config format)."""
+    path = pve_root / "storage.cfg"
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise BackendError(f"cannot read the Proxmox storage config {path}: {e.strerror}") from None
+    out: dict[str, PveStorage] = {}
+    cur: PveStorage | None = None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if m := _SECTION.match(line):
+            cur = PveStorage(m.group(2), m.group(1))
+            out[cur.id] = cur
+        elif (m := _PROP.match(line)) and cur is not None:
+            key, value = m.group(1), m.group(2) or ""
+            if key == "path":
+                cur = replace(cur, path=Path(value))
+            elif key == "content":
+                cur = replace(cur, content=tuple(c for c in value.split(",") if c))
+            elif key == "pool":
+                cur = replace(cur, pool=value.strip("/"))
+            elif key == "disable":
+                cur = replace(cur, disabled=True)
+            out[cur.id] = cur
+    return out
+
+
+def rootfs_storage(cfg: Config) -> PveStorage:
+    """The storage CT root filesystems go to: ``pve_storage``, else local-zfs, else local."""
+    storages = read_storages(cfg.pve_root)
+    sid = cfg.pve_storage or ("local-zfs" if "local-zfs" in storages else "local")
+    st = storages.get(sid)
+    if st is None:
+        raise BackendError(
+            f"storage {sid!r} is not in {cfg.pve_root / 'storage.cfg'}; "
+            f"use one of {', '.join(sorted(storages)) or '(none)'} (pve_storage)"
+        )
+    if st.disabled:
+        raise BackendError(f"storage {sid!r} is disabled in storage.cfg")
+    if st.type not in ("dir", "zfspool"):
+        raise BackendError(
+            f"storage {sid!r} is of type {st.type}; lxcri builds root filesystems on dir "
+            "and zfspool storages only"
+        )
+    if "rootdir" not in st.content:
+        raise BackendError(f"storage {sid!r} does not allow container root filesystems (rootdir)")
+    if st.type == "dir" and st.path is None:
+        raise BackendError(f"dir storage {sid!r} has no path in storage.cfg")
+    if st.type == "zfspool" and not st.pool:
+        raise BackendError(f"zfspool storage {sid!r} has no pool in storage.cfg")
+    return st
+
+
+def snippet_path(cfg: Config, volid: str) -> Path:
+    """The file of a snippets volume ``STORAGE:snippets/NAME`` (PVE::Storage::path)."""
+    sid, _, name = volid.partition(":")
+    m = re.fullmatch(r"snippets/([A-Za-z0-9][A-Za-z0-9_.-]*)", name)
+    if not m:
+        raise BackendError(f"pve_hookscript {volid!r} is not a STORAGE:snippets/NAME volume")
+    st = read_storages(cfg.pve_root).get(sid)
+    if st is None or st.type != "dir" or st.path is None:
+        raise BackendError(f"pve_hookscript {volid!r}: storage {sid!r} is not a dir storage")
+    if "snippets" not in st.content:
+        raise BackendError(f"pve_hookscript {volid!r}: storage {sid!r} has no snippets content")
+    return st.path / "snippets" / m.group(1)
+
+
+def _zfs_backend(cfg: Config, st: PveStorage) -> ZfsBackend:
+    """lxcri's zfs storage backend on the storage's pool (layer chains below ``<pool>/lxcri``)."""
+    from lxcri_core.storage.zfs import ZfsBackend
+
+    return ZfsBackend(replace(cfg, zfs_pool=st.pool))
+
+
+def create_rootfs(
+    cfg: Config,
+    st: PveStorage,
+    store: Store,
+    manifest_digest: str,
+    idmap: IdMap | None,
+    vmid: int,
+    size_gib: int,
+) -> tuple[str, Path]:
+    """Build CT ``vmid``'s rootfs on ``st``; (volume id, host path)."""
+    from lxcri_core.errors import StorageError
+
+    try:
+        if st.type == "zfspool":
+            from lxcri_core.storage.zfscli import zfs
+
+            zb = _zfs_backend(cfg, st)
+            chain: ImageChain = zb.prepare_image(store, manifest_digest, idmap)
+            rootfs = zb.create_rootfs(chain, str(vmid))
+            # PVE's subvol size is the dataset's refquota
+            zfs("set", f"refquota={size_gib}G", zb.container_dataset(str(vmid)))
+            return f"{st.id}:subvol-{vmid}-disk-0", rootfs.path
+        from lxcri_core.storage.cmd import run_cmd
+        from lxcri_core.storage.dirs import DirBackend
+
+        db = DirBackend(cfg)
+        chain = db.prepare_image(store, manifest_digest, idmap)
+        assert st.path is not None
+        vdir = st.path / "images" / str(vmid)
+        dest = vdir / f"subvol-{vmid}-disk-0.subvol"
+        if dest.exists():
+            raise BackendError(
+                f"{dest} exists but no CT {vmid} does; remove it or pick another VMID"
+            )
+        vdir.mkdir(parents=True, exist_ok=True)
+        tmp = vdir / f".tmp-subvol-{vmid}-disk-0"
+        remove_path(tmp)
+        src = db.images_dir / chain_dir_name(chain) / "rootfs"
+        with db.locked():  # a prune waits until the copy is done
+            run_cmd(["cp", "-a", "--reflink=auto", str(src), str(tmp)])
+        os.rename(tmp, dest)
+        return f"{st.id}:{vmid}/subvol-{vmid}-disk-0.subvol", dest
+    except StorageError as e:
+        raise BackendError(
+            f"cannot build the rootfs of CT {vmid} on storage {st.id}: {e}"
+        ) from None
+
+
+def chain_dir_name(chain: ImageChain) -> str:
+    from lxcri_core.storage.chain import short_key
+
+    return short_key(chain.key)
+
+
+def forget_rootfs(cfg: Config, st: PveStorage, vmid: int) -> None:
+    """Drop lxcri's record of CT ``vmid``'s clone (zfspool), once ``pct destroy`` freed it.
+
+    Only the record: the dataset is PVE's volume, and PVE destroys it.
+    """
+    if st.type != "zfspool":
+        return
+    from lxcri_core.storage.refs import save_refs
+
+    zb = _zfs_backend(cfg, st)
+    with zb.locked():
+        refs = zb.refs()
+        if refs.containers.pop(str(vmid), None) is not None:
+            save_refs(zb.state / "refs.json", refs)
+
+
+def remove_rootfs(cfg: Config, st: PveStorage, vmid: int) -> None:
+    """Undo ``create_rootfs`` (a create that failed half-way)."""
+    if st.type == "zfspool":
+        zb = _zfs_backend(cfg, st)
+        if str(vmid) in zb.containers():
+            zb.remove_rootfs(str(vmid))
+        return
+    assert st.path is not None
+    vdir = st.path / "images" / str(vmid)
+    remove_path(vdir / f"subvol-{vmid}-disk-0.subvol")
+    remove_path(vdir / f".tmp-subvol-{vmid}-disk-0")
+    if vdir.is_dir() and not any(vdir.iterdir()):
+        vdir.rmdir()
+
+
+def remove_path(path: Path) -> None:
+    from lxcri_core.storage.fstree import remove_tree
+
+    if path.exists() or path.is_symlink():
+        remove_tree(path)
