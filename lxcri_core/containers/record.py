@@ -28,12 +28,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxcri_core.containers.serial import from_dict, to_dict
 from lxcri_core.errors import BackendError
 from lxcri_core.fsutil import atomic_write
 from lxcri_core.spec.model import ContainerSpec
+
+if TYPE_CHECKING:
+    from lxcri_core.config import Config
 
 RECORD = "lxcri.json"
 #: Written by `lxcri stop` before stopping: the supervisor must not restart.
@@ -123,6 +126,11 @@ def list_records(root: Path) -> list[ContainerRecord]:
             except BackendError:
                 continue  # a half-created container; `lxcri rm` cleans it
     return out
+
+
+def lxcpath(cfg: Config) -> Path:
+    """LXC's lxcpath for this config's state root."""
+    return containers_dir(cfg.root)
 
 
 def lxcpath_for_root(root: Path) -> Path:
