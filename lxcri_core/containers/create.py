@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lxcri_core.config import Config
+from lxcri_core.containers import vmids
 from lxcri_core.containers.create_checks import _checked
 from lxcri_core.containers.locks import _name_lock, _term_raises
 from lxcri_core.containers.netplan import _plain_lxc_network, _release_address
@@ -75,6 +76,8 @@ def create(
     pull_missing: bool = True,
     insecure: bool = False,
     auto_remove: bool = False,
+    vmid: int | None = None,
+    tags: tuple[str, ...] = (),
 ) -> ContainerRecord:
     """Create a container from ``image`` with ``opts`` (a ``spec.options.RunOptions``)."""
     cid = _new_id()
@@ -85,7 +88,7 @@ def create(
     # `volume rm/prune` wait until the record names the volumes this one uses
     with _name_lock(cfg, name), _term_raises(), volumes_locked(cfg.root, shared=True):
         return _create_locked(
-            cfg, cid, name, image, opts, storage, pull_missing, insecure, auto_remove
+            cfg, cid, name, image, opts, storage, pull_missing, insecure, auto_remove, vmid, tags
         )
 
 
@@ -99,6 +102,8 @@ def _create_locked(
     pull_missing: bool,
     insecure: bool,
     auto_remove: bool,
+    wanted_vmid: int | None,
+    tags: tuple[str, ...],
 ) -> ContainerRecord:
     from lxcri_core.media import Manifest, load_json
     from lxcri_core.spec.build import build_spec
@@ -135,6 +140,9 @@ def _create_locked(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(mode=0o700)
         undo.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
+        # after the work dir exists: the index keeps the VMID of a create in progress
+        vmid = vmids.allocate(cfg.root, name, wanted_vmid)
+        undo.append(lambda: vmids.release(cfg.root, name))
         # the id, first: what a crash leaves behind can then be cleaned up by `rm`
         atomic_write(tmp / "id", cid.encode())
         # every backend's rootfs is mounted here by the pre-start hook: an
@@ -169,6 +177,8 @@ def _create_locked(
             ipv6=net.get("ipv6", ""),
             auto_remove=auto_remove,
             mount=_mount_command(rootfs, mount_point),
+            vmid=vmid,
+            tags=tags,
         )
         _write_lxc_files(cfg, tmp, sdir, record, passed_volumes(tmp, sdir, spec, volumes), targets)
         secure_state_dir(tmp, spec)
@@ -181,7 +191,14 @@ def _create_locked(
         with contextlib.suppress(Exception):
             _release_address(cfg, cid)
         raise
-    log.info("container created", name=name, id=cid, image=rec.name, storage=backend.name)
+    log.info(
+        "container created",
+        name=name,
+        id=cid,
+        vmid=record.vmid,
+        image=rec.name,
+        storage=backend.name,
+    )
     return record
 
 

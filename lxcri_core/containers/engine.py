@@ -7,8 +7,9 @@ The work is split by job (``create``, ``netplan``, ``lifecycle``, ``remove``,
 
 from __future__ import annotations
 
+from lxcri_core.backend import ExecCommand
 from lxcri_core.containers.create import create
-from lxcri_core.containers.exec import EXEC_ENV_PREFIX, ExecCommand, exec_argv, logs_path
+from lxcri_core.containers.exec import EXEC_ENV_PREFIX, exec_argv, logs_path
 from lxcri_core.containers.lifecycle import (
     NO_NAMESPACES_HINT,
     restart,

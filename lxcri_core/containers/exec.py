@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from lxcri_core.backend import ExecCommand
 from lxcri_core.config import Config
 from lxcri_core.containers import lxc
 from lxcri_core.containers.record import (
@@ -17,14 +17,6 @@ from lxcri_core.errors import BackendError
 from lxcri_core.log import get_logger
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class ExecCommand:
-    """What runs ``lxcri exec``: ``argv`` (``lxc-attach``) with the host environment ``env``."""
-
-    argv: list[str]
-    env: dict[str, str]
 
 
 #: lxc-attach passes these through to the shim, which builds the environment from them alone:
@@ -85,7 +77,10 @@ def exec_argv(
     extra = [e for e in (parse_env(v, host) for v in env) if e is not None]
     full_env = merge_env(spec.env, ["TERM=xterm"] if tty else [], extra)
     shim = state_dir(cfg.root, name) / CTR_DIR / "init"
-    if shim.is_file() and EXEC_ENV_PREFIX.encode() not in shim.read_bytes():
+    # an empty file is the mount point of the shared shim (ROOT/lib/lxcri-init, which
+    # has --exec): only a container's own copy can be of an lxcri before --exec
+    old = shim.is_file() and shim.stat().st_size > 0
+    if old and EXEC_ENV_PREFIX.encode() not in shim.read_bytes():
         # a container created before the shim had --exec: lxc-attach alone, as then
         cmd = lxc.attach_argv(name, lxcpath(cfg), argv, full_env, u.uid, u.gid)
         return ExecCommand(cmd, host)

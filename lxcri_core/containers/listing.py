@@ -1,58 +1,40 @@
-"""Status and listing of plain-LXC containers, and finding one by name or id prefix."""
+"""Status and listing of plain-LXC containers, and finding one by VMID, name or id prefix.
+
+``list_containers`` reads in bulk: every record, the runtime state files, and
+LXC's state of all containers at once (``lxc.states``: one read of
+``/proc/net/unix``, plus one ``lxc-ls`` when any container runs), never a
+process per container; ``derive_status`` (pure) turns each into one status.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+from lxcri_core.backend import ContainerStatus
 from lxcri_core.config import Config
-from lxcri_core.containers import lxc
+from lxcri_core.containers import lxc, vmids
 from lxcri_core.containers.record import (
+    RECORD,
     STARTED,
     ContainerRecord,
+    check_name,
+    containers_dir,
     list_records,
     load_record,
     lxcpath,
+    save_record,
     state_dir,
 )
 from lxcri_core.containers.runstate import _read_json, supervisor_pid
 from lxcri_core.containers.status import ExitDoc, derive_status, describe
-from lxcri_core.errors import BackendError
+from lxcri_core.errors import BackendError, ContainerNotFound, LxcriError
 from lxcri_core.log import get_logger
 from lxcri_core.spec.model import PortMapping
 
 log = get_logger(__name__)
 
-
-@dataclass(frozen=True)
-class ContainerStatus:
-    name: str
-    id: str
-    image: str
-    status: str  # created, running, paused, restarting, exited (see status.py)
-    health: str  # "", starting, healthy, unhealthy
-    exit_code: int | None
-    restarts: int
-    ipv4: str
-    ipv6: str
-    ports: tuple[PortMapping, ...]
-    created: str
-    pid: int | None
-    storage: str
-    image_digest: str = ""
-    started_at: str = ""
-    finished_at: str = ""
-    labels: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: docker's STATUS column: "Up 3 minutes (healthy)", "Exited (137) 5 minutes ago"
-    status_text: str = ""
-    #: why LXC could not start it (a failed start), else ""
-    error: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+__all__ = ["ContainerStatus", "find", "list_containers", "port_text", "status", "with_vmid"]
 
 
 def port_text(p: PortMapping) -> str:
@@ -60,9 +42,21 @@ def port_text(p: PortMapping) -> str:
     return f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port}->{p.container_port}/{p.protocol}"
 
 
-def _status(cfg: Config, rec: ContainerRecord) -> ContainerStatus:
+def with_vmid(cfg: Config, rec: ContainerRecord) -> ContainerRecord:
+    """``rec`` with its VMID: a record of an older lxcri gets one now, kept from then on."""
+    if rec.vmid:
+        return rec
+    import dataclasses
+
+    rec = dataclasses.replace(rec, vmid=vmids.allocate(cfg.root, rec.name))
+    with contextlib.suppress(OSError):  # a read-only root: the index keeps it stable
+        save_record(cfg.root, rec)
+    return rec
+
+
+def _status(cfg: Config, rec: ContainerRecord, st: str, pid: int | None) -> ContainerStatus:
+    rec = with_vmid(cfg, rec)
     sdir = state_dir(cfg.root, rec.name)
-    st = lxc.state(rec.name, lxcpath(cfg))
     exit_doc = ExitDoc.from_json(_read_json(sdir / "exit.json"))
     started = _read_json(sdir / STARTED)
     health = str(_read_json(sdir / "health.json").get("status", ""))
@@ -70,11 +64,14 @@ def _status(cfg: Config, rec: ContainerRecord) -> ContainerStatus:
     derived = derive_status(st, exit_doc, health, sup, has_run=bool(started))
     started_at = str(started.get("started", ""))
     finished_at = exit_doc.finished if exit_doc else ""
+    lock = "create" if (containers_dir(cfg.root) / f".{rec.name}.creating").exists() else ""
     return ContainerStatus(
+        vmid=rec.vmid,
         name=rec.name,
         id=rec.id,
         image=rec.image,
         status=derived.state,
+        lock=lock,
         health=derived.health,
         exit_code=derived.exit_code,
         restarts=exit_doc.restarts if exit_doc else 0,
@@ -82,40 +79,57 @@ def _status(cfg: Config, rec: ContainerRecord) -> ContainerStatus:
         ipv6=rec.ipv6,
         ports=rec.spec.ports,
         created=rec.created,
-        pid=lxc.init_pid(rec.name, lxcpath(cfg)) if derived.state == "running" else None,
+        pid=pid if derived.state == "running" else None,
         storage=rec.storage,
         image_digest=rec.image_digest,
         started_at=started_at,
         finished_at=finished_at,
         labels=dict(rec.spec.labels),
+        tags=rec.tags,
         status_text=describe(derived, started_at, finished_at, datetime.now(UTC)),
         error=exit_doc.error if exit_doc else "",
     )
 
 
 def status(cfg: Config, name: str) -> ContainerStatus:
-    return _status(cfg, load_record(cfg.root, name))
+    rec = load_record(cfg.root, name)
+    st, pid = lxc.state_pid(name, lxcpath(cfg))
+    return _status(cfg, rec, st, pid)
 
 
 def list_containers(cfg: Config) -> list[ContainerStatus]:
-    return [_status(cfg, rec) for rec in list_records(cfg.root)]
+    """Every container, read in bulk (see the module's doc)."""
+    records = list_records(cfg.root)
+    if not records:
+        return []
+    states = lxc.states(lxcpath(cfg), [r.name for r in records])
+    return [_status(cfg, r, *states.get(r.name, ("STOPPED", None))) for r in records]
 
 
-def find(cfg: Config, name_or_id: str) -> str:
-    """A container's name from its name or a unique id prefix (as docker accepts)."""
-    recs = list_records(cfg.root)
-    for rec in recs:
-        if rec.name == name_or_id:
-            return rec.name
-    hits = [r.name for r in recs if len(name_or_id) >= 4 and r.id.startswith(name_or_id)]
+def find(cfg: Config, ref: str) -> str:
+    """A container's name from its VMID, name or unique id prefix (>= 4 characters).
+
+    All digits is a VMID first (as pct reads it), then a name, then an id prefix.
+    A directory without a readable record (half-created, or corrupt) is found by
+    its name, so that ``rm`` can say what it is and clean it up.
+    """
+    if ref.isdigit() and len(ref) <= 10:
+        name = vmids.name_of(cfg.root, int(ref))
+        if name is not None:
+            return name
+    with contextlib.suppress(LxcriError):
+        if (state_dir(cfg.root, ref) / RECORD).is_file():
+            return ref
+    recs = list_records(cfg.root) if len(ref) >= 4 else []
+    hits = [r.name for r in recs if r.id.startswith(ref)]
     if len(hits) == 1:
         return hits[0]
     if len(hits) > 1:
-        raise BackendError(f"container id prefix {name_or_id} is ambiguous")
+        raise BackendError(f"container id prefix {ref} is ambiguous")
     with contextlib.suppress(BackendError):
-        if state_dir(cfg.root, name_or_id).is_dir():  # half-created: `rm` cleans it up
-            return name_or_id
+        if state_dir(cfg.root, check_name(ref)).is_dir():  # half-created or corrupt
+            return ref
     # the hint only for what could be an id: "ga" is a name, "ab" may be an id's start
-    hexish = all(c in "0123456789abcdef" for c in name_or_id)
-    hint = " (an id prefix needs at least 4 characters)" if hexish and len(name_or_id) < 4 else ""
-    raise BackendError(f"no such container: {name_or_id}{hint} (see `lxcri ps -a`)")
+    hexish = all(c in "0123456789abcdef" for c in ref)
+    hint = " (an id prefix needs at least 4 characters)" if hexish and len(ref) < 4 else ""
+    raise ContainerNotFound(f"no such container: {ref}{hint} (see `lxcri ps -a`)")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lxcri_core.config import Config
-from lxcri_core.containers import lxc
+from lxcri_core.containers import lxc, vmids
 from lxcri_core.containers.lifecycle import stop
 from lxcri_core.containers.locks import _name_lock
 from lxcri_core.containers.netplan import _release_address
@@ -17,6 +17,7 @@ from lxcri_core.containers.private import (
     unmount_volumes,
 )
 from lxcri_core.containers.record import (
+    STOP_REQUESTED,
     ContainerRecord,
     load_record,
     lxcpath,
@@ -24,7 +25,7 @@ from lxcri_core.containers.record import (
 )
 from lxcri_core.containers.runstate import supervisor_pid
 from lxcri_core.containers.volumes import remove_anonymous
-from lxcri_core.errors import BackendError
+from lxcri_core.errors import BackendError, ContainerNotFound, CorruptState
 from lxcri_core.fsutil import flocked, is_mountpoint
 from lxcri_core.log import get_logger
 
@@ -37,12 +38,39 @@ def remove(cfg: Config, name: str, *, force: bool = False) -> None:
     with _name_lock(cfg, name), flocked(sdir / "start.lock") if sdir.is_dir() else _nothing():
         try:
             rec = load_record(cfg.root, name)
-        except BackendError:
+        except CorruptState as e:
+            # a record that does not parse is no half-created container: it may run
+            if not force:
+                raise CorruptState(
+                    f"{e}; the container may be running: `lxcri rm --force {name}` stops it "
+                    "and removes what is left"
+                ) from None
+            _kill_unreadable(cfg, name, sdir)
+            _remove_half_created(cfg, sdir)
+            vmids.release(cfg.root, name)
+            return
+        except ContainerNotFound:
             if not sdir.is_dir():
                 raise
             _remove_half_created(cfg, sdir)
+            vmids.release(cfg.root, name)
             return
         _remove_locked(cfg, rec, sdir, force)
+        vmids.release(cfg.root, name)
+
+
+def _kill_unreadable(cfg: Config, name: str, sdir: Path) -> None:
+    """End a container whose record is unreadable: its supervisor, then LXC's container."""
+    import os
+    import signal
+
+    pid = supervisor_pid(sdir)
+    if pid:
+        (sdir / STOP_REQUESTED).write_bytes(b"")  # no restart after this kill
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if lxc.state(name, lxcpath(cfg)) != "STOPPED":
+        lxc.stop(name, lxcpath(cfg), 0, kill=True)
 
 
 @contextlib.contextmanager
@@ -57,7 +85,11 @@ def _remove_half_created(cfg: Config, sdir: Path) -> None:
     except OSError:
         cid = ""
     if cid:
+        from lxcri_core.network import ports
         from lxcri_core.storage import BACKENDS, open_backend
+
+        with contextlib.suppress(Exception):
+            ports.unpublish(cid)
 
         with contextlib.suppress(Exception):
             _release_address(cfg, cid)
