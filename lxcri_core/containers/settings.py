@@ -146,7 +146,8 @@ def _rewrite_limits(cfg: Config, name: str, res: Any) -> None:
             check=False,
         )
         if proc.returncode != 0:
+            why = (proc.stderr.strip() or "lxc-cgroup failed").splitlines()[0]
             raise BackendError(
                 f"container {name}: {key}={value} is saved for its next start but could "
-                f"not be applied now: {(proc.stderr.strip() or 'lxc-cgroup failed').splitlines()[0]}"
+                f"not be applied now: {why}"
             )
