@@ -593,6 +593,8 @@ def status(container: str, output: str) -> None:
                 shown = ", ".join(port_text(p) for p in st.ports)
             elif k == "labels":
                 shown = ", ".join(f"{lk}={lv}" for lk, lv in sorted(st.labels.items()))
+            elif k == "tags":
+                shown = ";".join(st.tags)  # as pct writes them
             else:
                 shown = "" if v is None else v
             click.echo(f"{k}: {shown}")
