@@ -19,6 +19,8 @@ from lxcri_core.spec.options import RunOptions
 #: pct's tag syntax (pve-common's ``pve-tag``).
 TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*\Z")
 _MP_RE = re.compile(r"^mp\d+\Z")
+#: A Linux interface name (IFNAMSIZ - 1 characters, no "/" or ":").
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}\Z")
 
 
 def split_props(text: str, key: str) -> tuple[str, dict[str, str]]:
@@ -93,6 +95,8 @@ def _net0(opts: RunOptions, value: str, default_bridge: str) -> RunOptions:
     if p.get("type", "veth") != "veth":
         raise SpecError("--net0 type=...: only veth")
     bridge = p.get("bridge", "")
+    if bridge and not _IFNAME_RE.match(bridge):  # it ends up in the LXC config and /sys paths
+        raise SpecError(f"--net0 bridge={bridge}: not an interface name")
     ip = p.get("ip", "dhcp")
     if ip not in ("dhcp", "manual") and "/" not in ip:
         raise SpecError(f"--net0 ip={ip}: give dhcp or an address in CIDR form (10.0.0.5/24)")
@@ -122,6 +126,8 @@ def _mount_point(key: str, value: str) -> str:
     mp = p.get("mp", "")
     if not src or not mp.startswith("/"):
         raise SpecError(f"--{key} {value!r}: give VOLUME_OR_PATH,mp=/path[,ro=1]")
+    if ":" in mp:  # -v's separator: it would change what is mounted where
+        raise SpecError(f"--{key} mp={mp}: a mount point path cannot hold ':'")
     if ":" in src:
         raise SpecError(
             f"--{key} {src}: a Proxmox storage volume needs --backend pve-local; on plain "

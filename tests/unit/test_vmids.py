@@ -163,6 +163,8 @@ def test_pct_properties_map_onto_run_options() -> None:
         ({"net0": "name=eth0,ip=10.0.0.5"}, "CIDR"),
         ({"mp0": "local-lvm:8,mp=/data"}, "Proxmox storage volume"),
         ({"mp0": "data"}, "mp=/path"),
+        ({"mp0": "/etc,mp=/a:/b"}, "cannot hold ':'"),
+        ({"net0": "name=eth0,bridge=../../tmp"}, "not an interface name"),
         ({"memory": "512m"}, "MiB"),
         ({"tags": "ok;b@d"}, "no valid tag"),
         ({"swap": "512"}, "not supported on plain LXC"),
@@ -183,3 +185,14 @@ def test_the_cli_reaches_containers_only_through_the_backend() -> None:
         if re.search(r"containers\.engine|containers import engine|\bengine\.", p.read_text())
     ]
     assert offenders == []
+
+
+def test_run_rules_live_in_core_for_every_front_end() -> None:
+    from lxcri_core.lifecycle import check_run
+
+    with pytest.raises(SpecError, match="--rm and --restart cannot be combined"):
+        check_run(RunOptions(restart="always"), detach=True, auto_remove=True)
+    with pytest.raises(SpecError, match="--restart on-failure needs -d"):
+        check_run(RunOptions(restart="on-failure"), detach=False, auto_remove=False)
+    check_run(RunOptions(restart="no"), detach=False, auto_remove=True)
+    check_run(RunOptions(restart="always"), detach=True, auto_remove=False)
