@@ -129,10 +129,18 @@ def _status(cfg: Config, rec: _Summary, st: str, pid: int | None) -> ContainerSt
     if not rec.vmid:  # a record of an older lxcri: it gets its VMID now
         rec = _Summary.of(with_vmid(cfg, load_record(cfg.root, rec.name)))
     sdir = state_dir(cfg.root, rec.name)
-    exit_doc = ExitDoc.from_json(_read_json(sdir / "exit.json"))
-    started = _read_json(sdir / STARTED)
-    health = str(_read_json(sdir / "health.json").get("status", ""))
-    sup = supervisor_pid(sdir) is not None
+    try:  # one listdir instead of a failed open per missing file (most are, most of the time)
+        present = set(os.listdir(sdir))
+    except OSError:
+        present = set()
+
+    def doc(fname: str) -> dict[str, Any]:
+        return _read_json(sdir / fname) if fname in present else {}
+
+    exit_doc = ExitDoc.from_json(doc("exit.json"))
+    started = doc(STARTED)
+    health = str(doc("health.json").get("status", ""))
+    sup = "supervisor.pid" in present and supervisor_pid(sdir) is not None
     derived = derive_status(st, exit_doc, health, sup, has_run=bool(started))
     started_at = str(started.get("started", ""))
     finished_at = exit_doc.finished if exit_doc else ""
