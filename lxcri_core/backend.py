@@ -18,6 +18,7 @@ orchestration, ``logs -f`` ending with the container) are written once, in
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,9 @@ class CreateRequest:
     insecure: bool = False
     #: ``run --rm``: remove the container when its process has ended.
     auto_remove: bool = False
+    #: where the rootfs goes: plain LXC's ``dir``/``overlay``/``zfs`` (None: the
+    #: configured default); a Proxmox storage id on the Proxmox backends.
+    storage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,10 @@ class ContainerStatus:
     status_text: str = ""
     #: why the last start failed, else ""
     error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--output json`` document (every field, ports as objects)."""
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

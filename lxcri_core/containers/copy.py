@@ -301,7 +301,7 @@ def _api_mounts(rootfd: int, pid: int) -> frozenset[tuple[int, int]]:
 
 def _run_in_root(cfg: Config, name: str, fn: Callable[[_Root], CopyResult]) -> CopyResult:
     """Call ``fn`` with the container's root (see the module doc)."""
-    from lxcri_core.containers.engine import supervisor_pid
+    from lxcri_core.containers.runstate import supervisor_pid
 
     rec = load_record(cfg.root, name)
     lxcpath = containers_dir(cfg.root)

@@ -40,7 +40,7 @@ def shell_status(rc: int) -> int:
 
 def wait_exit(cfg: Config, name: str, timeout: float | None = None) -> int:
     """Block until ``name``'s process exits (or has exited); return its exit code."""
-    from lxcri_core.containers.engine import status
+    from lxcri_core.containers.listing import status
 
     load_record(cfg.root, name)
     sdir = state_dir(cfg.root, name)

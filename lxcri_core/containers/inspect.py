@@ -115,11 +115,11 @@ def _config(spec: ContainerSpec, env: list[str]) -> dict[str, Any]:
 
 
 def inspect_container(cfg: Config, name: str, *, show_secrets: bool = False) -> dict[str, Any]:
-    """Everything about container ``name`` (its name, not an id: see ``engine.find``)."""
-    from lxcri_core.containers import engine
+    """Everything about container ``name`` (its name, not an id: see ``listing.find``)."""
+    from lxcri_core.containers import listing
 
     rec = load_record(cfg.root, name)
-    st = engine.status(cfg, name)
+    st = listing.status(cfg, name)
     sdir = state_dir(cfg.root, name)
     health = _read_json(sdir / "health.json")
     spec = rec.spec

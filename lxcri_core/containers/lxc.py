@@ -58,6 +58,59 @@ def state(name: str, lxcpath: Path) -> str:
     return proc.stdout.strip() or "STOPPED"
 
 
+def state_pid(name: str, lxcpath: Path) -> tuple[str, int | None]:
+    """``state`` and ``init_pid`` of one container with one ``lxc-info``."""
+    proc = _run(["lxc-info", "-n", name, "-P", str(lxcpath), "-s", "-p", "-H"], timeout=10)
+    # with two fields lxc-info labels them even with -H: "State: RUNNING", "PID: 42"
+    fields = dict(ln.split(":", 1) for ln in proc.stdout.splitlines() if ":" in ln)
+    st = fields.get("State", "").strip() or "STOPPED"
+    pid = fields.get("PID", "").strip()
+    return st, int(pid) if pid.isdigit() else None
+
+
+#: The longest abstract socket name (sun_path less its leading NUL byte).
+_SUN_PATH_MAX = 107
+
+
+def _monitor_sockets(lxcpath: Path) -> set[str]:
+    """Names of the containers of ``lxcpath`` whose LXC monitor listens (any state but
+    STOPPED): LXC's command socket is the abstract ``@LXCPATH/NAME/command``."""
+    prefix = f"@{lxcpath}/"
+    out: set[str] = set()
+    try:
+        with open("/proc/net/unix", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return out
+    for line in data.splitlines():
+        path = line.rsplit(" ", 1)[-1]
+        if path.startswith(prefix) and path.endswith("/command"):
+            out.add(path[len(prefix) : -len("/command")])
+    return out
+
+
+def states(lxcpath: Path, names: Sequence[str]) -> dict[str, tuple[str, int | None]]:
+    """LXC's state and init pid of every container named, in bulk.
+
+    One read of ``/proc/net/unix`` says which containers have a monitor; only
+    when one has (or a name is too long for its socket to be found that way,
+    LXC then hashes it) does one ``lxc-ls`` ask them all: one process for the
+    whole list, never one per container. Absent names are STOPPED.
+    """
+    live = _monitor_sockets(lxcpath)
+    hashed = any(len(f"{lxcpath}/{n}/command") > _SUN_PATH_MAX for n in names)
+    out: dict[str, tuple[str, int | None]] = {n: ("STOPPED", None) for n in names}
+    if not (live & set(names)) and not hashed:
+        return out
+    argv = ["lxc-ls", "-P", str(lxcpath), "--active", "--fancy", "-F", "NAME,STATE,PID"]
+    for line in _run(argv, timeout=30).stdout.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in out:
+            pid = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+            out[parts[0]] = (parts[1], pid)
+    return out
+
+
 def init_pid(name: str, lxcpath: Path) -> int | None:
     proc = _run(["lxc-info", "-n", name, "-P", str(lxcpath), "-p", "-H"], timeout=10)
     out = proc.stdout.strip()

@@ -28,12 +28,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxcri_core.containers.serial import from_dict, to_dict
-from lxcri_core.errors import BackendError
+from lxcri_core.errors import BackendError, ContainerNotFound, CorruptState
 from lxcri_core.fsutil import atomic_write
 from lxcri_core.spec.model import ContainerSpec
+
+if TYPE_CHECKING:
+    from lxcri_core.config import Config
 
 RECORD = "lxcri.json"
 #: Written by `lxcri stop` before stopping: the supervisor must not restart.
@@ -66,6 +69,12 @@ class ContainerRecord:
     #: before 0.1.1 hold a mount(8) argv (+ working directory last) instead.
     mount: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
+    #: the numeric id pct-style commands take (``lxcri start 100``), unique on this
+    #: host, allocated from 100 (``vmids``); 0 in records of lxcri before 0.2: such
+    #: a record gets one the first time it is read (``vmids.ensure_vmid``)
+    vmid: int = 0
+    #: pct's tags (``--tags a;b``), in the order given
+    tags: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return to_dict(self)  # type: ignore[no-any-return]
@@ -99,16 +108,21 @@ def save_record(root: Path, rec: ContainerRecord) -> None:
 
 def load_record(root: Path, name: str) -> ContainerRecord:
     path = state_dir(root, name) / RECORD
+    # ContainerNotFound: no record (nothing, or a create that has not finished);
+    # CorruptState: a record that does not parse is a container all the same, maybe
+    # running: never taken for a half-created one (see remove)
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
-        raise BackendError(f"no such container: {name} (see `lxcri list`)") from None
-    except ValueError as e:
-        raise BackendError(f"container {name}: its state file {path} is corrupt: {e}") from None
+        raise ContainerNotFound(f"no such container: {name} (see `lxcri list`)") from None
+    except NotADirectoryError:
+        raise ContainerNotFound(f"no such container: {name} (see `lxcri list`)") from None
+    except (ValueError, OSError) as e:
+        raise CorruptState(f"container {name}: its state file {path} is corrupt: {e}") from None
     try:
         return ContainerRecord.from_json(doc)
     except (TypeError, KeyError, ValueError) as e:
-        raise BackendError(f"container {name}: its state file {path} is unreadable: {e}") from None
+        raise CorruptState(f"container {name}: its state file {path} is unreadable: {e}") from None
 
 
 def list_records(root: Path) -> list[ContainerRecord]:
@@ -121,8 +135,13 @@ def list_records(root: Path) -> list[ContainerRecord]:
             try:
                 out.append(load_record(root, d.name))
             except BackendError:
-                continue  # a half-created container; `lxcri rm` cleans it
+                continue  # corrupt: `lxcri status NAME` says why, `lxcri rm -f` removes it
     return out
+
+
+def lxcpath(cfg: Config) -> Path:
+    """LXC's lxcpath for this config's state root."""
+    return containers_dir(cfg.root)
 
 
 def lxcpath_for_root(root: Path) -> Path:

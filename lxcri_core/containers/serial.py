@@ -7,6 +7,7 @@ nested dataclasses from their type hints, turning lists back into tuples.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -54,10 +55,13 @@ def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
     """Rebuild dataclass ``cls`` from ``to_dict`` output; unknown keys are ignored."""
     if not isinstance(data, Mapping):
         raise TypeError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    kw = {
-        f.name: _convert(hints[f.name], data[f.name])
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.name in data
-    }
+    kw = {name: _convert(tp, data[name]) for name, tp in _fields(cls) if name in data}  # type: ignore[arg-type]
     return cls(**kw)
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, type) of each field: ``get_type_hints`` evaluates every annotation string
+    and was most of the time of listing hundreds of records; the classes do not change."""
+    hints = get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))

@@ -268,19 +268,19 @@ def stats_of(name: str, cid: str, prev: Sample, cur: Sample) -> Stats:
 
 def running_pids(cfg: Any, names: list[str]) -> list[tuple[str, str, int]]:
     """(name, id, init pid) of each named container that runs (all running ones if none given)."""
-    from lxcri_core.containers import engine
+    from lxcri_core.containers import listing
 
     out = []
     if names:
         for n in names:
-            st = engine.status(cfg, engine.find(cfg, n))
+            st = listing.status(cfg, listing.find(cfg, n))
             if st.status != "running" or st.pid is None:
                 raise BackendError(f"container {st.name} is not running")
             out.append((st.name, st.id, st.pid))
     else:
         out = [
             (s.name, s.id, s.pid)
-            for s in engine.list_containers(cfg)
+            for s in listing.list_containers(cfg)
             if s.status == "running" and s.pid is not None
         ]
     return out

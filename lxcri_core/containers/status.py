@@ -1,9 +1,10 @@
 """A container's status, derived from what LXC and the supervisor left behind.
 
-The inputs are read in bulk by the engine (``lxc-info`` for LXC's state, the
-state directory's ``exit.json``, ``started.json``, ``health.json`` and the
-supervisor's pid); ``derive_status`` turns them into one status and is pure,
-so it is table-tested and cheap for hundreds of containers.
+The inputs are read in bulk by ``listing`` (``lxc.states``: LXC's state of
+all containers at once; each state directory's ``exit.json``, ``started.json``,
+``health.json`` and the supervisor's pid); ``derive_status`` turns them into
+one status and is pure, so it is table-tested and cheap for hundreds of
+containers.
 
 LXC's state comes first: a container whose supervisor was killed keeps
 running under ``lxc-execute``, and is ``running``; when it ends after that,

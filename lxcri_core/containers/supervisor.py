@@ -211,7 +211,7 @@ def _size(path: Path) -> int:
 
 
 def _start_error(sdir: Path, offset: int) -> str | None:
-    from lxcri_core.containers.engine import start_error
+    from lxcri_core.containers.lifecycle import start_error
 
     return start_error(sdir, offset)
 
@@ -219,7 +219,7 @@ def _start_error(sdir: Path, offset: int) -> str | None:
 def _ensure_bridge(cfg: Config, rec: ContainerRecord) -> None:
     """Before a restart, as before a start: the bridge may be gone (an admin's
     ``ip link del``); a failure is LXC's to report when the start fails."""
-    from lxcri_core.containers.engine import ensure_bridge_for as ensure
+    from lxcri_core.containers.netplan import ensure_bridge_for as ensure
 
     try:
         ensure(cfg, rec)
@@ -246,7 +246,7 @@ def main() -> None:
     except Exception:
         auto_remove = False  # removed meanwhile
     if auto_remove:  # `run -d --rm`: the container goes when its process has ended
-        from lxcri_core.containers.engine import remove
+        from lxcri_core.containers.remove import remove
 
         try:
             remove(cfg, name, force=True)

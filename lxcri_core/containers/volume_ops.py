@@ -207,8 +207,8 @@ def inspect_volume(root: Path, name: str) -> Volume:
 
 def _running(root: Path, container: str) -> bool:
     from lxcri_core.containers import lxc
-    from lxcri_core.containers.engine import supervisor_pid
     from lxcri_core.containers.record import containers_dir, state_dir
+    from lxcri_core.containers.runstate import supervisor_pid
 
     if supervisor_pid(state_dir(root, container)):
         return True

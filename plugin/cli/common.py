@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from lxcri_core.config import Config
+
+if TYPE_CHECKING:
+    from lxcri_core.backend import Backend
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,6 +22,28 @@ def get_config() -> Config:
     obj = ctx.find_root().obj
     assert isinstance(obj, Config)
     return obj
+
+
+def get_backend() -> Backend:
+    """The backend chosen by ``--backend`` / ``LXCRI_BACKEND`` / the config, else the default."""
+    from lxcri_core.backend import open_backend
+
+    cfg = get_config()
+    return open_backend(cfg, cfg.backend or None)
+
+
+def lxc_name(ref: str, command: str) -> str:
+    """The plain-LXC name of container ``ref`` (a VMID, name or id prefix), for the
+    commands the ``Backend`` protocol has no operation for (kill, cp, top...)."""
+    from lxcri_core.backend import CtRef
+    from lxcri_core.errors import BackendError
+
+    backend = get_backend()
+    resolve = getattr(backend, "resolve", None)
+    if backend.name != "lxc" or resolve is None:
+        raise BackendError(f"`lxcri {command}` works on plain LXC containers only (--backend lxc)")
+    name: str = resolve(CtRef(ref))
+    return name
 
 
 def output_option(f: F) -> F:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from lxcri_pve.cli.common import emit_json, emit_table, get_config, output_option
+from lxcri_pve.cli.common import emit_json, emit_table, get_backend, get_config, output_option
 from lxcri_pve.cli.output import stdout_to_stderr
 
 F = Callable[..., Any]
@@ -47,8 +47,24 @@ _RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--stop-signal",), {"help": "Signal that stops the process (default: image's)."}),
     (("--stop-timeout",), {"type": int, "help": "Seconds before SIGKILL on stop."}),
     (("-l", "--label"), {"multiple": True, "help": "KEY=VALUE label."}),
-    (("-m", "--memory"), {"help": "Memory limit (512m, 1g)."}),
+    (("-m", "--memory"), {"help": "Memory limit: MiB as pct (512), or a size (512m, 1g)."}),
     (("--cores",), {"help": "Number of CPUs."}),
+    (("--tags",), {"help": "pct tags: a;b (kept with the container)."}),
+    (("--vmid",), {"type": click.IntRange(100, 999_999_999), "help": "VMID (default: next)."}),
+    *(
+        (
+            (f"--net{i}",),
+            {"help": "pct network: name=eth0,bridge=BR,ip=dhcp|CIDR[,gw=IP]"} if i == 0 else {},
+        )
+        for i in range(4)
+    ),
+    *(
+        (
+            (f"--mp{i}",),
+            {"help": "pct mount point: VOLUME_OR_PATH,mp=/path[,ro=1]"} if i == 0 else {},
+        )
+        for i in range(10)
+    ),
     (("--cpus",), {"help": "CPU time limit (1.5)."}),
     (("--pids-limit",), {"help": "Maximum number of processes."}),
     (("--restart",), {"help": "no | on-failure[:N] | always | unless-stopped"}),
@@ -140,18 +156,29 @@ def _build_opts(image_args: tuple[str, ...], kw: dict[str, Any]) -> Any:
 
 CTX = {"help_option_names": ["--help"], "allow_interspersed_args": False}
 
+#: pct's properties among the run options: passed as ``CreateRequest.pct``.
+_PCT_KEYS = ("tags", *(f"net{i}" for i in range(4)), *(f"mp{i}" for i in range(10)))
 
-def _create(image: str, args: tuple[str, ...], kw: dict[str, Any], auto_remove: bool) -> Any:
-    from lxcri_core.containers import engine
 
-    opts = _build_opts(args, kw)
-    return engine.create(
-        get_config(),
-        image,
-        opts,
-        storage=kw["storage"],
+def _request(image: str, args: tuple[str, ...], kw: dict[str, Any], auto_remove: bool) -> Any:
+    from lxcri_core.backend import CreateRequest
+
+    pct = {k: str(kw[k]) for k in _PCT_KEYS if kw.get(k) is not None}
+    if kw["memory"] is not None and kw["memory"].isdigit():
+        pct["memory"] = kw["memory"]  # pct's MiB
+        kw = {**kw, "memory": None}
+    if kw["cores"] is not None:
+        pct["cores"] = kw["cores"]
+    if kw["hostname"] is not None:
+        pct["hostname"] = kw["hostname"]
+    return CreateRequest(
+        image=image,
+        options=_build_opts(args, kw),
+        vmid=kw["vmid"],
+        pct=pct,
         insecure=kw["insecure"],
         auto_remove=auto_remove,
+        storage=kw["storage"],
     )
 
 
@@ -184,40 +211,33 @@ def run(
     Examples:
       lxcri run --rm --entrypoint /bin/sh localhost/lxcri-demo -c 'echo hi'
       lxcri run -d --name web -p 8080:80 --restart always nginx:1.27
+      lxcri run -d --vmid 200 --memory 256 --net0 name=eth0,bridge=lxcri0,ip=dhcp nginx:1.27
     """
-    from lxcri_core.containers import engine
+    from lxcri_core import lifecycle
+    from lxcri_core.errors import SpecError
 
-    if auto_remove and kw["restart"] not in (None, "no"):
-        raise click.UsageError("--rm and --restart cannot be combined")
-    # Only a supervisor restarts a container, and only a detached one has one.
-    # Refused before anything is created, rather than ignored with a container
-    # left behind: the same command with -d does what was asked.
-    if not detach and kw["restart"] not in (None, "no"):
-        raise click.UsageError(
-            f"--restart {kw['restart']} needs -d: a foreground container is not restarted; "
-            "use `lxcri run -d --restart ...` and `lxcri logs -f`"
-        )
-    cfg = get_config()
-    rec = _create(image, args, {**kw, "tty": tty}, auto_remove)
-    if detach:
-        engine.start(cfg, rec.name)
-        if output == "json":
-            emit_json({"id": rec.id, "name": rec.name, "status": "running"})
-        else:
-            click.echo(rec.id)
-        return
+    req = _request(image, args, {**kw, "tty": tty}, auto_remove)
+    try:  # refused before anything is created (see lifecycle.check_run)
+        lifecycle.check_run(req.options, detach=detach, auto_remove=auto_remove)
+    except SpecError as e:
+        raise click.UsageError(str(e)) from None
+    backend = get_backend()
     # with json, the process's output goes to stderr: stdout is the document only
-    quiet = stdout_to_stderr() if output == "json" else contextlib.nullcontext()
-    try:
-        with quiet:
-            rc = engine.run_foreground(cfg, rec.name, stdin=interactive)
-    finally:
-        if auto_remove:
-            engine.remove(cfg, rec.name, force=True)
-    # killed by a signal: exit 128+N as a shell (and docker) reports it
-    rc = 128 - rc if rc < 0 else rc
+    quiet = stdout_to_stderr() if output == "json" and not detach else contextlib.nullcontext()
+    with quiet:
+        res = lifecycle.run(backend, req, detach=detach, stdin=interactive)
+    ct = res.container
+    if detach:
+        if output == "json":
+            emit_json({"id": ct.id, "name": ct.name, "vmid": ct.vmid, "status": "running"})
+        else:
+            click.echo(ct.id)
+        return
+    rc = res.exit_code or 0
     if output == "json":
-        emit_json({"id": rec.id, "name": rec.name, "exit_code": rc, "removed": auto_remove})
+        emit_json(
+            {"id": ct.id, "name": ct.name, "vmid": ct.vmid, "exit_code": rc, "removed": res.removed}
+        )
     sys.exit(rc)
 
 
@@ -228,40 +248,50 @@ def run(
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def create(image: str, args: tuple[str, ...], output: str, **kw: Any) -> None:
     """Create a container from IMAGE without starting it; print its id."""
-    rec = _create(image, args, kw, False)
+    ct = get_backend().create(_request(image, args, kw, False))
     if output == "json":
-        emit_json({"id": rec.id, "name": rec.name, "status": "created"})
+        emit_json({"id": ct.id, "name": ct.name, "vmid": ct.vmid, "status": "created"})
     else:
-        click.echo(rec.id)
+        click.echo(ct.id)
+
+
+def _ident(backend: Any, ref: Any) -> tuple[str, str, int]:
+    """(name, id, vmid) of ``ref``; ``container`` where the backend has it (no status read)."""
+    container = getattr(backend, "container", None)
+    if container is not None:
+        ct = container(ref)
+        return ct.name, ct.id, ct.vmid
+    st = backend.status(ref)
+    return st.name, st.id, st.vmid
 
 
 def _each(
-    containers: tuple[str, ...], action: Callable[[Any, str], None], output: str = "table"
+    containers: tuple[str, ...], action: Callable[[Any, Any], None], output: str = "table"
 ) -> None:
-    """Apply ``action`` to every container; report each failure, exit 1 if any failed.
-
-    Prints each name done (table) or a list of ``{name, id, error}`` (json).
-    """
-    from lxcri_core.containers import engine
-    from lxcri_core.containers.record import load_record
+    """Apply ``action(backend, ref)`` to every container; report each failure, exit 1 if any
+    failed. Prints each name done (table) or a list of ``{name, id, vmid, error}`` (json)."""
+    from lxcri_core.backend import CtRef
     from lxcri_core.errors import LxcriError
 
-    cfg = get_config()
+    backend = get_backend()
     failed = False
     results: list[dict[str, Any]] = []
     for c in containers:
-        name, cid = c, ""
+        name, cid, vmid = c, "", 0
         try:
-            name = engine.find(cfg, c)
-            with contextlib.suppress(LxcriError):
-                cid = load_record(cfg.root, name).id  # before: rm removes it
-            action(cfg, name)
-            results.append({"name": name, "id": cid, "error": ""})
+            ref = CtRef(c)
+            try:  # before the action: rm removes it
+                name, cid, vmid = _ident(backend, ref)
+                ref = CtRef(str(vmid))  # unambiguous from here on
+            except LxcriError:
+                pass  # half-created or unreadable: the action says what it can do (rm)
+            action(backend, ref)
+            results.append({"name": name, "id": cid, "vmid": vmid, "error": ""})
             if output != "json":
                 click.echo(name)
         except LxcriError as e:
             click.echo(f"lxcri: error: {e}", err=True)
-            results.append({"name": name, "id": cid, "error": str(e)})
+            results.append({"name": name, "id": cid, "vmid": vmid, "error": str(e)})
             failed = True
     if output == "json":
         emit_json(results)
@@ -273,10 +303,8 @@ def _each(
 @output_option
 @click.argument("containers", nargs=-1, required=True)
 def start(containers: tuple[str, ...], output: str) -> None:
-    """Start one or more stopped containers (detached, supervised)."""
-    from lxcri_core.containers import engine
-
-    _each(containers, engine.start, output)
+    """Start one or more stopped containers (VMID, name or id; detached, supervised)."""
+    _each(containers, lambda b, ref: b.start(ref), output)
 
 
 @click.command()
@@ -289,9 +317,17 @@ def stop(containers: tuple[str, ...], timeout: int | None, output: str) -> None:
     A process that is SIGKILLed records exit code 137; a container in a restart
     back-off stops at once and is not restarted.
     """
-    from lxcri_core.containers import engine
+    _each(containers, lambda b, ref: b.stop(ref, timeout), output)
 
-    _each(containers, lambda cfg, name: engine.stop(cfg, name, timeout), output)
+
+@click.command()
+@click.option("-t", "--timeout", type=int, help="Seconds to wait before SIGKILL.")
+@output_option
+@click.argument("containers", nargs=-1, required=True)
+def shutdown(containers: tuple[str, ...], timeout: int | None, output: str) -> None:
+    """Ask containers to shut down (pct shutdown): for an app container, its stop signal,
+    then SIGKILL after the timeout."""
+    _each(containers, lambda b, ref: b.shutdown(ref, timeout), output)
 
 
 @click.command()
@@ -300,9 +336,20 @@ def stop(containers: tuple[str, ...], timeout: int | None, output: str) -> None:
 @click.argument("containers", nargs=-1, required=True)
 def restart(containers: tuple[str, ...], timeout: int | None, output: str) -> None:
     """Stop and start containers."""
-    from lxcri_core.containers import engine
 
-    _each(containers, lambda cfg, name: engine.restart(cfg, name, timeout), output)
+    def again(b: Any, ref: Any) -> None:
+        b.stop(ref, timeout)
+        b.start(ref)
+
+    _each(containers, again, output)
+
+
+@click.command()
+@output_option
+@click.argument("containers", nargs=-1, required=True)
+def reboot(containers: tuple[str, ...], output: str) -> None:
+    """Reboot containers (pct reboot): stop, then start again."""
+    _each(containers, lambda b, ref: b.reboot(ref), output)
 
 
 @click.command()
@@ -310,10 +357,10 @@ def restart(containers: tuple[str, ...], timeout: int | None, output: str) -> No
 @output_option
 @click.argument("containers", nargs=-1, required=True)
 def destroy(containers: tuple[str, ...], force: bool, output: str) -> None:
-    """Remove containers: rootfs, address, anonymous volumes. Named volumes are kept."""
-    from lxcri_core.containers import engine
+    """Remove containers: rootfs, address, anonymous volumes. Named volumes are kept.
 
-    _each(containers, lambda cfg, name: engine.remove(cfg, name, force=force), output)
+    A container whose state cannot be read is refused without --force (it may run)."""
+    _each(containers, lambda b, ref: b.remove(ref, force=force), output)
 
 
 @click.command(name="exec", context_settings={"allow_interspersed_args": False})
@@ -338,67 +385,46 @@ def exec_(
     """Run a command in a running container; exit with its status (126/127 if it cannot run).
 
     With --output json the command's output goes to stderr and stdout holds
-    {"name", "id", "exit_code"} once it has ended.
+    {"name", "id", "vmid", "exit_code"} once it has ended.
     """
-    from lxcri_core.containers import engine
+    from lxcri_core.backend import ExecOptions
 
-    cfg = get_config()
-    name = engine.find(cfg, container)
-    cmd = engine.exec_argv(cfg, name, list(argv), env=env, user=user, workdir=workdir, tty=tty)
+    _exec(container, list(argv), ExecOptions(user, workdir, env, tty, interactive), output)
+
+
+@click.command()
+@click.argument("container")
+def enter(container: str) -> None:
+    """Open a shell in a running container (pct enter): exec -it /bin/sh."""
+    from lxcri_core.backend import ExecOptions
+
+    tty = sys.stdin.isatty()
+    _exec(container, ["/bin/sh"], ExecOptions(tty=tty, interactive=True), "table")
+
+
+def _exec(container: str, argv: list[str], opts: Any, output: str) -> None:
+    from lxcri_core.backend import CtRef
+
+    backend = get_backend()
+    ref = CtRef(container)
+    cmd = backend.exec_command(ref, argv, opts)
     sys.stdout.flush()
     if output == "json":
-        _exec_json(cfg, name, cmd, interactive or tty)
-    if not interactive and not tty:  # as docker exec: no input without -i
+        import subprocess
+
+        stdin = None if opts.interactive or opts.tty else subprocess.DEVNULL
+        rc = subprocess.run(
+            cmd.argv, stdin=stdin, stdout=sys.stderr.fileno(), env=cmd.env, check=False
+        ).returncode
+        rc = 128 - rc if rc < 0 else rc
+        name, cid, vmid = _ident(backend, ref)
+        emit_json({"name": name, "id": cid, "vmid": vmid, "exit_code": rc})
+        sys.exit(rc)
+    if not opts.interactive and not opts.tty:  # as docker exec: no input without -i
         fd = os.open(os.devnull, os.O_RDONLY)
         os.dup2(fd, 0)
         os.close(fd)
     os.execvpe(cmd.argv[0], cmd.argv, cmd.env)
-
-
-def _exec_json(cfg: Any, name: str, cmd: Any, interactive: bool) -> None:
-    import subprocess
-
-    from lxcri_core.containers.record import load_record
-
-    stdin = None if interactive else subprocess.DEVNULL
-    rc = subprocess.run(
-        cmd.argv, stdin=stdin, stdout=sys.stderr.fileno(), env=cmd.env, check=False
-    ).returncode
-    rc = 128 - rc if rc < 0 else rc
-    emit_json({"name": name, "id": load_record(cfg.root, name).id, "exit_code": rc})
-    sys.exit(rc)
-
-
-@click.command()
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new output.")
-@click.option("-n", "--tail", type=click.IntRange(min=0), help="Only the last N lines.")
-@click.argument("container")
-def logs(container: str, follow: bool, tail: int | None) -> None:
-    """Print a detached container's output (stdout and stderr)."""
-    import time
-
-    from lxcri_core.containers import engine
-
-    cfg = get_config()
-    name = engine.find(cfg, container)
-    path = engine.logs_path(cfg, name)
-    if not path.exists():
-        return
-    with open(path, "rb") as f:
-        data = f.read()
-        if tail is not None:
-            data = b"".join(data.splitlines(keepends=True)[-tail:]) if tail else b""
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        while follow:
-            chunk = f.read()
-            if chunk:
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
-            elif engine.status(cfg, name).status not in ("running", "restarting"):
-                break  # nothing more will come
-            else:
-                time.sleep(0.2)
 
 
 def _since(c: Any) -> str:
@@ -424,15 +450,19 @@ def _list_status(c: Any) -> str:
     return str(c.status)
 
 
+def port_text(p: Any) -> str:
+    """``127.0.0.1:8080->80/tcp``, as docker ps shows a published port."""
+    return f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port}->{p.container_port}/{p.protocol}"
+
+
 @click.command(name="list")
 @click.option("-q", "--quiet", is_flag=True, help="Only names.")
 @output_option
 def list_(quiet: bool, output: str) -> None:
-    """List all containers (running or not, as pct does): name, status with health or
-    exit code, since when, id, image, address, ports, storage. `ps` is docker's view."""
-    from lxcri_core.containers import engine
-
-    items = engine.list_containers(get_config())
+    """List all containers (running or not), as pct list: VMID, status (with health or
+    exit code), lock, name, then image and ports. `ps` is docker's view."""
+    backend = get_backend()
+    items = backend.list()
     if output == "json":
         emit_json([c.to_json() for c in items])
         return
@@ -442,19 +472,18 @@ def list_(quiet: bool, output: str) -> None:
         return
     rows = [
         [
-            c.name,
+            c.vmid,
             _list_status(c),
-            _since(c),
-            c.id[:12],
+            c.lock,
+            c.name,
             c.image,
-            c.ipv4,
-            ", ".join(engine.port_text(p) for p in c.ports),
-            c.storage,
+            ", ".join(port_text(p) for p in c.ports),
         ]
         for c in items
     ]
-    emit_table(["NAME", "STATUS", "SINCE", "ID", "IMAGE", "ADDRESS", "PORTS", "STORAGE"], rows)
-    _bridge_line()
+    emit_table(["VMID", "STATUS", "LOCK", "NAME", "IMAGE", "PORTS"], rows)
+    if backend.name == "lxc":
+        _bridge_line()
 
 
 _PS_HELP = """List containers as docker ps does: only running ones unless -a.
@@ -484,7 +513,6 @@ Examples:
 @click.option("--no-trunc", is_flag=True, help="Show full ids.")
 @output_option
 def ps(all_: bool, quiet: bool, filters: tuple[str, ...], no_trunc: bool, output: str) -> None:
-    from lxcri_core.containers import engine
     from lxcri_core.containers.filters import matches, parse_filters
     from lxcri_core.errors import SpecError
 
@@ -495,7 +523,7 @@ def ps(all_: bool, quiet: bool, filters: tuple[str, ...], no_trunc: bool, output
     show_all = all_ or "status" in wanted
     items = [
         c
-        for c in engine.list_containers(get_config())
+        for c in get_backend().list()
         if (show_all or c.status in ("running", "paused", "restarting")) and matches(c, wanted)
     ]
     if output == "json":
@@ -511,7 +539,7 @@ def ps(all_: bool, quiet: bool, filters: tuple[str, ...], no_trunc: bool, output
             c.image,
             _since_created(c.created),
             c.status_text,
-            ", ".join(engine.port_text(p) for p in c.ports),
+            ", ".join(port_text(p) for p in c.ports),
             c.name,
         ]
         for c in items
@@ -553,19 +581,20 @@ def _bridge_line() -> None:
 @output_option
 @click.argument("container")
 def status(container: str, output: str) -> None:
-    """Show a container's status (running, exited, health, exit code, address)."""
-    from lxcri_core.containers import engine
+    """Show a container's status (VMID, running, exited, health, exit code, address)."""
+    from lxcri_core.backend import CtRef
 
-    cfg = get_config()
-    st = engine.status(cfg, engine.find(cfg, container))
+    st = get_backend().status(CtRef(container))
     if output == "json":
         emit_json(st.to_json())
     else:
         for k, v in st.to_json().items():
             if k == "ports":
-                shown = ", ".join(engine.port_text(p) for p in st.ports)
+                shown = ", ".join(port_text(p) for p in st.ports)
             elif k == "labels":
                 shown = ", ".join(f"{lk}={lv}" for lk, lv in sorted(st.labels.items()))
+            elif k == "tags":
+                shown = ";".join(st.tags)  # as pct writes them
             else:
                 shown = "" if v is None else v
             click.echo(f"{k}: {shown}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from lxcri_pve.cli.common import emit_json, get_config, output_option
+from lxcri_pve.cli.common import emit_json, get_config, lxc_name, output_option
 
 _HELP = """Copy files or directories between a container and the host.
 
@@ -40,7 +40,6 @@ Examples:
 @click.argument("dest", metavar="DEST")
 @output_option
 def cp(src: str, dest: str, follow: bool, output: str) -> None:
-    from lxcri_core.containers import engine
     from lxcri_core.containers.copy import copy_in, copy_out, parse_location
     from lxcri_core.errors import BackendError
 
@@ -54,10 +53,10 @@ def cp(src: str, dest: str, follow: bool, output: str) -> None:
         )
     cfg = get_config()
     if s_ct is not None:
-        res = copy_out(cfg, engine.find(cfg, s_ct), s_path, d_path, follow=follow)
+        res = copy_out(cfg, lxc_name(s_ct, "cp"), s_path, d_path, follow=follow)
     else:
         assert d_ct is not None
-        res = copy_in(cfg, engine.find(cfg, d_ct), s_path, d_path, follow=follow)
+        res = copy_in(cfg, lxc_name(d_ct, "cp"), s_path, d_path, follow=follow)
     for skipped in res.skipped:
         click.echo(f"lxcri: skipped {skipped}: not a file, directory or link", err=True)
     if output == "json":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from lxcri_pve.cli.common import emit_json, get_config, human_size, output_option
+from lxcri_pve.cli.common import emit_json, get_config, human_size, lxc_name, output_option
 
 _IMAGES_HELP = """List the images in the local store.
 
@@ -159,13 +159,12 @@ def _inspect_image(ref: str, output: str) -> None:
 
 def _container_name(ref: str, required: bool) -> str | None:
     """The container ``ref`` names, or None (then it is an image) unless ``required``."""
-    from lxcri_core.containers import engine
     from lxcri_core.containers.record import load_record
     from lxcri_core.errors import BackendError
 
     cfg = get_config()
     try:
-        name = engine.find(cfg, ref)
+        name = lxc_name(ref, "inspect")
         load_record(cfg.root, name)  # a half-created one is no container to inspect
         return name
     except BackendError:

@@ -34,15 +34,27 @@ Examples:
 def logs(
     container: str, follow: bool, tail: int | None, timestamps: bool, since: str | None
 ) -> None:
-    from lxcri_pve.cli.common import get_config
+    from lxcri_pve.cli.common import get_backend, get_config, lxc_name
 
-    from lxcri_core.containers import engine
+    from lxcri_core.backend import CtRef
+    from lxcri_core.containers.exec import logs_path
+    from lxcri_core.containers.listing import status
     from lxcri_core.containers.logtimes import format_time, parse_since, read_times, stamped_lines
 
     since_ns = parse_since(since) if since is not None else None
     cfg = get_config()
-    name = engine.find(cfg, container)
-    path = engine.logs_path(cfg, name)
+    backend = get_backend()
+    if backend.name != "lxc":  # the Proxmox backends: their own log, without time stamps
+        from lxcri_core import lifecycle
+
+        if timestamps or since_ns is not None:
+            raise click.UsageError(f"-t and --since need --backend lxc, not {backend.name}")
+        for chunk in lifecycle.logs(backend, CtRef(container), follow=follow, tail=tail):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        return
+    name = lxc_name(container, "logs")
+    path = logs_path(cfg, name)
     sdir = path.parent
     out = sys.stdout.buffer
     stamped = timestamps or since_ns is not None
@@ -83,7 +95,7 @@ def logs(
                 ready, keep = buf[:cut], buf[cut:]
                 emit(split(ready, base))
                 base += len(ready)
-            elif engine.status(cfg, name).status not in ("running", "restarting"):
+            elif status(cfg, name).status not in ("running", "restarting"):
                 emit(split(keep, base))
                 break  # nothing more will come
             else:

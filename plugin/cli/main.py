@@ -32,6 +32,11 @@ COMMANDS: dict[str, str] = {
     "stop": "lxcri_pve.cli.container_cmds:stop",
     "restart": "lxcri_pve.cli.container_cmds:restart",
     "destroy": "lxcri_pve.cli.container_cmds:destroy",
+    "shutdown": "lxcri_pve.cli.container_cmds:shutdown",
+    "reboot": "lxcri_pve.cli.container_cmds:reboot",
+    "enter": "lxcri_pve.cli.container_cmds:enter",
+    "config": "lxcri_pve.cli.config_cmds:config",
+    "set": "lxcri_pve.cli.config_cmds:set_",
     "rm": "lxcri_pve.cli.container_cmds:destroy",
     "exec": "lxcri_pve.cli.container_cmds:exec_",
     "logs": "lxcri_pve.cli.logs_cmd:logs",
@@ -110,13 +115,23 @@ class LazyGroup(click.Group):
     help="State root holding the image store [env LXCRI_ROOT; default /var/lib/lxcri].",
 )
 @click.option(
+    "--backend",
+    type=click.Choice(["lxc", "pve-local", "pve-api"]),
+    help="Where containers live [env LXCRI_BACKEND; default pve-local on a Proxmox VE "
+    "host, else lxc].",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Log verbosity on stderr [env LXCRI_LOG_LEVEL; default warning].",
 )
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: str | None, root: str | None, log_level: str | None
+    ctx: click.Context,
+    config_path: str | None,
+    root: str | None,
+    backend: str | None,
+    log_level: str | None,
 ) -> None:
     """Run OCI (Docker) images as Proxmox VE LXC containers.
 
@@ -136,6 +151,10 @@ def cli(
     except ConfigError as e:
         click.echo(f"lxcri: error: {e}", err=True)
         ctx.exit(1)
+    if backend:  # the flag over LXCRI_BACKEND and the file
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, backend=backend)
     setup_logging(cfg.log_level, people=True)  # stderr is read by a person
     ctx.obj = cfg
 

@@ -6,7 +6,14 @@ import sys
 from typing import Any
 
 import click
-from lxcri_pve.cli.common import emit_json, emit_table, get_config, output_option
+from lxcri_pve.cli.common import (
+    emit_json,
+    emit_table,
+    get_backend,
+    get_config,
+    lxc_name,
+    output_option,
+)
 from lxcri_pve.cli.completion import container_names
 
 
@@ -38,7 +45,6 @@ def kill(containers: tuple[str, ...], sig: str, output: str) -> None:
       lxcri kill -s HUP web          # e.g. make nginx reload
       lxcri kill --signal 15 web db
     """
-    from lxcri_core.containers import engine
     from lxcri_core.containers.signals import kill as kill_
     from lxcri_core.containers.signals import parse_signal
     from lxcri_core.errors import LxcriError
@@ -49,7 +55,7 @@ def kill(containers: tuple[str, ...], sig: str, output: str) -> None:
     done = []
     for c in containers:
         try:
-            name = engine.find(cfg, c)
+            name = lxc_name(c, "kill")
             pids = kill_(cfg, name, signum)
         except LxcriError as e:
             click.echo(f"lxcri: error: {e}", err=True)
@@ -82,17 +88,16 @@ def wait(containers: tuple[str, ...], output: str) -> None:
       code=$(lxcri wait job) && echo "job exited with $code"
       lxcri wait a b --output json
     """
-    from lxcri_core.containers import engine
-    from lxcri_core.containers.exitwait import wait_exit
+    from lxcri_core.backend import CtRef
     from lxcri_core.errors import LxcriError
 
-    cfg = get_config()
+    backend = get_backend()
     results = []
     failed = False
     for c in containers:
         try:
-            name = engine.find(cfg, c)
-            code = wait_exit(cfg, name)
+            name = backend.status(CtRef(c)).name
+            code = backend.wait(CtRef(c))
         except LxcriError as e:
             click.echo(f"lxcri: error: {e}", err=True)
             failed = True
@@ -119,12 +124,11 @@ def port(container: str, private: str | None, output: str) -> None:
       lxcri port web 80              # 0.0.0.0:8080
       lxcri port web 53/udp --output json
     """
-    from lxcri_core.containers import engine
     from lxcri_core.containers.port_query import bindings
     from lxcri_core.containers.record import load_record
 
     cfg = get_config()
-    found = bindings(load_record(cfg.root, engine.find(cfg, container)), private)
+    found = bindings(load_record(cfg.root, lxc_name(container, "port")), private)
     if output == "json":
         emit_json([b.to_json() for b in found])
         return
@@ -150,12 +154,11 @@ def top(container: str, output: str) -> None:
       lxcri top web
       lxcri top web --output json | jq '.[].cmd'
     """
-    from lxcri_core.containers import engine
+    from lxcri_core.backend import CtRef
     from lxcri_core.containers.top import processes
     from lxcri_core.errors import BackendError
 
-    cfg = get_config()
-    st = engine.status(cfg, engine.find(cfg, container))
+    st = get_backend().status(CtRef(lxc_name(container, "top")))
     if st.status != "running" or st.pid is None:
         raise BackendError(f"container {st.name} is not running")
     procs = processes(st.pid)

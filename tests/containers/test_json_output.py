@@ -44,7 +44,8 @@ def test_every_json_document_is_snake_case(lxenv: LxcEnv, lxcri: Lxcri) -> None:
     assert docs["create"]["name"] == "j1" and len(docs["create"]["id"]) == 64
     lxenv.remember("j1")
     docs["start"] = _json(lxcri("start", "-o", "json", "j1"))
-    assert docs["start"] == [{"name": "j1", "id": docs["create"]["id"], "error": ""}]
+    vmid = docs["create"]["vmid"]
+    assert docs["start"] == [{"name": "j1", "id": docs["create"]["id"], "vmid": vmid, "error": ""}]
     docs["ps"] = _json(lxcri("ps", "-o", "json"))
     docs["list"] = _json(lxcri("list", "-o", "json"))
     docs["status"] = _json(lxcri("status", "-o", "json", "j1"))

@@ -15,7 +15,7 @@ def test_list_shows_the_managed_bridge(lxenv: LxcEnv, lxcri: Lxcri):
     out = lxcri("list")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].split()[:2] == ["NAME", "STATUS"]
-    assert any(line.startswith("b1 ") and "running" in line for line in lines)
+    assert lines[0].split()[:4] == ["VMID", "STATUS", "LOCK", "NAME"]  # pct's columns
+    assert any("b1" in line.split() and "running" in line for line in lines)
     bridge = [line for line in lines if line.startswith("bridge lxcri0:")]
     assert bridge and "10.88.0.1/16" in bridge[0] and "port(s)" in bridge[0]

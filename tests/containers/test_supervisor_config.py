@@ -114,7 +114,7 @@ def test_a_restart_recreates_the_bridge_of_the_given_config(
 
     def running() -> bool:
         return any(
-            ln.startswith("crashy ") and "running" in ln for ln in lxcri("list").stdout.splitlines()
+            "crashy" in ln.split() and "running" in ln for ln in lxcri("list").stdout.splitlines()
         )
 
     wait_for(lambda: restarts() >= 1, timeout=30, what="a restart")

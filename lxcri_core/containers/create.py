@@ -1,0 +1,300 @@
+"""The create transaction: image, rootfs, network, volumes, LXC config, then the record (last)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lxcri_core.config import Config
+from lxcri_core.containers import vmids
+from lxcri_core.containers.create_checks import _checked
+from lxcri_core.containers.locks import _name_lock, _term_raises
+from lxcri_core.containers.netplan import _plain_lxc_network, _release_address
+from lxcri_core.containers.paths import hook_command, libexec
+from lxcri_core.containers.private import (
+    passed_volumes,
+    secure_root,
+    secure_state_dir,
+    shared_shim,
+)
+from lxcri_core.containers.record import (
+    ContainerRecord,
+    check_name,
+    containers_dir,
+    save_record,
+    state_dir,
+)
+from lxcri_core.containers.subids import ensure_root_subids
+from lxcri_core.containers.volume_ops import volumes_locked
+from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
+from lxcri_core.errors import BackendError, ImageNotFound, RegistryError
+from lxcri_core.fsutil import atomic_write
+from lxcri_core.log import get_logger
+from lxcri_core.spec.model import ContainerSpec
+
+log = get_logger(__name__)
+
+
+def _resolve_image(cfg: Config, image: str, pull_missing: bool, insecure: bool) -> Any:
+    from lxcri_core.store import Store
+    from lxcri_core.store.resolve import resolve
+
+    store = Store(cfg.image_store, lock_timeout=cfg.lock_timeout).init()
+    try:
+        return store, resolve(store, image)
+    except ImageNotFound:
+        if not pull_missing:
+            raise
+    from lxcri_core.registry import pull
+
+    try:
+        return store, pull(cfg, image, insecure=insecure)
+    except RegistryError as e:
+        # say first that the image is not here: the registry's reason alone misleads
+        raise ImageNotFound(
+            f"image {image} is not in the local store and pulling it failed ({e}); "
+            "check the name, or `lxcri import`/`lxcri pull` it first"
+        ) from None
+
+
+def _new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def create(
+    cfg: Config,
+    image: str,
+    opts: Any,
+    *,
+    storage: str | None = None,
+    pull_missing: bool = True,
+    insecure: bool = False,
+    auto_remove: bool = False,
+    vmid: int | None = None,
+    tags: tuple[str, ...] = (),
+) -> ContainerRecord:
+    """Create a container from ``image`` with ``opts`` (a ``spec.options.RunOptions``)."""
+    cid = _new_id()
+    name = check_name(opts.name or f"ct-{cid[:8]}")
+    containers_dir(cfg.root).mkdir(parents=True, exist_ok=True)
+    # two creates of one name: the second waits, then finds the name taken;
+    # SIGTERM (a killed `lxcri create`) unwinds like an error, leaking nothing;
+    # `volume rm/prune` wait until the record names the volumes this one uses
+    with _name_lock(cfg, name), _term_raises(), volumes_locked(cfg.root, shared=True):
+        return _create_locked(
+            cfg, cid, name, image, opts, storage, pull_missing, insecure, auto_remove, vmid, tags
+        )
+
+
+def _create_locked(
+    cfg: Config,
+    cid: str,
+    name: str,
+    image: str,
+    opts: Any,
+    storage: str | None,
+    pull_missing: bool,
+    insecure: bool,
+    auto_remove: bool,
+    wanted_vmid: int | None,
+    tags: tuple[str, ...],
+) -> ContainerRecord:
+    from lxcri_core.media import Manifest, load_json
+    from lxcri_core.spec.build import build_spec
+    from lxcri_core.storage import open_backend
+    from lxcri_core.unpack.model import IdMap
+
+    sdir = state_dir(cfg.root, name)
+    if sdir.exists():
+        raise BackendError(f"a container named {name} already exists; choose another --name")
+    opts = dataclasses.replace(opts, name=name)
+    store, rec = _resolve_image(cfg, image, pull_missing, insecure)
+    manifest = Manifest.parse(store.read_blob(rec.descriptor.digest))
+    image_config = load_json(store.read_blob(manifest.config.digest), "image config")
+
+    # A first spec decides privileged vs unprivileged, hence the id shift of the rootfs.
+    # Names in USER/--user/--group-add resolve only from the rootfs, which does not
+    # exist yet: the probe runs as root, the real spec below resolves them.
+    probe_opts = dataclasses.replace(opts, user="0", group_add=())
+    probe = build_spec(image_config, probe_opts, None, image=rec.name)
+    unpriv = probe.security.unprivileged
+    idmap = None
+    if unpriv:
+        umap = probe.security.idmaps[0]
+        idmap = IdMap(umap.host, umap.count)
+        ensure_root_subids(umap.host, umap.count)
+    backend = open_backend(cfg, storage)
+    with store.in_use():  # image prune waits: the blobs and the chain stay until the rootfs
+        chain = backend.prepare_image(store, rec.descriptor.digest, idmap)
+        rootfs = backend.create_rootfs(chain, cid)
+    undo: list[Any] = [lambda: backend.remove_rootfs(cid)]
+    try:
+        secure_root(cfg.root)
+        tmp = containers_dir(cfg.root) / f".{name}.creating"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(mode=0o700)
+        undo.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
+        # after the work dir exists: the index keeps the VMID of a create in progress
+        vmid = vmids.allocate(cfg.root, name, wanted_vmid)
+        undo.append(lambda: vmids.release(cfg.root, name))
+        # the id, first: what a crash leaves behind can then be cleaned up by `rm`
+        atomic_write(tmp / "id", cid.encode())
+        # every backend's rootfs is mounted here by the pre-start hook: an
+        # unprivileged container passes through its state dir, never the layer store
+        mount_point = sdir / "rootfs"
+        # mount once now: /etc/passwd for --user, image content to seed volumes
+        (tmp / "rootfs").mkdir()
+        seen = rootfs.mount(tmp / "rootfs") if rootfs.backend == "overlay" else rootfs.path
+        try:
+            _mount_points(seen, idmap.base if idmap else 0)
+            spec = build_spec(image_config, opts, seen, image=rec.name)
+            spec = _checked(spec)
+            spec, net = _plain_lxc_network(cfg, spec, cid, opts)
+            owner = idmap.base if idmap else 0
+            volumes = prepare_volumes(cfg.root, cid, spec, seen, owner)
+            targets = _mount_targets(seen, spec, volumes, owner)
+        finally:
+            if rootfs.backend == "overlay":
+                rootfs.umount(tmp / "rootfs")
+        undo.append(lambda: remove_anonymous(cfg.root, cid))
+        record = ContainerRecord(
+            id=cid,
+            name=name,
+            image=rec.name,
+            image_digest=rec.descriptor.digest,
+            storage=backend.name,
+            rootfs=str(mount_point),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            spec=spec,
+            bridge=net.get("bridge", ""),
+            ipv4=net.get("ipv4", ""),
+            ipv6=net.get("ipv6", ""),
+            auto_remove=auto_remove,
+            mount=_mount_command(rootfs, mount_point),
+            vmid=vmid,
+            tags=tags,
+        )
+        _write_lxc_files(cfg, tmp, sdir, record, passed_volumes(tmp, sdir, spec, volumes), targets)
+        secure_state_dir(tmp, spec)
+        os.rename(tmp, sdir)
+        save_record(cfg.root, record)  # the marker: written last
+    except BaseException:
+        for fn in reversed(undo):
+            with contextlib.suppress(Exception):
+                fn()
+        with contextlib.suppress(Exception):
+            _release_address(cfg, cid)
+        raise
+    log.info(
+        "container created",
+        name=name,
+        id=cid,
+        vmid=record.vmid,
+        image=rec.name,
+        storage=backend.name,
+    )
+    return record
+
+
+def _mount_points(rootfs: Path, owner: int) -> None:
+    """Create /dev, /proc and /sys in the rootfs if the image lacks them (as docker does).
+
+    Left to LXC, an unprivileged container creates /dev itself with a mode
+    that its next start cannot traverse. An existing entry (even a symlink)
+    is left alone: nothing here follows a link out of the rootfs.
+    """
+    for name in ("dev", "proc", "sys"):
+        path = rootfs / name
+        if not os.path.lexists(path):
+            os.mkdir(path, 0o755)
+            os.chown(path, owner, owner, follow_symlinks=False)
+            os.chmod(path, 0o755)
+
+
+def _mount_command(rootfs: Any, target: Path) -> tuple[str, ...]:
+    """What the pre-start hook mounts at ``target`` (empty: nothing to mount)."""
+    return rootfs.mount_record(target)  # type: ignore[no-any-return]
+
+
+def _mount_targets(
+    rootfs: Path, spec: ContainerSpec, volumes: dict[str, Path], owner: int
+) -> dict[str, str]:
+    """Create every bind-mount target in the rootfs, links resolved inside it (see inroot)."""
+    from lxcri_core.containers.inroot import resolve_in_root
+    from lxcri_core.spec.lxc_config import STATE_MOUNT, mount_kind
+
+    targets = {STATE_MOUNT: resolve_in_root(rootfs, STATE_MOUNT, create="dir", owner=owner)}
+    # the working directory exists when the process starts, as docker makes sure
+    resolve_in_root(rootfs, spec.working_dir, create="dir", owner=owner)
+    for fname in ("resolv.conf", "hosts", "hostname"):
+        path = f"/etc/{fname}"
+        targets[path] = resolve_in_root(rootfs, path, create="file", owner=owner)
+    for m in spec.mounts:
+        src = m.source if m.kind == "bind" else str(volumes[m.source or m.target])
+        if mount_kind(m, src) == "file":
+            targets[m.target] = resolve_in_root(rootfs, m.target, create="file", owner=owner)
+        else:
+            targets[m.target] = resolve_in_root(rootfs, m.target, create="dir", owner=owner)
+    for t in spec.tmpfs:
+        if not t.target.startswith("/dev/"):  # below /dev: in LXC's own tmpfs, at start
+            targets[t.target] = resolve_in_root(rootfs, t.target, create="dir", owner=owner)
+    return targets
+
+
+def _can_remount(spec: ContainerSpec) -> bool:
+    """Whether the container's root may remount a read-only bind mount writable:
+    a privileged container keeping CAP_SYS_ADMIN (an unprivileged one cannot
+    write a file of the host's root, whatever it remounts)."""
+    caps = spec.security.capabilities
+    return spec.security.privileged and (caps is None or "SYS_ADMIN" in caps)
+
+
+def _write_lxc_files(
+    cfg: Config,
+    tmp: Path,
+    final: Path,
+    record: ContainerRecord,
+    volumes: dict[str, Path],
+    targets: dict[str, str],
+) -> None:
+    from lxcri_core.spec.lxc_config import ARGV_FILE, CTR_DIR, SECCOMP_FILE, render_lxc_config
+
+    shim = None if _can_remount(record.spec) else shared_shim(cfg.root)
+    try:
+        resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        resolv = ""
+    hook = hook_command()
+    rendered = render_lxc_config(
+        record.spec,
+        name=record.name,
+        rootfs_path=Path(record.rootfs),
+        state_dir=final,
+        volume_paths=volumes,
+        host_resolv_conf=resolv,
+        hooks={"pre-start": hook, "post-stop": hook},
+        log_file=final / "lxc.log",
+        mount_targets=targets,
+        init_shim_source=shim,
+    )
+    (tmp / CTR_DIR).mkdir(mode=0o755)
+    os.chmod(tmp / CTR_DIR, 0o755)  # mounted at /.lxcri: the container's users read argv
+    if shim is None:
+        # a privileged container with CAP_SYS_ADMIN could remount a shared copy
+        # writable and change what every other container runs: it gets its own
+        shutil.copy2(libexec("lxcri-init"), tmp / CTR_DIR / "init")
+    else:
+        # the mount point of the shared shim, bind-mounted read-only over it
+        (tmp / CTR_DIR / "init").write_bytes(b"")
+        os.chmod(tmp / CTR_DIR / "init", 0o644)
+    for rel, data in rendered.files.items():
+        # the process's environment (secrets) is for root and the process's own user only
+        mode = 0o600 if rel in (ARGV_FILE, f"{CTR_DIR}/env", SECCOMP_FILE) else 0o644
+        atomic_write(tmp / rel, data, mode=mode)
+    atomic_write(tmp / "config", rendered.text.encode(), mode=0o600)

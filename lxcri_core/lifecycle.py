@@ -1,0 +1,75 @@
+"""Backend-neutral rules of a container's life, written once over ``Backend``.
+
+Every front end (CLI, dashboard, exporter) gets the same behaviour on every
+backend: ``--rm`` with a restart policy is refused (the container would be
+removed by the first exit the policy means to restart from), a restart policy
+needs a detached container (only a supervisor restarts, and only a detached
+container has one), ``run --rm`` removes the container whatever way its
+process ended, and following the logs ends when the container does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from lxcri_core.backend import Backend, Container, CreateRequest, CtRef
+from lxcri_core.errors import SpecError
+
+if TYPE_CHECKING:
+    from lxcri_core.spec.options import RunOptions
+
+
+def check_run(opts: RunOptions, *, detach: bool, auto_remove: bool) -> None:
+    """Refuse, before anything is created, what cannot do what was asked (``SpecError``)."""
+    restart = opts.restart
+    if restart in (None, "", "no"):
+        return
+    if auto_remove:
+        raise SpecError("--rm and --restart cannot be combined")
+    if not detach:
+        raise SpecError(
+            f"--restart {restart} needs -d: a foreground container is not restarted; "
+            "use `lxcri run -d --restart ...` and `lxcri logs -f`"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    container: Container
+    #: the process's exit status (128+N for a signal); None for a detached run
+    exit_code: int | None
+    #: the container was removed after its process ended (``--rm`` in the foreground)
+    removed: bool
+
+
+def run(backend: Backend, req: CreateRequest, *, detach: bool, stdin: bool = False) -> RunResult:
+    """Create and start: detached (under the backend's supervision), or in the
+    foreground until the process ends, then removed when ``req.auto_remove``."""
+    check_run(req.options, detach=detach, auto_remove=req.auto_remove)
+    ct = backend.create(req)
+    ref = CtRef(str(ct.vmid))
+    if detach:
+        try:
+            backend.start(ref)
+        except BaseException:
+            if req.auto_remove:  # --rm: nothing is left of a run that never ran
+                backend.remove(ref, force=True)
+            raise
+        return RunResult(ct, None, False)
+    try:
+        rc = backend.run_foreground(ref, stdin=stdin)
+    finally:
+        if req.auto_remove:
+            backend.remove(ref, force=True)
+    # killed by a signal: 128+N as a shell (and docker) reports it
+    return RunResult(ct, 128 - rc if rc < 0 else rc, req.auto_remove)
+
+
+def logs(
+    backend: Backend, ref: CtRef, *, follow: bool = False, tail: int | None = None
+) -> Iterator[bytes]:
+    """The container's output; with ``follow``, new output until the container ends
+    (every backend's ``logs`` ends its follow then: this is the one place front ends call)."""
+    yield from backend.logs(ref, follow=follow, tail=tail)
