@@ -31,9 +31,6 @@ from lxcri_core.errors import BackendError, ContainerNotFound
 from lxcri_core.spec.options import RunOptions
 from tests.pvesim.fixtures import PveSim, free_port, start_sim
 from tests.support.lxcenv import make_dir, wait_for
-from tests.support.zfs import zfs_dataset, zfs_fuse, zfs_pool
-
-__all__ = ["zfs_dataset", "zfs_fuse", "zfs_pool"]
 
 
 @dataclass
