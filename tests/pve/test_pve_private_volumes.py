@@ -202,3 +202,18 @@ def test_privileged_ct_on_zfspool_gives_no_local_user_root(
         sim.close()
         subprocess.run(["zfs", "inherit", "mountpoint", zfs_dataset], capture_output=True)
         shutil.rmtree(mnt.parent, ignore_errors=True)
+
+
+def test_pre_start_tightens_by_hand_started_cts(hostile: tuple[Env, Path]) -> None:
+    """``pct start`` by hand (PVE's GUI, its boot) runs the hookscript's pre-start too."""
+    env, images = hostile
+    vmid = _create(env, "byhand", free_port(), 84)
+    vdir = images / str(vmid)
+    os.chmod(vdir, 0o755)  # as lxcri left it before, or a PVE volume move/restore
+    os.chown(vdir, 0, 0)
+    assert "ran" in as_nobody(vdir / f"subvol-{vmid}-disk-0.subvol" / "bin/sgid")
+    res = env.sim.pct("start", str(vmid))
+    assert res.returncode == 0, res.stderr
+    assert _mode(vdir) == (0o710, 0, 100000)
+    assert "ran" not in as_nobody(vdir / f"subvol-{vmid}-disk-0.subvol" / "bin/sgid")
+    env.be.remove(CtRef("byhand"), force=True)
