@@ -12,6 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+# The zfs-fuse fixtures are session-scoped: defined once here, so the whole
+# session shares one daemon and one pool (imported into several modules, each
+# copy was a fixture of its own and made a second pool of the same name).
+from tests.support.zfs import zfs_dataset, zfs_fuse, zfs_pool  # noqa: F401 - fixtures
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -25,7 +25,6 @@ from lxcri_core.fsutil import is_mountpoint
 from lxcri_core.spec.options import RunOptions
 from tests.support.images import Entry, Layer, busybox_image, make_tar
 from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, sh, wait_for
-from tests.support.zfs import zfs_dataset, zfs_fuse, zfs_pool  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 

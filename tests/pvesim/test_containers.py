@@ -12,9 +12,8 @@ import pytest
 from tests.pvesim.fixtures import NODE, PveSim, pvesim
 from tests.support.images import Entry, Layer, busybox_image, make_tar
 from tests.support.lxcenv import wait_for
-from tests.support.zfs import zfs_dataset, zfs_fuse, zfs_pool
 
-__all__ = ["pvesim", "zfs_dataset", "zfs_fuse", "zfs_pool"]
+__all__ = ["pvesim"]
 pytestmark = pytest.mark.slow
 
 WEB = busybox_image(

@@ -14,9 +14,6 @@ from lxcri_core.media import Descriptor
 from lxcri_core.storage import StorageBackend, open_backend
 from lxcri_core.store.layout import Store
 from tests.support.images import Image, build
-from tests.support.zfs import zfs_dataset, zfs_fuse, zfs_pool
-
-__all__ = ["zfs_dataset", "zfs_fuse", "zfs_pool"]
 
 
 @pytest.fixture
