@@ -9,7 +9,11 @@ without an lxcri record (``<root>/pve/VMID/state.json``) are left alone.
 Phases (PVE::GuestHelpers::exec_hookscript; LXC_TARGET=reboot at a reboot's
 post-stop):
 
-- ``pre-start``: remove whatever an earlier run left published (a crash).
+- ``pre-start``: make the directories of the CT's volumes private again
+  (``PveLocalBackend.private_volumes``: a CT made before lxcri did so, or a
+  volume moved or restored by PVE, which makes them 0755), then remove
+  whatever an earlier run left published (a crash). It imports lxcri (about
+  0.1 s) on every start for that.
 - ``post-start``: learn the CT's IPv4 address, the static one of its net0 or,
   for ``ip=dhcp``, the one its eth0 carries in its network namespace, and
   publish its ports to it (nftables DNAT, ``lxcri_core.network.ports``).
@@ -70,19 +74,8 @@ def fast(vmid, phase):
     if phase == "pre-stop":
         open(os.path.join(d, "stop.requested"), "a").close()
         return True
-    if phase in ("pre-start", "post-stop") and not os.path.exists(
-        os.path.join(d, "published.json")
-    ):
-        if phase == "post-stop":
-            return True  # nothing published: nothing to take back
-        import json
-
-        try:
-            with open(state) as f:
-                json.load(f)
-        except ValueError:
-            return False  # a broken record: main() says so and PVE aborts the start
-        return True
+    if phase == "post-stop" and not os.path.exists(os.path.join(d, "published.json")):
+        return True  # nothing published: nothing to take back
     return False
 
 
@@ -96,8 +89,8 @@ sys.exit(main(a, R))
 
 def script_text(root: Path) -> str:
     """The installed script. A guest without an lxcri record, pre-stop (a marker file)
-    and pre-start/post-stop with nothing published are handled before lxcri is
-    imported: they cost little more than the interpreter's start-up."""
+    and post-stop with nothing published are handled before lxcri is imported: they
+    cost little more than the interpreter's start-up."""
     return f"#!{sys.executable}\n" + _HEADER + _STUB % str(root)
 
 
@@ -154,6 +147,7 @@ def main(argv: list[str], root: str) -> int:
     log = _Log(sdir, vmid, phase)
     try:
         if phase == "pre-start":
+            _private_volumes(st)
             _unpublish(st, sdir)
         elif phase == "post-start":
             _supervise(st, sdir)
@@ -178,6 +172,14 @@ def main(argv: list[str], root: str) -> int:
     except Exception as e:  # every failure, one line, where PVE shows it
         log(f"failed: {e}", err=True)
         return 1
+
+
+def _private_volumes(st: CtState) -> None:
+    from lxcri_pve.backends.pve_local import PveLocalBackend
+
+    from lxcri_core.config import load_config
+
+    PveLocalBackend(load_config()).private_volumes(st.vmid)
 
 
 def _unpublish(st: CtState, sdir: Path) -> None:

@@ -334,12 +334,30 @@ class PveLocalBackend:
                 final = self._read_conf(vmid)
                 if final is not None:
                     save_state(cfg.root, self._with_net(record, final))
+            self.private_volumes(vmid)  # also the mpN volumes pct allocated
         except BaseException:
             for fn in reversed(undo):
                 with contextlib.suppress(Exception):
                     fn()
             raise
         return Container(vmid=vmid, name=name, id=str(vmid), backend=self.name, node=self.node)
+
+    def private_volumes(self, vmid: int) -> None:
+        """Keep the directories of the CT's rootfs and mpN volumes from other host users
+        (pve_storage.private_parent): the image's setuid and capability files are in them.
+        Run at create and by the hookscript's pre-start (a CT from before lxcri did this,
+        a volume PVE moved or restored)."""
+        from lxcri_core.spec.pve_config import parse_property_string
+
+        conf = self._read_conf(vmid)
+        if conf is None:
+            return
+        m = conf.main
+        keys = ["rootfs", *(k for k in m.options() if re.fullmatch(r"mp\d+", k))]
+        volids = [parse_property_string(m.get(k) or "", "volume").get("volume", "") for k in keys]
+        pve_storage.tighten_volumes(
+            self.cfg, vmid, [v for v in volids if v], m.get("unprivileged") == "1"
+        )
 
     @staticmethod
     def _with_net(record: CtState, conf: PveConfig) -> CtState:
@@ -419,7 +437,7 @@ class PveLocalBackend:
         from lxcri_pve.backends.pve_supervise import RESTARTS
 
         vmid = self._resolve(ref)
-        self._ensure_hook()
+        self._ensure_hook()  # its pre-start keeps the CT's volumes private (private_volumes)
         # a start asked for begins a new count of restarts, as in docker
         (state_dir(self.cfg.root, vmid) / RESTARTS).unlink(missing_ok=True)
         self._pct("start", str(vmid), what=f"starting CT {vmid}")

@@ -20,12 +20,29 @@ Two storage types hold lxcri's root filesystems, as Proxmox lays them out:
   when lxcri is gone.
 
 Both are shifted to 100000 (``unprivileged: 1``) while unpacking.
+
+A volume's tree is the image's, with its setuid-root files and (privileged)
+v2 file capabilities, which lxcri's unpacker keeps only because no other host
+user can reach them (lxcri_core/unpack/xattrs.py); an unprivileged volume's
+setuid/setgid-100000 files would run as the ids every unprivileged CT and
+lxcri's state passages (0710 root:100000) share. So the directory holding a
+CT's volumes is private (``private_parent``): ``images/VMID`` is 0700
+root:root for a privileged CT and 0710 root:100000 for an unprivileged one
+(LXC sets up an unprivileged rootfs as the mapped root, which passes as the
+group). A zfspool's subvols are mounted at ``<pool mountpoint>/NAME``, the
+path PVE's ZFSPoolPlugin derives from the storage (moving a dataset's
+mountpoint would make PVE bind-mount an empty directory), so their only
+parent is the pool's mountpoint, shared by every CT of the storage: it gets
+0710 root:100000, the most a directory shared by privileged CTs and
+unprivileged CTs with PVE's default map can be. A CT with its own idmap on
+such a pool needs its root group added by the admin (an ACL).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +55,9 @@ if TYPE_CHECKING:
     from lxcri_core.storage.zfs import ZfsBackend
     from lxcri_core.store.layout import Store
     from lxcri_core.unpack.model import IdMap
+
+#: The host gid of an unprivileged CT's root (PVE's default map 0-65535 -> 100000-165535).
+MAPPED_ROOT_GID = 100000
 
 _SECTION = re.compile(r"^([a-z][a-z0-9]*):\s*(\S+)\s*$")
 _PROP = re.compile(r"^\s+(\S+)(?:\s+(.*?))?\s*$")
@@ -143,11 +163,16 @@ def create_rootfs(
 
     try:
         if st.type == "zfspool":
-            from lxcri_core.storage.zfscli import zfs
+            from lxcri_core.storage.zfscli import get_prop, zfs
 
             zb = _zfs_backend(cfg, st)
             chain: ImageChain = zb.prepare_image(store, manifest_digest, idmap)
+            # private before the clone mounts the image's tree below it
+            pool_dir = _pool_dir(st, Path(get_prop(st.pool, "mountpoint")))
+            private_parent(pool_dir, MAPPED_ROOT_GID)
             rootfs = zb.create_rootfs(chain, str(vmid))
+            if rootfs.path.parent != pool_dir:  # a pool with its own mountpoint rules
+                private_parent(_pool_dir(st, rootfs.path.parent), MAPPED_ROOT_GID)
             # PVE's subvol size is the dataset's refquota
             zfs("set", f"refquota={size_gib}G", zb.container_dataset(str(vmid)))
             return f"{st.id}:subvol-{vmid}-disk-0", rootfs.path
@@ -163,7 +188,9 @@ def create_rootfs(
             raise BackendError(
                 f"{dest} exists but no CT {vmid} does; remove it or pick another VMID"
             )
-        vdir.mkdir(parents=True, exist_ok=True)
+        vdir.parent.mkdir(parents=True, exist_ok=True)
+        vdir.mkdir(mode=0o700, exist_ok=True)
+        private_parent(vdir, None if idmap is None else MAPPED_ROOT_GID)  # before the copy
         tmp = vdir / f".tmp-subvol-{vmid}-disk-0"
         remove_path(tmp)
         src = db.images_dir / chain_dir_name(chain) / "rootfs"
@@ -175,6 +202,64 @@ def create_rootfs(
         raise BackendError(
             f"cannot build the rootfs of CT {vmid} on storage {st.id}: {e}"
         ) from None
+
+
+def private_parent(path: Path, gid: int | None) -> None:
+    """Make ``path``, a directory holding CT volumes, passable by root only (``gid``
+    None: 0700 root:root) or also by the mapped root group (0710 root:``gid``)."""
+    mode, group = (0o700, 0) if gid is None else (0o710, gid)
+    try:
+        info = os.lstat(path)
+    except OSError as e:
+        raise BackendError(f"cannot make {path} private: {e.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise BackendError(f"{path} holds CT volumes but is not a directory")
+    if (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) != (mode, 0, group):
+        os.chown(path, 0, group)  # the owner first: a chown clears no bits of a directory
+        os.chmod(path, mode)
+
+
+def _pool_dir(st: PveStorage, path: Path) -> Path:
+    """``path``, where zfspool ``st`` mounts its subvols, unless it is no directory of its own."""
+    if not path.is_absolute() or path == Path("/"):
+        raise BackendError(
+            f"zfspool storage {st.id}: its subvols are not mounted in a directory of their "
+            f"own ({path}); give pool {st.pool} a mountpoint (zfs set mountpoint=/{st.pool})"
+        )
+    return path
+
+
+def volume_parents(cfg: Config, vmid: int, volids: list[str]) -> dict[Path, bool]:
+    """The directories holding CT ``vmid``'s volumes ``volids`` (``STORAGE:NAME``) on dir
+    and zfspool storages, each with whether other CTs' volumes share it (a pool's).
+    Other volumes (bind mounts, other storage types) are not lxcri's to guard."""
+    storages = read_storages(cfg.pve_root)
+    out: dict[Path, bool] = {}
+    for volid in volids:
+        sid, _, name = volid.partition(":")
+        st = storages.get(sid)
+        if st is None:
+            continue
+        if st.type == "dir" and st.path is not None:
+            if re.fullmatch(rf"{vmid}/(?:subvol|vm|base)-{vmid}-disk-\d+(?:\.\w+)?", name):
+                out.setdefault(st.path / "images" / str(vmid), False)
+        elif st.type == "zfspool" and re.fullmatch(rf"subvol-{vmid}-disk-\d+", name):
+            from lxcri_core.errors import StorageError
+            from lxcri_core.storage.zfscli import get_prop
+
+            try:
+                mnt = Path(get_prop(f"{st.pool}/{name}", "mountpoint"))
+            except StorageError:
+                continue  # gone: nothing to reach
+            out[_pool_dir(st, mnt.parent)] = True
+    return out
+
+
+def tighten_volumes(cfg: Config, vmid: int, volids: list[str], unprivileged: bool) -> None:
+    """Make the directories of CT ``vmid``'s volumes private (``private_parent``); a CT
+    created before lxcri did so is tightened by its next start."""
+    for path, shared in volume_parents(cfg, vmid, volids).items():
+        private_parent(path, MAPPED_ROOT_GID if shared or unprivileged else None)
 
 
 def chain_dir_name(chain: ImageChain) -> str:
