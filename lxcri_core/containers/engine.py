@@ -995,8 +995,8 @@ def exec_argv(
     # of its own is a privileged container's, or an older lxcri's
     if shim.is_file() and shim.stat().st_size and EXEC_ENV_PREFIX.encode() not in shim.read_bytes():
         # a container created before the shim had --exec: lxc-attach alone, as then
-        cmd = lxc.attach_argv(name, lxcpath(cfg), argv, full_env, u.uid, u.gid)
-        return ExecCommand(cmd, host)
+        cmd, kept = lxc.attach_argv(name, lxcpath(cfg), argv, full_env, u.uid, u.gid)
+        return ExecCommand(cmd, {**host, **kept})
     out_env = {k: v for k, v in host.items() if not k.startswith(EXEC_ENV_PREFIX)}
     cmd = ["lxc-attach", "-n", name, "-P", str(lxcpath(cfg)), "--clear-env"]
     for i, item in enumerate(full_env):
