@@ -168,3 +168,24 @@ def test_a_layer_stops_at_the_reserve_and_leaves_no_partial(
     store = Store(small_root / "images")
     assert not list(store.tmp_dir.glob("*.partial"))
     assert not store.images()
+
+
+def test_an_archive_import_keeps_the_reserve_too(
+    small_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lxcri_core.config import load_config
+    from lxcri_core.errors import StoreError
+    from lxcri_core.images import import_image
+    from tests.support.images import Entry, Image, Layer, make_tar, write_layout
+
+    big = Layer(make_tar([Entry("big", data=bytes(40 << 20))]), compression="none")
+    write_layout(tmp_path / "layout", Image([big], {"Cmd": ["true"]}))
+    conf = tmp_path / "config.yaml"
+    conf.write_text("unpack_min_free: 32M\n")
+    monkeypatch.setenv("LXCRI_ROOT", str(small_root))
+    monkeypatch.setenv("LXCRI_CONFIG", str(conf))
+    with pytest.raises(StoreError, match=r"refused: .* below the 32.0 MiB it must keep"):
+        import_image(load_config(), tmp_path / "layout", "localhost/big:1")
+    store = Store(small_root / "images")
+    assert not list(store.tmp_dir.glob("*.partial")) and not store.images()
+    assert not list(store.blobs_dir.iterdir())
