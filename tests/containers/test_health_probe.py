@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from lxcri_core.containers import engine
+from tests.conftest import lxcri_exe
 from tests.support.lxcenv import LxcEnv, wait_for
 
 pytestmark = pytest.mark.slow
@@ -81,3 +83,29 @@ def test_probe_output_does_not_fill_the_supervisors_memory(lxenv: LxcEnv) -> Non
     hwm = _vm_hwm_kib(pid)
     assert hwm < 100 * 1024, f"the supervisor grew to {hwm} KiB"
     assert log[-1]["exit_code"] == -1 and "exceeded" in str(log[-1]["output"])
+
+
+def test_exec_in_a_container_of_an_older_shim_keeps_env_secrets_off_command_lines(
+    lxenv: LxcEnv,
+) -> None:
+    """A container created before the shim had ``--exec`` is reached by lxc-attach
+    alone; its environment goes by ``--keep-var`` there too, never ``-v NAME=VALUE``."""
+    lxenv.start("hold", args=("exec sleep 60",), env=(f"DB_PASSWORD={SECRET}",))
+    # what an older lxcri left: a copy of its own shim, without LXCRI_ENV_ handling
+    (lxenv.state_dir("hold") / "ctr" / "init").write_bytes(b"\x7fELF an older lxcri-init\n")
+    proc = subprocess.Popen(
+        [lxcri_exe(), "exec", "-e", "EXTRA", "hold", "sh", "-c", "sleep 2; env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **lxenv.env, "EXTRA": f"{SECRET}x"},  # -e NAME: from here
+    )
+    leaks: list[str] = []
+    while proc.poll() is None:
+        leaks += _cmdlines_with(SECRET.encode())
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert not leaks, f"the secret is on a command line: {leaks}"
+    assert f"DB_PASSWORD={SECRET}" in out.splitlines()
+    assert f"EXTRA={SECRET}x" in out.splitlines()
