@@ -92,6 +92,8 @@ def passage_dir(path: Path, gid: int = PASSAGE_GID) -> Path:
 
 #: Written in a root lxcri created or adopted: only such a root is tightened.
 ROOT_MARKER = ".lxcri-root"
+#: Every entry lxcri itself makes in a root (``pve``: the pve-local backend's state).
+ROOT_ENTRIES = frozenset((ROOT_MARKER, *PASSAGES, *PRIVATE_ENTRIES, "pve"))
 
 
 def claim_root(root: Path) -> Path:
@@ -101,8 +103,8 @@ def claim_root(root: Path) -> Path:
     any shared directory) it would break it for the whole host. So only a
     directory lxcri created, marked (``.lxcri-root``), or that has lxcri's
     layout (``images/oci-layout`` or ``containers/``: roots of earlier
-    versions), or an empty one, is taken; a world-writable or sticky one
-    never (any local user could have planted that layout there).
+    versions), or one empty or holding only lxcri's own entries, is taken; a
+    world-writable or sticky one never (any local user could plant that layout).
     """
     try:
         root.mkdir(parents=True)
@@ -125,8 +127,10 @@ def claim_root(root: Path) -> Path:
             marker.exists()
             or (root / "images" / "oci-layout").is_file()
             or (root / "containers").is_dir()
+            # empty, or only what lxcri writes there (a `network create` before any run)
+            or all(e.name in ROOT_ENTRIES for e in os.scandir(root))
         )
-        if not ours and any(os.scandir(root)):
+        if not ours:
             raise StoreError(
                 f"refusing lxcri root {root}: it holds other files and no lxcri root "
                 f"(no {ROOT_MARKER}); choose an empty directory or a new path (--root, LXCRI_ROOT)"

@@ -69,3 +69,10 @@ def test_an_empty_dir_and_an_older_lxcri_root_are_taken(base: Path) -> None:
     os.chmod(old, 0o755)
     secure_root(old)
     assert _mode(old) == PASSAGE_MODE and (old / ROOT_MARKER).is_file()
+
+
+def test_a_root_holding_only_lxcri_entries_is_taken(base: Path) -> None:
+    root = base / "netfirst"
+    (root / "network").mkdir(parents=True)  # `lxcri network create` before any run
+    secure_root(root)
+    assert _mode(root) == PASSAGE_MODE and (root / ROOT_MARKER).is_file()
