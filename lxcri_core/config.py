@@ -93,7 +93,9 @@ class Config:
     #: (5 % of the filesystem or 1 GiB, whichever is smaller), ``N%`` of the
     #: filesystem, or a size in bytes (``K``/``M``/``G``/``T`` suffixes, ``0``
     #: for none). An unpack that would go below it stops with an UnpackError
-    #: and removes what it wrote, instead of filling the disk the host needs.
+    #: and removes what it wrote, instead of filling the disk the host needs;
+    #: so does a blob download or archive import into the image store (a
+    #: StoreError; the partial blob is removed).
     unpack_min_free: str = "auto"
     #: Hard cap on the bytes one layer may write (file data), 0 for none: a
     #: small compressed blob can declare files of any size.

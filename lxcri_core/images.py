@@ -45,7 +45,7 @@ __all__ = [
 
 
 def _store(cfg: Config) -> Store:
-    return Store(cfg.image_store, lock_timeout=cfg.lock_timeout)
+    return Store(cfg.image_store, lock_timeout=cfg.lock_timeout, min_free=cfg.unpack_min_free)
 
 
 def _split_name(name: str) -> tuple[str, str]:

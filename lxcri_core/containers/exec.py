@@ -18,13 +18,8 @@ from lxcri_core.log import get_logger
 
 log = get_logger(__name__)
 
-
-#: lxc-attach passes these through to the shim, which builds the environment from them alone:
-#: values never appear on a command line, and a variable such as LD_PRELOAD from an image
-#: means nothing to the host's lxc-attach under this name.
-
-
-EXEC_ENV_PREFIX = "LXCRI_ENV_"
+#: re-exported (engine and the tests use it here): see ``lxc.EXEC_ENV_PREFIX``
+EXEC_ENV_PREFIX = lxc.EXEC_ENV_PREFIX
 
 
 def exec_argv(
@@ -76,26 +71,24 @@ def exec_argv(
         raise SpecError(f"invalid -w value {cwd!r}: the working directory must be absolute")
     extra = [e for e in (parse_env(v, host) for v in env) if e is not None]
     full_env = merge_env(spec.env, ["TERM=xterm"] if tty else [], extra)
-    shim = state_dir(cfg.root, name) / CTR_DIR / "init"
-    # an empty file is the mount point of the shared shim (ROOT/lib/lxcri-init, which
-    # has --exec): only a container's own copy can be of an lxcri before --exec
-    old = shim.is_file() and shim.stat().st_size > 0
-    if old and EXEC_ENV_PREFIX.encode() not in shim.read_bytes():
+    if not lxc.shim_has_exec(state_dir(cfg.root, name) / CTR_DIR / "init"):
         # a container created before the shim had --exec: lxc-attach alone, as then
-        cmd = lxc.attach_argv(name, lxcpath(cfg), argv, full_env, u.uid, u.gid)
-        return ExecCommand(cmd, host)
-    out_env = {k: v for k, v in host.items() if not k.startswith(EXEC_ENV_PREFIX)}
-    cmd = ["lxc-attach", "-n", name, "-P", str(lxcpath(cfg)), "--clear-env"]
-    for i, item in enumerate(full_env):
-        out_env[f"{EXEC_ENV_PREFIX}{i}"] = item
-        cmd += ["--keep-var", f"{EXEC_ENV_PREFIX}{i}"]
-    if spec.security.shim_sets_ids:  # attach as root; the shim sets groups, gid, uid
-        cmd += ["-u", "0", "-g", "0"]
-        groups = ",".join(str(g) for g in u.additional_gids)
-    else:  # without CAP_SETUID the shim cannot switch: lxc-attach does, without groups
-        cmd += ["-u", str(u.uid), "-g", str(u.gid)]
-        groups = ""
-    cmd += ["--", DEFAULT_INIT_SHIM, "--exec", str(u.uid), str(u.gid), groups, cwd, "--", *argv]
+        cmd, kept = lxc.attach_argv(name, lxcpath(cfg), argv, full_env, u.uid, u.gid)
+        return ExecCommand(cmd, {**host, **kept})
+    cmd, run_env = lxc.shim_exec_argv(
+        name,
+        lxcpath(cfg),
+        argv,
+        full_env,
+        u.uid,
+        u.gid,
+        u.additional_gids,
+        cwd,
+        spec.security.shim_sets_ids,
+        DEFAULT_INIT_SHIM,
+    )
+    out_env = {k: v for k, v in host.items() if not k.startswith(lxc.EXEC_ENV_PREFIX)}
+    out_env.update((k, v) for k, v in run_env.items() if k.startswith(lxc.EXEC_ENV_PREFIX))
     return ExecCommand(cmd, out_env)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
@@ -172,6 +173,45 @@ def wait_state(name: str, lxcpath: Path, wanted: str, timeout: float) -> bool:
     return proc.returncode == 0
 
 
+#: ``lxcri exec``'s and the healthcheck's environment reaches the init shim
+#: (``--exec``) as ``LXCRI_ENV_<n>=NAME=VALUE``, kept by lxc-attach's
+#: ``--keep-var``: never on a command line, which ``ps`` shows every host user.
+EXEC_ENV_PREFIX = "LXCRI_ENV_"
+
+#: Variables that steer the host's dynamic loader or libc (glibc's unsecure
+#: list): a container's value must not reach the host's lxc-attach process,
+#: so these alone still travel as ``-v`` (paths and options, not secrets).
+_HOST_UNSAFE = frozenset(
+    (
+        "GCONV_PATH",
+        "GETCONF_DIR",
+        "GLIBC_TUNABLES",
+        "HOSTALIASES",
+        "LOCALDOMAIN",
+        "LOCPATH",
+        "NIS_PATH",
+        "NLSPATH",
+        "RESOLV_HOST_CONF",
+        "RES_OPTIONS",
+        "TMPDIR",
+        "TZDIR",
+    )
+)
+
+
+def _host_unsafe(name: str) -> bool:
+    return name in _HOST_UNSAFE or name.startswith(("LD_", "MALLOC_"))
+
+
+def _attach_tool() -> str:
+    # absolute: the container's PATH (kept for it) becomes lxc-attach's own PATH
+    return shutil.which("lxc-attach") or "lxc-attach"
+
+
+def _base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(EXEC_ENV_PREFIX)}
+
+
 def attach_argv(
     name: str,
     lxcpath: Path,
@@ -179,13 +219,64 @@ def attach_argv(
     env: Sequence[str] = (),
     uid: int | None = None,
     gid: int | None = None,
-) -> list[str]:
-    """``lxc-attach`` running ``argv`` in the container with exactly ``env``."""
-    out = ["lxc-attach", "-n", name, "-P", str(lxcpath), "--clear-env"]
+) -> tuple[list[str], dict[str, str]]:
+    """``lxc-attach`` running ``argv`` in the container with exactly ``env``, and
+    the environment to run it with: each value is in lxc-attach's environment
+    and named by ``--keep-var`` (``-v NAME=VALUE`` would show ``-e`` secrets in
+    ``ps``). For a container whose shim has no ``--exec`` (an older lxcri's);
+    :func:`shim_exec_argv` otherwise."""
+    out = [_attach_tool(), "-n", name, "-P", str(lxcpath), "--clear-env"]
+    run_env: dict[str, str] = {}
     for item in env:
-        out += ["-v", item]
+        key, eq, value = item.partition("=")
+        if not eq or _host_unsafe(key):
+            out += ["-v", item]
+        else:
+            run_env[key] = value
+            out += ["--keep-var", key]
     if uid is not None:
         out += ["-u", str(uid)]
     if gid is not None:
         out += ["-g", str(gid)]
-    return [*out, "--", *argv]
+    return [*out, "--", *argv], run_env
+
+
+def shim_exec_argv(
+    name: str,
+    lxcpath: Path,
+    argv: Sequence[str],
+    env: Sequence[str],
+    uid: int,
+    gid: int,
+    groups: Sequence[int],
+    cwd: str,
+    shim_sets_ids: bool,
+    shim: str,
+) -> tuple[list[str], dict[str, str]]:
+    """``lxc-attach`` running the init shim's ``--exec``, as ``lxcri exec`` does,
+    and its environment (the host's plus ``LXCRI_ENV_<n>``): the shim sets
+    exactly ``env``, the ids and ``cwd`` in the container."""
+    run_env = _base_env()
+    out = [_attach_tool(), "-n", name, "-P", str(lxcpath), "--clear-env"]
+    for i, item in enumerate(env):
+        run_env[f"{EXEC_ENV_PREFIX}{i}"] = item
+        out += ["--keep-var", f"{EXEC_ENV_PREFIX}{i}"]
+    if shim_sets_ids:  # attach as root; the shim sets groups, gid, uid
+        out += ["-u", "0", "-g", "0"]
+        group_list = ",".join(str(g) for g in groups)
+    else:  # without CAP_SETUID the shim cannot switch: lxc-attach does, without groups
+        out += ["-u", str(uid), "-g", str(gid)]
+        group_list = ""
+    return [*out, "--", shim, "--exec", str(uid), str(gid), group_list, cwd, "--", *argv], run_env
+
+
+def shim_has_exec(shim: Path) -> bool:
+    """Whether the container's init shim (``STATE/ctr/init``) knows ``--exec``:
+    an empty file is the mount point of the shared (current) shim; a copy of
+    its own is a privileged container's, or an older lxcri's."""
+    try:
+        if not shim.is_file() or not shim.stat().st_size:
+            return True
+        return EXEC_ENV_PREFIX.encode() in shim.read_bytes()
+    except OSError:
+        return True

@@ -43,6 +43,7 @@ import os
 import stat
 from pathlib import Path
 
+from lxcri_core.errors import StoreError
 from lxcri_core.spec.model import DEFAULT_UID_BASE, ContainerSpec
 
 #: Host gid of an unprivileged container's root: the group allowed to pass.
@@ -89,6 +90,57 @@ def passage_dir(path: Path, gid: int = PASSAGE_GID) -> Path:
     return path
 
 
+#: Written in a root lxcri created or adopted: only such a root is tightened.
+ROOT_MARKER = ".lxcri-root"
+#: Every entry lxcri itself makes in a root (``pve``: the pve-local backend's state).
+ROOT_ENTRIES = frozenset((ROOT_MARKER, *PASSAGES, *PRIVATE_ENTRIES, "pve"))
+
+
+def claim_root(root: Path) -> Path:
+    """Create ``root``, or check that an existing one is lxcri's to tighten; its real path.
+
+    ``secure_root`` makes the root 0710 root:100000: given ``--root /tmp`` (or
+    any shared directory) it would break it for the whole host. So only a
+    directory lxcri created, marked (``.lxcri-root``), or that has lxcri's
+    layout (``images/oci-layout`` or ``containers/``: roots of earlier
+    versions), or one empty or holding only lxcri's own entries, is taken; a
+    world-writable or sticky one never (any local user could plant that layout).
+    """
+    try:
+        root.mkdir(parents=True)
+        created = True
+    except FileExistsError:
+        created = False
+    root = root.resolve()  # /var/lib/lxcri may be a link to the data disk
+    marker = root / ROOT_MARKER
+    if not created:
+        st = os.stat(root)
+        mode = stat.S_IMODE(st.st_mode)
+        if not stat.S_ISDIR(st.st_mode):
+            raise StoreError(f"lxcri root {root} is not a directory")
+        if mode & (stat.S_IWOTH | stat.S_ISVTX):
+            raise StoreError(
+                f"refusing lxcri root {root}: it is a shared directory (mode {mode:04o}, "
+                "world-writable or sticky); choose a directory of its own (--root, LXCRI_ROOT)"
+            )
+        ours = (
+            marker.exists()
+            or (root / "images" / "oci-layout").is_file()
+            or (root / "containers").is_dir()
+            # empty, or only what lxcri writes there (a `network create` before any run)
+            or all(e.name in ROOT_ENTRIES for e in os.scandir(root))
+        )
+        if not ours:
+            raise StoreError(
+                f"refusing lxcri root {root}: it holds other files and no lxcri root "
+                f"(no {ROOT_MARKER}); choose an empty directory or a new path (--root, LXCRI_ROOT)"
+            )
+    if not marker.exists():
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        os.close(fd)
+    return root
+
+
 def secure_root(root: Path) -> None:
     """Make the root private but for the passages; tighten what older versions left.
 
@@ -96,8 +148,7 @@ def secure_root(root: Path) -> None:
     A root that is not yet 0710 was made by an older lxcri, so every
     container's state dir in it is tightened too.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    root = root.resolve()  # /var/lib/lxcri may be a link to the data disk
+    root = claim_root(root)
     migrating = stat.S_IMODE(os.stat(root).st_mode) != PASSAGE_MODE
     passage_dir(root)
     for name in PASSAGES:

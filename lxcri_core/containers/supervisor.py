@@ -39,6 +39,7 @@ from typing import Any
 from lxcri_core.config import Config, parse_config
 from lxcri_core.containers import lxc
 from lxcri_core.containers.logtimes import LogStamper
+from lxcri_core.containers.probe import run_capped
 from lxcri_core.containers.record import (
     STOP_KILLED,
     STOP_REQUESTED,
@@ -51,6 +52,7 @@ from lxcri_core.containers.record import (
     state_dir,
 )
 from lxcri_core.fsutil import atomic_write
+from lxcri_core.spec.lxc_config import CTR_DIR, DEFAULT_INIT_SHIM
 
 BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
@@ -75,27 +77,38 @@ class Health:
         self.stop = threading.Event()
         self.failures = 0
         self.log: list[dict[str, Any]] = []
+        self.shim_exec = lxc.shim_has_exec(sdir / CTR_DIR / "init")
 
     def _write(self, status: str) -> None:
         doc = {"status": status, "failing_streak": self.failures, "log": self.log[-HEALTH_LOG:]}
         atomic_write(self.sdir / "health.json", json.dumps(doc).encode())
 
     def probe(self) -> tuple[int, str]:
+        """One run of the check, as ``lxcri exec`` runs a command: the env values
+        reach the shim through lxc-attach's environment, never its argv."""
         hc = self.rec.spec.healthcheck
         assert hc is not None
-        argv = lxc.attach_argv(
-            self.rec.name,
-            self.lxcpath,
-            list(hc.argv),
-            self.rec.spec.env,
-            self.rec.spec.user.uid,
-            self.rec.spec.user.gid,
-        )
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=hc.timeout)
-            return p.returncode, (p.stdout + p.stderr)[-4096:]
-        except subprocess.TimeoutExpired:
-            return -1, f"health check exceeded timeout ({hc.timeout:g}s)"
+        spec = self.rec.spec
+        u = spec.user
+        if self.shim_exec:
+            argv, env = lxc.shim_exec_argv(
+                self.rec.name,
+                self.lxcpath,
+                list(hc.argv),
+                spec.env,
+                u.uid,
+                u.gid,
+                u.additional_gids,
+                spec.working_dir,
+                spec.security.shim_sets_ids,
+                DEFAULT_INIT_SHIM,
+            )
+        else:  # a container of an older lxcri: its shim has no --exec
+            argv, kept = lxc.attach_argv(
+                self.rec.name, self.lxcpath, list(hc.argv), spec.env, u.uid, u.gid
+            )
+            env = {**os.environ, **kept}
+        return run_capped(argv, env, hc.timeout)
 
     def run(self, started: float) -> None:
         hc = self.rec.spec.healthcheck

@@ -276,7 +276,9 @@ def pull(
     want = Platform.parse(platform) if platform else host_platform()
     prog = progress or NullProgress()
     scope = repo_scope(r.repository)
-    store = Store(cfg.image_store, lock_timeout=cfg.lock_timeout).init()
+    store = Store(
+        cfg.image_store, lock_timeout=cfg.lock_timeout, min_free=cfg.unpack_min_free
+    ).init()
     with store.in_use():
         client, data, mt, digest = _resolve(cfg, r, insecure, creds_file)
         with client:

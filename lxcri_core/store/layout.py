@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lxcri_core.config import min_free_bytes
 from lxcri_core.digest import CHUNK, check_digest, hex_of, is_digest, sha256_bytes
 from lxcri_core.errors import DigestMismatch, ImageNotFound, StoreError
 from lxcri_core.fsutil import atomic_write, flocked, fsync_dir
@@ -51,6 +52,10 @@ class ImageRecord:
     descriptor: Descriptor
 
 
+#: Bytes a blob writer writes between two looks at the filesystem's free space.
+SPACE_CHECK_EVERY = 4 << 20
+
+
 class BlobWriter:
     """Streams one blob into the store, hashing as it goes.
 
@@ -66,6 +71,7 @@ class BlobWriter:
         self._hash = hashlib.sha256()
         self._f: BinaryIO | None = None
         self.offset = 0
+        self._unchecked = 0  # bytes written since the last free-space check
 
     def _open(self) -> None:
         # Resume: hash what a crashed or interrupted writer left behind.
@@ -79,6 +85,31 @@ class BlobWriter:
         self.offset = self._f.tell()
         if self.size is not None and self.offset > self.size:
             self.reset()
+        self._check_space()
+
+    def _check_space(self) -> None:
+        """Refuse the blob before the filesystem goes below the ``unpack_min_free``
+        reserve: a registry may declare (and stream) a layer of any size, and a
+        full disk must not stay full, so the partial is removed too."""
+        assert self._f is not None
+        self._unchecked = 0
+        st = os.fstatvfs(self._f.fileno())
+        if not st.f_blocks:  # a filesystem that reports no size cannot be measured
+            return
+        reserve = min_free_bytes(self.store.min_free, st.f_blocks * st.f_frsize)
+        free = st.f_bavail * st.f_frsize
+        rest = max(self.size - self.offset, 0) if self.size is not None else 0
+        if free - rest >= reserve:
+            return
+        self.abort()
+        from lxcri_core.unpack.space import human
+
+        need = f"its other {human(rest)}" if rest else "more"
+        raise StoreError(
+            f"blob {self.digest} refused: {need} would leave the filesystem of "
+            f"{self.store.root} ({human(free)} free) below the {human(reserve)} it must keep "
+            f"(unpack_min_free = {self.store.min_free}); its partial download was removed"
+        )
 
     def reset(self) -> None:
         """Drop what was written (the server ignored our Range, say)."""
@@ -97,6 +128,9 @@ class BlobWriter:
             raise DigestMismatch(
                 f"blob {self.digest} is larger than its announced size {self.size}"
             )
+        self._unchecked += len(data)
+        if self._unchecked >= SPACE_CHECK_EVERY:
+            self._check_space()  # others write to this filesystem too; size may be unknown
 
     def commit(self) -> Path:
         """Verify size and digest, fsync, and move the blob into place."""
@@ -127,10 +161,14 @@ class BlobWriter:
 class Store:
     """The image store at ``root`` (``$LXCRI_ROOT/images``)."""
 
-    def __init__(self, root: Path, *, lock_timeout: float | None = 300.0) -> None:
+    def __init__(
+        self, root: Path, *, lock_timeout: float | None = 300.0, min_free: str = "auto"
+    ) -> None:
         self.root = Path(root)
         #: Seconds to wait for a lock another process holds (config ``lock_timeout``).
         self.lock_timeout = lock_timeout
+        #: Space blob writes leave free on the store's filesystem (config ``unpack_min_free``).
+        self.min_free = min_free
         self.blobs_dir = self.root / "blobs" / "sha256"
         self.tmp_dir = self.root / "tmp"
         self._lock_path = self.root / "tmp" / "index.lock"

@@ -29,6 +29,7 @@ from typing import Any
 
 from lxcri_pve.backends.pve_state import CtState
 
+from lxcri_core.containers.probe import run_capped
 from lxcri_core.fsutil import atomic_write
 
 STOP_REQUESTED = "stop.requested"
@@ -79,16 +80,8 @@ class _Health:
         atomic_write(self.sdir / HEALTH, json.dumps(doc).encode())
 
     def probe(self, argv: list[str], timeout: float) -> tuple[int, str]:
-        try:
-            p = subprocess.run(
-                ["pct", "exec", str(self.st.vmid), "--", *argv],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-            return p.returncode, (p.stdout + p.stderr)[-4096:]
-        except subprocess.TimeoutExpired:
-            return -1, f"health check exceeded timeout ({timeout:g}s)"
+        # bounded: the probe's output is read as it comes, never held whole
+        return run_capped(["pct", "exec", str(self.st.vmid), "--", *argv], None, timeout)
 
     def run(self, started: float) -> None:
         hc = self.st.healthcheck
