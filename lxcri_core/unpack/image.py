@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,6 +13,7 @@ from lxcri_core.digest import is_digest
 from lxcri_core.errors import (
     ImageNotFound,
     LxcriError,
+    PlatformError,
     ReferenceError_,
     StoreError,
     UnpackError,
@@ -21,17 +21,11 @@ from lxcri_core.errors import (
 from lxcri_core.fsutil import fsync_dir
 from lxcri_core.log import get_logger
 from lxcri_core.media import INDEX_TYPES, Index, Manifest, load_json, sniff_media_type
+from lxcri_core.platforms import host_platform, select_manifest
 from lxcri_core.reference import parse_reference
 from lxcri_core.store import Store
 from lxcri_core.unpack.apply import apply_layer
 from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
-
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
-
-
-def host_platform() -> tuple[str, str]:
-    m = platform.machine()
-    return "linux", _ARCH.get(m, m)
 
 
 def _manifest_digest(store: Store, ref_or_digest: str) -> str:
@@ -64,19 +58,13 @@ def resolve_manifest(store: Store, ref_or_digest: str) -> tuple[str, Manifest]:
     data = store.read_blob(digest)
     try:
         if sniff_media_type(data) in INDEX_TYPES:
-            want_os, want_arch = host_platform()
-            for desc in Index.parse(data).manifests:
-                p = desc.platform
-                if p is not None and p.os == want_os and p.architecture == want_arch:
-                    digest = desc.digest
-                    data = store.read_blob(digest)
-                    break
-            else:
-                raise UnpackError(
-                    f"image {ref_or_digest} has no manifest for {want_os}/{want_arch}"
-                )
+            # the same choice as pull and import make (variant included)
+            digest = select_manifest(
+                Index.parse(data), host_platform(), f"image {ref_or_digest}"
+            ).digest
+            data = store.read_blob(digest)
         return digest, Manifest.parse(data)
-    except UnpackError:
+    except (UnpackError, PlatformError):
         raise
     except LxcriError as e:
         raise UnpackError(f"image {ref_or_digest}: {e}") from None
