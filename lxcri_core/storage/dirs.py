@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lxcri_core.errors import StorageError
-from lxcri_core.fsutil import atomic_write, fsync_dir
+from lxcri_core.fsutil import atomic_write, fsync_dir, syncfs
 from lxcri_core.storage.base import PruneResult, StorageBackend, Usage, check_not_mounted
 from lxcri_core.storage.chain import ImageChain, short_key
 from lxcri_core.storage.cmd import run_cmd
@@ -29,7 +29,6 @@ from lxcri_core.storage.fstree import (
     keyed_dirs,
     remove_renamed,
     remove_tree,
-    syncfs,
 )
 from lxcri_core.storage.refs import Refs
 from lxcri_core.storage.rootfs import Rootfs

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lxcri_core.errors import StorageError
-from lxcri_core.fsutil import atomic_write, fsync_dir
+from lxcri_core.fsutil import atomic_write, fsync_dir, syncfs
 from lxcri_core.storage.base import PruneResult, StorageBackend, Usage, check_not_mounted
 from lxcri_core.storage.chain import ChainLayer, ImageChain, short_key
 from lxcri_core.storage.fstree import (
@@ -33,7 +33,6 @@ from lxcri_core.storage.fstree import (
     keyed_dirs,
     remove_renamed,
     remove_tree,
-    syncfs,
 )
 from lxcri_core.storage.refs import Refs
 from lxcri_core.storage.rootfs import Rootfs, is_mountpoint

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lxcri_core.errors import StorageError
+from lxcri_core.fsutil import syncfs
 from lxcri_core.log import get_logger
 from lxcri_core.storage.base import PruneResult, StorageBackend, Usage
 from lxcri_core.storage.chain import ImageChain, short_key
-from lxcri_core.storage.fstree import syncfs
 from lxcri_core.storage.refs import Refs
 from lxcri_core.storage.rootfs import Rootfs
 from lxcri_core.storage.zfscli import (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import tempfile
@@ -18,7 +17,7 @@ from lxcri_core.errors import (
     StoreError,
     UnpackError,
 )
-from lxcri_core.fsutil import fsync_dir
+from lxcri_core.fsutil import fsync_dir, syncfs
 from lxcri_core.log import get_logger
 from lxcri_core.media import INDEX_TYPES, Index, Manifest, load_json, sniff_media_type
 from lxcri_core.platforms import host_platform, select_manifest
@@ -85,17 +84,6 @@ def diff_ids(store: Store, man: Manifest, ref: str) -> list[str]:
             f"({len(man.layers)} layers); the image is malformed"
         )
     return [str(i) for i in ids]
-
-
-def syncfs(path: Path) -> None:
-    """Flush the filesystem holding ``path``: one call instead of an fsync per file."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syncfs(fd) != 0:
-            raise OSError(ctypes.get_errno(), "syncfs failed")
-    finally:
-        os.close(fd)
 
 
 def unpack_rootfs(
