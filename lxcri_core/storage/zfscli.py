@@ -8,10 +8,10 @@ human sizes like ``1.5M``) for recorded ``zfs list -H`` output.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lxcri_core import sizes
 from lxcri_core.errors import StorageError
 from lxcri_core.storage.cmd import Runner, run_cmd
 
@@ -25,20 +25,15 @@ class Dataset:
     type: str = "filesystem"  # filesystem, snapshot or volume
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)([BKMGTPEZ]?)", re.I)
-_UNITS = "BKMGTPEZ"
-
-
 def parse_size(text: str) -> int:
     """``118784`` -> 118784, ``116K`` -> 118784, ``1.50M`` -> 1572864, ``-``/``none`` -> 0."""
     text = text.strip()
     if text in ("-", "none", ""):
         return 0
-    m = _SIZE.fullmatch(text)
-    if not m:
-        raise StorageError(f"cannot parse zfs size {text!r}")
-    unit = m.group(2).upper() or "B"
-    return int(float(m.group(1)) * 1024 ** _UNITS.index(unit))
+    try:
+        return sizes.parse_size(text)
+    except ValueError:
+        raise StorageError(f"cannot parse zfs size {text!r}") from None
 
 
 def _origin(text: str) -> str | None:
