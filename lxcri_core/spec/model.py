@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Literal
 
 #: Where Proxmox maps an unprivileged container's root: host ids 100000..165535.
@@ -137,14 +138,34 @@ class Device:
 class PortMapping:
     """``-p [IP:]HOST:CTR[/proto]``: host ``host_ip:host_port`` forwards to ``container_port``.
 
-    ``host_port == 0`` means "any free port" (docker's ``-p 80``); an empty
-    ``host_ip`` means every host address.
+    ``host_port == 0`` means "any free port" (docker's ``-p 80``; create picks
+    one before anything is published); an empty ``host_ip`` means every local
+    address of the host (of either family), ``0.0.0.0`` / ``::`` every local
+    address of that family. The one class for ``-p``: the spec, the container
+    record (these field names are its on-disk keys), the network layer and the
+    hooks all use it; ``spec.options.parse_port`` is its one parser.
     """
 
     container_port: int
     host_port: int = 0
     protocol: Protocol = "tcp"
     host_ip: str = ""
+
+    @property
+    def address(self) -> IPv4Address | IPv6Address | None:
+        """``host_ip`` as an address object (None for every address), for the rulesets."""
+        return ip_address(self.host_ip) if self.host_ip else None
+
+    def __str__(self) -> str:
+        """``[IP:]HOST:CTR/PROTO`` (IPv6 in brackets), as ``-p`` takes it back."""
+        ip = (
+            f"[{self.host_ip}]:"
+            if ":" in self.host_ip
+            else f"{self.host_ip}:"
+            if self.host_ip
+            else ""
+        )
+        return f"{ip}{self.host_port}:{self.container_port}/{self.protocol}"
 
 
 @dataclass(frozen=True)

@@ -239,7 +239,7 @@ def parse_port(value: str) -> list[PortMapping]:
     One mapping per port; ``-p 80`` (no host port) gives ``host_port=0``.
     """
     rest, _, proto = value.partition("/")
-    proto = proto or "tcp"
+    proto = proto.lower() or "tcp"  # docker takes 53/UDP too
     if proto not in ("tcp", "udp"):
         raise _bad("-p", value, f"protocol {proto!r} must be tcp or udp")
     host_ip = ""
