@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from lxcri_core.digest import is_digest
 from lxcri_core.errors import (
-    ImageNotFound,
     LxcriError,
     PlatformError,
-    ReferenceError_,
     StoreError,
     UnpackError,
 )
@@ -21,39 +17,16 @@ from lxcri_core.fsutil import fsync_dir, syncfs
 from lxcri_core.log import get_logger
 from lxcri_core.media import INDEX_TYPES, Index, Manifest, load_json, sniff_media_type
 from lxcri_core.platforms import host_platform, select_manifest
-from lxcri_core.reference import parse_reference
 from lxcri_core.store import Store
 from lxcri_core.unpack.apply import apply_layer
 from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
 
 
-def _manifest_digest(store: Store, ref_or_digest: str) -> str:
-    if is_digest(ref_or_digest):
-        if not store.has_blob(ref_or_digest):
-            raise ImageNotFound(
-                f"image {ref_or_digest} not found in the store; pull or import it first"
-            )
-        return ref_or_digest
-    names = [ref_or_digest]
-    try:
-        ref = parse_reference(ref_or_digest)
-    except ReferenceError_:
-        ref = None
-    if ref is not None:
-        if ref.digest and store.has_blob(ref.digest):
-            return ref.digest
-        names.insert(0, str(ref))
-    for name in names:
-        with contextlib.suppress(ImageNotFound):
-            return store.lookup(name).descriptor.digest
-    raise ImageNotFound(
-        f"image {ref_or_digest} not found in the store; run `lxcri pull {ref_or_digest}` first"
-    )
-
-
 def resolve_manifest(store: Store, ref_or_digest: str) -> tuple[str, Manifest]:
     """The manifest (digest, parsed) that a reference or digest names, for this host."""
-    digest = _manifest_digest(store, ref_or_digest)
+    from lxcri_core.store.resolve import resolve
+
+    digest = resolve(store, ref_or_digest).descriptor.digest  # the forms every command takes
     data = store.read_blob(digest)
     try:
         if sniff_media_type(data) in INDEX_TYPES:
