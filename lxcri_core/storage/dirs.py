@@ -22,7 +22,7 @@ from lxcri_core.errors import StorageError
 from lxcri_core.fsutil import atomic_write, fsync_dir, syncfs
 from lxcri_core.storage.base import PruneResult, StorageBackend, Usage, check_not_mounted
 from lxcri_core.storage.chain import ImageChain, short_key
-from lxcri_core.storage.cmd import run_cmd
+from lxcri_core.storage.cmd import output
 from lxcri_core.storage.fstree import (
     TMP,
     disk_usage,
@@ -104,7 +104,7 @@ class DirBackend(StorageBackend):
         remove_tree(tmp)
         tmp.mkdir(parents=True)
         src = self._template(chain.key) / "rootfs"
-        run_cmd(["cp", "-a", "--reflink=auto", str(src), str(tmp / "rootfs")])
+        output(["cp", "-a", "--reflink=auto", str(src), str(tmp / "rootfs")])
         syncfs(tmp)
         os.rename(tmp, final)
         fsync_dir(self.containers_dir)

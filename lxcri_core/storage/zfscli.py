@@ -8,12 +8,11 @@ human sizes like ``1.5M``) for recorded ``zfs list -H`` output.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lxcri_core import sizes
 from lxcri_core.errors import StorageError
-from lxcri_core.storage.cmd import Runner, run_cmd
+from lxcri_core.storage.cmd import Runner, output, run_cmd
 
 
 @dataclass(frozen=True)
@@ -91,12 +90,12 @@ def parse_zfs_get(text: str) -> list[Dataset]:
 
 def read_datasets(root: str, run: Runner = run_cmd) -> list[Dataset]:
     """Every dataset and snapshot at and below ``root``, with exact sizes."""
-    return parse_zfs_get(run(zfs_get_space_cmd(root)))
+    return parse_zfs_get(output(zfs_get_space_cmd(root), run))
 
 
 def exists(name: str, run: Runner = run_cmd) -> bool:
     try:
-        run(["zfs", "list", "-H", "-o", "name", "-t", "all", name])
+        output(["zfs", "list", "-H", "-o", "name", "-t", "all", name], run)
     except StorageError as e:
         if "does not exist" in str(e):
             return False
@@ -105,13 +104,13 @@ def exists(name: str, run: Runner = run_cmd) -> bool:
 
 
 def get_prop(name: str, prop: str, run: Runner = run_cmd) -> str:
-    return run(["zfs", "get", "-H", "-o", "value", prop, name]).strip()
+    return output(["zfs", "get", "-H", "-o", "value", prop, name], run).strip()
 
 
 def names(root: str, run: Runner = run_cmd) -> list[str]:
     """Names of the datasets and snapshots at and below ``root`` ([] if it is missing)."""
     try:
-        text = run(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name", root])
+        text = output(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name", root], run)
     except StorageError as e:
         if "does not exist" in str(e):
             return []
@@ -120,5 +119,4 @@ def names(root: str, run: Runner = run_cmd) -> list[str]:
 
 
 def zfs(*args: str, run: Runner = run_cmd) -> str:
-    argv: Sequence[str] = ["zfs", *args]
-    return run(argv)
+    return output(["zfs", *args], run)

@@ -11,7 +11,7 @@ import pytest
 
 from lxcri_core.errors import NetworkError
 from lxcri_core.network import ports
-from lxcri_core.network.command import CmdResult
+from lxcri_core.runner import CmdResult
 from lxcri_core.spec.model import PortMapping
 from tests.network.portspec import one_port
 
