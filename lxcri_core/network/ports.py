@@ -46,6 +46,7 @@ from ipaddress import (
 from typing import TYPE_CHECKING, Any, Literal
 
 from lxcri_core.errors import NetworkError
+from lxcri_core.ids import check_id
 from lxcri_core.log import get_logger
 from lxcri_core.network.command import Runner, checked, run_cmd
 from lxcri_core.spec.model import PortMapping
@@ -61,9 +62,6 @@ DEFAULT_TABLE = "lxcri"
 Proto = Literal["tcp", "udp"]
 IPAddress = IPv4Address | IPv6Address
 
-# Chain names carry the container id, so ids are restricted to what is safe in
-# a chain name and in file names: VMIDs ("100"), containerd's hex ids, names.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 _CHAIN = re.compile(r"c-(?P<id>.+)-(?P<kind>pre|out|post)")
 
 #: (suffix, hook, priority) of the chains each container owns.
@@ -84,13 +82,8 @@ class PublishedPort:
 
 
 def check_container_id(container_id: str) -> str:
-    """Return ``container_id`` if it can name nftables chains, else raise NetworkError."""
-    if not _ID.fullmatch(container_id):
-        raise NetworkError(
-            f"container id {container_id!r} cannot name a port chain: use letters, digits, "
-            "'_', '.', '-' (at most 200, starting with a letter or digit)"
-        )
-    return container_id
+    """Return ``container_id`` if it can name nftables chains (the one id rule), else raise."""
+    return check_id(container_id, "container id", NetworkError)
 
 
 def chain_name(container_id: str, kind: str) -> str:
