@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Literal
 
+from lxcri_core.errors import SpecError
+
 #: Where Proxmox maps an unprivileged container's root: host ids 100000..165535.
 DEFAULT_UID_BASE = 100000
 DEFAULT_ID_COUNT = 65536
@@ -50,12 +52,30 @@ NetworkMode = Literal["bridge", "none"]
 
 @dataclass(frozen=True)
 class IdMap:
-    """One ``lxc.idmap`` line: container ids ``[start, start+count)`` on host ids from ``host``."""
+    """Container ids ``[start, start+count)`` on host ids ``[host, host+count)``.
 
-    kind: Literal["u", "g"]
-    start: int = 0
+    The one id-map class: a spec's ``lxc.idmap`` lines (one per ``kind``, ``u``
+    for uids and ``g`` for gids), the unpacker's and the storage's shift of a
+    rootfs (one map for uids and gids alike: ``kind`` does not matter there),
+    and ``lxcri unpack --idmap BASE:COUNT``. Fields are keyword-stable: a
+    record stores them by name. ``IdMap()`` is Proxmox's default map,
+    ``IdMap(200000, 65536)`` another host range.
+    """
+
     host: int = DEFAULT_UID_BASE
     count: int = DEFAULT_ID_COUNT
+    start: int = 0
+    kind: Literal["u", "g"] = "u"
+
+    def __post_init__(self) -> None:
+        top = 2**32 - 1  # (uid_t)-1 is "no id": never map onto or over it
+        if self.host < 0 or self.start < 0 or self.count < 1 or self.host + self.count > top:
+            raise SpecError(
+                f"invalid id map {self.host}:{self.count}; need BASE >= 0, COUNT >= 1 "
+                "and BASE+COUNT below 2^32-1"
+            )
+        if self.start + self.count > top or self.kind not in ("u", "g"):
+            raise SpecError(f"invalid id map {self.kind} {self.start} {self.host} {self.count}")
 
     def host_id(self, container_id: int) -> int | None:
         """The host id a container id maps to, or None when outside this map."""
@@ -63,9 +83,22 @@ class IdMap:
             return self.host + container_id - self.start
         return None
 
+    @classmethod
+    def parse(cls, text: str) -> IdMap:
+        """``BASE:COUNT`` (``lxcri unpack --idmap``): host ids from BASE, container ids from 0."""
+        host, sep, count = text.partition(":")
+        try:
+            if not sep or not host.isdigit() or not count.isdigit():
+                raise ValueError
+            return cls(int(host), int(count))
+        except ValueError:
+            raise SpecError(
+                f"invalid id map {text!r}: expected BASE:COUNT, e.g. 100000:65536"
+            ) from None
+
 
 #: Proxmox's default map for unprivileged containers.
-DEFAULT_IDMAPS: tuple[IdMap, ...] = (IdMap("u"), IdMap("g"))
+DEFAULT_IDMAPS: tuple[IdMap, ...] = (IdMap(kind="u"), IdMap(kind="g"))
 
 
 @dataclass(frozen=True)

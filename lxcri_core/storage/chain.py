@@ -20,8 +20,8 @@ from lxcri_core.ids import check_id
 from lxcri_core.media import load_json
 
 if TYPE_CHECKING:
+    from lxcri_core.spec.model import IdMap
     from lxcri_core.store.layout import Store
-    from lxcri_core.unpack import IdMap
 
 #: Length of the hex prefix that names a layer on disk or in ZFS. 64 bits
 #: keeps overlay's lowerdir option short (a 128-layer image still fits one
@@ -44,7 +44,8 @@ def chain_key(chain_id: str, idmap: IdMap | None) -> str:
     """The storage key of a chain: its chain id, or a digest of it and the id map."""
     if idmap is None:
         return chain_id
-    text = f"{chain_id} idmap {idmap.base}:{idmap.count}"
+    # the key of chains made before the one IdMap: host:count ("base" then)
+    text = f"{chain_id} idmap {idmap.host}:{idmap.count}"
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 

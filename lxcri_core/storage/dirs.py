@@ -63,7 +63,7 @@ class DirBackend(StorageBackend):
         rootfs.mkdir(parents=True)
         os.chmod(rootfs, 0o755)
         if chain.idmap is not None:
-            os.chown(rootfs, chain.idmap.base, chain.idmap.base)
+            os.chown(rootfs, chain.idmap.host, chain.idmap.host)
         limits = WriteLimits.from_config(self.cfg)
         try:
             for layer in chain.layers:

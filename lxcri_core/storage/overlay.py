@@ -175,7 +175,7 @@ class OverlayBackend(StorageBackend):
         # container root's ownership so an unprivileged root owns "/".
         os.chmod(tmp / "upper", 0o755)
         if chain.idmap is not None:
-            os.chown(tmp / "upper", chain.idmap.base, chain.idmap.base)
+            os.chown(tmp / "upper", chain.idmap.host, chain.idmap.host)
         os.rename(tmp, final)
         fsync_dir(self.containers_dir)
         return self._rootfs(container_id, list(chain.keys))

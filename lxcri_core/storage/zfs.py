@@ -153,7 +153,7 @@ class ZfsBackend(StorageBackend):
                 if parent is None:
                     mnt.chmod(0o755)
                     if chain.idmap is not None:
-                        os.chown(mnt, chain.idmap.base, chain.idmap.base)
+                        os.chown(mnt, chain.idmap.host, chain.idmap.host)
                 with store.open_blob(layer.digest) as src:
                     apply_layer(
                         src,

@@ -17,9 +17,10 @@ from lxcri_core.fsutil import fsync_dir, syncfs
 from lxcri_core.log import get_logger
 from lxcri_core.media import INDEX_TYPES, Index, Manifest, load_json, sniff_media_type
 from lxcri_core.platforms import host_platform, select_manifest
+from lxcri_core.spec.model import IdMap
 from lxcri_core.store import Store
 from lxcri_core.unpack.apply import apply_layer
-from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
+from lxcri_core.unpack.model import LayerStats, WriteLimits
 
 
 def resolve_manifest(store: Store, ref_or_digest: str) -> tuple[str, Manifest]:
@@ -81,7 +82,7 @@ def unpack_rootfs(
         try:
             os.chmod(staging, 0o755)
             if idmap is not None and os.geteuid() == 0:
-                os.chown(staging, idmap.base, idmap.base)
+                os.chown(staging, idmap.host, idmap.host)
             stats = []
             for desc, diff_id in zip(man.layers, ids, strict=True):
                 with store.open_blob(desc.digest) as f:
