@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lxcri_core.errors import ConfigError
+from lxcri_core.sizes import parse_size
 
 DEFAULT_CONFIG_PATH = Path("/etc/lxcri/config.yaml")
 DEFAULT_ROOT = Path("/var/lib/lxcri")
@@ -159,8 +160,6 @@ _ENV_PATHS = {
     "LXCRI_PVE_LXCPATH": "pve_lxcpath",
 }
 
-_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
 
 def min_free_bytes(spec: str, fs_bytes: int) -> int:
     """The reserve ``unpack_min_free`` asks for on a filesystem of ``fs_bytes``."""
@@ -169,8 +168,7 @@ def min_free_bytes(spec: str, fs_bytes: int) -> int:
         return min(fs_bytes * 5 // 100, 1 << 30)
     if spec.endswith("%"):
         return int(fs_bytes * float(spec[:-1]) / 100)
-    unit = spec[-1:] if spec[-1:] in _SIZE_UNITS else ""
-    return int(float(spec[: len(spec) - len(unit)]) * _SIZE_UNITS[unit])
+    return parse_size(spec)
 
 
 def valid_min_free(spec: str) -> bool:

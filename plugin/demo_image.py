@@ -11,16 +11,16 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
+
+from lxcri_core.platforms import host_platform
 
 DEMO_REF = "localhost/lxcri-demo:latest"
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "ls", "cat", "echo", "env", "id", "httpd", "sleep", "ps", "wget", "true")
 PAGE = b"<!doctype html><title>lxcri demo</title><h1>Hello from an lxcri container</h1>\n"
 MTIME = 1_700_000_000
-ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 def _sha(data: bytes) -> str:
@@ -54,7 +54,7 @@ def build_demo_layout(dest: Path, busybox: Path = BUSYBOX) -> str:
     blob = gzip.compress(tar, mtime=0)
     config = json.dumps(
         {
-            "architecture": ARCH.get(os.uname().machine, os.uname().machine),
+            "architecture": host_platform().architecture,
             "os": "linux",
             "config": {
                 "Entrypoint": ["/bin/httpd", "-f", "-v", "-p", "80", "-h", "/www"],

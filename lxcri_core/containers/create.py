@@ -107,8 +107,8 @@ def _create_locked(
 ) -> ContainerRecord:
     from lxcri_core.media import Manifest, load_json
     from lxcri_core.spec.build import build_spec
+    from lxcri_core.spec.model import IdMap
     from lxcri_core.storage import open_backend
-    from lxcri_core.unpack.model import IdMap
 
     sdir = state_dir(cfg.root, name)
     if sdir.exists():
@@ -152,11 +152,11 @@ def _create_locked(
         (tmp / "rootfs").mkdir()
         seen = rootfs.mount(tmp / "rootfs") if rootfs.backend == "overlay" else rootfs.path
         try:
-            _mount_points(seen, idmap.base if idmap else 0)
+            _mount_points(seen, idmap.host if idmap else 0)
             spec = build_spec(image_config, opts, seen, image=rec.name)
             spec = _checked(spec)
             spec, net = _plain_lxc_network(cfg, spec, cid, opts)
-            owner = idmap.base if idmap else 0
+            owner = idmap.host if idmap else 0
             volumes = prepare_volumes(cfg.root, cid, spec, seen, owner)
             targets = _mount_targets(seen, spec, volumes, owner)
         finally:

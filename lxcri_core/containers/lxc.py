@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lxcri_core.errors import BackendError
+from lxcri_core.runner import CmdResult, SubprocessRunner
 
 
 def execute_argv(name: str, lxcpath: Path) -> list[str]:
@@ -44,13 +45,8 @@ def lxc_major() -> int:
         return 0
 
 
-def _run(argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        raise BackendError(f"{argv[0]} not found: install the lxc package") from None
-    except subprocess.TimeoutExpired:
-        raise BackendError(f"{argv[0]} did not finish within {timeout:.0f} s") from None
+def _run(argv: Sequence[str], timeout: float = 60) -> CmdResult:
+    return SubprocessRunner(BackendError, "install the lxc package", timeout)(argv)
 
 
 def state(name: str, lxcpath: Path) -> str:

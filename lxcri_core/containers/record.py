@@ -24,7 +24,6 @@ Layout of ``$LXCRI_ROOT/containers/NAME/`` (also LXC's ``lxcpath/NAME``):
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from lxcri_core.containers.serial import from_dict, to_dict
 from lxcri_core.errors import BackendError, ContainerNotFound, CorruptState
 from lxcri_core.fsutil import atomic_write
+from lxcri_core.ids import ID_RE, check_id
 from lxcri_core.spec.model import ContainerSpec
 
 if TYPE_CHECKING:
@@ -45,7 +45,8 @@ STOP_REQUESTED = "stop.requested"
 STOP_KILLED = "stop.killed"
 #: When the current (or last) run started; its presence says the container ran.
 STARTED = "started.json"
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")  # \Z: "$" allows a final "\n"
+#: container names follow the one id rule (lxcri_core.ids)
+NAME_RE = ID_RE
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,7 @@ class ContainerRecord:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise BackendError(
-            f"invalid container name {name!r}: use letters, digits, '_', '.' and '-' "
-            "(at most 63, starting with a letter or digit)"
-        )
-    return name
+    return check_id(name, "container name", BackendError)
 
 
 def containers_dir(root: Path) -> Path:

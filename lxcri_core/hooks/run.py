@@ -35,23 +35,18 @@ class HookLog:
 
 
 def _ports(doc: dict[str, Any]) -> list[Any]:
-    from ipaddress import ip_address
+    from lxcri_core.spec.model import PortMapping
 
-    from lxcri_core.network.ports import PortMapping
-
-    out = []
-    for p in doc["spec"].get("ports") or []:
-        # the record keeps the host IP as text; the ruleset needs an address object
-        host_ip = p.get("host_ip") or None
-        out.append(
-            PortMapping(
-                host_port=int(p["host_port"]),
-                container_port=int(p["container_port"]),
-                proto=p.get("protocol", "tcp"),
-                host_ip=ip_address(host_ip) if host_ip else None,
-            )
+    # the record's keys are PortMapping's fields (the one class for -p)
+    return [
+        PortMapping(
+            container_port=int(p["container_port"]),
+            host_port=int(p["host_port"]),
+            protocol="udp" if p.get("protocol") == "udp" else "tcp",
+            host_ip=p.get("host_ip") or "",
         )
-    return out
+        for p in doc["spec"].get("ports") or []
+    ]
 
 
 def _mount(doc: dict[str, Any], log: HookLog) -> None:

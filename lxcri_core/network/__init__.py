@@ -10,7 +10,7 @@ need; nothing heavy is imported here or at module import time)::
     lease = ipam.Ipam.from_config(cfg, br.name, br.subnet, br.ipv6_subnet) \\
         .allocate_lease(ctid)                         # stable across restarts
     #   lxc.net.0.link = br.name, ipv4.address = lease.ipv4, ipv4.gateway = br.gateway.ip
-    ports.publish(ctid, [ports.parse_port_spec(p) for p in opts.publish],
+    ports.publish(ctid, spec.ports,                   # spec.model.PortMapping, host ports chosen
                   lease.ipv4, lease.ipv6)              # one nft call, replaces old rules
 
     # on Proxmox (vmbr0 is the admin's: no ensure_bridge, addresses from the CT config)
@@ -28,9 +28,10 @@ need; nothing heavy is imported here or at module import time)::
 Modules: ``bridge`` (ensure_bridge, remove_bridge, enable_route_localnet),
 ``localnet`` (the guard that keeps containers off the host's 127.0.0.1),
 ``listeners`` (host sockets from /proc/net: ports ``-p`` must not take),
-``ipam`` (Ipam, Lease, allocate, release), ``ports`` (PortMapping,
-parse_port_spec, publish, unpublish, list_published and the pure ruleset
-builders/parser), ``inspect`` (read_bridges, parse_bridges), ``options``
+``ipam`` (Ipam, Lease, allocate, release), ``ports`` (publish, unpublish,
+list_published and the pure ruleset builders/parser of
+``spec.model.PortMapping``, parsed by ``spec.options.parse_port``),
+``inspect`` (read_bridges, parse_bridges), ``options``
 (parse_network for ``--network none|bridge|bridge=NAME``), ``command``
 (the Runner used for nft and ip). Every failure is a ``NetworkError``.
 """

@@ -31,7 +31,8 @@ from ipaddress import IPv6Address, ip_address
 from pathlib import Path
 
 from lxcri_core.errors import NetworkError
-from lxcri_core.network.ports import IPAddress, PortMapping, Proto, list_published
+from lxcri_core.network.ports import IPAddress, Proto, list_published
+from lxcri_core.spec.model import PortMapping
 
 _TCP_LISTEN = "0A"
 _UDP_UNCONNECTED = "07"  # TCP_CLOSE: bound, no peer
@@ -115,9 +116,9 @@ def in_use(mapping: PortMapping, listeners: Iterable[Listener]) -> Listener | No
     """The host listener that publishing ``mapping`` would take over, if any."""
     for lst in listeners:
         if (
-            lst.proto == mapping.proto
+            lst.proto == mapping.protocol
             and lst.port == mapping.host_port
-            and covers(mapping.host_ip, lst.address)
+            and covers(mapping.address, lst.address)
         ):
             return lst
     return None
@@ -137,7 +138,7 @@ def refuse_in_use(
     found = read_listeners() if listeners is None else listeners
     for m in mappings:
         if in_use(m, found) is not None:
-            raise in_use_error(m.host_port, m.proto)
+            raise in_use_error(m.host_port, m.protocol)
 
 
 def free_host_port(
@@ -168,7 +169,7 @@ def free_host_port(
                     f"cannot bind a {proto} port on {addr or '*'}: {e.strerror}"
                 ) from None
             port = int(probe.getsockname()[1])
-            mapping = PortMapping(port, 1, proto, host_ip)
+            mapping = PortMapping(1, port, proto, addr)
             if port not in avoid and in_use(mapping, listeners) is None:
                 return port
     finally:
@@ -189,7 +190,7 @@ def host_port_for(proto: str, host_ip: str, host_port: int, chosen: Iterable[int
     kind: Proto = "udp" if proto == "udp" else "tcp"
     addr = ip_address(host_ip) if host_ip else None
     if host_port == 0:
-        taken = [p.mapping.host_port for p in list_published() if p.mapping.proto == kind]
+        taken = [p.mapping.host_port for p in list_published() if p.mapping.protocol == kind]
         return free_host_port(kind, addr, [*taken, *chosen])
-    refuse_in_use([PortMapping(host_port, 1, kind, addr)])
+    refuse_in_use([PortMapping(1, host_port, kind, host_ip)])
     return host_port

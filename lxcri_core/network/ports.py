@@ -46,8 +46,10 @@ from ipaddress import (
 from typing import TYPE_CHECKING, Any, Literal
 
 from lxcri_core.errors import NetworkError
+from lxcri_core.ids import check_id
 from lxcri_core.log import get_logger
 from lxcri_core.network.command import Runner, checked, run_cmd
+from lxcri_core.spec.model import PortMapping
 
 if TYPE_CHECKING:
     from lxcri_core.network.listeners import Listener
@@ -60,9 +62,6 @@ DEFAULT_TABLE = "lxcri"
 Proto = Literal["tcp", "udp"]
 IPAddress = IPv4Address | IPv6Address
 
-# Chain names carry the container id, so ids are restricted to what is safe in
-# a chain name and in file names: VMIDs ("100"), containerd's hex ids, names.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 _CHAIN = re.compile(r"c-(?P<id>.+)-(?P<kind>pre|out|post)")
 
 #: (suffix, hook, priority) of the chains each container owns.
@@ -74,27 +73,6 @@ CHAINS: tuple[tuple[str, str, int], ...] = (
 
 
 @dataclass(frozen=True)
-class PortMapping:
-    """One ``-p`` option: ``[HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]``."""
-
-    host_port: int
-    container_port: int
-    proto: Proto = "tcp"
-    #: Only connections to this host address are forwarded; ``None`` means
-    #: every local address of the host (of either family), ``0.0.0.0`` / ``::``
-    #: every local address of that family.
-    host_ip: IPAddress | None = None
-
-    def __str__(self) -> str:
-        ip = ""
-        if isinstance(self.host_ip, IPv6Address):
-            ip = f"[{self.host_ip}]:"
-        elif self.host_ip is not None:
-            ip = f"{self.host_ip}:"
-        return f"{ip}{self.host_port}:{self.container_port}/{self.proto}"
-
-
-@dataclass(frozen=True)
 class PublishedPort:
     """A port found in the live ruleset (see ``list_published``)."""
 
@@ -103,59 +81,9 @@ class PublishedPort:
     container_ip: IPAddress
 
 
-def _port(text: str, spec: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise NetworkError(f"port {text!r} in -p {spec!r} must be a number from 1 to 65535")
-    return int(text)
-
-
-def parse_port_spec(spec: str) -> PortMapping:
-    """Parse a Docker-style ``-p`` value.
-
-    Accepted: ``18080:80``, ``18080:80/udp``, ``127.0.0.1:18080:80``,
-    ``[fd00::1]:18080:80/tcp``. A host port is required (no random ports).
-    """
-    body, _, proto = spec.strip().partition("/")
-    proto = proto.lower() or "tcp"
-    if proto not in ("tcp", "udp"):
-        raise NetworkError(f"protocol {proto!r} in -p {spec!r} must be tcp or udp")
-    host_ip: IPAddress | None = None
-    if body.startswith("["):
-        addr, sep, rest = body[1:].partition("]:")
-        if not sep:
-            raise NetworkError(f"-p {spec!r}: write an IPv6 host address as [ADDR]:HOST:CTR")
-        host_ip = _host_ip(addr, spec)
-        parts = rest.split(":")
-        if len(parts) != 2:
-            raise NetworkError(f"-p {spec!r} must be [IPV6]:HOST_PORT:CONTAINER_PORT")
-    else:
-        parts = body.split(":")
-        if len(parts) == 3:
-            host_ip = _host_ip(parts[0], spec)
-            parts = parts[1:]
-        elif len(parts) != 2:
-            raise NetworkError(
-                f"-p {spec!r} must be HOST_PORT:CONTAINER_PORT or IP:HOST_PORT:CONTAINER_PORT"
-            )
-    host, ctr = parts
-    return PortMapping(_port(host, spec), _port(ctr, spec), proto, host_ip)  # type: ignore[arg-type]
-
-
-def _host_ip(text: str, spec: str) -> IPAddress:
-    try:
-        return ip_address(text)
-    except ValueError:
-        raise NetworkError(f"host address {text!r} in -p {spec!r} is not an IP address") from None
-
-
 def check_container_id(container_id: str) -> str:
-    """Return ``container_id`` if it can name nftables chains, else raise NetworkError."""
-    if not _ID.fullmatch(container_id):
-        raise NetworkError(
-            f"container id {container_id!r} cannot name a port chain: use letters, digits, "
-            "'_', '.', '-' (at most 200, starting with a letter or digit)"
-        )
-    return container_id
+    """Return ``container_id`` if it can name nftables chains (the one id rule), else raise."""
+    return check_id(container_id, "container id", NetworkError)
 
 
 def chain_name(container_id: str, kind: str) -> str:
@@ -258,14 +186,18 @@ def publish_ruleset(
         )
     seen: set[tuple[str, int, IPAddress | None]] = set()
     for m in ports:
-        key = (m.proto, m.host_port, m.host_ip)
+        if not 1 <= m.host_port <= 65535 or not 1 <= m.container_port <= 65535:
+            # host port 0 (-p 80) is create's to choose; it never reaches a rule
+            raise NetworkError(f"container {container_id}: -p {m} needs ports from 1 to 65535")
+        key = (m.protocol, m.host_port, m.address)
         if key in seen:
             raise NetworkError(f"container {container_id}: port {m} is published twice")
         seen.add(key)
-        if m.host_ip is not None and m.host_ip.version not in targets:
+        host_ip = m.address
+        if host_ip is not None and host_ip.version not in targets:
             raise NetworkError(
-                f"container {container_id}: -p {m} binds an IPv{m.host_ip.version} host "
-                f"address but the container has no IPv{m.host_ip.version} address"
+                f"container {container_id}: -p {m} binds an IPv{host_ip.version} host "
+                f"address but the container has no IPv{host_ip.version} address"
             )
     cmds = _table_cmds(table)
     names = {kind: chain_name(container_id, kind) for kind, _, _ in CHAINS}
@@ -275,20 +207,21 @@ def publish_ruleset(
         cmds.append({"flush": {"chain": {k: chain[k] for k in ("family", "table", "name")}}})
     comment = f"lxcri {container_id}"
     for m in ports:
+        host_ip = m.address
         for version, (addr, _) in sorted(targets.items()):
-            if m.host_ip is not None and m.host_ip.version != version:
+            if host_ip is not None and host_ip.version != version:
                 continue
             nfproto, proto = _fam(addr)
             dest: list[dict[str, Any]] = [_match({"meta": {"key": "nfproto"}}, nfproto)]
-            if m.host_ip is not None and not m.host_ip.is_unspecified:
-                dest.append(_match(_payload(proto, "daddr"), str(m.host_ip)))
+            if host_ip is not None and not host_ip.is_unspecified:
+                dest.append(_match(_payload(proto, "daddr"), str(host_ip)))
             else:  # every address (0.0.0.0 and :: too: all of their family, as in docker)
                 dest.append(_fib_local("daddr"))
                 if version == 6:
                     # The kernel refuses to route ::1 anywhere; leave it to the host.
                     dest.append(_match(_payload("ip6", "daddr"), "::1", op="!="))
             dnat = [
-                _match(_payload(m.proto, "dport"), m.host_port),
+                _match(_payload(m.protocol, "dport"), m.host_port),
                 {"dnat": {"family": proto, "addr": str(addr), "port": m.container_port}},
             ]
             for kind in ("pre", "out"):
@@ -364,13 +297,13 @@ def publish(
         taken: dict[tuple[str, int], list[PublishedPort]] = {}
         for p in list_published(table=table, run=run):
             if p.container_id != container_id:
-                taken.setdefault((p.mapping.proto, p.mapping.host_port), []).append(p)
+                taken.setdefault((p.mapping.protocol, p.mapping.host_port), []).append(p)
         for m in ports:
-            for other in taken.get((m.proto, m.host_port), []):
-                if _overlaps(m.host_ip, other):
+            for other in taken.get((m.protocol, m.host_port), []):
+                if _overlaps(m.address, other):
                     who = name_of(other.container_id) if name_of else other.container_id
                     raise NetworkError(
-                        f"host port {m.host_port}/{m.proto} is already published by container "
+                        f"host port {m.host_port}/{m.protocol} is already published by container "
                         f"{who}; choose another host port or stop that container"
                     )
         # a host service on the port would be taken over silently (for outside
@@ -387,7 +320,7 @@ def _overlaps(mine: IPAddress | None, other: PublishedPort) -> bool:
     if mine is None:
         return True
     # a rule without an address forwards every address of its container's family
-    theirs = other.mapping.host_ip or ip_address(
+    theirs = other.mapping.address or ip_address(
         "::" if other.container_ip.version == 6 else "0.0.0.0"
     )
     if mine.version != theirs.version:
@@ -457,5 +390,10 @@ def _parse_rule(container_id: str, exprs: Iterable[Any]) -> PublishedPort | None
             host_port = int(match["right"])
     if dnat is None or proto is None or host_port is None or "addr" not in dnat:
         return None
-    mapping = PortMapping(host_port, int(dnat.get("port", host_port)), proto, host_ip)  # type: ignore[arg-type]
+    mapping = PortMapping(
+        int(dnat.get("port", host_port)),
+        host_port,
+        "udp" if proto == "udp" else "tcp",
+        str(host_ip) if host_ip is not None else "",
+    )
     return PublishedPort(container_id, mapping, ip_address(dnat["addr"]))

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import IO
 
 from lxcri_core.config import Config
-from lxcri_core.errors import ImageNotFound, RegistryError
+from lxcri_core.errors import RegistryError
 from lxcri_core.log import get_logger
 from lxcri_core.media import INDEX_TYPES, Descriptor, Index, Manifest
 from lxcri_core.progress import NullProgress, Progress
 from lxcri_core.reference import parse_reference
 from lxcri_core.registry.client import RegistryClient, connect, endpoint, repo_scope
-from lxcri_core.store import ImageRecord, Store
+from lxcri_core.store import Store
+from lxcri_core.store.resolve import resolve
 
 log = get_logger(__name__)
 
@@ -33,14 +34,6 @@ class _Counted:
         data = self._f.read(n)
         self._progress.advance(self._key, len(data))
         return data
-
-
-def find_image(store: Store, src_ref: str) -> ImageRecord:
-    """The store record for ``src_ref``, as typed or in its full reference form."""
-    try:
-        return store.lookup(src_ref)
-    except ImageNotFound:
-        return store.lookup(str(parse_reference(src_ref)))
 
 
 def _upload_blob(
@@ -150,7 +143,7 @@ def push(
 ) -> str:
     """Push the stored image ``src_ref`` to ``dest_ref``; return the manifest digest."""
     store = Store(cfg.image_store, lock_timeout=cfg.lock_timeout)
-    rec = find_image(store, src_ref)
+    rec = resolve(store, src_ref)  # the forms every command takes
     dest = parse_reference(dest_ref)
     scope = repo_scope(dest.repository, "pull,push")
     prog = progress or NullProgress()

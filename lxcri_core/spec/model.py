@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Literal
+
+from lxcri_core.errors import SpecError
 
 #: Where Proxmox maps an unprivileged container's root: host ids 100000..165535.
 DEFAULT_UID_BASE = 100000
@@ -49,12 +52,30 @@ NetworkMode = Literal["bridge", "none"]
 
 @dataclass(frozen=True)
 class IdMap:
-    """One ``lxc.idmap`` line: container ids ``[start, start+count)`` on host ids from ``host``."""
+    """Container ids ``[start, start+count)`` on host ids ``[host, host+count)``.
 
-    kind: Literal["u", "g"]
-    start: int = 0
+    The one id-map class: a spec's ``lxc.idmap`` lines (one per ``kind``, ``u``
+    for uids and ``g`` for gids), the unpacker's and the storage's shift of a
+    rootfs (one map for uids and gids alike: ``kind`` does not matter there),
+    and ``lxcri unpack --idmap BASE:COUNT``. Fields are keyword-stable: a
+    record stores them by name. ``IdMap()`` is Proxmox's default map,
+    ``IdMap(200000, 65536)`` another host range.
+    """
+
     host: int = DEFAULT_UID_BASE
     count: int = DEFAULT_ID_COUNT
+    start: int = 0
+    kind: Literal["u", "g"] = "u"
+
+    def __post_init__(self) -> None:
+        top = 2**32 - 1  # (uid_t)-1 is "no id": never map onto or over it
+        if self.host < 0 or self.start < 0 or self.count < 1 or self.host + self.count > top:
+            raise SpecError(
+                f"invalid id map {self.host}:{self.count}; need BASE >= 0, COUNT >= 1 "
+                "and BASE+COUNT below 2^32-1"
+            )
+        if self.start + self.count > top or self.kind not in ("u", "g"):
+            raise SpecError(f"invalid id map {self.kind} {self.start} {self.host} {self.count}")
 
     def host_id(self, container_id: int) -> int | None:
         """The host id a container id maps to, or None when outside this map."""
@@ -62,9 +83,22 @@ class IdMap:
             return self.host + container_id - self.start
         return None
 
+    @classmethod
+    def parse(cls, text: str) -> IdMap:
+        """``BASE:COUNT`` (``lxcri unpack --idmap``): host ids from BASE, container ids from 0."""
+        host, sep, count = text.partition(":")
+        try:
+            if not sep or not host.isdigit() or not count.isdigit():
+                raise ValueError
+            return cls(int(host), int(count))
+        except ValueError:
+            raise SpecError(
+                f"invalid id map {text!r}: expected BASE:COUNT, e.g. 100000:65536"
+            ) from None
+
 
 #: Proxmox's default map for unprivileged containers.
-DEFAULT_IDMAPS: tuple[IdMap, ...] = (IdMap("u"), IdMap("g"))
+DEFAULT_IDMAPS: tuple[IdMap, ...] = (IdMap(kind="u"), IdMap(kind="g"))
 
 
 @dataclass(frozen=True)
@@ -137,14 +171,34 @@ class Device:
 class PortMapping:
     """``-p [IP:]HOST:CTR[/proto]``: host ``host_ip:host_port`` forwards to ``container_port``.
 
-    ``host_port == 0`` means "any free port" (docker's ``-p 80``); an empty
-    ``host_ip`` means every host address.
+    ``host_port == 0`` means "any free port" (docker's ``-p 80``; create picks
+    one before anything is published); an empty ``host_ip`` means every local
+    address of the host (of either family), ``0.0.0.0`` / ``::`` every local
+    address of that family. The one class for ``-p``: the spec, the container
+    record (these field names are its on-disk keys), the network layer and the
+    hooks all use it; ``spec.options.parse_port`` is its one parser.
     """
 
     container_port: int
     host_port: int = 0
     protocol: Protocol = "tcp"
     host_ip: str = ""
+
+    @property
+    def address(self) -> IPv4Address | IPv6Address | None:
+        """``host_ip`` as an address object (None for every address), for the rulesets."""
+        return ip_address(self.host_ip) if self.host_ip else None
+
+    def __str__(self) -> str:
+        """``[IP:]HOST:CTR/PROTO`` (IPv6 in brackets), as ``-p`` takes it back."""
+        ip = (
+            f"[{self.host_ip}]:"
+            if ":" in self.host_ip
+            else f"{self.host_ip}:"
+            if self.host_ip
+            else ""
+        )
+        return f"{ip}{self.host_port}:{self.container_port}/{self.protocol}"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lxcri_core import sizes
 from lxcri_core.errors import SpecError
 from lxcri_core.spec.model import (
     TMPFS_DEFAULT_FLAGS,
@@ -28,9 +29,7 @@ from lxcri_core.spec.model import (
 
 _ENV_NAME = re.compile(r"^[^=\s\x00]+\Z")
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\Z", re.I | re.ASCII)
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _DURATION_UNITS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -240,7 +239,7 @@ def parse_port(value: str) -> list[PortMapping]:
     One mapping per port; ``-p 80`` (no host port) gives ``host_port=0``.
     """
     rest, _, proto = value.partition("/")
-    proto = proto or "tcp"
+    proto = proto.lower() or "tcp"  # docker takes 53/UDP too
     if proto not in ("tcp", "udp"):
         raise _bad("-p", value, f"protocol {proto!r} must be tcp or udp")
     host_ip = ""
@@ -318,11 +317,10 @@ def parse_add_host(value: str) -> tuple[str, str]:
 
 def parse_size(value: str, flag: str) -> int:
     """A byte size as docker reads it: ``512m``, ``1g``, ``1.5GiB``, ``1048576``, binary units."""
-    m = _SIZE.match(value.strip())
-    if not m:
-        raise _bad(flag, value, "expected a size such as 512m or 2g")
-    number, unit = m.group(1), m.group(2).lower()
-    return int(float(number) * _UNITS[unit])
+    try:
+        return sizes.parse_size(value)
+    except ValueError:
+        raise _bad(flag, value, "expected a size such as 512m or 2g") from None
 
 
 def parse_memory(value: str, flag: str = "--memory") -> int:

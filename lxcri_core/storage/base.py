@@ -30,8 +30,8 @@ from lxcri_core.storage.rootfs import Rootfs
 
 if TYPE_CHECKING:
     from lxcri_core.config import Config
+    from lxcri_core.spec.model import IdMap
     from lxcri_core.store.layout import Store
-    from lxcri_core.unpack import IdMap
 
 log = get_logger(__name__)
 
@@ -133,7 +133,7 @@ class StorageBackend(ABC):
                 )
             self._cleanup_partial()
             rootfs = self._create(chain, container_id)
-            im = (chain.idmap.base, chain.idmap.count) if chain.idmap else None
+            im = (chain.idmap.host, chain.idmap.count) if chain.idmap else None
             refs.containers[container_id] = ContainerRef(
                 chain.manifest_digest, list(chain.keys), im
             )

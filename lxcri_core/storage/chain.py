@@ -11,24 +11,22 @@ stores it mixes the id map into the chain id.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lxcri_core.digest import is_digest
 from lxcri_core.errors import LxcriError, StorageError, StoreError
+from lxcri_core.ids import check_id
 from lxcri_core.media import load_json
 
 if TYPE_CHECKING:
+    from lxcri_core.spec.model import IdMap
     from lxcri_core.store.layout import Store
-    from lxcri_core.unpack import IdMap
 
 #: Length of the hex prefix that names a layer on disk or in ZFS. 64 bits
 #: keeps overlay's lowerdir option short (a 128-layer image still fits one
 #: page) while collisions stay out of reach; the full key is kept alongside.
 SHORT = 16
-
-_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
@@ -46,7 +44,8 @@ def chain_key(chain_id: str, idmap: IdMap | None) -> str:
     """The storage key of a chain: its chain id, or a digest of it and the id map."""
     if idmap is None:
         return chain_id
-    text = f"{chain_id} idmap {idmap.base}:{idmap.count}"
+    # the key of chains made before the one IdMap: host:count ("base" then)
+    text = f"{chain_id} idmap {idmap.host}:{idmap.count}"
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -56,13 +55,8 @@ def short_key(key: str) -> str:
 
 
 def check_container_id(container_id: str) -> str:
-    """Container ids become directory and dataset names: keep them plain."""
-    if not _CONTAINER_ID.fullmatch(container_id):
-        raise StorageError(
-            f"invalid container id {container_id!r}: use 1-64 letters, digits, '_', '.', '-' "
-            "starting with a letter or digit (a Proxmox VMID is fine)"
-        )
-    return container_id
+    """Container ids become directory and dataset names: the one id rule (lxcri_core.ids)."""
+    return check_id(container_id, "container id", StorageError)
 
 
 @dataclass(frozen=True)

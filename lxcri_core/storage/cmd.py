@@ -1,34 +1,22 @@
-"""Running the host tools the backends drive (mount, cp, zfs)."""
+"""The runner the storage backends use for ``zfs`` and ``cp``: ``lxcri_core.runner``
+raising StorageError."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
+from lxcri_core import runner
 from lxcri_core.errors import StorageError
-from lxcri_core.log import get_logger
+from lxcri_core.runner import Runner, SubprocessRunner
 
-log = get_logger(__name__)
+__all__ = ["Runner", "output", "run_cmd"]
 
-#: ``run(argv) -> stdout``; tests of the parsers pass recorded output instead.
-Runner = Callable[[Sequence[str]], str]
+#: The default runner of every function here that takes ``run=`` (copies may be large).
+run_cmd: Runner = SubprocessRunner(
+    StorageError, "install it or pick another storage backend", timeout=600
+)
 
 
-def run_cmd(argv: Sequence[str], cwd: Path | None = None) -> str:
-    """Run ``argv`` and return its stdout; a failure is a StorageError naming the command."""
-    log.debug("run", argv=list(argv), cwd=str(cwd) if cwd else None)
-    try:
-        proc = subprocess.run(
-            list(argv), cwd=cwd, capture_output=True, text=True, check=False, timeout=600
-        )
-    except FileNotFoundError:
-        raise StorageError(
-            f"{argv[0]} is not installed; install it or pick another storage backend"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise StorageError(f"`{' '.join(argv)}` did not finish within 600 s") from None
-    if proc.returncode != 0:
-        msg = (proc.stderr or proc.stdout).strip().replace("\n", "; ")
-        raise StorageError(f"`{' '.join(argv)}` failed (exit {proc.returncode}): {msg}")
-    return proc.stdout
+def output(argv: Sequence[str], run: Runner = run_cmd) -> str:
+    """The stdout of ``argv``; a failure is a StorageError naming the command."""
+    return runner.output(run, argv, StorageError)

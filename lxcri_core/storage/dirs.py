@@ -19,17 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lxcri_core.errors import StorageError
-from lxcri_core.fsutil import atomic_write, fsync_dir
+from lxcri_core.fsutil import atomic_write, fsync_dir, syncfs
 from lxcri_core.storage.base import PruneResult, StorageBackend, Usage, check_not_mounted
 from lxcri_core.storage.chain import ImageChain, short_key
-from lxcri_core.storage.cmd import run_cmd
+from lxcri_core.storage.cmd import output
 from lxcri_core.storage.fstree import (
     TMP,
     disk_usage,
     keyed_dirs,
     remove_renamed,
     remove_tree,
-    syncfs,
 )
 from lxcri_core.storage.refs import Refs
 from lxcri_core.storage.rootfs import Rootfs
@@ -64,7 +63,7 @@ class DirBackend(StorageBackend):
         rootfs.mkdir(parents=True)
         os.chmod(rootfs, 0o755)
         if chain.idmap is not None:
-            os.chown(rootfs, chain.idmap.base, chain.idmap.base)
+            os.chown(rootfs, chain.idmap.host, chain.idmap.host)
         limits = WriteLimits.from_config(self.cfg)
         try:
             for layer in chain.layers:
@@ -105,7 +104,7 @@ class DirBackend(StorageBackend):
         remove_tree(tmp)
         tmp.mkdir(parents=True)
         src = self._template(chain.key) / "rootfs"
-        run_cmd(["cp", "-a", "--reflink=auto", str(src), str(tmp / "rootfs")])
+        output(["cp", "-a", "--reflink=auto", str(src), str(tmp / "rootfs")])
         syncfs(tmp)
         os.rename(tmp, final)
         fsync_dir(self.containers_dir)

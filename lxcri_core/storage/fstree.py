@@ -1,4 +1,4 @@
-"""Directory trees: disk usage (each inode once, like ``du -s``), syncfs, removal."""
+"""Directory trees: disk usage (each inode once, like ``du -s``), removal."""
 
 from __future__ import annotations
 
@@ -30,23 +30,6 @@ def disk_usage(path: Path, seen: set[tuple[int, int]] | None = None) -> int:
             except (FileNotFoundError, NotADirectoryError):
                 continue
     return total
-
-
-def syncfs(path: Path) -> None:
-    """Flush the filesystem holding ``path``, so a rename after it publishes durable data.
-
-    Layers are unpacked without an fsync per file; one syncfs before the
-    final rename is cheaper and gives the same guarantee.
-    """
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.syncfs(fd) != 0:
-            os.sync()  # syncfs unavailable: the global sync still makes it durable
-    finally:
-        os.close(fd)
 
 
 def remove_tree(path: Path) -> None:

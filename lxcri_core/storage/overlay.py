@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lxcri_core.errors import StorageError
-from lxcri_core.fsutil import atomic_write, fsync_dir
+from lxcri_core.fsutil import atomic_write, fsync_dir, syncfs
 from lxcri_core.storage.base import PruneResult, StorageBackend, Usage, check_not_mounted
 from lxcri_core.storage.chain import ChainLayer, ImageChain, short_key
 from lxcri_core.storage.fstree import (
@@ -33,7 +33,6 @@ from lxcri_core.storage.fstree import (
     keyed_dirs,
     remove_renamed,
     remove_tree,
-    syncfs,
 )
 from lxcri_core.storage.refs import Refs
 from lxcri_core.storage.rootfs import Rootfs, is_mountpoint
@@ -176,7 +175,7 @@ class OverlayBackend(StorageBackend):
         # container root's ownership so an unprivileged root owns "/".
         os.chmod(tmp / "upper", 0o755)
         if chain.idmap is not None:
-            os.chown(tmp / "upper", chain.idmap.base, chain.idmap.base)
+            os.chown(tmp / "upper", chain.idmap.host, chain.idmap.host)
         os.rename(tmp, final)
         fsync_dir(self.containers_dir)
         return self._rootfs(container_id, list(chain.keys))

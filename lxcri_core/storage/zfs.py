@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lxcri_core.errors import StorageError
+from lxcri_core.fsutil import syncfs
 from lxcri_core.log import get_logger
 from lxcri_core.storage.base import PruneResult, StorageBackend, Usage
 from lxcri_core.storage.chain import ImageChain, short_key
-from lxcri_core.storage.fstree import syncfs
 from lxcri_core.storage.refs import Refs
 from lxcri_core.storage.rootfs import Rootfs
 from lxcri_core.storage.zfscli import (
@@ -153,7 +153,7 @@ class ZfsBackend(StorageBackend):
                 if parent is None:
                     mnt.chmod(0o755)
                     if chain.idmap is not None:
-                        os.chown(mnt, chain.idmap.base, chain.idmap.base)
+                        os.chown(mnt, chain.idmap.host, chain.idmap.host)
                 with store.open_blob(layer.digest) as src:
                     apply_layer(
                         src,

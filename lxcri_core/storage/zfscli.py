@@ -8,12 +8,11 @@ human sizes like ``1.5M``) for recorded ``zfs list -H`` output.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lxcri_core import sizes
 from lxcri_core.errors import StorageError
-from lxcri_core.storage.cmd import Runner, run_cmd
+from lxcri_core.storage.cmd import Runner, output, run_cmd
 
 
 @dataclass(frozen=True)
@@ -25,20 +24,15 @@ class Dataset:
     type: str = "filesystem"  # filesystem, snapshot or volume
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)([BKMGTPEZ]?)", re.I)
-_UNITS = "BKMGTPEZ"
-
-
 def parse_size(text: str) -> int:
     """``118784`` -> 118784, ``116K`` -> 118784, ``1.50M`` -> 1572864, ``-``/``none`` -> 0."""
     text = text.strip()
     if text in ("-", "none", ""):
         return 0
-    m = _SIZE.fullmatch(text)
-    if not m:
-        raise StorageError(f"cannot parse zfs size {text!r}")
-    unit = m.group(2).upper() or "B"
-    return int(float(m.group(1)) * 1024 ** _UNITS.index(unit))
+    try:
+        return sizes.parse_size(text)
+    except ValueError:
+        raise StorageError(f"cannot parse zfs size {text!r}") from None
 
 
 def _origin(text: str) -> str | None:
@@ -96,12 +90,12 @@ def parse_zfs_get(text: str) -> list[Dataset]:
 
 def read_datasets(root: str, run: Runner = run_cmd) -> list[Dataset]:
     """Every dataset and snapshot at and below ``root``, with exact sizes."""
-    return parse_zfs_get(run(zfs_get_space_cmd(root)))
+    return parse_zfs_get(output(zfs_get_space_cmd(root), run))
 
 
 def exists(name: str, run: Runner = run_cmd) -> bool:
     try:
-        run(["zfs", "list", "-H", "-o", "name", "-t", "all", name])
+        output(["zfs", "list", "-H", "-o", "name", "-t", "all", name], run)
     except StorageError as e:
         if "does not exist" in str(e):
             return False
@@ -110,13 +104,13 @@ def exists(name: str, run: Runner = run_cmd) -> bool:
 
 
 def get_prop(name: str, prop: str, run: Runner = run_cmd) -> str:
-    return run(["zfs", "get", "-H", "-o", "value", prop, name]).strip()
+    return output(["zfs", "get", "-H", "-o", "value", prop, name], run).strip()
 
 
 def names(root: str, run: Runner = run_cmd) -> list[str]:
     """Names of the datasets and snapshots at and below ``root`` ([] if it is missing)."""
     try:
-        text = run(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name", root])
+        text = output(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name", root], run)
     except StorageError as e:
         if "does not exist" in str(e):
             return []
@@ -125,5 +119,4 @@ def names(root: str, run: Runner = run_cmd) -> list[str]:
 
 
 def zfs(*args: str, run: Runner = run_cmd) -> str:
-    argv: Sequence[str] = ["zfs", *args]
-    return run(argv)
+    return output(["zfs", *args], run)

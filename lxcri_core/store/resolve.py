@@ -1,10 +1,21 @@
-"""Find images in the store by name or digest, the way docker does.
+"""Find images in the store by name or digest: the one resolver of every image command.
 
-Accepted, in this order: the exact store name; any docker form of a
-reference (``busybox``, ``busybox:1.36``, ``docker.io/library/busybox``,
-``127.0.0.1:5000/bb@sha256:...``), normalised with ``parse_reference``; a
-manifest digest (``sha256:<64 hex>``) or a unique prefix of one (at least
-four hex digits, with or without ``sha256:``).
+``inspect``, ``unpack``, ``run``/``create``, ``rmi``, ``export`` and ``push``
+all call ``resolve``/``find_records``, so an image one of them finds, all do.
+Accepted, in this order (docker's order: a name first, then an id):
+
+1. the exact store name;
+2. any docker form of a reference (``busybox``, ``busybox:1.36``,
+   ``docker.io/library/busybox``, ``127.0.0.1:5000/bb@sha256:...``),
+   normalised with ``parse_reference``; ``NAME@DIGEST`` needs a stored tag of
+   that repository with that digest;
+3. a manifest digest (``sha256:<64 hex>``, the id ``lxcri images`` shows the
+   first 12 digits of) or a unique prefix of one, with or without ``sha256:``.
+
+Docker takes an id prefix of any length; lxcri wants at least ``MIN_PREFIX``
+(4) hex digits without ``sha256:``, so a one-letter typo is "not found" rather
+than some image whose digest happens to start with it. A prefix two images
+share is an error, never a guess.
 """
 
 from __future__ import annotations

@@ -15,12 +15,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lxcri_core.spec.model import IdMap
     from lxcri_core.unpack.apply import apply_layer
     from lxcri_core.unpack.image import resolve_manifest, unpack_image, unpack_rootfs
-    from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
+    from lxcri_core.unpack.model import LayerStats, WriteLimits
 
 _WHERE = {
-    "IdMap": "model",
+    "IdMap": "spec.model",  # the one id-map class, re-exported for the unpacker's users
     "LayerStats": "model",
     "WriteLimits": "model",
     "apply_layer": "apply",
@@ -42,5 +43,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        return getattr(importlib.import_module(f"lxcri_core.unpack.{_WHERE[name]}"), name)
+        where = _WHERE[name]
+        module = f"lxcri_core.{where}" if "." in where else f"lxcri_core.unpack.{where}"
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,7 +28,8 @@ from lxcri_core.digest import is_digest
 from lxcri_core.errors import LxcriError, UnpackError
 from lxcri_core.log import get_logger
 from lxcri_core.media import layer_compression
-from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
+from lxcri_core.spec.model import IdMap
+from lxcri_core.unpack.model import LayerStats, WriteLimits, shift
 from lxcri_core.unpack.space import CHECK_EVERY, SpaceGuard
 from lxcri_core.unpack.stream import LayerStream
 from lxcri_core.unpack.tarstream import (
@@ -125,13 +126,17 @@ class Applier:
         m = self.idmap
         if m is None:
             return h.uid, h.gid
-        if 0 <= h.uid < m.count and 0 <= h.gid < m.count:
-            return m.base + h.uid, m.base + h.gid
+        hu, hg = m.host_id(h.uid), m.host_id(h.gid)
+        if hu is not None and hg is not None:
+            return hu, hg
         what = f"{self.what}: entry {show(h.name)!r}"
-        return m.host(h.uid, what), m.host(h.gid, what)
+        return shift(m, h.uid, what), shift(m, h.gid, what)
 
     def root_ids(self) -> tuple[int, int]:
-        return (self.idmap.base, self.idmap.base) if self.idmap else (0, 0)
+        if self.idmap is None:
+            return 0, 0
+        root = shift(self.idmap, 0, f"{self.what}: the root directory")
+        return root, root
 
     # -- directory fds -------------------------------------------------------
     def invalidate(self) -> None:

@@ -2,81 +2,42 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import platform
 import shutil
 import tempfile
 from pathlib import Path
 
-from lxcri_core.digest import is_digest
 from lxcri_core.errors import (
-    ImageNotFound,
     LxcriError,
-    ReferenceError_,
+    PlatformError,
     StoreError,
     UnpackError,
 )
-from lxcri_core.fsutil import fsync_dir
+from lxcri_core.fsutil import fsync_dir, syncfs
 from lxcri_core.log import get_logger
 from lxcri_core.media import INDEX_TYPES, Index, Manifest, load_json, sniff_media_type
-from lxcri_core.reference import parse_reference
+from lxcri_core.platforms import host_platform, select_manifest
+from lxcri_core.spec.model import IdMap
 from lxcri_core.store import Store
 from lxcri_core.unpack.apply import apply_layer
-from lxcri_core.unpack.model import IdMap, LayerStats, WriteLimits
-
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
-
-
-def host_platform() -> tuple[str, str]:
-    m = platform.machine()
-    return "linux", _ARCH.get(m, m)
-
-
-def _manifest_digest(store: Store, ref_or_digest: str) -> str:
-    if is_digest(ref_or_digest):
-        if not store.has_blob(ref_or_digest):
-            raise ImageNotFound(
-                f"image {ref_or_digest} not found in the store; pull or import it first"
-            )
-        return ref_or_digest
-    names = [ref_or_digest]
-    try:
-        ref = parse_reference(ref_or_digest)
-    except ReferenceError_:
-        ref = None
-    if ref is not None:
-        if ref.digest and store.has_blob(ref.digest):
-            return ref.digest
-        names.insert(0, str(ref))
-    for name in names:
-        with contextlib.suppress(ImageNotFound):
-            return store.lookup(name).descriptor.digest
-    raise ImageNotFound(
-        f"image {ref_or_digest} not found in the store; run `lxcri pull {ref_or_digest}` first"
-    )
+from lxcri_core.unpack.model import LayerStats, WriteLimits
 
 
 def resolve_manifest(store: Store, ref_or_digest: str) -> tuple[str, Manifest]:
     """The manifest (digest, parsed) that a reference or digest names, for this host."""
-    digest = _manifest_digest(store, ref_or_digest)
+    from lxcri_core.store.resolve import resolve
+
+    digest = resolve(store, ref_or_digest).descriptor.digest  # the forms every command takes
     data = store.read_blob(digest)
     try:
         if sniff_media_type(data) in INDEX_TYPES:
-            want_os, want_arch = host_platform()
-            for desc in Index.parse(data).manifests:
-                p = desc.platform
-                if p is not None and p.os == want_os and p.architecture == want_arch:
-                    digest = desc.digest
-                    data = store.read_blob(digest)
-                    break
-            else:
-                raise UnpackError(
-                    f"image {ref_or_digest} has no manifest for {want_os}/{want_arch}"
-                )
+            # the same choice as pull and import make (variant included)
+            digest = select_manifest(
+                Index.parse(data), host_platform(), f"image {ref_or_digest}"
+            ).digest
+            data = store.read_blob(digest)
         return digest, Manifest.parse(data)
-    except UnpackError:
+    except (UnpackError, PlatformError):
         raise
     except LxcriError as e:
         raise UnpackError(f"image {ref_or_digest}: {e}") from None
@@ -97,17 +58,6 @@ def diff_ids(store: Store, man: Manifest, ref: str) -> list[str]:
             f"({len(man.layers)} layers); the image is malformed"
         )
     return [str(i) for i in ids]
-
-
-def syncfs(path: Path) -> None:
-    """Flush the filesystem holding ``path``: one call instead of an fsync per file."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syncfs(fd) != 0:
-            raise OSError(ctypes.get_errno(), "syncfs failed")
-    finally:
-        os.close(fd)
 
 
 def unpack_rootfs(
@@ -132,7 +82,7 @@ def unpack_rootfs(
         try:
             os.chmod(staging, 0o755)
             if idmap is not None and os.geteuid() == 0:
-                os.chown(staging, idmap.base, idmap.base)
+                os.chown(staging, idmap.host, idmap.host)
             stats = []
             for desc, diff_id in zip(man.layers, ids, strict=True):
                 with store.open_blob(desc.digest) as f:

@@ -1,4 +1,7 @@
-"""The unpacker's value types: the id map and per-layer statistics."""
+"""The unpacker's value types: per-layer statistics, write limits; the id shift.
+
+The id map itself is ``spec.model.IdMap`` (one class for every layer).
+"""
 
 from __future__ import annotations
 
@@ -6,50 +9,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lxcri_core.errors import UnpackError
+from lxcri_core.spec.model import IdMap
 
 if TYPE_CHECKING:
     from lxcri_core.config import Config
 
-#: Proxmox's default map for unprivileged containers (``lxc.idmap = u 0 100000 65536``).
-PVE_BASE = 100000
-PVE_COUNT = 65536
 
-
-@dataclass(frozen=True)
-class IdMap:
-    """Container ids ``0..count-1`` map to host ids ``base..base+count-1`` (uid and gid)."""
-
-    base: int = PVE_BASE
-    count: int = PVE_COUNT
-
-    def __post_init__(self) -> None:
-        if self.base < 0 or self.count < 1 or self.base + self.count > 2**32 - 1:
-            raise UnpackError(
-                f"invalid id map {self.base}:{self.count}; need BASE >= 0, COUNT >= 1 "
-                "and BASE+COUNT below 2^32-1"
-            )
-
-    def host(self, cid: int, what: str) -> int:
-        """The host id of container id ``cid``; ``what`` names the entry for the error."""
-        if not 0 <= cid < self.count:
-            raise UnpackError(
-                f"{what}: id {cid} is outside the container id range 0..{self.count - 1} of "
-                f"the id map {self.base}:{self.count}; use a larger COUNT"
-            )
-        return self.base + cid
-
-    @classmethod
-    def parse(cls, text: str) -> IdMap:
-        """``BASE:COUNT`` as given on the command line."""
-        base, sep, count = text.partition(":")
-        try:
-            if not sep:
-                raise ValueError
-            return cls(int(base), int(count))
-        except ValueError:
-            raise UnpackError(
-                f"invalid id map {text!r}: expected BASE:COUNT, e.g. 100000:65536"
-            ) from None
+def shift(idmap: IdMap, cid: int, what: str) -> int:
+    """The host id of container id ``cid``; ``what`` names the entry for the error."""
+    host = idmap.host_id(cid)
+    if host is None:
+        raise UnpackError(
+            f"{what}: id {cid} is outside the container id range {idmap.start}.."
+            f"{idmap.start + idmap.count - 1} of the id map {idmap.host}:{idmap.count}; "
+            "use a larger COUNT"
+        )
+    return host
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import struct
 
-from lxcri_core.unpack.model import IdMap
+from lxcri_core.spec.model import IdMap
 
 CAPABILITY = "security.capability"
 ACL_ACCESS = "system.posix_acl_access"
@@ -98,9 +98,10 @@ def rewrite_capability(value: bytes, idmap: IdMap | None) -> bytes:
         return capability_bytes(flags, permitted, inheritable, None)
     # The image's root id (0 for v1/v2) is a container uid: shift it like an owner.
     cid = rootid or 0
-    if not 0 <= cid < idmap.count:
+    host = idmap.host_id(cid)
+    if host is None:
         raise Dropped(f"a file capability for root id {cid}, outside the id map")
-    return capability_bytes(flags, permitted, inheritable, idmap.base + cid)
+    return capability_bytes(flags, permitted, inheritable, host)
 
 
 def shift_acl(value: bytes, idmap: IdMap | None) -> bytes:
@@ -116,9 +117,10 @@ def shift_acl(value: bytes, idmap: IdMap | None) -> bytes:
     for off in range(4, len(value), 8):
         tag, _perm, ident = struct.unpack_from("<HHI", value, off)
         if tag in (ACL_USER, ACL_GROUP):
-            if not 0 <= ident < idmap.count:
+            host = idmap.host_id(ident)
+            if host is None:
                 raise Dropped(f"a POSIX ACL naming id {ident}, outside the id map")
-            struct.pack_into("<I", out, off + 4, idmap.base + ident)
+            struct.pack_into("<I", out, off + 4, host)
     return bytes(out)
 
 

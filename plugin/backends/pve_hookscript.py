@@ -255,14 +255,15 @@ def acceptable(st: CtState, addr: ipaddress.IPv4Interface) -> str | None:
 
 def _publish(st: CtState, sdir: Path, addr: ipaddress.IPv4Interface, log: _Log) -> None:
     from lxcri_core.fsutil import atomic_write
-    from lxcri_core.network.ports import PortMapping, publish
+    from lxcri_core.network.ports import publish
+    from lxcri_core.spec.model import PortMapping
 
     ports = [
         PortMapping(
-            p.host_port,
-            p.container_port,
-            "udp" if p.proto == "udp" else "tcp",
-            ipaddress.ip_address(p.host_ip) if p.host_ip else None,
+            container_port=p.container_port,
+            host_port=p.host_port,
+            protocol="udp" if p.proto == "udp" else "tcp",
+            host_ip=p.host_ip,
         )
         for p in st.ports
     ]

@@ -266,7 +266,7 @@ class PveLocalBackend:
     def _create(self, req: CreateRequest, name: str) -> Container:
         from lxcri_core.media import Manifest, load_json
         from lxcri_core.spec.build import build_spec
-        from lxcri_core.unpack.model import IdMap
+        from lxcri_core.spec.model import IdMap
 
         cfg = self.cfg
         opts = req.options

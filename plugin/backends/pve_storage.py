@@ -51,10 +51,10 @@ from lxcri_core.errors import BackendError
 
 if TYPE_CHECKING:
     from lxcri_core.config import Config
+    from lxcri_core.spec.model import IdMap
     from lxcri_core.storage.chain import ImageChain
     from lxcri_core.storage.zfs import ZfsBackend
     from lxcri_core.store.layout import Store
-    from lxcri_core.unpack.model import IdMap
 
 #: The host gid of an unprivileged CT's root (PVE's default map 0-65535 -> 100000-165535).
 MAPPED_ROOT_GID = 100000

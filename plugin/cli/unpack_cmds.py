@@ -47,7 +47,7 @@ def unpack(unprivileged: bool, idmap: str | None, ref: str, directory: Path, out
             {
                 "image": ref,
                 "target": str(directory),
-                "idmap": {"base": mapping.base, "count": mapping.count} if mapping else None,
+                "idmap": {"base": mapping.host, "count": mapping.count} if mapping else None,
                 "files": sum(s.files for s in stats),
                 "bytes": sum(s.bytes for s in stats),
                 "layers": [

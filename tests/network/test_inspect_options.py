@@ -11,8 +11,8 @@ import pytest
 
 from lxcri_core.errors import NetworkError
 from lxcri_core.network import bridge, inspect
-from lxcri_core.network.command import CmdResult
 from lxcri_core.network.options import NetworkMode, parse_network
+from lxcri_core.runner import CmdResult
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "network"
 

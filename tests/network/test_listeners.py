@@ -22,7 +22,7 @@ import pytest
 from lxcri_core.errors import NetworkError
 from lxcri_core.network import listeners, ports
 from lxcri_core.network.listeners import Listener
-from lxcri_core.network.ports import parse_port_spec
+from tests.network.portspec import one_port
 from tests.support.netlab import Lab, connect
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "network"
@@ -77,11 +77,11 @@ def test_parse_skips_garbage_and_honours_byte_order() -> None:
     ],
 )
 def test_ports_host_sockets_serve_are_refused(spec: str) -> None:
-    m = parse_port_spec(spec)
+    m = one_port(spec)
     with pytest.raises(NetworkError) as e:
         listeners.refuse_in_use([m], _recorded())
     assert str(e.value) == (
-        f"host port {m.host_port}/{m.proto} is already in use by a host process "
+        f"host port {m.host_port}/{m.protocol} is already in use by a host process "
         "(address already in use)"
     )
 
@@ -103,7 +103,7 @@ def test_ports_host_sockets_serve_are_refused(spec: str) -> None:
     ],
 )
 def test_ports_no_host_socket_serves_are_allowed(spec: str) -> None:
-    listeners.refuse_in_use([parse_port_spec(spec)], _recorded())
+    listeners.refuse_in_use([one_port(spec)], _recorded())
 
 
 def test_reader_sees_a_real_listener() -> None:
@@ -173,13 +173,13 @@ def test_publish_refuses_a_port_a_host_service_listens_on(lab: Lab) -> None:
         s.listen(1)
         port = s.getsockname()[1]
         with pytest.raises(NetworkError, match=f"host port {port}/tcp is already in use"):
-            ports.publish("svc", [parse_port_spec(f"{port}:80")], ct.ipv4, table=lab.table)
+            ports.publish("svc", [one_port(f"{port}:80")], ct.ipv4, table=lab.table)
         assert "c-svc-" not in lab.nft_table()  # nothing applied
         # the service's own clients still reach it
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
     lab.serve(ct, 80)
-    ports.publish("svc", [parse_port_spec(f"{port}:80")], ct.ipv4, table=lab.table)
+    ports.publish("svc", [one_port(f"{port}:80")], ct.ipv4, table=lab.table)
     # a restart republishes over its own rules: they are not sockets
-    ports.publish("svc", [parse_port_spec(f"{port}:80")], ct.ipv4, table=lab.table)
+    ports.publish("svc", [one_port(f"{port}:80")], ct.ipv4, table=lab.table)
     assert connect("127.0.0.1", port) == f"peer={lab.subnet.network_address + 1}"

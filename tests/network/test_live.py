@@ -20,7 +20,7 @@ import pytest
 
 from lxcri_core.errors import NetworkError
 from lxcri_core.network import bridge, inspect, ports
-from lxcri_core.network.ports import parse_port_spec
+from tests.network.portspec import one_port
 from tests.support.netlab import Lab, connect, free_port, sh, udp_ask
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ def test_published_port_reachable_from_host_then_gone(lab: Lab) -> None:
     ct = lab.container(2)
     lab.serve(ct, 80)
     port = free_port()
-    ports.publish("web1", [parse_port_spec(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
+    ports.publish("web1", [one_port(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
     # Host-local clients are masqueraded: the container sees the gateway.
     assert connect("127.0.0.1", port) == f"peer={_gw(lab)}"
     assert connect(_gw(lab), port) == f"peer={_gw(lab)}"
@@ -68,7 +68,7 @@ def test_unpublish_after_container_is_gone(lab: Lab) -> None:
     ct = lab.container(2)
     server = lab.serve(ct, 80)
     port = free_port()
-    ports.publish("gone", [parse_port_spec(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
+    ports.publish("gone", [one_port(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
     assert connect("127.0.0.1", port) == f"peer={_gw(lab)}"
     server.kill()
     server.wait()
@@ -83,7 +83,7 @@ def test_outside_client_reaches_port_and_keeps_its_address(lab: Lab) -> None:
     lab.serve(ct, 80)
     client, host_addr = lab.outside()
     port = free_port()
-    ports.publish("web", [parse_port_spec(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
+    ports.publish("web", [one_port(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
     assert lab.connect_from(client, str(host_addr.ip), port) == f"peer={client.ipv4.ip}"
     ports.unpublish("web", table=lab.table)
     assert lab.connect_from(client, str(host_addr.ip), port) == "ConnectionRefusedError"
@@ -94,9 +94,7 @@ def test_hairpin_from_a_container_on_the_same_bridge(lab: Lab) -> None:
     other = lab.container(3)
     lab.serve(server_ct, 80)
     port = free_port()
-    ports.publish(
-        "srv", [parse_port_spec(f"{port}:80")], server_ct.ipv4, server_ct.ipv6, table=lab.table
-    )
+    ports.publish("srv", [one_port(f"{port}:80")], server_ct.ipv4, server_ct.ipv6, table=lab.table)
     # Without the hairpin masquerade the reply would skip the DNAT and be dropped.
     assert lab.connect_from(other, _gw(lab), port) == f"peer={_gw(lab)}"
     assert lab.connect_from(other, _gw6(lab), port) == f"peer={_gw6(lab)}"
@@ -106,7 +104,7 @@ def test_udp_port(lab: Lab) -> None:
     ct = lab.container(2)
     lab.serve(ct, 53, "udp")
     port = free_port()
-    ports.publish("dns", [parse_port_spec(f"{port}:53/udp")], ct.ipv4, ct.ipv6, table=lab.table)
+    ports.publish("dns", [one_port(f"{port}:53/udp")], ct.ipv4, ct.ipv6, table=lab.table)
     assert udp_ask("127.0.0.1", port) == f"peer={_gw(lab)}"
     assert udp_ask(_gw6(lab), port) == f"peer={_gw6(lab)}"
 
@@ -115,7 +113,7 @@ def test_host_ip_binding_limits_the_address(lab: Lab) -> None:
     ct = lab.container(2)
     lab.serve(ct, 80)
     port = free_port()
-    ports.publish("lo", [parse_port_spec(f"127.0.0.1:{port}:80")], ct.ipv4, table=lab.table)
+    ports.publish("lo", [one_port(f"127.0.0.1:{port}:80")], ct.ipv4, table=lab.table)
     assert connect("127.0.0.1", port) == f"peer={_gw(lab)}"
     assert connect(_gw(lab), port) == "ConnectionRefusedError"
 
@@ -125,8 +123,8 @@ def test_containers_are_independent(lab: Lab) -> None:
     lab.serve(a, 80)
     lab.serve(b, 80)
     pa, pb = free_port(), free_port()
-    ports.publish("a", [parse_port_spec(f"{pa}:80")], a.ipv4, a.ipv6, table=lab.table)
-    ports.publish("b", [parse_port_spec(f"{pb}:80")], b.ipv4, b.ipv6, table=lab.table)
+    ports.publish("a", [one_port(f"{pa}:80")], a.ipv4, a.ipv6, table=lab.table)
+    ports.publish("b", [one_port(f"{pb}:80")], b.ipv4, b.ipv6, table=lab.table)
     listed = {(p.container_id, p.mapping.host_port, str(p.container_ip)) for p in
               ports.list_published(table=lab.table)}  # fmt: skip
     assert listed == {
@@ -136,7 +134,7 @@ def test_containers_are_independent(lab: Lab) -> None:
         ("b", pb, str(b.ipv6.ip if b.ipv6 else "")),
     }
     with pytest.raises(NetworkError, match="already published by container a"):
-        ports.publish("b", [parse_port_spec(f"{pa}:80")], b.ipv4, table=lab.table)
+        ports.publish("b", [one_port(f"{pa}:80")], b.ipv4, table=lab.table)
 
     ports.unpublish("a", table=lab.table)
     assert connect("127.0.0.1", pa) == "ConnectionRefusedError"
@@ -148,8 +146,8 @@ def test_republish_replaces_the_old_ports(lab: Lab) -> None:
     ct = lab.container(2)
     lab.serve(ct, 80)
     old, new = free_port(), free_port()
-    ports.publish("web", [parse_port_spec(f"{old}:80")], ct.ipv4, table=lab.table)
-    ports.publish("web", [parse_port_spec(f"{new}:80")], ct.ipv4, table=lab.table)
+    ports.publish("web", [one_port(f"{old}:80")], ct.ipv4, table=lab.table)
+    ports.publish("web", [one_port(f"{new}:80")], ct.ipv4, table=lab.table)
     assert connect("127.0.0.1", new) == f"peer={_gw(lab)}"
     assert connect("127.0.0.1", old) == "ConnectionRefusedError"
     assert [p.mapping.host_port for p in ports.list_published(table=lab.table)] == [new]
@@ -229,9 +227,9 @@ def test_ruleset_accepted_by_nft_check_mode() -> None:
     rs = ports.publish_ruleset(
         "chk",
         [
-            parse_port_spec("1:2"),
-            parse_port_spec("127.0.0.1:3:4/udp"),
-            parse_port_spec("[fd00::9]:5:6"),
+            one_port("1:2"),
+            one_port("127.0.0.1:3:4/udp"),
+            one_port("[fd00::9]:5:6"),
         ],
         IPv4Interface("10.200.0.2/24"),
         IPv6Interface("fd42:c8::2/64"),
@@ -277,7 +275,7 @@ def test_unspecified_host_address_is_every_address_of_its_family(lab: Lab) -> No
     ct = lab.container(2)
     lab.serve(ct, 80)
     p4, p6 = free_port(), free_port()
-    ports.publish("any", [parse_port_spec(f"0.0.0.0:{p4}:80"), parse_port_spec(f"[::]:{p6}:80")],
+    ports.publish("any", [one_port(f"0.0.0.0:{p4}:80"), one_port(f"[::]:{p6}:80")],
                   ct.ipv4, ct.ipv6, table=lab.table)  # fmt: skip
     assert connect("127.0.0.1", p4) == f"peer={_gw(lab)}"
     assert connect(_gw(lab), p4) == f"peer={_gw(lab)}"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lxcri_core.network import bridge, localnet, ports
-from lxcri_core.network.ports import parse_port_spec
+from tests.network.portspec import one_port
 from tests.support.netlab import Lab, Netns, connect, free_port, sh
 from tests.support.rawnet import syn_probe, udp_spoof
 
@@ -70,7 +70,7 @@ def test_published_port_still_answers_on_host_loopback(lab: Lab) -> None:
     ct = lab.container(2)
     lab.serve(ct, 80)
     port = free_port()
-    ports.publish("g", [parse_port_spec(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
+    ports.publish("g", [one_port(f"{port}:80")], ct.ipv4, ct.ipv6, table=lab.table)
     assert connect("127.0.0.1", port) == f"peer={lab.subnet.network_address + 1}"
     # a container aiming at 127.0.0.1:PUBLISHED gets nothing either (no detour via the host)
     assert _probe(lab, ct, "127.0.0.1", port) == "none"

@@ -144,3 +144,12 @@ def test_docker_schema2_manifest_list(registry: Populated, cfg, tmp_path) -> Non
     assert push(cfg, ref, f"{registry.addr}/test/docker-copy:1", insecure=True) == (
         rec.descriptor.digest
     )
+
+
+def test_push_takes_the_forms_of_every_image_command(registry: Populated, cfg) -> None:
+    """push resolves through store.resolve: a digest prefix works as in inspect/unpack."""
+    src = f"{registry.addr}/test/multi:1.0"
+    digest = pull(cfg, src, insecure=True).descriptor.digest
+    for i, form in enumerate((digest, digest[7:19], digest[7:15])):
+        got = push(cfg, form, f"{registry.addr}/pushed/forms:{i}", insecure=True)
+        assert got == digest, form

@@ -156,6 +156,24 @@ def test_create_errors(backend: StorageBackend, store: Store, put_image: PutImag
         backend.create_rootfs(chain, "../etc")
 
 
+def test_longest_container_id_on_every_backend(
+    backend: StorageBackend, store: Store, put_image: PutImage
+) -> None:
+    """The one id rule (lxcri_core.ids): 64 characters fit a directory and a dataset."""
+    from lxcri_core.ids import MAX_ID
+
+    chain = backend.prepare_image(store, put_image(busybox_image()))
+    longest = "a" * (MAX_ID - 2) + ".9"
+    r = backend.create_rootfs(chain, longest)
+    assert longest in f"{r.path} {r.dataset}"
+    backend.remove_rootfs(longest)
+    numeric = "9" * MAX_ID  # a numeric id is a VMID to zfs: subvol-<id>-disk-0
+    backend.create_rootfs(chain, numeric)
+    backend.remove_rootfs(numeric)
+    with pytest.raises(StorageError, match="invalid container id"):
+        backend.create_rootfs(chain, "a" * (MAX_ID + 1))
+
+
 def test_half_built_layer_is_cleaned_up(
     backend: StorageBackend, store: Store, put_image: PutImage
 ) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from lxcri_core.errors import StorageError
+from lxcri_core.runner import CmdResult
 from lxcri_core.storage.zfscli import (
     parse_size,
     parse_zfs_get,
@@ -74,9 +76,9 @@ def test_parsers_reject_other_output() -> None:
 def test_read_datasets_runs_the_command_as_data() -> None:
     seen: list[list[str]] = []
 
-    def run(argv: object) -> str:
-        seen.append(list(argv))  # type: ignore[call-overload]
-        return (DATA / "zfs-fuse-get-space.txt").read_text()
+    def run(argv: Sequence[str], stdin: str | None = None, /) -> CmdResult:
+        seen.append(list(argv))
+        return CmdResult(0, (DATA / "zfs-fuse-get-space.txt").read_text(), "")
 
     sets = read_datasets("rpool/data", run=run)
     assert seen == [zfs_get_space_cmd("rpool/data")]

@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,5 +282,6 @@ def write_layout(path: Path, img: Image | list[Image], tag: str = "latest") -> B
 
 
 def host_arch() -> str:
-    m = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+    from lxcri_core.platforms import host_platform
+
+    return host_platform().architecture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from lxcri_core.errors import ImageNotFound, UnpackError
+from lxcri_core.errors import ImageNotFound, PlatformError, UnpackError
 from lxcri_core.media import Descriptor
 from lxcri_core.store import Store
 from lxcri_core.unpack import IdMap, unpack_image, unpack_rootfs
@@ -54,6 +54,32 @@ def test_multi_arch_index_picks_the_host(tmp_path: Path) -> None:
     store.tag("docker.io/library/multi:1", Descriptor(built.media_type, built.manifest_digest, 1))
     unpack_image(store, "multi:1", tmp_path / "r")
     assert (tmp_path / "r/arch").read_bytes() == b"mine"
+
+
+def test_index_choice_is_the_one_pull_and_import_make(tmp_path: Path) -> None:
+    """One host_platform/select_manifest: a variant the host lacks is skipped, an
+    index without the host's platform is a PlatformError naming --platform."""
+    a = Image([Layer(make_tar([Entry("arch", data=b"variant")]))], architecture=host_arch())
+    b = Image([Layer(make_tar([Entry("arch", data=b"plain")]))], architecture=host_arch())
+    built = build([a, b])
+    idx = json.loads(built.blobs[built.manifest_digest])
+    idx["manifests"][0]["platform"]["variant"] = "v99"
+    store = Store(tmp_path / "store").init()
+    for d, data in built.blobs.items():
+        if d != built.manifest_digest:
+            store.put_bytes(data, d)
+    digest = store.put_bytes(json.dumps(idx).encode())
+    store.tag("docker.io/library/multi:1", Descriptor(built.media_type, digest, 1))
+    unpack_image(store, "multi:1", tmp_path / "r")
+    assert (tmp_path / "r/arch").read_bytes() == b"plain"
+
+    other = build([Image([Layer(make_tar([Entry("x", data=b"x")]))], architecture="s390x")])
+    for d, data in other.blobs.items():
+        store.put_bytes(data, d)
+    store.tag("docker.io/library/s390:1", Descriptor(other.media_type, other.manifest_digest, 1))
+    with pytest.raises(PlatformError, match="--platform"):
+        unpack_image(store, "s390:1", tmp_path / "r2")
+    assert not (tmp_path / "r2").exists()
 
 
 def test_zstd_and_uncompressed_layers(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ IMAGES = {"busybox": busybox_image, "multilayer": multilayer_image, "rich": rich
 def umoci_rootfs(layout: Path, bundle: Path, idmap: IdMap | None) -> Path:
     cmd = ["umoci", "unpack", "--image", f"{layout}:t"]
     if idmap:
-        m = f"0:{idmap.base}:{idmap.count}"
+        m = f"{idmap.start}:{idmap.host}:{idmap.count}"
         cmd += ["--uid-map", m, "--gid-map", m]
     subprocess.run([*cmd, str(bundle)], check=True, capture_output=True)
     return bundle / "rootfs"
@@ -108,7 +108,7 @@ def test_same_tree_as_umoci(tmp_path: Path, name: str, idmap: IdMap | None) -> N
         # (tests/unpack/test_xattrs.py); umoci copies the v2 value, which
         # grants the capability on the host.
         cap = ours["usr/bin/ping"]["xattrs"].pop("security.capability")
-        assert cap[:4] == b"\x01\x00\x00\x03" and cap[20:] == idmap.base.to_bytes(4, "little")
+        assert cap[:4] == b"\x01\x00\x00\x03" and cap[20:] == idmap.host.to_bytes(4, "little")
         theirs["usr/bin/ping"]["xattrs"].pop("security.capability")
     diffs = {p: (ours[p], theirs[p]) for p in ours if ours[p] != theirs[p]}
     assert not diffs
