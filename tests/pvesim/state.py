@@ -385,9 +385,11 @@ def run_task(
             status = msg.split("\n")[0]
         else:
             log("TASK OK")
-        (sim.tasks / (upid + ".status")).write_text(
-            json.dumps({"exitstatus": status, "endtime": int(time.time())})
-        )
+        # written aside and renamed: a status poll must never read a half-written file
+        done = sim.tasks / (upid + ".status")
+        tmp = done.with_name(done.name + ".tmp")
+        tmp.write_text(json.dumps({"exitstatus": status, "endtime": int(time.time())}))
+        tmp.rename(done)
         return status
 
     if background:
