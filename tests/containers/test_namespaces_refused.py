@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lxcri_core.containers import engine
 from lxcri_core.spec.options import RunOptions
+from tests.conftest import lxcri_exe
 from tests.support.lxcenv import BUSYBOX_REF, LxcEnv
 
 pytestmark = pytest.mark.slow
 
-LXCRI = str(Path(sys.executable).parent / "lxcri")
+LXCRI = lxcri_exe()
 
 
 def in_chroot(lxenv: LxcEnv, where: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from lxcri_core.containers import engine
+from tests.conftest import lxcri_exe
 from tests.containers.conftest import Lxcri
 from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, children, free_port, wait_for
 
@@ -136,10 +137,8 @@ def _opts(name: str, script: str) -> object:
 
 
 def _argv(lxcri: Lxcri) -> list[str]:
-    import sys
-    from pathlib import Path
 
-    return [str(Path(sys.executable).parent / "lxcri")]
+    return [lxcri_exe()]
 
 
 def _env(lxenv: LxcEnv) -> dict[str, str]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from lxcri_core.containers import engine
+from tests.conftest import lxcri_exe
 from tests.containers.conftest import Lxcri
 from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, wait_for
 
@@ -64,7 +63,7 @@ def test_stats_one_shot_reads_the_limits_and_usage(lxcri: Lxcri, lxenv: LxcEnv) 
 def test_stats_streams_until_interrupted(lxenv: LxcEnv) -> None:
     lxenv.start("s3", args=("exec sleep 300",))
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "lxcri"), "stats", "-o", "json", "--interval", "0.2"],
+        [lxcri_exe(), "stats", "-o", "json", "--interval", "0.2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

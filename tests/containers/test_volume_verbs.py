@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_lxcri
+from tests.conftest import lxcri_exe, run_lxcri
 from tests.containers.conftest import Lxcri
 from tests.support.lxcenv import BUSYBOX_REF, LxcEnv
 
@@ -100,7 +100,6 @@ def test_bad_input_is_one_line_and_exit_1(lxcri: Lxcri) -> None:
 def test_shell_completion_offers_container_and_volume_names(lxenv: LxcEnv) -> None:
     import os
     import subprocess
-    import sys
     from pathlib import Path
 
     run_lxcri("create", "--name", "web1", "-v", "webdata:/d", BUSYBOX_REF, env=lxenv.env)
@@ -115,7 +114,7 @@ def test_shell_completion_offers_container_and_volume_names(lxenv: LxcEnv) -> No
             "COMP_WORDS": line,
             "COMP_CWORD": str(len(words) - 1),
         }
-        exe = Path(sys.executable).parent / "lxcri"
+        exe = Path(lxcri_exe())
         out = subprocess.run([str(exe)], env=env, capture_output=True, text=True).stdout
         return [item.split(",", 1)[1] for item in out.splitlines() if item]
 

@@ -182,13 +182,12 @@ def render(sim: Sim, vmid: int, conf: pctconf.PctConf) -> str:
     entrypoint = m.get("entrypoint")
     if entrypoint:
         raw.append(f"lxc.init.cmd = {entrypoint}")
-    old_lxc = lxc_major() < 6
     for k, v in conf.lxc:
-        if old_lxc and k == "lxc.environment.runtime":
-            # LXC < 6 (this host's 5.0) lacks the key PVE 9's lxc-pve 6 has; plain
-            # lxc.environment reaches init the same way (and the hooks too).
+        if k == "lxc.environment.runtime":
+            # Proxmox's lxc-pve has the key; Debian's LXC lacks it (5.0 on bookworm and
+            # 6.0.4 on trixie refuse it): plain lxc.environment reaches init the same way
             k = "lxc.environment"
-        elif old_lxc and k == "lxc.environment.hooks":
+        elif k == "lxc.environment.hooks":
             continue
         raw.append(f"{k} = {v}")
     # The LXC post-stop hook runs the hookscript's post-stop phase (lxc-pve-poststop-hook).

@@ -17,6 +17,7 @@ from lxcri_core.errors import LockTimeout, LxcriError
 from lxcri_core.fsutil import flocked
 from lxcri_core.storage import open_backend
 from lxcri_core.store.layout import Store
+from tests.conftest import lxcri_exe
 from tests.support.images import busybox_image
 
 HOLD = (
@@ -118,7 +119,7 @@ def test_create_waiting_on_the_backend_lock_says_so(
         holder(cfg.root / "storage" / name / "lock")
     start = time.monotonic()
     r = subprocess.run(
-        [str(Path(sys.executable).parent / "lxcri"), "create", "test/img:latest"],
+        [lxcri_exe(), "create", "test/img:latest"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import invoke
+from tests.conftest import invoke, lxcri_exe
 
 
 def test_a_name_gets_no_id_prefix_hint():
@@ -21,10 +21,9 @@ def test_a_closed_pipe_is_no_error():
     """`lxcri images | head -1` says nothing about a broken pipe."""
     import os
     import subprocess
-    import sys
     from pathlib import Path
 
-    exe = Path(sys.executable).parent / "lxcri"
+    exe = Path(lxcri_exe())
     # `true` has left before lxcri (100 ms to start) writes its first line
     code = f"{exe} images | true; {exe} ps -a | true; {exe} list | true"
     proc = subprocess.run(["sh", "-c", code], capture_output=True, text=True, env=os.environ)

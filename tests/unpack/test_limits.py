@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 
 from lxcri_core.errors import UnpackError
 from lxcri_core.unpack import WriteLimits, unpack_image
+from tests.conftest import lxcri_exe
 from tests.support.images import Entry, Image, Layer, make_tar
 from tests.unpack.helpers import NAME, store_image
 
@@ -89,7 +89,7 @@ def test_sigterm_during_unpack_leaves_no_temporary_files(
     store_image(isolated_env / "images", Image([Layer(make_tar(entries), "zstd")]))
     out = tmp_path / "out"
     out.mkdir()
-    lxcri = Path(sys.executable).parent / "lxcri"
+    lxcri = Path(lxcri_exe())
     proc = subprocess.Popen(
         [str(lxcri), "unpack", NAME, str(out / "rootfs")],
         stdout=subprocess.PIPE,
