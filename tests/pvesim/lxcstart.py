@@ -24,7 +24,6 @@ LXC post-stop hook (so it runs when the CT's init exits on its own too).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -196,15 +195,6 @@ def render(sim: Sim, vmid: int, conf: pctconf.PctConf) -> str:
     return "\n".join(raw) + "\n"
 
 
-@functools.cache
-def lxc_major() -> int:
-    out = subprocess.run(["lxc-start", "--version"], capture_output=True, text=True).stdout
-    try:
-        return int(out.strip().split(".")[0])
-    except ValueError:
-        return 0
-
-
 def lxc(sim: Sim, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [args[0], "-P", str(sim.lxcpath), *args[1:]],
@@ -258,9 +248,10 @@ def start(sim: Sim, vmid: int, conf: pctconf.PctConf, log: TaskLog) -> None:
     logfile = d / "lxc.log"
     cmd = ["lxc-start", "-n", str(vmid), "-d", "-o", str(logfile), "-l", "WARN"]
     argv = init_argv(conf)
-    if argv and lxc_major() < 6:
-        # LXC 5 splits lxc.init.cmd on blanks only; PVE 9's LXC 6 honours the quotes
-        # its create path writes. Hand LXC the words, split PVE's way, as argv instead.
+    if argv:
+        # Debian's LXC (5.0, and 6.0.4 on trixie) splits lxc.init.cmd on blanks only;
+        # Proxmox's lxc-pve honours the quotes its create path writes. Hand LXC the
+        # words, split PVE's way, as argv instead.
         cmd += ["--", *argv]
     res = lxc(sim, *cmd)
     if res.returncode != 0:
