@@ -4,6 +4,7 @@ listening ports. Real LXC containers on lxcri's bridge."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Iterator
 from ipaddress import IPv4Interface, IPv4Network
@@ -85,14 +86,19 @@ def test_container_with_net_raw_cannot_reach_host_loopback(
     assert "lxcri demo" in wait_for(lambda: _try_get(port), what="httpd after the probes")
 
 
-def _host_address(exclude: str) -> str:
-    """An IPv4 address of this host on another interface than lxcri's bridge."""
-    out = sh("ip", "-4", "-o", "addr", "show", "scope", "global").stdout
-    for line in out.splitlines():
-        words = line.split()
-        if words[1] != exclude:
-            return words[3].split("/")[0]
-    pytest.skip("this host has no IPv4 address outside lxcri's bridge")
+@pytest.fixture
+def host_address() -> Iterator[str]:
+    """An IPv4 address of this host on an interface of its own (a veth pair the test
+    makes and removes), so the test never depends on how the machine is networked."""
+    link = f"lxth{os.getpid() % 100000}"
+    sh("ip", "link", "add", link, "type", "veth", "peer", "name", f"{link}p", check=True)
+    try:
+        sh("ip", "addr", "add", "198.18.88.1/30", "dev", link, check=True)
+        sh("ip", "link", "set", link, "up", check=True)
+        sh("ip", "link", "set", f"{link}p", "up", check=True)
+        yield "198.18.88.1"
+    finally:
+        sh("ip", "link", "del", link)
 
 
 def _nothing_created(lxcri: Lxcri, lxenv: LxcEnv, name: str) -> None:
@@ -152,7 +158,9 @@ def test_start_refuses_a_port_a_host_service_took_since_create(lxcri: Lxcri, lxe
     assert "lxcri demo" in wait_for(lambda: _try_get(port), what="httpd after a restart")
 
 
-def test_unspecified_host_address_publishes_on_every_address(lxcri: Lxcri, lxenv: LxcEnv) -> None:
+def test_unspecified_host_address_publishes_on_every_address(
+    lxcri: Lxcri, lxenv: LxcEnv, host_address: str
+) -> None:
     lxenv.add_demo()
     port = free_port()
     p = lxcri("run", "-d", "--name", "all", "-p", f"0.0.0.0:{port}:80", DEMO_REF)
@@ -160,7 +168,7 @@ def test_unspecified_host_address_publishes_on_every_address(lxcri: Lxcri, lxenv
     lxenv.remember("all")
     cfg = lxenv.config()
     gateway = str(IPv4Network(cfg.bridge_subnet).network_address + 1)
-    for host in ("127.0.0.1", gateway, _host_address(cfg.bridge)):
+    for host in ("127.0.0.1", gateway, host_address):
 
         def answer(host: str = host) -> str:
             return _try_get(port, host)
