@@ -180,6 +180,43 @@ def _details(store: Store, rec: ImageRecord, names: Sequence[str]) -> ImageDetai
     )
 
 
+def resolve_or_pull(
+    cfg: Config,
+    image: str,
+    *,
+    pull: str = "missing",
+    insecure: bool = False,
+    platform: str | None = None,
+) -> tuple[Store, ImageRecord]:
+    """The store and the image ``image`` names, pulled first when ``pull`` is
+    ``always``, or ``missing`` and it is not in the store (``never``: not at all).
+
+    What create/run on every backend use, so each finds the same images the same way.
+    """
+    from lxcri_core.errors import ImageNotFound, RegistryError
+    from lxcri_core.store.resolve import resolve
+
+    store = Store(cfg.image_store, lock_timeout=cfg.lock_timeout).init()
+    if pull != "always":
+        try:
+            return store, resolve(store, image)
+        except ImageNotFound:
+            if pull == "never":
+                raise
+    from lxcri_core.registry import pull as pull_image
+
+    try:
+        return store, pull_image(cfg, image, platform=platform, insecure=insecure)
+    except RegistryError as e:
+        if pull == "always":
+            raise
+        # say first that the image is not here: the registry's reason alone misleads
+        raise ImageNotFound(
+            f"image {image} is not in the local store and pulling it failed ({e}); "
+            "check the name, or `lxcri import`/`lxcri pull` it first"
+        ) from None
+
+
 def list_images(cfg: Config) -> list[ImageSummary]:
     """Every named image in the store, sorted by name (an empty store lists nothing)."""
     store = _store(cfg)

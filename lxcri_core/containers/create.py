@@ -33,7 +33,7 @@ from lxcri_core.containers.record import (
 from lxcri_core.containers.subids import ensure_root_subids
 from lxcri_core.containers.volume_ops import volumes_locked
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
-from lxcri_core.errors import BackendError, ImageNotFound, RegistryError
+from lxcri_core.errors import BackendError
 from lxcri_core.fsutil import atomic_write
 from lxcri_core.log import get_logger
 from lxcri_core.spec.model import ContainerSpec
@@ -42,25 +42,11 @@ log = get_logger(__name__)
 
 
 def _resolve_image(cfg: Config, image: str, pull_missing: bool, insecure: bool) -> Any:
-    from lxcri_core.store import Store
-    from lxcri_core.store.resolve import resolve
+    from lxcri_core.images import resolve_or_pull
 
-    store = Store(cfg.image_store, lock_timeout=cfg.lock_timeout).init()
-    try:
-        return store, resolve(store, image)
-    except ImageNotFound:
-        if not pull_missing:
-            raise
-    from lxcri_core.registry import pull
-
-    try:
-        return store, pull(cfg, image, insecure=insecure)
-    except RegistryError as e:
-        # say first that the image is not here: the registry's reason alone misleads
-        raise ImageNotFound(
-            f"image {image} is not in the local store and pulling it failed ({e}); "
-            "check the name, or `lxcri import`/`lxcri pull` it first"
-        ) from None
+    return resolve_or_pull(
+        cfg, image, pull="missing" if pull_missing else "never", insecure=insecure
+    )
 
 
 def _new_id() -> str:

@@ -45,7 +45,7 @@ from lxcri_core.backend import (
     ExecOptions,
 )
 from lxcri_core.config import Config
-from lxcri_core.errors import BackendError, ContainerNotFound, ImageNotFound
+from lxcri_core.errors import BackendError, ContainerNotFound
 from lxcri_core.log import get_logger
 from lxcri_core.media import Manifest, Platform, load_json
 from lxcri_core.spec.pve_config import parse_property_string
@@ -95,19 +95,11 @@ class PveApiBackend:
 
     # -- create --------------------------------------------------------------------------
     def _image(self, req: CreateRequest, platform: Platform) -> tuple[Any, Any]:
-        from lxcri_core.store import Store
-        from lxcri_core.store.resolve import resolve
+        from lxcri_core.images import resolve_or_pull
 
-        store = Store(self.cfg.image_store, lock_timeout=self.cfg.lock_timeout).init()
-        if req.pull != "always":
-            try:
-                return store, resolve(store, req.image)
-            except ImageNotFound:
-                if req.pull == "never":
-                    raise
-        from lxcri_core.registry import pull
-
-        return store, pull(self.cfg, req.image, platform=str(platform), insecure=req.insecure)
+        return resolve_or_pull(
+            self.cfg, req.image, pull=req.pull, insecure=req.insecure, platform=str(platform)
+        )
 
     def _storages(self, node: str) -> list[dict[str, Any]]:
         res = self.api.get(f"nodes/{node}/storage", f"listing node {node}'s storages", enabled=1)

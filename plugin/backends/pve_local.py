@@ -64,9 +64,7 @@ from lxcri_core.errors import (
     BackendError,
     ContainerNotFound,
     CorruptState,
-    ImageNotFound,
     LockTimeout,
-    RegistryError,
 )
 from lxcri_core.log import get_logger
 from lxcri_core.spec.model import PortMapping
@@ -227,24 +225,9 @@ class PveLocalBackend:
         raise BackendError("could not allocate a free VMID (another creator keeps taking them)")
 
     def _image(self, req: CreateRequest) -> tuple[Any, Any]:
-        from lxcri_core.store import Store
-        from lxcri_core.store.resolve import resolve
+        from lxcri_core.images import resolve_or_pull
 
-        store = Store(self.cfg.image_store, lock_timeout=self.cfg.lock_timeout).init()
-        if req.pull != "always":
-            try:
-                return store, resolve(store, req.image)
-            except ImageNotFound:
-                if req.pull == "never":
-                    raise
-        from lxcri_core.registry import pull
-
-        try:
-            return store, pull(self.cfg, req.image, insecure=req.insecure)
-        except RegistryError as e:
-            raise ImageNotFound(
-                f"image {req.image} is not in the local store and pulling it failed ({e})"
-            ) from None
+        return resolve_or_pull(self.cfg, req.image, pull=req.pull, insecure=req.insecure)
 
     def create(self, req: CreateRequest) -> Container:
         from lxcri_core.fsutil import flocked

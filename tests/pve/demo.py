@@ -13,22 +13,11 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 
-def fetch(url: str, tries: int = 50) -> str:
-    for _ in range(tries):
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return str(resp.read().decode())
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"demo failed: {url} did not answer")
-
-
 def main() -> int:
+    from lxcri_pve.demo import fetch
     from lxcri_pve.demo_image import DEMO_REF, build_demo_layout
 
     from lxcri_core.backend import CreateRequest, CtRef, open_backend
