@@ -35,6 +35,7 @@ from lxcri_pve.backends.pve_api_create import (
     sha256_file,
     template_name,
 )
+from lxcri_pve.backends.pve_state import tag_kept
 
 from lxcri_core.backend import (
     Container,
@@ -300,8 +301,25 @@ class PveApiBackend:
         return self._status(r, conf)
 
     def list(self) -> list[ContainerStatus]:
-        """One request for the whole cluster (image and address need ``status``)."""
-        return sorted((self._status(r, None) for r in self._vms()), key=lambda s: s.vmid)
+        """One request for the whole cluster, then the configs (image, address) of the CTs
+        on online nodes, eight requests at a time: the API has no bulk config read."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        vms = self._vms()
+
+        def config(r: Mapping[str, Any]) -> Mapping[str, Any] | None:
+            if r.get("status") == "unknown":
+                return None
+            try:
+                return self.api.get(f"{self._ct(r)}/config", f"reading CT {r['vmid']}'s config")
+            except BackendError:
+                return None  # destroyed meanwhile, or unreadable: listed without its image
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            confs = list(pool.map(config, vms))
+        return sorted(
+            (self._status(r, c) for r, c in zip(vms, confs, strict=True)), key=lambda s: s.vmid
+        )
 
     # -- what the API cannot do ----------------------------------------------------------
     def run_foreground(self, ref: CtRef, *, stdin: bool = False) -> int:
@@ -340,6 +358,7 @@ class PveApiBackend:
         return dict(conf or {})
 
     def config_set(self, ref: CtRef, changes: Mapping[str, str | None]) -> None:
+        changes = tag_kept(changes)
         for key, value in changes.items():
             check_pct_property(key, value, self.api.creds)
         r = self._find(ref)

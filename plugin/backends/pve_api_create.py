@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lxcri_pve.backends.pve_api_client import LOCAL_HINT, Credentials, checked_node
+from lxcri_pve.backends.pve_state import with_lxcri_tag
 
 from lxcri_core.backend import CreateRequest
 from lxcri_core.config import Config
@@ -218,7 +219,6 @@ def create_params(
     for key, value in req.pct.items():
         check_pct_property(key, value, creds)
         if key == "tags":
-            tags = [t for t in re.split(r"[;,\s]+", value) if t]
-            value = ";".join(tags if "lxcri" in tags else ["lxcri", *tags])
+            value = with_lxcri_tag(value)
         params[key] = value
     return params

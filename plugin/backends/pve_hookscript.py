@@ -269,8 +269,18 @@ def _publish(st: CtState, sdir: Path, addr: ipaddress.IPv4Interface, log: _Log) 
     ]
     # the marker first: whatever a crash leaves published, the next pre-start takes back
     atomic_write(sdir / PUBLISHED, json.dumps({"ipv4": str(addr.ip)}).encode())
+    if st.bridge and any(_reaches_loopback(p.host_ip) for p in st.ports):
+        # so 127.0.0.1:PORT reaches the CT from the host, as on lxcri's own bridge; the
+        # loopback guard goes on the bridge first (lxcri_core.network.localnet)
+        from lxcri_core.network.bridge import enable_route_localnet
+
+        enable_route_localnet(st.bridge, table=st.nft_table)
     publish(chain_id(st.vmid), ports, addr, table=st.nft_table)
     log(f"published {', '.join(map(str, st.ports))} to {addr.ip}")
+
+
+def _reaches_loopback(host_ip: str) -> bool:
+    return host_ip in ("", "0.0.0.0", "::") or host_ip.startswith("127.")
 
 
 def _learn(st: CtState, pid: int) -> ipaddress.IPv4Interface | None:

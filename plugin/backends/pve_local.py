@@ -44,12 +44,16 @@ from lxcri_pve.backends.pve_hookscript import install as install_hookscript
 from lxcri_pve.backends.pve_lock import LOCK_DIR, config_lock
 from lxcri_pve.backends.pve_state import (
     CONSOLE_LOG,
+    TAG,
     CtState,
     PortRecord,
     load_state,
     published,
     save_state,
+    split_tags,
     state_dir,
+    tag_kept,
+    with_lxcri_tag,
 )
 
 from lxcri_core.backend import (
@@ -75,7 +79,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-TAG = "lxcri"
 #: Size of a new rootfs (PVE's default for a CT disk), in GiB.
 ROOTFS_GIB = 8
 #: Size of a volume pct allocates for ``-v``, in GiB.
@@ -389,9 +392,8 @@ class PveLocalBackend:
             if key.startswith("lxc.") or key in ("hookscript", "rootfs", "unprivileged", "lock"):
                 raise BackendError(f"--{key} is lxcri's to set on pve-local")
             if key == "tags":
-                tags = [t for t in re.split(r"[;,\s]+", value) if t]
                 try:
-                    m.set("tags", ";".join(dict.fromkeys([TAG, *tags])))
+                    m.set("tags", with_lxcri_tag(value))
                 except SpecError as e:
                     raise BackendError(f"--tags: {e}") from None
             elif key != "hostname":  # the name, already in the config
@@ -640,6 +642,7 @@ class PveLocalBackend:
     def config_set(self, ref: CtRef, changes: Mapping[str, str | None]) -> None:
         vmid = self._resolve(ref)
         args: list[str] = []
+        changes = tag_kept(changes)
         delete = [k for k, v in changes.items() if v is None]
         for key, value in changes.items():
             if value is None:
@@ -662,7 +665,7 @@ def _net0(conf: PveConfig) -> dict[str, str]:
 
 
 def _tags(conf: PveConfig) -> list[str]:
-    return [t for t in re.split(r"[;,\s]+", conf.main.get("tags") or "") if t]
+    return split_tags(conf.main.get("tags") or "")
 
 
 def _free_ports(ports: Sequence[PortMapping]) -> tuple[PortMapping, ...]:

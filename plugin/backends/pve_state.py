@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,26 @@ STATE = "state.json"
 PUBLISHED = "published.json"
 HOOK_LOG = "hooks.log"
 CONSOLE_LOG = "console.log"
+TAG = "lxcri"  # the tag that marks a CT as lxcri's: listing and every verb look for it
+
+
+def split_tags(value: str) -> list[str]:
+    """PVE's tag list: separated by ``;``, ``,`` or blanks."""
+    return [t for t in re.split(r"[;,\s]+", value) if t]
+
+
+def with_lxcri_tag(value: str | None) -> str:
+    """``value`` as a tags string that keeps lxcri's tag first: a user's ``--tags`` (or
+    ``--delete tags``) must never make a CT disappear from lxcri's view."""
+    return ";".join(dict.fromkeys([TAG, *split_tags(value or "")]))
+
+
+def tag_kept(changes: Mapping[str, str | None]) -> dict[str, str | None]:
+    """A config change with lxcri's tag kept in (or put back for) ``tags``."""
+    out = dict(changes)
+    if "tags" in out:
+        out["tags"] = with_lxcri_tag(out["tags"])
+    return out
 
 
 @dataclass(frozen=True)

@@ -445,6 +445,8 @@ def _list_status(c: Any) -> str:
     """pct's lower-case state, then what docker adds: health, or the last exit code."""
     if c.health:
         return f"{c.status} ({c.health})"
+    if c.status == "exited" and c.exit_code is None:
+        return "stopped"  # pct's word: Proxmox keeps no exit status
     if c.status in ("exited", "restarting"):
         return f"{c.status} ({'unknown' if c.exit_code is None else c.exit_code})"
     return str(c.status)
