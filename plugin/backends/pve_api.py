@@ -311,7 +311,8 @@ class PveApiBackend:
             if r.get("status") == "unknown":
                 return None
             try:
-                return self.api.get(f"{self._ct(r)}/config", f"reading CT {r['vmid']}'s config")
+                conf = self.api.get(f"{self._ct(r)}/config", f"reading CT {r['vmid']}'s config")
+                return dict(conf or {})
             except BackendError:
                 return None  # destroyed meanwhile, or unreadable: listed without its image
 
