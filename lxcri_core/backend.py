@@ -40,6 +40,21 @@ _BACKENDS: dict[str, str] = {
 
 State = Literal["created", "running", "paused", "restarting", "exited"]
 
+#: What a backend may lack (``Backend.features``), so a front end can refuse or grey out
+#: an action before anything is created: running in the foreground (with ``wait`` and
+#: ``run --rm``), exec, the process's output, published ports (``-p``).
+Feature = Literal["foreground", "auto-remove", "exec", "logs", "publish"]
+ALL_FEATURES: frozenset[Feature] = frozenset(
+    ("foreground", "auto-remove", "exec", "logs", "publish")
+)
+_FEATURE_TEXT: dict[Feature, str] = {
+    "foreground": "running a container in the foreground",
+    "auto-remove": "--rm",
+    "exec": "exec",
+    "logs": "a container's output",
+    "publish": "publishing ports (-p/-P)",
+}
+
 
 @dataclass(frozen=True)
 class CtRef:
@@ -149,6 +164,10 @@ class Backend(Protocol):
     (``ContainerNotFound`` for an unknown ref, ``BackendError`` otherwise)."""
 
     name: str
+    #: what of ``Feature`` this backend can do (``ALL_FEATURES`` on the local ones)
+    features: frozenset[Feature]
+    #: where what it cannot do can be done instead ("" when it can do everything)
+    hint: str
 
     def create(self, req: CreateRequest) -> Container: ...
     def start(self, ref: CtRef) -> None: ...
@@ -183,6 +202,15 @@ class Backend(Protocol):
     def config_set(self, ref: CtRef, changes: Mapping[str, str | None]) -> None:
         """Change pct-style properties (``None`` deletes one), as ``pct set``."""
         ...
+
+
+def require(backend: Backend, feature: Feature) -> None:
+    """Raise BackendError, naming where else to do it, unless ``backend`` can do ``feature``."""
+    if feature not in backend.features:
+        hint = f"; {backend.hint}" if backend.hint else ""
+        raise BackendError(
+            f"{_FEATURE_TEXT[feature]} is not possible on the {backend.name} backend{hint}"
+        )
 
 
 def default_backend(cfg: Config) -> str:

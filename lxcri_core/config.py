@@ -132,6 +132,22 @@ class Config:
     #: Where pve-container's LXC keeps the running CTs (``lxc-info -P``); another
     #: path only for the simulator. Env: ``LXCRI_PVE_LXCPATH``.
     pve_lxcpath: Path = Path("/var/lib/lxc")
+    #: The user (``USER@REALM``) pve-api logs in as with a password, when no
+    #: token is given. Env: ``LXCRI_PVE_USER``.
+    pve_user: str = "root@pam"
+    #: A file (mode 0600) holding that user's password, for pve-api without a
+    #: token. Env: ``LXCRI_PVE_PASSWORD_FILE`` (``LXCRI_PVE_PASSWORD``: the password itself).
+    pve_password_file: Path | None = None
+    #: Storage (content ``vztmpl``) pve-api uploads images to as oci-archives;
+    #: empty: ``local`` when it can hold templates, else the first that can.
+    #: Env: ``LXCRI_PVE_TEMPLATE_STORAGE``.
+    pve_template_storage: str = ""
+    #: Size of a CT's root disk on Proxmox, in GiB (the ``size=`` of ``rootfs``).
+    #: Env: ``LXCRI_PVE_ROOTFS_SIZE``.
+    pve_rootfs_size: int = 8
+    #: Seconds a Proxmox worker task (create, start, destroy...) may take before
+    #: lxcri gives up on it. Env: ``LXCRI_PVE_TASK_TIMEOUT``.
+    pve_task_timeout: float = 900.0
 
     @property
     def image_store(self) -> Path:
@@ -152,12 +168,15 @@ _ENV_STRINGS = {
     "LXCRI_PVE_NODE": "pve_node",
     "LXCRI_PVE_STORAGE": "pve_storage",
     "LXCRI_PVE_BRIDGE": "pve_bridge",
+    "LXCRI_PVE_USER": "pve_user",
+    "LXCRI_PVE_TEMPLATE_STORAGE": "pve_template_storage",
 }
 _ENV_PATHS = {
     "LXCRI_PVE_ROOT": "pve_root",
     "LXCRI_PVE_TOKEN_FILE": "pve_token_file",
     "LXCRI_PVE_CA": "pve_ca_file",
     "LXCRI_PVE_LXCPATH": "pve_lxcpath",
+    "LXCRI_PVE_PASSWORD_FILE": "pve_password_file",
 }
 
 
@@ -192,6 +211,23 @@ def _str_list(value: Any, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _rootfs_size(v: Any, source: str) -> int:
+    n = int(v) if isinstance(v, str) and v.isdigit() else v
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 131072:
+        raise ConfigError(f"{source}: pve_rootfs_size must be a size in GiB from 1 to 131072")
+    return n
+
+
+def _task_timeout(v: Any, source: str) -> float:
+    try:
+        t = float(v) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else -1.0
+    except ValueError:
+        t = -1.0
+    if not 0 < t <= 86400:
+        raise ConfigError(f"{source}: pve_task_timeout must be a number of seconds from 0 to 86400")
+    return t
+
+
 def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
     """Build a Config from the mapping a YAML file holds; unknown keys are errors."""
     known = {
@@ -221,6 +257,11 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_bridge",
         "pve_hookscript",
         "pve_lxcpath",
+        "pve_user",
+        "pve_password_file",
+        "pve_template_storage",
+        "pve_rootfs_size",
+        "pve_task_timeout",
     }
     unknown = set(data) - known
     if unknown:
@@ -234,6 +275,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_token_file",
         "pve_ca_file",
         "pve_lxcpath",
+        "pve_password_file",
     ):
         if key in data:
             kw[key] = _as_path(data[key], key)
@@ -260,6 +302,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_storage",
         "pve_bridge",
         "pve_hookscript",
+        "pve_user",
+        "pve_template_storage",
     ):
         if key in data:
             if not isinstance(data[key], str):
@@ -284,6 +328,10 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
                 "like 1G or 0"
             )
         kw["unpack_min_free"] = spec
+    if "pve_rootfs_size" in data:
+        kw["pve_rootfs_size"] = _rootfs_size(data["pve_rootfs_size"], source)
+    if "pve_task_timeout" in data:
+        kw["pve_task_timeout"] = _task_timeout(data["pve_task_timeout"], source)
     if "max_layer_bytes" in data:
         n = data["max_layer_bytes"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -398,7 +446,17 @@ def load_config(
     for var, key in _ENV_PATHS.items():
         if env.get(var):
             env_over[key] = Path(env[var])
+    if env.get("LXCRI_PVE_ROOTFS_SIZE"):
+        env_over["pve_rootfs_size"] = _rootfs_size(
+            env["LXCRI_PVE_ROOTFS_SIZE"], "LXCRI_PVE_ROOTFS_SIZE"
+        )
+    if env.get("LXCRI_PVE_TASK_TIMEOUT"):
+        env_over["pve_task_timeout"] = _task_timeout(
+            env["LXCRI_PVE_TASK_TIMEOUT"], "LXCRI_PVE_TASK_TIMEOUT"
+        )
     cfg = cfg.with_overrides(**env_over).with_overrides(**flags)
+    if "@" not in cfg.pve_user:
+        raise ConfigError(f"pve_user {cfg.pve_user!r} must be USER@REALM, e.g. root@pam")
     if cfg.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log level {cfg.log_level!r} is not debug, info, warning or error")
     if cfg.storage not in ("auto", "dir", "overlay", "zfs"):

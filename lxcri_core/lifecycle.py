@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from lxcri_core.backend import Backend, Container, CreateRequest, CtRef
+from lxcri_core.backend import Backend, Container, CreateRequest, CtRef, require
 from lxcri_core.errors import SpecError
 
 if TYPE_CHECKING:
@@ -48,6 +48,13 @@ def run(backend: Backend, req: CreateRequest, *, detach: bool, stdin: bool = Fal
     """Create and start: detached (under the backend's supervision), or in the
     foreground until the process ends, then removed when ``req.auto_remove``."""
     check_run(req.options, detach=detach, auto_remove=req.auto_remove)
+    # what the backend cannot do is refused before a container exists
+    if not detach:
+        require(backend, "foreground")
+    if req.auto_remove:
+        require(backend, "auto-remove")
+    if req.options.publish or req.options.publish_all:
+        require(backend, "publish")
     ct = backend.create(req)
     ref = CtRef(str(ct.vmid))
     if detach:

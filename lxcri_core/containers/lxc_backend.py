@@ -13,12 +13,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from lxcri_core.backend import (
+    ALL_FEATURES,
     Container,
     ContainerStatus,
     CreateRequest,
     CtRef,
     ExecCommand,
     ExecOptions,
+    Feature,
 )
 from lxcri_core.config import Config
 from lxcri_core.containers import exec as exec_
@@ -30,6 +32,8 @@ class LxcBackend:
     """Plain LXC: containers in ``$LXCRI_ROOT/containers``, run by lxc-execute."""
 
     name = "lxc"
+    features: frozenset[Feature] = ALL_FEATURES
+    hint = ""
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg

@@ -44,6 +44,7 @@ from lxcri_core.backend import (
     CtRef,
     ExecCommand,
     ExecOptions,
+    Feature,
 )
 from lxcri_core.config import Config
 from lxcri_core.errors import BackendError, ContainerNotFound
@@ -51,14 +52,13 @@ from lxcri_core.log import get_logger
 from lxcri_core.media import Manifest, Platform, load_json
 from lxcri_core.spec.pve_config import parse_property_string
 
-#: Seconds a worker task (create, start, destroy, upload) may take.
-TASK_TIMEOUT = 900.0
-
 
 class PveApiBackend:
     """The ``Backend`` of Proxmox VE's API (``name = "pve-api"``)."""
 
     name = "pve-api"
+    features: frozenset[Feature] = frozenset()
+    hint = LOCAL_HINT
 
     def __init__(self, cfg: Config, environ: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg
@@ -66,8 +66,10 @@ class PveApiBackend:
         self.log = get_logger(__name__)
         if not cfg.pve_verify_tls:
             self.log.warning("TLS verification of the Proxmox API is off", url=cfg.pve_url)
-        #: Seconds each worker task may take (``TASK_TIMEOUT``).
-        self.task_timeout = TASK_TIMEOUT
+        #: Seconds each worker task may take (``pve_task_timeout``).
+        self.task_timeout = cfg.pve_task_timeout
+        #: configs ``list`` read, by (node, vmid)
+        self._confs: dict[tuple[str, int], dict[str, Any]] = {}
 
     # -- finding things ------------------------------------------------------------------
     def _vms(self) -> list[dict[str, Any]]:
@@ -124,6 +126,14 @@ class PveApiBackend:
                 f"node {node} has no storage for container templates (content vztmpl) to "
                 "upload the image to"
             )
+        if self.cfg.pve_template_storage:
+            if self.cfg.pve_template_storage not in ids:
+                raise BackendError(
+                    f"pve_template_storage {self.cfg.pve_template_storage} is not a storage "
+                    f"for container templates (content vztmpl) on node {node}; "
+                    f"those are: {', '.join(ids)}"
+                )
+            ids = [self.cfg.pve_template_storage]
         sid = "local" if "local" in ids else ids[0]
         if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]", sid):
             # it goes into the upload's URL path
@@ -247,6 +257,7 @@ class PveApiBackend:
 
     def remove(self, ref: CtRef, *, force: bool = False) -> None:
         r = self._find(ref)
+        self._confs.pop((str(r.get("node")), int(r["vmid"])), None)
         self._online_node(r)
         if r.get("status") == "running" and not force:
             raise BackendError(
@@ -301,20 +312,27 @@ class PveApiBackend:
         return self._status(r, conf)
 
     def list(self) -> list[ContainerStatus]:
-        """One request for the whole cluster, then the configs (image, address) of the CTs
-        on online nodes, eight requests at a time: the API has no bulk config read."""
+        """One request for the whole cluster, plus the config (image, address) of each CT
+        this backend object has not seen yet, eight requests at a time (the API has no
+        bulk config read): a dashboard refreshing every second sends one request a refresh.
+        A config is read again after a change made through this object (``config_set``)."""
         from concurrent.futures import ThreadPoolExecutor
 
         vms = self._vms()
 
         def config(r: Mapping[str, Any]) -> Mapping[str, Any] | None:
+            key = (str(r.get("node")), int(r["vmid"]))
+            seen = self._confs.get(key)
+            if seen is not None and seen.get("hostname") == r.get("name"):
+                return seen  # (a VMID destroyed and used again has another name, mostly)
             if r.get("status") == "unknown":
                 return None
             try:
                 conf = self.api.get(f"{self._ct(r)}/config", f"reading CT {r['vmid']}'s config")
-                return dict(conf or {})
             except BackendError:
                 return None  # destroyed meanwhile, or unreadable: listed without its image
+            self._confs[key] = dict(conf or {})
+            return self._confs[key]
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             confs = list(pool.map(config, vms))
@@ -370,6 +388,7 @@ class PveApiBackend:
             params["delete"] = ",".join(deleted)
         if not params:
             return
+        self._confs.pop((str(r.get("node")), int(r["vmid"])), None)
         what = f"changing CT {r['vmid']}'s config"
         res = self.api.call("PUT", f"{self._ct(r)}/config", what, **params)
         if isinstance(res, str) and res.startswith("UPID:"):

@@ -112,18 +112,17 @@ def load_credentials(cfg: Config, environ: Mapping[str, str] | None = None) -> C
     if cfg.pve_token_file is not None:
         path = Path(cfg.pve_token_file)
         return _parse_token(_read_secret_file(path, "token"), f"token file {path}")
-    user = env.get("LXCRI_PVE_USER") or "root@pam"
-    if "@" not in user:
-        raise BackendError(f"LXCRI_PVE_USER {user!r} must be USER@REALM, e.g. root@pam")
+    user = cfg.pve_user
     if env.get("LXCRI_PVE_PASSWORD"):
         return Credentials(user, "", env["LXCRI_PVE_PASSWORD"], "LXCRI_PVE_PASSWORD")
-    if env.get("LXCRI_PVE_PASSWORD_FILE"):
-        path = Path(env["LXCRI_PVE_PASSWORD_FILE"])
+    if cfg.pve_password_file is not None:
+        path = Path(cfg.pve_password_file)
         pw = _read_secret_file(path, "password").rstrip("\r\n")
         return Credentials(user, "", pw, f"password file {path}")
     raise BackendError(
         "no Proxmox credentials: set pve_token_file (LXCRI_PVE_TOKEN_FILE, one line "
-        "USER@REALM!TOKENID=SECRET), LXCRI_PVE_TOKEN, or LXCRI_PVE_PASSWORD(_FILE)"
+        "USER@REALM!TOKENID=SECRET), LXCRI_PVE_TOKEN, or pve_password_file "
+        "(LXCRI_PVE_PASSWORD_FILE) with pve_user"
     )
 
 

@@ -38,7 +38,6 @@ from lxcri_core.spec.pve_config import parse_property_string, render_pve_config
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 #: Root-file-system size (GiB) when the request gives none.
-DEFAULT_ROOTFS_GB = 8
 #: What the docker-style flags that end up as raw ``lxc.*`` keys are called.
 _RAW_KEY_FLAGS = {
     "lxc.init.cwd": "--workdir",
@@ -202,7 +201,7 @@ def create_params(
         spec,
         vmid,
         storage=storage,
-        rootfs_size_gb=DEFAULT_ROOTFS_GB,
+        rootfs_size_gb=cfg.pve_rootfs_size,
         arch=platform.architecture,
         description=description,
     )

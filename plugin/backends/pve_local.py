@@ -57,12 +57,14 @@ from lxcri_pve.backends.pve_state import (
 )
 
 from lxcri_core.backend import (
+    ALL_FEATURES,
     Container,
     ContainerStatus,
     CreateRequest,
     CtRef,
     ExecCommand,
     ExecOptions,
+    Feature,
 )
 from lxcri_core.errors import (
     BackendError,
@@ -79,8 +81,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-#: Size of a new rootfs (PVE's default for a CT disk), in GiB.
-ROOTFS_GIB = 8
 #: Size of a volume pct allocates for ``-v``, in GiB.
 VOLUME_GIB = 1
 _NEW_DISK = re.compile(r"^[a-zA-Z][\w.-]*:\d+$")
@@ -96,6 +96,8 @@ class PveLocalBackend:
     """``Backend`` for a Proxmox VE node, run as root on it."""
 
     name = "pve-local"
+    features: frozenset[Feature] = ALL_FEATURES
+    hint = ""
 
     def __init__(self, cfg: Config, lock_dir: Path = LOCK_DIR) -> None:
         self.cfg = cfg
@@ -278,7 +280,7 @@ class PveLocalBackend:
         try:
             with store.in_use():
                 volid, rootpath = pve_storage.create_rootfs(
-                    cfg, st, store, rec.descriptor.digest, idmap, vmid, ROOTFS_GIB
+                    cfg, st, store, rec.descriptor.digest, idmap, vmid, cfg.pve_rootfs_size
                 )
             undo.append(lambda: pve_storage.remove_rootfs(cfg, st, vmid))
             if not name:
@@ -372,7 +374,7 @@ class PveLocalBackend:
                 spec,
                 vmid,
                 storage=sid,
-                rootfs_volume=f"{volid},size={ROOTFS_GIB}G",
+                rootfs_volume=f"{volid},size={self.cfg.pve_rootfs_size}G",
                 volume_size_gb=VOLUME_GIB,
                 hookscript=self.cfg.pve_hookscript,
                 description=f"lxcri image {rec.name}\n{digest}",

@@ -145,7 +145,13 @@ def test_pve_api_cli_run_list_config_set_stop_destroy(sim: PveSim) -> None:
         line = cli.one_line_error("exec", "api-web", "true")
         assert f"pct exec {vmid}" in line
         assert "--backend pve-local" in cli.one_line_error("logs", "api-web")
-        assert "hookscript" in cli.one_line_error("run", "-d", "-p", "8080:80", DEMO_REF)
+        # refused before anything is created (the backend's features)
+        before = set(cli.listed())
+        assert "publishing ports" in cli.one_line_error("run", "-d", "-p", "8080:80", DEMO_REF)
+        line = cli.one_line_error("run", "--name", "fg", DEMO_REF)
+        assert "foreground is not possible on the pve-api backend" in line
+        assert "--rm is not possible" in cli.one_line_error("run", "-d", "--rm", DEMO_REF)
+        assert set(cli.listed()) == before
         cli.ok("stop", "api-web")
         assert cli.listed()["api-web"]["status"] == "exited"
     finally:

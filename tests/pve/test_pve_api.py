@@ -120,11 +120,13 @@ def test_run_list_config_stop_destroy(pvesim: PveSim, backend: PveApiBackend) ->
     reboots = [r for r in pvesim.requests() if r["path"].endswith("/status/reboot")]
     assert len(reboots) == 1
 
-    # list: one request for the whole cluster
+    # list: one request for the whole cluster, the configs (image) once
+    backend.list()
     before = len(pvesim.requests())
     listed = backend.list()
     after = _reqs(pvesim, before)
     assert [(r["method"], r["path"]) for r in after] == [("GET", "/cluster/resources")]
+    assert [s.image for s in listed if s.vmid == ct.vmid] == [IMAGE]
     mine = [s for s in listed if s.vmid == ct.vmid]
     assert mine and mine[0].status == "running" and mine[0].name == "web"
     assert "lxcri" in mine[0].tags and mine[0].node == NODE
@@ -348,7 +350,12 @@ def test_password_and_env_token(
     pwfile = tmp_path / "pw"
     pwfile.write_text(password + "\n")
     pwfile.chmod(0o600)
-    PveApiBackend(cfg, environ={"LXCRI_PVE_PASSWORD_FILE": str(pwfile)}).list()
+    assert load_config(env={"LXCRI_PVE_PASSWORD_FILE": str(pwfile)}).pve_password_file == pwfile
+    PveApiBackend(dataclasses.replace(cfg, pve_password_file=pwfile), environ={}).list()
+    # another user: the ticket request names it, and PVE refuses its password
+    other = dataclasses.replace(cfg, pve_user="alice@pve", pve_password_file=pwfile)
+    msg = _one_line_error(PveApiBackend(other, environ={}).list)
+    assert "401" in msg and "alice@pve" in msg and password not in msg
     assert caplog.records and all(password not in r.getMessage() for r in caplog.records)
     PveApiBackend(cfg, environ={"LXCRI_PVE_TOKEN": pvesim.token}).list()
     be = PveApiBackend(cfg, environ={"LXCRI_PVE_PASSWORD": "wrong"})

@@ -115,3 +115,50 @@ def test_lock_and_unpack_limits() -> None:
     ):
         with pytest.raises(ConfigError):
             parse_config(bad)
+
+
+def test_proxmox_settings_from_file_and_env(tmp_path) -> None:
+    from lxcri_core.config import parse_config
+
+    cfg = parse_config({})
+    assert (cfg.pve_user, cfg.pve_password_file, cfg.pve_template_storage) == ("root@pam", None, "")
+    assert (cfg.pve_rootfs_size, cfg.pve_task_timeout) == (8, 900.0)
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        "pve_user: alice@pve\npve_password_file: /root/pw\npve_template_storage: nfs\n"
+        "pve_rootfs_size: 20\npve_task_timeout: 60\n"
+    )
+    cfg = load_config(f, env={})
+    assert (cfg.pve_user, cfg.pve_password_file, cfg.pve_template_storage) == (
+        "alice@pve",
+        Path("/root/pw"),
+        "nfs",
+    )
+    assert (cfg.pve_rootfs_size, cfg.pve_task_timeout) == (20, 60.0)
+    env = {
+        "LXCRI_PVE_USER": "bob@pam",
+        "LXCRI_PVE_PASSWORD_FILE": "/run/pw",
+        "LXCRI_PVE_TEMPLATE_STORAGE": "local",
+        "LXCRI_PVE_ROOTFS_SIZE": "4",
+        "LXCRI_PVE_TASK_TIMEOUT": "30.5",
+    }
+    cfg = load_config(f, env=env)
+    assert (cfg.pve_user, cfg.pve_password_file, cfg.pve_rootfs_size) == (
+        "bob@pam",
+        Path("/run/pw"),
+        4,
+    )
+    assert (cfg.pve_template_storage, cfg.pve_task_timeout) == ("local", 30.5)
+    for bad in (
+        {"pve_rootfs_size": 0},
+        {"pve_rootfs_size": "big"},
+        {"pve_rootfs_size": True},
+        {"pve_task_timeout": -1},
+        {"pve_task_timeout": "soon"},
+        {"pve_user": 5},
+    ):
+        with pytest.raises(ConfigError):
+            parse_config(bad)
+    for var, value in (("LXCRI_PVE_ROOTFS_SIZE", "8G"), ("LXCRI_PVE_USER", "root")):
+        with pytest.raises(ConfigError, match=var.removeprefix("LXCRI_").lower()):
+            load_config(f, env={var: value})
