@@ -219,9 +219,6 @@ def _apply_oci(conf: pctconf.PctConf, cfg: dict[str, Any], rootdir: Path, log: T
     log(f"OCI image: entrypoint {cmd!r}")
 
 
-ENV_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
 def set_env(conf: pctconf.PctConf, env: str) -> None:
     """The ``env`` parameter replaces every lxc.environment.runtime line.
 
@@ -229,7 +226,7 @@ def set_env(conf: pctconf.PctConf, env: str) -> None:
     every control character, and so does the simulator: a newline here would
     be a new line in the config file.
     """
-    if any(ENV_CONTROL.search(e) for e in env.split("\0")):
+    if any(schema.CONTROL.search(e) for e in env.split("\0")):
         raise param_error("env", "value does not match the regex pattern")
     keep = [(k, v) for k, v in conf.lxc if k != "lxc.environment.runtime"]
     conf.lxc = keep + [("lxc.environment.runtime", e) for e in env.split("\0") if e]

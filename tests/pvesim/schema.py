@@ -305,6 +305,28 @@ def coerce(schema: dict[str, Any], value: Any) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
+#: What current PVE refuses in ``env`` (the published 9.1 pattern lets
+#: \x0a-\x0f through; a newline would start a new line in the config file).
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _lxc_code_checks(props: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
+    """The checks pve-container makes in code, not in the schema (create and config)."""
+    errors: dict[str, str] = {}
+    env = params.get("env")
+    if isinstance(env, str) and any(CONTROL.search(e) for e in env.split("\0")):
+        errors["env"] = "value does not match the regex pattern"
+    for key, value in params.items():
+        prop = _prop_for(props, key) if re.fullmatch(r"net\d+", key) else None
+        if prop is None or not isinstance(value, str):
+            continue
+        net, _ = parse_property_string(prop["format"], value, key)
+        # PVE::LXC::Config::update_pct_config and PVE::LXC::update_lxc_config
+        if net.get("host-managed") == 1 and net.get("link_down") != 1 and net.get("ip6") == "auto":
+            errors[key] = "SLAAC is not supported for host-managed network configuration"
+    return errors
+
+
 def validate(
     params_schema: dict[str, Any], params: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -332,6 +354,9 @@ def validate(
         if "[n]" in key or prop.get("optional") or key in params:
             continue
         errors[key] = MISSING
+    if "env" in props and "net[n]" in props:  # a container's create or config
+        for key, msg in _lxc_code_checks(props, params).items():
+            errors.setdefault(key, msg)
     return out, errors
 
 
