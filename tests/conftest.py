@@ -24,7 +24,12 @@ REPO = Path(__file__).resolve().parent.parent
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root = tmp_path / "lxcri-root"
     cfg = tmp_path / "lxcri-config.yaml"
-    cfg.write_text("")
+    # A second run of the suite at the same time on this host (the trixie root, see
+    # tests/trixie/inside) has a bridge of its own: two lxcri roots on one bridge
+    # would lease the same addresses.
+    bridge = os.environ.get("LXCRI_TEST_BRIDGE")
+    subnet = os.environ.get("LXCRI_TEST_BRIDGE_SUBNET")
+    cfg.write_text(f"bridge: {bridge}\nbridge_subnet: {subnet}\n" if bridge and subnet else "")
     monkeypatch.setenv("LXCRI_ROOT", str(root))
     monkeypatch.setenv("LXCRI_CONFIG", str(cfg))
     monkeypatch.setenv("LXCRI_AUTH_FILE", str(tmp_path / "auth.json"))

@@ -100,8 +100,9 @@ def test_concurrent_creates_get_distinct_vmids(lxenv: LxcEnv, lxcri: Lxcri) -> N
 
 
 def test_run_with_a_given_vmid_and_pct_network(lxenv: LxcEnv, lxcri: Lxcri) -> None:
+    bridge = lxenv.config().bridge
     p = lxcri(
-        "run", "--rm", "--vmid", "4242", "--net0", "name=eth0,bridge=lxcri0,ip=dhcp",
+        "run", "--rm", "--vmid", "4242", "--net0", f"name=eth0,bridge={bridge},ip=dhcp",
         "--mp0", "/etc,mp=/hostetc,ro=1", BUSYBOX_REF,
         "test -r /hostetc/hostname && ! touch /hostetc/x && ip -4 addr show eth0 | grep -q inet",
     )  # fmt: skip

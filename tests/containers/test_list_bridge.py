@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 import pytest
 
 from tests.containers.conftest import Lxcri
@@ -17,5 +19,7 @@ def test_list_shows_the_managed_bridge(lxenv: LxcEnv, lxcri: Lxcri):
     lines = out.stdout.splitlines()
     assert lines[0].split()[:4] == ["VMID", "STATUS", "LOCK", "NAME"]  # pct's columns
     assert any("b1" in line.split() and "running" in line for line in lines)
-    bridge = [line for line in lines if line.startswith("bridge lxcri0:")]
-    assert bridge and "10.88.0.1/16" in bridge[0] and "port(s)" in bridge[0]
+    cfg = lxenv.config()
+    gateway = str(ip_network(cfg.bridge_subnet)[1])
+    bridge = [line for line in lines if line.startswith(f"bridge {cfg.bridge}:")]
+    assert bridge and f"{gateway}/16" in bridge[0] and "port(s)" in bridge[0]

@@ -125,7 +125,8 @@ def storage(request: pytest.FixtureRequest, lxenv: LxcEnv) -> Iterator[str]:
     mnt.mkdir(mode=0o755)
     sh("zfs", "set", f"mountpoint={mnt}", dataset, check=True)
     cfgfile = Path(os.environ["LXCRI_CONFIG"])
-    cfgfile.write_text(f"zfs_pool: {dataset}\n")
+    with cfgfile.open("a") as f:  # after the suite's own settings (tests/conftest.py)
+        f.write(f"zfs_pool: {dataset}\n")
     try:
         yield "zfs"
     finally:

@@ -73,7 +73,7 @@ def test_run_d_rm_releases_the_lease_on_the_bridge_of_the_given_config(
     # the process ends; the supervisor removes the container with the given config
     wait_for(lambda: not lxenv.state_dir("given").exists(), timeout=40, what="auto-remove")
     assert cid not in leases.read_text()
-    default = lxenv.root / "network" / "lxcri0.json"
+    default = lxenv.root / "network" / f"{lxenv.config().bridge}.json"
     assert not default.exists() or cid not in default.read_text()
     log = (lxenv.root / "containers").glob("*/supervisor.log")
     assert not any("removing given failed" in f.read_text() for f in log)

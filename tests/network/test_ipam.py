@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ProcessPoolExecutor
-from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, IPv6Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from pathlib import Path
 
 import pytest
@@ -92,12 +92,14 @@ def test_bad_ids_and_tiny_subnets_refused(tmp_path):
 
 
 def test_module_functions_use_config_root(isolated_env: Path):
-    got = ipam.allocate("100", bridge="lxcri0")
-    assert got == IPv4Interface("10.88.0.2/16")
-    assert (load_config().root / "network" / "lxcri0.json").exists()
-    assert (isolated_env / "network" / "lxcri0.json").exists()
-    ipam.release("100")
-    assert Ipam.from_config(load_config()).get("100") is None
+    cfg = load_config()  # lxcri0 10.88.0.0/16, unless tests/conftest.py was told otherwise
+    got = ipam.allocate("100", bridge=cfg.bridge, subnet=cfg.bridge_subnet)
+    net = IPv4Network(cfg.bridge_subnet)
+    assert got == IPv4Interface(f"{net[2]}/{net.prefixlen}")
+    assert (cfg.root / "network" / f"{cfg.bridge}.json").exists()
+    assert (isolated_env / "network" / f"{cfg.bridge}.json").exists()
+    ipam.release("100", bridge=cfg.bridge, subnet=cfg.bridge_subnet)
+    assert Ipam.from_config(cfg, cfg.bridge, cfg.bridge_subnet).get("100") is None
 
 
 def _allocate(args: tuple[str, str]) -> str:

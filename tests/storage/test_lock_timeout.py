@@ -113,7 +113,8 @@ def test_create_waiting_on_the_backend_lock_says_so(
     cfg: Config, put_image, holder, tmp_path: Path
 ) -> None:
     """The CLI: one line about the wait, then one line with the error, exit 1."""
-    (tmp_path / "lxcri-config.yaml").write_text("lock_timeout: 1.5\n")  # LXCRI_CONFIG
+    with (tmp_path / "lxcri-config.yaml").open("a") as f:  # LXCRI_CONFIG
+        f.write("lock_timeout: 1.5\n")
     put_image(busybox_image())
     for name in ("dir", "overlay"):
         holder(cfg.root / "storage" / name / "lock")
