@@ -199,7 +199,8 @@ def test_bridge_ready_fast_path(lab: Lab) -> None:
 def test_ensure_bridge_refuses_overlap_and_non_bridges(lab: Lab) -> None:
     other = f"{lab.bridge}x"
     with pytest.raises(NetworkError, match=f"overlaps {_gw(lab)}/24 on {lab.bridge}"):
-        bridge.ensure_bridge(other, IPv4Network(f"{lab.subnet.network_address}/16", strict=False),
+        # a /25 inside the lab's /24: no other bridge (another run's lab) can hold it
+        bridge.ensure_bridge(other, IPv4Network(f"{lab.subnet.network_address}/25"),
                              table=lab.table)  # fmt: skip
     assert sh("ip", "link", "show", other, check=False).returncode != 0  # nothing created
     ct = lab.container(2)

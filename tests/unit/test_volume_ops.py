@@ -46,6 +46,8 @@ def test_a_symlinked_volume_is_not_followed(tmp_path: Path) -> None:
 
 
 def test_tree_size_counts_files_once_and_follows_no_link(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "tree"  # tmp_path itself holds the suite's config file
+    tmp_path.mkdir()
     (tmp_path / "a").write_bytes(b"x" * 100)
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "b").write_bytes(b"y" * 20)
