@@ -14,10 +14,13 @@ in tests/data/zfs). Two flavours answer differently:
 refresh is one ``zpool list``, one ``zpool status`` and one ``zfs`` listing
 however many containers there are.
 
-Dataset names cannot hold a tab or a newline (ZFS allows only letters,
-digits, ``-_.:`` and space), but user property values (``lxcri:key``) can:
-the key is the last column, a line that does not parse is skipped and
-counted, and a key that is not a digest is dropped, never shown.
+No user property is read. Dataset names cannot hold a tab or a newline
+(ZFS allows only letters, digits, ``-_.:`` and space) and neither can the
+system properties listed, but a user property's value can: one such as
+``lxcri:key`` set to ``x\nrpool/fake\ttype\tfilesystem`` would print lines
+of its own, forging datasets or other datasets' properties. A layer's full
+chain key comes from lxcri's registry instead (zfs_tree). A line that does
+not parse, or names no valid dataset, is skipped and counted.
 """
 
 from __future__ import annotations
@@ -30,22 +33,21 @@ from lxcri_core.runner import CmdResult
 from lxcri_core.storage.cmd import Runner, run_cmd
 from lxcri_core.storage.zfscli import parse_size
 
-KEY_PROP = "lxcri:key"  # as lxcri_core.storage.zfs writes it
-
 ZPOOL_LIST = [
     "zpool", "list", "-Hp", "-o", "name,size,allocated,free,fragmentation,capacity,health",
 ]  # fmt: skip
 ZPOOL_LIST_FUSE = ["zpool", "list", "-H", "-o", "name,size,allocated,free,capacity,health"]
 ZPOOL_STATUS = ["zpool", "status"]
-DATASET_COLUMNS = f"name,type,used,referenced,origin,compressratio,written,{KEY_PROP}"
-FUSE_PROPS = f"type,used,referenced,origin,compressratio,{KEY_PROP}"
+DATASET_COLUMNS = "name,type,used,referenced,origin,compressratio,written"
+FUSE_PROPS = "type,used,referenced,origin,compressratio"
+_FUSE_PROP_SET = frozenset(FUSE_PROPS.split(","))
 
 # ZFS's own name rule (zfs_namecheck.c): letters, digits, -_.: and space; a
 # pool starts with a letter. Nothing here ever reaches a shell, but a name
 # starting with '-' would be read as an option.
 _POOL = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]*")
 _COMPONENT = re.compile(r"[A-Za-z0-9_.: -]+")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_SNAPSHOT = re.compile(r"[A-Za-z0-9_.:-]+")
 #: ZFS's limit on a dataset name (ZFS_MAX_DATASET_NAME_LEN).
 MAX_NAME = 255
 
@@ -63,6 +65,16 @@ def check_dataset_name(name: str) -> str:
             "space, starting with a letter, parts joined by /)"
         )
     return name
+
+
+def valid_name(name: str) -> bool:
+    """Whether ``name`` is a dataset or snapshot name as zfs prints them."""
+    fs, at, snap = name.partition("@")
+    try:
+        check_dataset_name(fs)
+    except StorageError:
+        return False
+    return not at or bool(_SNAPSHOT.fullmatch(snap))
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,6 @@ class ZDataset:
     origin: str | None  # the snapshot a clone came from
     compressratio: float | None
     written: int | None  # None on zfs-fuse (no such property)
-    key: str | None = None  # lxcri:key, when it is a digest
 
     @property
     def filesystem(self) -> str:
@@ -130,10 +141,6 @@ def _int(text: str) -> int | None:
 def _ratio(text: str) -> float | None:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)x?", text.strip())
     return float(m.group(1)) if m else None
-
-
-def _key(text: str) -> str | None:
-    return text if _DIGEST.fullmatch(text) else None
 
 
 def _origin(text: str) -> str | None:
@@ -244,15 +251,15 @@ def zfs_get_fuse_cmd(root: str | None = None) -> list[str]:
 
 
 def parse_zfs_list(text: str) -> Listing:
-    """``zfs list -Hp -t all -o DATASET_COLUMNS`` (name ... written, lxcri:key)."""
+    """``zfs list -Hp -t all -o DATASET_COLUMNS`` (name, type ... written)."""
     out = []
     skipped = 0
     for line in text.splitlines():
-        f = line.split("\t", 7)  # the key is last: a tab in it stays in it
-        if len(f) != 8:
+        f = line.split("\t")
+        if len(f) != 7 or not valid_name(f[0]) or not (f[4] == "-" or valid_name(f[4])):
             skipped += bool(line.strip())
             continue
-        name, typ, used, refer, origin, ratio, written, key = f
+        name, typ, used, refer, origin, ratio, written = f
         try:
             out.append(
                 ZDataset(
@@ -263,7 +270,6 @@ def parse_zfs_list(text: str) -> Listing:
                     _origin(origin),
                     _ratio(ratio),
                     None if written == "-" else parse_size(written),
-                    _key(key),
                 )
             )
         except StorageError:
@@ -272,17 +278,21 @@ def parse_zfs_list(text: str) -> Listing:
 
 
 def parse_zfs_get(text: str) -> Listing:
-    """``zfs get -Hp -r -o name,property,value FUSE_PROPS`` (type ... lxcri:key)."""
+    """``zfs get -Hp -r -o name,property,value FUSE_PROPS`` (type ... compressratio)."""
     props: dict[str, dict[str, str]] = {}
     skipped = 0
     for line in text.splitlines():
-        f = line.split("\t", 2)  # the value is last
-        if len(f) != 3:
+        f = line.split("\t")
+        if len(f) != 3 or not valid_name(f[0]) or f[1] not in _FUSE_PROP_SET:
             skipped += bool(line.strip())
             continue
         props.setdefault(f[0], {})[f[1]] = f[2]
     out = []
     for name, p in props.items():
+        origin = _origin(p.get("origin", "-"))
+        if origin is not None and not valid_name(origin):
+            skipped += 1
+            continue
         try:
             out.append(
                 ZDataset(
@@ -290,10 +300,9 @@ def parse_zfs_get(text: str) -> Listing:
                     p.get("type", "snapshot" if "@" in name else "filesystem"),
                     parse_size(p.get("used", "0")),
                     parse_size(p.get("referenced", "0")),
-                    _origin(p.get("origin", "-")),
+                    origin,
                     _ratio(p.get("compressratio", "")),
                     None,
-                    _key(p.get(KEY_PROP, "-")),
                 )
             )
         except StorageError:

@@ -16,6 +16,7 @@ Pure functions of ``ZDataset`` lists; sizes are ZFS's own ``used`` figures.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -27,15 +28,21 @@ TMP = "tmp-"  # a half-built layer (lxcri_core.storage.zfs.TMP)
 _SUBVOL = re.compile(r"(?:subvol|basevol)-(\d+)-disk-\d+")
 
 
-def layer_key(ds: ZDataset) -> str | None:
-    """The chain key of a finished lxcri layer dataset (its ``lxcri:key``, else the
-    16-hex name), None for anything else."""
-    if ds.type != "filesystem" or LAYERS_DIR not in ds.name:
+def layer_key(ds: ZDataset, full: Mapping[str, str] | None = None) -> str | None:
+    """The chain key of a finished lxcri layer dataset: the full key ``full`` (short ->
+    full, from lxcri's registry) has for its 16-hex name, else that name; None for a
+    dataset that is no layer."""
+    if ds.type != "filesystem":
         return None
     parent, _, leaf = ds.name.rpartition("/")
     if not parent.endswith(LAYERS_DIR.rstrip("/")) or leaf.startswith(TMP):
         return None
-    return ds.key if ds.key and short_key(ds.key) == leaf else leaf
+    return (full or {}).get(leaf, leaf)
+
+
+def full_keys(keys: Iterable[str]) -> dict[str, str]:
+    """short name -> full chain key, for the keys lxcri's registry knows."""
+    return {short_key(k): k for k in keys}
 
 
 def container_id(name: str) -> str | None:
@@ -65,7 +72,7 @@ class Holder:
 @dataclass(frozen=True)
 class LayerNode:
     dataset: str
-    key: str  # full chain key, or the 16-hex name when lxcri:key is missing
+    key: str  # full chain key (from lxcri's registry), else the 16-hex name
     parent: str | None  # the layer below (its dataset)
     depth: int  # 0 for a bottom layer
     used: int
@@ -73,9 +80,10 @@ class LayerNode:
     compressratio: float | None
     layers_above: tuple[str, ...]  # layers cloned from this one
     clones: tuple[str, ...]  # non-layer datasets cloned straight from this layer
-    holders: tuple[Holder, ...]  # every non-layer dataset descending from it (through
-    # the layers above too), with their snapshots
-    containers: tuple[str, ...]  # the container datasets among the holders
+    holders: tuple[Holder, ...]  # the clones of this layer (not of a layer above it),
+    # their clones and the snapshots of all these: what keeps this very snapshot
+    containers: tuple[str, ...]  # every container dataset on this chain, also those
+    # cloned from a layer above it
     images: tuple[str, ...] = ()  # image manifests lxcri keeps this chain for
     ref_containers: tuple[str, ...] = ()  # containers lxcri's registry records on it
 
@@ -117,7 +125,11 @@ def build_tree(
     """The layer chains and their clones. ``images`` / ``ref_containers`` map a chain key
     to what lxcri's registry (refs.json) records on it."""
     by_name = {d.name: d for d in datasets}
-    keys = {d.name: k for d in by_name.values() if (k := layer_key(d)) is not None}
+    full = full_keys(
+        [k for ks in (images or {}).values() for k in ks]
+        + [k for ks in (ref_containers or {}).values() for k in ks]
+    )
+    keys = {d.name: k for d in by_name.values() if (k := layer_key(d, full)) is not None}
     children: dict[str, list[str]] = {}  # filesystem -> filesystems cloned from its snapshots
     snaps: dict[str, list[str]] = {}
     for d in by_name.values():
@@ -144,9 +156,9 @@ def build_tree(
         first; through the layers above it too, or only up to them."""
         out: list[str] = []
         seen = {name}
-        todo = list(children.get(name, []))
+        todo = deque(children.get(name, []))
         while todo:
-            cur = todo.pop(0)
+            cur = todo.popleft()
             if cur in seen or (cur in keys and not through_layers):
                 continue
             seen.add(cur)
@@ -155,19 +167,28 @@ def build_tree(
             todo.extend(children.get(cur, []))
         return out
 
+    cids: dict[str, str | None] = {}
+
+    def cid_of(name: str) -> str | None:
+        if name not in cids:
+            cids[name] = container_id(name)
+        return cids[name]
+
     def holder(name: str) -> Holder:
         d = by_name[name]
         return Holder(
             name, d.type, container_id(d.filesystem), d.origin, d.used, d.referenced, d.written
         )
 
+    image_of, ct_of = _inverse(images or {}), _inverse(ref_containers or {})
     layers = []
     clones = []
     for name in sorted(keys, key=lambda n: (len(below(n)), n)):
         d = by_name[name]
         chain = below(name)
         desc = descendants(name, through_layers=True)
-        held = [h for fs in desc for h in (fs, *sorted(snaps.get(fs, [])))]
+        direct = descendants(name, through_layers=False)
+        held = [h for fs in direct for h in (fs, *sorted(snaps.get(fs, [])))]
         key = keys[name]
         layers.append(
             LayerNode(
@@ -181,12 +202,12 @@ def build_tree(
                 tuple(sorted(c for c in children.get(name, []) if c in keys)),
                 tuple(sorted(c for c in children.get(name, []) if c not in keys)),
                 tuple(holder(h) for h in held),
-                tuple(fs for fs in desc if container_id(fs) is not None),
-                tuple(sorted(m for m, ks in (images or {}).items() if key in set(ks))),
-                tuple(sorted(c for c, ks in (ref_containers or {}).items() if key in set(ks))),
+                tuple(fs for fs in desc if cid_of(fs) is not None),
+                tuple(sorted(image_of.get(key, ()))),
+                tuple(sorted(ct_of.get(key, ()))),
             )
         )
-        for fs in descendants(name, through_layers=False):
+        for fs in direct:
             c = by_name[fs]
             clones.append(
                 CloneNode(
@@ -205,11 +226,21 @@ def build_tree(
     return ZfsTree(tuple(layers), tuple(sorted(clones, key=lambda c: c.dataset)))
 
 
+def _inverse(m: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+    """{holder: keys} -> {key: holders}."""
+    out: dict[str, set[str]] = {}
+    for holder, keys in m.items():
+        for k in keys:
+            out.setdefault(k, set()).add(holder)
+    return out
+
+
 def prune_estimate(datasets: Iterable[ZDataset], keep: set[str]) -> PruneEstimate:
     """What ``ZfsBackend.prune`` would destroy: layers whose key is not in ``keep``,
     from the top of each chain down, stopping at a layer some clone still needs."""
     by_name = {d.name: d for d in datasets}
-    keys = {d.name: k for d in by_name.values() if (k := layer_key(d)) is not None}
+    full = full_keys(keep)
+    keys = {d.name: k for d in by_name.values() if (k := layer_key(d, full)) is not None}
     doomed = {ds for ds, key in keys.items() if key not in keep}
     alive = {n for n, d in by_name.items() if d.type != "snapshot"}
     gone: list[str] = []

@@ -142,3 +142,52 @@ def test_overlay_and_dir_layers(cfg: Config, store: Store, put_image: Callable[.
     result = invoke("inspect-storage")
     assert result.exit_code == 0, result.stderr
     assert "c1" in result.stdout
+
+
+def _evil_key(dataset: str, text: str) -> None:
+    """A user property value with a newline: what ``zfs get`` prints of it spans lines."""
+    subprocess.run(["zfs", "set", f"lxcri:key={text}", dataset], check=True)
+
+
+@pytest.mark.slow
+def test_a_property_value_cannot_forge_datasets_in_the_inspector(
+    cfg: Config, zfs_dataset: str, store: Store, put_image: Callable[..., str]
+) -> None:
+    """A newline in a user property (settable with ``zfs allow``) must not add or change
+    datasets in what the inspector shows: it reads no user property at all."""
+    cfg = cfg.with_overrides(zfs_pool=zfs_dataset)
+    be = open_backend(cfg, "zfs")
+    chain = be.prepare_image(store, put_image(busybox_image(), "base:1"))
+    layer = f"{zfs_dataset}/lxcri/layers/{chain.key[7:23]}"
+    phantom = f"{zfs_dataset}/subvol-999-disk-0"
+    _evil_key(
+        layer,
+        f"{chain.key}\n{phantom}\ttype\tfilesystem\n{phantom}\torigin\t{layer}@layer\n"
+        f"{phantom}\tused\t1\n{phantom}\treferenced\t1\n{phantom}\tcompressratio\t1.00x",
+    )
+    z = storage_report(cfg, zfs_dataset).zfs
+    assert z is not None
+    assert phantom not in {d.name for d in z.datasets}
+    assert [c.container for c in z.tree.clones] == []
+    [node] = z.tree.layers
+    assert node.key == chain.key  # from lxcri's registry, not from the property
+
+
+@pytest.mark.slow
+def test_a_property_value_cannot_make_prune_destroy_another_dataset(
+    cfg: Config, zfs_dataset: str, store: Store, put_image: Callable[..., str]
+) -> None:
+    """prune reads each layer's ``lxcri:key``: a value with a newline named another
+    dataset (with a key no image keeps), and prune ran ``zfs destroy -r`` on it."""
+    cfg = cfg.with_overrides(zfs_pool=zfs_dataset)
+    be = open_backend(cfg, "zfs")
+    digest = put_image(busybox_image(), "base:1")
+    chain = be.prepare_image(store, digest)
+    victim = f"{zfs_dataset}/victim"
+    subprocess.run(["zfs", "create", victim], check=True)
+    layer = f"{zfs_dataset}/lxcri/layers/{chain.key[7:23]}"
+    _evil_key(layer, f"{chain.key}\n{victim}\tsha256:{'0' * 64}")
+    result = be.prune({digest})
+    assert result.removed == []
+    out = subprocess.run(["zfs", "list", "-H", "-o", "name", victim], capture_output=True)
+    assert out.returncode == 0, "prune destroyed a dataset that is no layer"
