@@ -26,11 +26,13 @@ not parse, or names no valid dataset, is skipped and counted.
 from __future__ import annotations
 
 import re
+import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lxcri_core.errors import StorageError
 from lxcri_core.runner import CmdResult
-from lxcri_core.storage.cmd import Runner, run_cmd
+from lxcri_core.storage.cmd import Runner
 from lxcri_core.storage.zfscli import parse_size
 
 ZPOOL_LIST = [
@@ -310,6 +312,25 @@ def parse_zfs_get(text: str) -> Listing:
     return Listing(out, skipped)
 
 
+def run_lossy(argv: Sequence[str], stdin: str | None = None, /) -> CmdResult:
+    """The inspector's runner: like ``run_cmd`` but bytes that are not UTF-8 (a vdev
+    file's path in ``zpool status``) become U+FFFD instead of ending the command."""
+    try:
+        proc = subprocess.run(
+            list(argv), input=None if stdin is None else stdin.encode(),
+            capture_output=True, check=False, timeout=120,
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise StorageError(f"{argv[0]} is not installed; install zfsutils or zfs-fuse") from None
+    except subprocess.TimeoutExpired:
+        raise StorageError(f"`{' '.join(argv)}` did not finish within 120 s") from None
+    return CmdResult(
+        proc.returncode,
+        proc.stdout.decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
+
+
 def _flavour_error(res: CmdResult) -> bool:
     """Whether a failed command failed because this zfs is zfs-fuse (an option or a
     property it does not know), not because the pool is missing or zfs is down."""
@@ -321,7 +342,7 @@ def _flavour_error(res: CmdResult) -> bool:
 class ZfsReader:
     """Reads pools and datasets; remembers which flavour answered (None: not yet known)."""
 
-    run: Runner = run_cmd
+    run: Runner = run_lossy
     fuse: bool | None = None
     commands: list[list[str]] = field(default_factory=list)  # what ran, for the curious
 

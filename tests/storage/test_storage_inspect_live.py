@@ -4,6 +4,7 @@ overlayfs/dir, the inspector's figures checked against what zfs and the disk say
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -191,3 +192,49 @@ def test_a_property_value_cannot_make_prune_destroy_another_dataset(
     assert result.removed == []
     out = subprocess.run(["zfs", "list", "-H", "-o", "name", victim], capture_output=True)
     assert out.returncode == 0, "prune destroyed a dataset that is no layer"
+
+
+@pytest.mark.slow
+def test_pool_status_with_a_vdev_path_that_is_not_utf8(zfs_fuse: None, tmp_path: Path) -> None:
+    """``zpool status`` prints vdev paths as bytes: one not UTF-8 must not end the
+    command with a traceback (the shared runner decodes strictly)."""
+    from tests.support.zfs import settled
+
+    vdev = os.fsencode(tmp_path) + b"/v\xff\xfe.img"
+    with open(vdev, "wb") as f:
+        f.truncate(128 << 20)
+    name = f"lxcriutf{os.getpid()}"
+    subprocess.run(
+        [b"zpool", b"create", b"-m", os.fsencode(tmp_path / "mnt"), name.encode(), vdev],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        [st] = ZfsReader().status(name)
+        assert st.state == "ONLINE"
+        assert any("\ufffd" in d.name for d in st.devices)
+        result = invoke("inspect-storage", "--pool", name)
+        assert result.exit_code == 0, result.stderr
+        assert "ONLINE" in result.stdout
+    finally:
+        settled(["zpool", "destroy", "-f", name])
+
+
+@pytest.mark.parametrize("pool", ["-o", "--help", "rpool\n", "rpool/$(touch x)", "r;p"])
+def test_a_bad_pool_name_is_one_line_and_runs_nothing(pool: str, tmp_path: Path) -> None:
+    result = invoke("inspect-storage", "--pool", pool)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "is not a ZFS pool or dataset name" in result.stderr
+    assert result.stdout == ""
+
+
+def test_without_zfs_the_rest_is_shown(cfg: Config) -> None:
+    """No zfs daemon or tool: the ZFS part says why, the rest is still inspected."""
+    from lxcri_core.runner import CmdResult
+
+    def down(argv: object, stdin: str | None = None, /) -> CmdResult:
+        return CmdResult(1, "", "connect: No such file or directory\n")
+
+    report = storage_report(cfg, reader=ZfsReader(down))
+    assert report.zfs is None and "No such file or directory" in report.zfs_error
+    with pytest.raises(Exception, match="No such file"):
+        storage_report(cfg, "rpool", reader=ZfsReader(down))  # asked for: an error
