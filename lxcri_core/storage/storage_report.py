@@ -36,7 +36,8 @@ class ZfsReport:
     status: list[PoolStatus]
     datasets: list[ZDataset]
     tree: ZfsTree
-    prune: PruneEstimate
+    prune: PruneEstimate  # of the layers `lxcri image prune` prunes: zfs_pool's
+    prune_root: str = ""  # zfs_pool; "" when prune touches no zfs layer
     skipped_lines: int = 0
 
 
@@ -66,6 +67,9 @@ def zfs_report(cfg: Config, pool: str | None, reader: ZfsReader, refs: Refs) -> 
     images = {m: {k for ch in chains.values() for k in ch} for m, chains in refs.images.items()}
     cts = {cid: c.chain for cid, c in refs.containers.items()}
     keep = refs.in_use(_live_images(cfg))
+    # `lxcri image prune` prunes the layers below zfs_pool only (prune_backends)
+    prune_root = cfg.zfs_pool.strip("/")
+    prune = prune_estimate(listing.datasets, keep, prune_root) if prune_root else None
     return ZfsReport(
         root,
         "zfs-fuse" if reader.fuse else "openzfs",
@@ -73,7 +77,8 @@ def zfs_report(cfg: Config, pool: str | None, reader: ZfsReader, refs: Refs) -> 
         status,
         listing.datasets,
         build_tree(listing.datasets, images, cts),
-        prune_estimate(listing.datasets, keep),
+        prune or PruneEstimate((), 0, ()),
+        prune_root,
         listing.skipped,
     )
 

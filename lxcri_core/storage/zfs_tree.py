@@ -235,12 +235,20 @@ def _inverse(m: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
     return out
 
 
-def prune_estimate(datasets: Iterable[ZDataset], keep: set[str]) -> PruneEstimate:
-    """What ``ZfsBackend.prune`` would destroy: layers whose key is not in ``keep``,
-    from the top of each chain down, stopping at a layer some clone still needs."""
+def prune_estimate(
+    datasets: Iterable[ZDataset], keep: set[str], root: str | None = None
+) -> PruneEstimate:
+    """What ``ZfsBackend.prune`` would destroy: layers (below ``root``'s
+    ``lxcri/layers`` only, when given) whose key is not in ``keep``, from the top of
+    each chain down, stopping at a layer some clone (anywhere) still needs."""
     by_name = {d.name: d for d in datasets}
     full = full_keys(keep)
-    keys = {d.name: k for d in by_name.values() if (k := layer_key(d, full)) is not None}
+    within = None if root is None else f"{root}/lxcri/layers/"
+    keys = {
+        d.name: k
+        for d in by_name.values()
+        if (k := layer_key(d, full)) is not None and (within is None or d.name.startswith(within))
+    }
     doomed = {ds for ds, key in keys.items() if key not in keep}
     alive = {n for n, d in by_name.items() if d.type != "snapshot"}
     gone: list[str] = []

@@ -62,10 +62,7 @@ def inspect_storage(pool: str | None, output: str) -> None:
 
 
 def _pve_storages() -> list[Any] | None:
-    """The backend's storages, where it has any (pve-local, pve-api)."""
-    cfg = get_config()
-    if cfg.backend not in ("pve-local", "pve-api"):
-        return None
+    """The backend's storages, where it has any (pve-local, pve-api; lxc has none)."""
     storages = getattr(get_backend(), "storages", None)
     return None if storages is None else list(storages())
 
@@ -112,6 +109,8 @@ def _render(report: StorageReport, storages: list[Any] | None) -> None:
 
 
 def _render_zfs(z: ZfsReport) -> None:
+    if z.skipped_lines:
+        click.echo(f"warning: {z.skipped_lines} lines of zfs output did not parse", err=True)
     status = {s.name: s for s in z.status}
     emit_table(
         ["POOL", "HEALTH", "SIZE", "ALLOC", "FREE", "FRAG", "CAP", "SCAN", "ERRORS"],
@@ -179,9 +178,10 @@ def _render_zfs(z: ZfsReport) -> None:
             ],
         )
     click.echo()
+    if not z.prune_root:
+        click.echo("`lxcri image prune` prunes no ZFS layers: zfs_pool is not configured")
+        return
     click.echo(
         f"A prune would free {_size(z.prune.bytes)} ({len(z.prune.datasets)} layer datasets)"
         + (f"; {len(z.prune.blocked)} unused layers are still cloned" if z.prune.blocked else "")
     )
-    if z.skipped_lines:
-        click.echo(f"warning: {z.skipped_lines} lines of zfs output did not parse", err=True)

@@ -81,6 +81,7 @@ def test_zfs_live(
         subprocess.run(["zfs", "destroy", f"{ct}@snap1"], check=True)
         be.remove_rootfs("105")
         upper = [layers[k].dataset for k in chain_m.keys[1:]]
+        Path(os.environ["LXCRI_CONFIG"]).write_text(f"zfs_pool: {zfs_dataset}\n")
         result = invoke(
             "--root", str(cfg.root), "inspect-storage", "--pool", zfs_dataset, "-o", "json"
         )  # fmt: skip

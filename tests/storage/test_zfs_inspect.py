@@ -114,6 +114,10 @@ def test_datasets_and_tree(name: str, parse: object, written: bool) -> None:
     assert est.datasets == (c.dataset,) and est.bytes == c.used
     assert set(est.blocked) == {a.dataset, b.dataset}  # clones hold them
     assert prune_estimate(listing.datasets, keep={KEY_A, KEY_B, KEY_C}).bytes == 0
+    # `lxcri image prune` prunes below zfs_pool only
+    pool = c.dataset.split("/")[0]
+    assert prune_estimate(listing.datasets, set(), f"{pool}/data").datasets == (c.dataset,)
+    assert prune_estimate(listing.datasets, set(), f"{pool}/other").datasets == ()
 
 
 def test_prune_estimate_goes_top_down() -> None:
