@@ -222,12 +222,21 @@ class ZfsBackend(StorageBackend):
         if not exists(self.layers):
             return {}
         text = zfs("get", "-H", "-r", "-o", "name,value", KEY_PROP, self.layers)
-        out = {}
+        out: dict[str, str] = {}
+        seen: set[str] = set()
         for line in text.splitlines():
+            # A value may hold newlines (anyone ``zfs allow``ed to set it), so a line
+            # may be forged: only a layer's own name is taken, a name printed twice is
+            # trusted with no key, and the key must be the one the name says.
             name, _, value = line.partition("\t")
-            leaf = name.rsplit("/", 1)[-1]
-            if name != self.layers and "@" not in name and not leaf.startswith(TMP):
-                out[name] = value if value != "-" else leaf
+            parent, _, leaf = name.rpartition("/")
+            if parent != self.layers or "@" in leaf or leaf.startswith(TMP):
+                continue
+            if name in seen:
+                out.pop(name, None)
+                continue
+            seen.add(name)
+            out[name] = value if short_key(value) == leaf else leaf
         return out
 
     def _usage(self, refs: Refs) -> list[Usage]:

@@ -20,11 +20,13 @@ exit status; the hookscript, raw ``lxc.*`` keys and bind mounts for a token).
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxcri_pve.backends.pve_api_client import LOCAL_HINT, PveClient, checked_node, one_line
 from lxcri_pve.backends.pve_api_create import (
@@ -35,7 +37,7 @@ from lxcri_pve.backends.pve_api_create import (
     sha256_file,
     template_name,
 )
-from lxcri_pve.backends.pve_state import tag_kept
+from lxcri_pve.backends.pve_state import TAG, tag_kept
 
 from lxcri_core.backend import (
     Container,
@@ -51,6 +53,9 @@ from lxcri_core.errors import BackendError, ContainerNotFound
 from lxcri_core.log import get_logger
 from lxcri_core.media import Manifest, Platform, load_json
 from lxcri_core.spec.pve_config import parse_property_string
+
+if TYPE_CHECKING:
+    from lxcri_pve.backends.pve_storage_status import StorageStatus
 
 
 class PveApiBackend:
@@ -339,6 +344,33 @@ class PveApiBackend:
         return sorted(
             (self._status(r, c) for r, c in zip(vms, confs, strict=True)), key=lambda s: s.vmid
         )
+
+    def storages(self) -> Sequence[StorageStatus]:
+        """Each online node's storages (``pve_node``'s only, when set), one request a node,
+        with lxcri's CT volumes on each, from the configs ``list`` reads (and keeps)."""
+        from lxcri_pve.backends.pve_storage_status import from_api, with_volumes
+
+        if self.cfg.pve_node:
+            nodes = [checked_node(self.cfg.pve_node)]
+        else:
+            res = self.api.get("cluster/resources", "listing the cluster's nodes", type="node")
+            nodes = sorted(
+                checked_node(r.get("node"))
+                for r in res or []
+                if r.get("type") == "node" and r.get("status") == "online"
+            )
+        ours = {(s.node, s.vmid) for s in self.list() if TAG in s.tags}
+        out: builtins.list[StorageStatus] = []
+        for node in nodes:
+            res = self.api.get(f"nodes/{node}/storage", f"listing node {node}'s storages")
+            confs = {
+                vmid: {k: str(v) for k, v in conf.items()}
+                for (n, vmid), conf in self._confs.items()
+                if n == node and (n, vmid) in ours
+            }
+            rows = from_api(r for r in res or [] if isinstance(r, dict))
+            out += [dataclasses.replace(r, node=node) for r in with_volumes(rows, confs)]
+        return out
 
     # -- what the API cannot do ----------------------------------------------------------
     def run_foreground(self, ref: CtRef, *, stdin: bool = False) -> int:

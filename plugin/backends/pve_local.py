@@ -76,6 +76,8 @@ from lxcri_core.log import get_logger
 from lxcri_core.spec.model import PortMapping
 
 if TYPE_CHECKING:
+    from lxcri_pve.backends.pve_storage_status import StorageStatus
+
     from lxcri_core.config import Config
     from lxcri_core.spec.pve_config import PveConfig
 
@@ -346,6 +348,18 @@ class PveLocalBackend:
         pve_storage.tighten_volumes(
             self.cfg, vmid, [v for v in volids if v], m.get("unprivileged") == "1"
         )
+
+    def storages(self) -> list[StorageStatus]:
+        """The node's storages (one ``pvesm status``) with lxcri's CT volumes on each."""
+        from lxcri_pve.backends.pve_storage_status import (
+            PVESM_STATUS,
+            parse_pvesm_status,
+            with_volumes,
+        )
+
+        text = self._run(PVESM_STATUS, "listing the node's storages", timeout=60)
+        confs = {vmid: conf.main.options() for vmid, conf in self._confs().items()}
+        return with_volumes(parse_pvesm_status(text), confs)
 
     @staticmethod
     def _with_net(record: CtState, conf: PveConfig) -> CtState:

@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "top": "lxcri_pve.cli.ops_cmds:top",
     "stats": "lxcri_pve.cli.ops_cmds:stats",
     "cp": "lxcri_pve.cli.copy_cmd:cp",
+    "inspect-storage": "lxcri_pve.cli.storage_cmds:inspect_storage",
 }
 
 

@@ -372,7 +372,11 @@ def storage_list(ctx: Ctx, p: dict[str, Any]) -> Any:
             continue
         if p.get("storage") and p["storage"] != st.id:
             continue
-        usage = shutil.disk_usage(st.path if st.path else ctx.sim.root)
+        if st.type == "zfspool" and st.pool:
+            total, used, avail = _zfs_pool_stats(st.pool)
+        else:
+            usage = shutil.disk_usage(st.path if st.path else ctx.sim.root)
+            total, used, avail = usage.total, usage.used, usage.free
         out.append(
             {
                 "storage": st.id,
@@ -381,12 +385,25 @@ def storage_list(ctx: Ctx, p: dict[str, Any]) -> Any:
                 "active": 1,
                 "enabled": 1,
                 "shared": 0,
-                "total": usage.total,
-                "used": usage.used,
-                "avail": usage.free,
+                "total": total,
+                "used": used,
+                "avail": avail,
             }
         )
     return out
+
+
+def _zfs_pool_stats(pool: str) -> tuple[int, int, int]:
+    """(total, used, avail) as PVE's ZFSPoolPlugin reads them: ``zfs get -o value -Hp
+    available,used POOL``, total their sum."""
+    res = subprocess.run(
+        ["zfs", "get", "-o", "value", "-Hp", "available,used", pool],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if res.returncode != 0:
+        raise PveError(f"zfs error: {res.stderr.strip()}")
+    avail, used = (int(x) for x in res.stdout.split())
+    return avail + used, used, avail
 
 
 def _content(ctx: Ctx, sid: str) -> list[dict[str, Any]]:
