@@ -240,24 +240,44 @@ def _network(opts: o.RunOptions) -> NetworkSpec:
 def _security(opts: o.RunOptions) -> SecuritySpec:
     seccomp = "default"
     nnp = False
+    apparmor = ""
+    labels: list[str] = []
     for item in opts.security_opts:
         key, val = o.parse_security_opt(item)
         if key == "seccomp":
             seccomp = val
+        elif key == "apparmor":
+            apparmor = val
+        elif key == "label":
+            labels.append(val)
         else:
             nnp = val == "true"
     caps = o.apply_capabilities(DOCKER_DEFAULT_CAPS, opts.cap_add, opts.cap_drop)
+    features = o.parse_features(opts.features)
     if opts.privileged:
         caps, seccomp = None, "unconfined"
+    profile, unsupported = "", tuple[str, ...]()
+    if seccomp not in ("default", "unconfined"):
+        from lxcri_core.security.seccomp import load_profile
+
+        tr = load_profile(seccomp, caps)
+        profile, unsupported = tr.text, tr.unsupported
+    from lxcri_core.security.lsm import selinux_context
+
     return SecuritySpec(
         privileged=opts.privileged,
         idmaps=() if opts.privileged else SecuritySpec().idmaps,
-        nesting=opts.nesting,
-        keyctl=opts.keyctl,
-        fuse=opts.fuse,
+        nesting=features.get("nesting", opts.nesting),
+        keyctl=features.get("keyctl", opts.keyctl),
+        fuse=features.get("fuse", opts.fuse),
+        mknod=features.get("mknod", False),
         capabilities=caps,
         seccomp=seccomp,
         no_new_privileges=nnp,
+        seccomp_profile=profile,
+        seccomp_unsupported=unsupported,
+        apparmor_profile=apparmor,
+        selinux_context=selinux_context(labels),
     )
 
 
