@@ -18,7 +18,6 @@ from lxcri_core.security.lsm import (
     selinux_state,
 )
 
-PROC_CGROUPS = "/proc/cgroups"
 MOUNTINFO = "/proc/self/mountinfo"
 SELF_STATUS = "/proc/self/status"
 SECCOMP_ACTIONS = "/proc/sys/kernel/seccomp/actions_avail"
@@ -31,7 +30,7 @@ UNPRIV_USERNS = "/proc/sys/kernel/unprivileged_userns_clone"
 class CgroupFacts:
     #: ``v1``, ``v2`` or ``hybrid`` (v1 controllers plus a v2 mount); ``none``
     version: str
-    #: the v1 controllers the kernel has enabled (``/proc/cgroups``)
+    #: the v1 controllers mounted (``name=`` hierarchies left out)
     v1_controllers: tuple[str, ...]
     #: the controllers of the v2 hierarchy's root (``cgroup.controllers``)
     v2_controllers: tuple[str, ...]
@@ -67,19 +66,6 @@ class HostFacts:
     cgroup: CgroupFacts
     seccomp: SeccompFacts
     userns: UsernsFacts
-
-
-def parse_proc_cgroups(text: str) -> tuple[str, ...]:
-    """``/proc/cgroups`` -> the enabled v1 controllers (``hierarchy`` 0 ones included:
-    they are compiled in and usable from v2)."""
-    out = []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        parts = line.split()
-        if len(parts) >= 4 and parts[3] == "1":
-            out.append(parts[0])
-    return tuple(out)
 
 
 def parse_cgroup_layout(mountinfo: str) -> tuple[list[str], str]:
@@ -132,9 +118,7 @@ def read_host_facts(read: Reader = read_text) -> HostFacts:
     v2_ctrls = read(f"{v2}/cgroup.controllers") if v2 else None
     cgroup = CgroupFacts(
         version=cgroup_version(v1_mounted, v2),
-        v1_controllers=parse_proc_cgroups(read(PROC_CGROUPS) or "")
-        if any(not c.startswith("name=") for c in v1_mounted)
-        else (),
+        v1_controllers=tuple(c for c in v1_mounted if not c.startswith("name=")),
         v2_controllers=tuple((v2_ctrls or "").split()),
         v2_mount=v2,
     )

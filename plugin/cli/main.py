@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "top": "lxcri_pve.cli.ops_cmds:top",
     "stats": "lxcri_pve.cli.ops_cmds:stats",
     "cp": "lxcri_pve.cli.copy_cmd:cp",
+    "inspect-security": "lxcri_pve.cli.security_cmds:inspect_security",
 }
 
 
