@@ -114,3 +114,20 @@ def test_apparmor_unconfined_and_a_label_start_on_a_kernel_without_them(lxcri: L
         "echo up",
     )
     assert p.returncode == 0 and p.stdout.strip() == "up", p.stderr
+
+
+def test_create_warns_of_an_unwritable_bind_mount_and_cap_add_all(
+    lxcri: Lxcri, lxenv: LxcEnv
+) -> None:
+    src = lxenv.root / "hostdir"
+    src.mkdir(mode=0o755)  # host root's: the container's root (100000) cannot write it
+    p = lxcri("run", "--rm", "-v", f"{src}:/data", BUSYBOX_REF, "touch /data/x; echo rc=$?")
+    assert "rc=1" in p.stdout, p.stdout + p.stderr
+    assert "cannot write" in p.stderr and f"chown 100000:100000 {src}" in p.stderr
+    import os
+
+    os.chown(src, 100000, 100000)  # the fix the warning names
+    p = lxcri("run", "--rm", "-v", f"{src}:/data", BUSYBOX_REF, "touch /data/x; echo rc=$?")
+    assert "rc=0" in p.stdout and "cannot write" not in p.stderr, p.stderr
+    p = lxcri("run", "--rm", "--cap-add", "ALL", BUSYBOX_REF, "true")
+    assert p.returncode == 0 and "--cap-add ALL" in p.stderr

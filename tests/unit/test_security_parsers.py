@@ -148,3 +148,21 @@ def test_container_report_from_recorded_proc() -> None:
         read=files.get,
     )
     assert stopped.process is None and stopped.host_root_uid is None and stopped.idmaps == ()
+
+
+def test_bind_mount_warning_names_the_fix() -> None:
+    import os
+    import stat
+
+    from lxcri_core.security.advice import bind_mount_warnings, security_warnings
+    from lxcri_core.spec.model import ContainerSpec, Mount
+
+    def fake(uid: int, mode: int) -> os.stat_result:
+        return os.stat_result((stat.S_IFDIR | mode, 0, 0, 0, uid, uid, 0, 0, 0, 0))
+
+    spec = ContainerSpec(image="x", args=("sh",), mounts=(Mount("/data", "/srv/d", "bind"),))
+    (w,) = bind_mount_warnings(spec, lambda p: fake(0, 0o755))
+    assert "chown 100000:100000 /srv/d" in w and "read-only" in w
+    assert bind_mount_warnings(spec, lambda p: fake(100000, 0o755)) == []
+    assert bind_mount_warnings(spec, lambda p: fake(0, 0o777)) == []
+    assert security_warnings(spec) == []
