@@ -35,6 +35,7 @@ from lxcri_core.spec.model import (
     ContainerSpec,
     Device,
     Healthcheck,
+    IdMap,
     Mount,
     NetworkSpec,
     PortMapping,
@@ -266,7 +267,7 @@ def _security(opts: o.RunOptions) -> SecuritySpec:
 
     return SecuritySpec(
         privileged=opts.privileged,
-        idmaps=() if opts.privileged else SecuritySpec().idmaps,
+        idmaps=_idmaps(opts),
         nesting=features.get("nesting", opts.nesting),
         keyctl=features.get("keyctl", opts.keyctl),
         fuse=features.get("fuse", opts.fuse),
@@ -279,6 +280,19 @@ def _security(opts: o.RunOptions) -> SecuritySpec:
         apparmor_profile=apparmor,
         selinux_context=selinux_context(labels),
     )
+
+
+def _idmaps(opts: o.RunOptions) -> tuple[IdMap, ...]:
+    if opts.privileged:
+        if opts.idmap:
+            raise SpecError("--idmap maps an unprivileged container's ids; drop --privileged")
+        return ()
+    if not opts.idmap:
+        return SecuritySpec().idmaps
+    m = IdMap.parse(opts.idmap)
+    if m.host == 0:  # container root would be host root: that is --privileged, said plainly
+        raise SpecError(f"--idmap {opts.idmap}: host ids from 0 include root; start above 0")
+    return (IdMap(m.host, m.count, kind="u"), IdMap(m.host, m.count, kind="g"))
 
 
 def _user(img: Mapping[str, Any], opts: o.RunOptions, rootfs: Path | None) -> User:

@@ -107,6 +107,8 @@ class RunOptions:
     security_opts: tuple[str, ...] = ()
     #: pct's ``--features nesting=1,keyctl=1,fuse=1,mknod=1`` (or bare names), each item.
     features: tuple[str, ...] = ()
+    #: ``--idmap BASE:COUNT``: container ids 0..COUNT-1 on host ids from BASE (uids and gids).
+    idmap: str | None = None
     #: ``-P``: every port the image EXPOSEs, each to a free host port.
     publish_all: bool = False
     #: ``--mount type=bind|volume|tmpfs,source=..,target=..[,readonly]`` (docker's syntax).

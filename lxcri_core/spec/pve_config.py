@@ -42,7 +42,7 @@ from lxcri_core.spec.lxc_config import (
     fstab_escape,
     tmpfs_options,
 )
-from lxcri_core.spec.model import ContainerSpec
+from lxcri_core.spec.model import DEFAULT_IDMAPS, ContainerSpec
 from lxcri_core.spec.options import KNOWN_CAPS
 from lxcri_core.spec.pve_entrypoint import PVE_CONTROL_CHARS, pve_entrypoint
 
@@ -646,6 +646,9 @@ def render_pve_config(
     if net.dns_search:
         m.set("searchdomain", " ".join(net.dns_search))
     m.set("unprivileged", 1 if sec.unprivileged else 0)
+    if sec.unprivileged and tuple(sec.idmaps) != DEFAULT_IDMAPS:  # PVE writes its default itself
+        for idm in sec.idmaps:
+            m.add("lxc.idmap", f"{idm.kind} {idm.start} {idm.host} {idm.count}")
 
     # raw lxc keys, written after the options in restore_oci_archive's order: the
     # environment (write_pct_config puts it before the others), user, cwd, stop signal

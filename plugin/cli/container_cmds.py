@@ -92,6 +92,7 @@ _RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             "apparmor=PROFILE, label=type:T|...|disable",
         },
     ),
+    (("--idmap",), {"help": "BASE:COUNT: host ids of the container's ids 0..COUNT-1."}),
     (
         ("--features",),
         {"multiple": True, "help": "pct features: nesting=1,keyctl=1,fuse=1,mknod=1"},
@@ -152,6 +153,7 @@ def _build_opts(image_args: tuple[str, ...], kw: dict[str, Any]) -> Any:
         cap_drop=kw["cap_drop"],
         security_opts=kw["security_opt"],
         features=kw["features"],
+        idmap=kw["idmap"],
         publish_all=kw["publish_all"],
         mounts=kw["mount"],
         tmpfs=kw["tmpfs"],

@@ -131,3 +131,13 @@ def test_create_warns_of_an_unwritable_bind_mount_and_cap_add_all(
     assert "rc=0" in p.stdout and "cannot write" not in p.stderr, p.stderr
     p = lxcri("run", "--rm", "--cap-add", "ALL", BUSYBOX_REF, "true")
     assert p.returncode == 0 and "--cap-add ALL" in p.stderr
+
+
+def test_idmap_on_the_lxc_backend(lxcri: Lxcri) -> None:
+    p = lxcri("run", "--rm", "--idmap", "200000:65536", BUSYBOX_REF, "true")
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert "--idmap 200000:65536" in p.stderr
+    assert lxcri("list", "-o", "json").stdout.strip() in ("[]", "")  # nothing left behind
+    p = lxcri("run", "--rm", "--idmap", "100000:65536", BUSYBOX_REF, "cat /proc/self/uid_map")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["0", "100000", "65536"]

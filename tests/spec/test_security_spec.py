@@ -284,3 +284,17 @@ def test_capability_names_all_case_and_prefix() -> None:
     with pytest.raises(SpecError, match=r"--cap-add.*CAP_FOO") as e:
         apply_capabilities(("CHOWN",), ("CAP_FOO",), ())
     assert "\n" not in str(e.value)
+
+
+def test_custom_idmap_is_rendered_and_checked(tmp_path: Path) -> None:
+    spec, cfg = _lxc(tmp_path, idmap="200000:65536")
+    assert cfg.values("lxc.idmap") == ["u 0 200000 65536", "g 0 200000 65536"]
+    pve = render_pve_config(spec, 100).main
+    assert pve.get_all("lxc.idmap") == ["u 0 200000 65536", "g 0 200000 65536"]
+    default, _ = _lxc(tmp_path)
+    assert render_pve_config(default, 100).main.get_all("lxc.idmap") == []  # PVE's own
+    for bad, why in (("0:65536", "root"), ("x", "BASE:COUNT"), ("1:0", "COUNT")):
+        with pytest.raises(SpecError, match=why):
+            _lxc(tmp_path, idmap=bad)
+    with pytest.raises(SpecError, match="privileged"):
+        _lxc(tmp_path, idmap="200000:65536", privileged=True)
