@@ -33,7 +33,8 @@ def test_a_json_profile_denies_its_syscall(lxcri: Lxcri, tmp_path: Path) -> None
             {
                 "defaultAction": "SCMP_ACT_ALLOW",
                 "syscalls": [
-                    {"names": ["sethostname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}
+                    {"names": ["sethostname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                    {"names": ["sync"], "action": "SCMP_ACT_LOG"},
                 ],
             }
         )
@@ -52,6 +53,8 @@ def test_a_json_profile_denies_its_syscall(lxcri: Lxcri, tmp_path: Path) -> None
         script,
     )
     assert "rc=1" in p.stdout and "Permission denied" in p.stdout + p.stderr  # EACCES (13)
+    # what LXC cannot express is said at create, by name
+    assert "not carried to LXC: action SCMP_ACT_LOG for sync" in p.stderr
 
 
 def test_dropped_capability_is_absent_and_root_is_100000(lxenv: LxcEnv) -> None:
