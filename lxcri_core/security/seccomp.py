@@ -391,8 +391,8 @@ def translate(
                 for v in variants:
                     by_section.setdefault(section, []).append(" ".join([name, action, *v]))
                     count += 1
-        if count > MAX_RULES:
-            raise _bad(f"more than {MAX_RULES} rules")
+                    if count > MAX_RULES:  # checked per line: one rule may multiply
+                        raise _bad(f"more than {MAX_RULES} rules")
 
     # LXC: "allowlist" and "denylist" differ only in defaults; the default is explicit here
     header = "denylist" if default == "allow" else f"allowlist {default}"

@@ -298,3 +298,16 @@ def test_custom_idmap_is_rendered_and_checked(tmp_path: Path) -> None:
             _lxc(tmp_path, idmap=bad)
     with pytest.raises(SpecError, match="privileged"):
         _lxc(tmp_path, idmap="200000:65536", privileged=True)
+
+
+def test_one_rule_cannot_multiply_past_the_limit() -> None:
+    arches = list(seccomp.GO_ARCHES)
+    args = [{"index": 0, "value": i, "op": "SCMP_CMP_EQ"} for i in range(6)]
+    rule = {
+        "names": [f"s{i}" for i in range(200)],
+        "action": "SCMP_ACT_ALLOW",
+        "args": args,
+        "includes": {"arches": arches},
+    }
+    with pytest.raises(SpecError, match="more than"):
+        seccomp.translate({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [rule]})
