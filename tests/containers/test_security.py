@@ -144,3 +144,57 @@ def test_idmap_on_the_lxc_backend(lxcri: Lxcri) -> None:
     p = lxcri("run", "--rm", "--idmap", "100000:65536", BUSYBOX_REF, "cat /proc/self/uid_map")
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["0", "100000", "65536"]
+
+
+def test_json_argument_conditions_and_arch_sections_hold_in_the_kernel(
+    lxcri: Lxcri, tmp_path: Path
+) -> None:
+    """OCI's MASKED_EQ (value = mask, valueTwo = datum) and includes.arches survive the
+    translation with LXC's meaning: the wrong operand order would deny nothing."""
+    prof = tmp_path / "args.json"
+    prof.write_text(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                "syscalls": [
+                    {
+                        "names": ["sethostname"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "errnoRet": 1,
+                        # deny when (len & 0xff) == 5
+                        "args": [
+                            {"index": 1, "value": 255, "valueTwo": 5, "op": "SCMP_CMP_MASKED_EQ"}
+                        ],
+                    },
+                    {
+                        "names": ["kill"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "errnoRet": 1,
+                        "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_EQ"}],  # SIGUSR1
+                        "includes": {"arches": ["amd64", "386"]},
+                    },
+                ],
+            }
+        )
+    )
+    script = (
+        "hostname abcde; echo five=$?; hostname abcd; echo four=$?; "
+        "hostname abcdefg; echo seven=$?; "
+        "trap '' USR1; kill -USR1 $$; echo usr1=$?; kill -0 $$; echo zero=$?"
+    )
+    p = lxcri(
+        "run",
+        "--rm",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--security-opt",
+        f"seccomp={prof}",
+        BUSYBOX_REF,
+        script,
+    )
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.split()
+    # 7 & 0xff != 5, while 7 & 5 == 5: the swapped order would deny seven
+    assert "five=1" in out and "four=0" in out and "seven=0" in out, p.stdout + p.stderr
+    assert "usr1=1" in out and "zero=0" in out, p.stdout + p.stderr
