@@ -117,6 +117,7 @@ def test_apparmor_unconfined_and_a_label_start_on_a_kernel_without_them(lxcri: L
         "echo up",
     )
     assert p.returncode == 0 and p.stdout.strip() == "up", p.stderr
+    assert "apparmor=unconfined: the container runs without AppArmor confinement" in p.stderr
 
 
 def test_create_warns_of_an_unwritable_bind_mount_and_cap_add_all(
