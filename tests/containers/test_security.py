@@ -199,3 +199,22 @@ def test_json_argument_conditions_and_arch_sections_hold_in_the_kernel(
     # 7 & 0xff != 5, while 7 & 5 == 5: the swapped order would deny seven
     assert "five=1" in out and "four=0" in out and "seven=0" in out, p.stdout + p.stderr
     assert "usr1=1" in out and "zero=0" in out, p.stdout + p.stderr
+
+
+def test_features_on_plain_lxc(lxcri: Lxcri) -> None:
+    p = lxcri("run", "--rm", "--features", "fuse=1", BUSYBOX_REF, "test -c /dev/fuse; echo rc=$?")
+    assert p.returncode == 0 and "rc=0" in p.stdout, p.stdout + p.stderr
+    # unprivileged mknod needs Proxmox's syscall proxy: one clear error, nothing created
+    p = lxcri("create", "--name", "mk", "--features", "mknod=1", BUSYBOX_REF)
+    assert p.returncode == 1 and "lxc-syscalld" in p.stderr and p.stderr.count("\n") == 1
+    assert lxcri("inspect-security", "mk").returncode == 1
+
+
+def test_inspect_security_of_a_stopped_container(lxcri: Lxcri) -> None:
+    p = lxcri("create", "--name", "cold", "--features", "nesting", "--cap-drop", "ALL", BUSYBOX_REF)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(lxcri("inspect-security", "cold", "-o", "json").stdout)
+    assert doc["status"] != "running" and doc["process"] is None and doc["pid"] is None
+    assert doc["capabilities"] == [] and doc["features"]["nesting"] is True
+    assert doc["idmaps"] == ["u 0 100000 65536", "g 0 100000 65536"]
+    assert lxcri("inspect-security", "cold").returncode == 0
