@@ -30,7 +30,7 @@ from lxcri_core.containers.record import (
     save_record,
     state_dir,
 )
-from lxcri_core.containers.subids import ensure_root_subids
+from lxcri_core.containers.subids import check_root_subids, ensure_root_subids
 from lxcri_core.containers.volume_ops import volumes_locked
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
 from lxcri_core.errors import BackendError
@@ -114,7 +114,18 @@ def _create_locked(
     if unpriv:
         umap = probe.security.idmaps[0]
         idmap = IdMap(umap.host, umap.count)
-        ensure_root_subids(umap.host, umap.count)
+        if opts.idmap:  # the user's range: it must be root's already (subids.check_root_subids)
+            from lxcri_core.containers.private import PASSAGE_GID
+
+            if umap.host != PASSAGE_GID:
+                raise BackendError(
+                    f"--idmap {opts.idmap}: on the lxc backend a container's root passes "
+                    f"through lxcri's private root as host gid {PASSAGE_GID} only; use a map "
+                    f"from {PASSAGE_GID} or a Proxmox backend (lxc.idmap in pct.conf)"
+                )
+            check_root_subids(umap.host, umap.count)
+        else:
+            ensure_root_subids(umap.host, umap.count)
     backend = open_backend(cfg, storage)
     with store.in_use():  # image prune waits: the blobs and the chain stay until the rootfs
         chain = backend.prepare_image(store, rec.descriptor.digest, idmap)

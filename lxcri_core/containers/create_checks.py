@@ -56,6 +56,10 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
         if u.name == "nofile":
             _check_nofile(u.soft, u.hard)
     devices = tuple(_host_device(d) for d in spec.devices)
+    from lxcri_core.security.advice import bind_mount_warnings, security_warnings
+
+    for warning in (*security_warnings(spec), *bind_mount_warnings(spec)):
+        log.warning(warning)
     return dataclasses.replace(spec, ports=tuple(ports), devices=devices)
 
 

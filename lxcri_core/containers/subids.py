@@ -64,6 +64,25 @@ def _refuse_overlaps(path: Path, text: str, start: int, count: int) -> None:
     )
 
 
+def check_root_subids(start: int, count: int, etc: Path = Path("/etc")) -> None:
+    """A map the user chose (``--idmap``) must already be root's in both files; lxcri adds
+    only its default range by itself."""
+    for name in ("subuid", "subgid"):
+        path = etc / name
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            text = ""
+        _refuse_overlaps(path, text, start, count)
+        if not covers(text, "root", start, count):
+            flag = "--add-subuids" if name == "subuid" else "--add-subgids"
+            raise ConfigError(
+                f"--idmap {start}:{count}: {path} does not give root ids "
+                f"{start}-{start + count - 1}; add them (usermod {flag} "
+                f"{start}-{start + count - 1} root) or pick a delegated range"
+            )
+
+
 def ensure_root_subids(start: int, count: int, etc: Path = Path("/etc")) -> None:
     for name in ("subuid", "subgid"):
         path = etc / name

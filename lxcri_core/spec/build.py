@@ -35,6 +35,7 @@ from lxcri_core.spec.model import (
     ContainerSpec,
     Device,
     Healthcheck,
+    IdMap,
     Mount,
     NetworkSpec,
     PortMapping,
@@ -240,25 +241,58 @@ def _network(opts: o.RunOptions) -> NetworkSpec:
 def _security(opts: o.RunOptions) -> SecuritySpec:
     seccomp = "default"
     nnp = False
+    apparmor = ""
+    labels: list[str] = []
     for item in opts.security_opts:
         key, val = o.parse_security_opt(item)
         if key == "seccomp":
             seccomp = val
+        elif key == "apparmor":
+            apparmor = val
+        elif key == "label":
+            labels.append(val)
         else:
             nnp = val == "true"
     caps = o.apply_capabilities(DOCKER_DEFAULT_CAPS, opts.cap_add, opts.cap_drop)
+    features = o.parse_features(opts.features)
     if opts.privileged:
         caps, seccomp = None, "unconfined"
+    profile, unsupported = "", tuple[str, ...]()
+    if seccomp not in ("default", "unconfined"):
+        from lxcri_core.security.seccomp import load_profile
+
+        tr = load_profile(seccomp, caps)
+        profile, unsupported = tr.text, tr.unsupported
+    from lxcri_core.security.lsm import selinux_context
+
     return SecuritySpec(
         privileged=opts.privileged,
-        idmaps=() if opts.privileged else SecuritySpec().idmaps,
-        nesting=opts.nesting,
-        keyctl=opts.keyctl,
-        fuse=opts.fuse,
+        idmaps=_idmaps(opts),
+        nesting=features.get("nesting", opts.nesting),
+        keyctl=features.get("keyctl", opts.keyctl),
+        fuse=features.get("fuse", opts.fuse),
+        mknod=features.get("mknod", False),
         capabilities=caps,
         seccomp=seccomp,
         no_new_privileges=nnp,
+        seccomp_profile=profile,
+        seccomp_unsupported=unsupported,
+        apparmor_profile=apparmor,
+        selinux_context=selinux_context(labels),
     )
+
+
+def _idmaps(opts: o.RunOptions) -> tuple[IdMap, ...]:
+    if opts.privileged:
+        if opts.idmap:
+            raise SpecError("--idmap maps an unprivileged container's ids; drop --privileged")
+        return ()
+    if not opts.idmap:
+        return SecuritySpec().idmaps
+    m = IdMap.parse(opts.idmap)
+    if m.host == 0:  # container root would be host root: that is --privileged, said plainly
+        raise SpecError(f"--idmap {opts.idmap}: host ids from 0 include root; start above 0")
+    return (IdMap(m.host, m.count, kind="u"), IdMap(m.host, m.count, kind="g"))
 
 
 def _user(img: Mapping[str, Any], opts: o.RunOptions, rootfs: Path | None) -> User:

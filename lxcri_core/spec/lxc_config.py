@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxcri_core.errors import SpecError
+from lxcri_core.security.lsm import APPARMOR_DEFAULT
+from lxcri_core.security.seccomp import BASE_DENY, default_profile
 from lxcri_core.spec.etc_files import etc_files
 from lxcri_core.spec.model import ContainerSpec, Device, Mount, TmpfsMount
 
@@ -55,29 +57,14 @@ SECCOMP_FILE = "seccomp"
 #: CPU bandwidth period (µs) for quota-based CPU limits.
 CPU_PERIOD = 100000
 
-#: lxcri's default seccomp profile (LXC syntax): docker's most important denials.
-DEFAULT_SECCOMP = """2
-denylist
-reject_force_umount
-[all]
-kexec_load errno 1
-kexec_file_load errno 1
-open_by_handle_at errno 1
-init_module errno 1
-finit_module errno 1
-delete_module errno 1
-iopl errno 1
-ioperm errno 1
-swapon errno 1
-swapoff errno 1
-acct errno 1
-bpf errno 1
-perf_event_open errno 1
-userfaultfd errno 1
-lookup_dcookie errno 1
-"""
-#: Unprivileged containers see keyctl as missing (ENOSYS), as on Proxmox.
-KEYCTL_DENY = "keyctl errno 38\n"
+#: The start of lxcri's default seccomp profile (LXC syntax), what every container gets;
+#: ``security.seccomp.default_profile`` adds the rules that depend on the container.
+DEFAULT_SECCOMP = (
+    "\n".join(
+        ["2", "denylist", "reject_force_umount", "[all]", *(f"{n} errno 1" for n in BASE_DENY)]
+    )
+    + "\n"
+)
 
 #: The device nodes a container may use (LXC's common.conf list).
 _DEVICES = (
@@ -369,12 +356,33 @@ def render_lxc_config(
         add("lxc.no_new_privs", 1)
     if sec.seccomp == "default":
         if seccomp_path is None:
-            profile = DEFAULT_SECCOMP + ("" if sec.keyctl or sec.privileged else KEYCTL_DENY)
+            profile = default_profile(
+                sec.capabilities, keyctl=sec.keyctl, nesting=sec.nesting, privileged=sec.privileged
+            )
             files[SECCOMP_FILE] = profile.encode()
             seccomp_path = state_dir / SECCOMP_FILE
         add("lxc.seccomp.profile", seccomp_path)
+    elif sec.seccomp_profile:  # the user's, read and translated at create
+        files[SECCOMP_FILE] = sec.seccomp_profile.encode()
+        add("lxc.seccomp.profile", state_dir / SECCOMP_FILE)
     elif sec.seccomp != "unconfined":
         add("lxc.seccomp.profile", sec.seccomp)
+    # AppArmor as Proxmox writes it (make_apparmor_config); LXC ignores these keys on a
+    # kernel without AppArmor
+    add("lxc.apparmor.profile", sec.apparmor_profile or APPARMOR_DEFAULT)
+    if not sec.apparmor_profile or sec.apparmor_profile == APPARMOR_DEFAULT:
+        if not sec.nesting:  # a container must not chown /proc or /sys for the host
+            add("lxc.apparmor.raw", "deny mount -> /proc/,")
+            add("lxc.apparmor.raw", "deny mount -> /sys/,")
+        if sec.fuse:
+            add("lxc.apparmor.raw", "mount fstype=fuse,")
+    if sec.selinux_context:
+        add("lxc.selinux.context", sec.selinux_context)
+    if sec.mknod and sec.unprivileged:
+        raise SpecError(
+            "features mknod=1 needs Proxmox's lxc-syscalld (the pve-local or pve-api "
+            "backend); on plain LXC an unprivileged container cannot create device nodes"
+        )
     if sec.privileged:
         # an unprivileged container cannot mknod anyway; LXC's userns.conf clears these.
         # There a --device node is usable as far as its host permissions let the mapped ids.

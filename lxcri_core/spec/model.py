@@ -294,9 +294,20 @@ class SecuritySpec:
     #: Capabilities the container keeps (after ``--cap-add``/``--cap-drop``);
     #: None means every capability (``--cap-add ALL``).
     capabilities: tuple[str, ...] | None = DOCKER_DEFAULT_CAPS
-    #: ``default`` (lxcri's profile), ``unconfined``, or a path to an LXC seccomp profile.
+    #: ``default`` (lxcri's profile), ``unconfined``, or the path of the profile the user gave.
     seccomp: str = "default"
     no_new_privileges: bool = False
+    #: pct's ``features: mknod=1`` (device nodes through Proxmox's lxc-syscalld)
+    mknod: bool = False
+    #: The user's seccomp profile in LXC's format, read (and translated from JSON) at
+    #: create, so a later change of the file does not change the container.
+    seccomp_profile: str = ""
+    #: What of the user's JSON profile LXC cannot express (``security.seccomp.Translation``).
+    seccomp_unsupported: tuple[str, ...] = ()
+    #: ``--security-opt apparmor=``; ``""`` is the backend's default (``generated``).
+    apparmor_profile: str = ""
+    #: ``--security-opt label=``: the SELinux context (``lxc.selinux.context``); ``""``: none.
+    selinux_context: str = ""
 
     @property
     def unprivileged(self) -> bool:

@@ -102,8 +102,13 @@ class RunOptions:
     fuse: bool = False
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
-    #: docker's ``--security-opt``: ``seccomp=unconfined|PATH``, ``no-new-privileges[:true]``.
+    #: docker's ``--security-opt``: ``seccomp=unconfined|PATH``, ``no-new-privileges[:true]``,
+    #: ``apparmor=PROFILE``, ``label=...``.
     security_opts: tuple[str, ...] = ()
+    #: pct's ``--features nesting=1,keyctl=1,fuse=1,mknod=1`` (or bare names), each item.
+    features: tuple[str, ...] = ()
+    #: ``--idmap BASE:COUNT``: container ids 0..COUNT-1 on host ids from BASE (uids and gids).
+    idmap: str | None = None
     #: ``-P``: every port the image EXPOSEs, each to a free host port.
     publish_all: bool = False
     #: ``--mount type=bind|volume|tmpfs,source=..,target=..[,readonly]`` (docker's syntax).
@@ -459,19 +464,45 @@ def parse_user(value: str) -> tuple[str, str]:
 
 
 def parse_security_opt(value: str) -> tuple[str, str]:
-    """``--security-opt`` items lxcri understands: (``seccomp``, PROFILE) or (``no-new-privileges``,
-    ``true``/``false``)."""
+    """``--security-opt`` items lxcri understands: (``seccomp``, PROFILE),
+    (``no-new-privileges``, ``true``/``false``), (``apparmor``, PROFILE) or
+    (``label``, SELinux context; ``""`` for ``label=disable``)."""
     key, val = re.split(r"[=:]", value, maxsplit=1) if re.search(r"[=:]", value) else (value, "")
     if key == "seccomp" and val:
         return key, val
+    if key in ("apparmor", "label") and val:
+        from lxcri_core.security.lsm import parse_apparmor_opt, parse_label_opt
+
+        return key, parse_apparmor_opt(val) if key == "apparmor" else parse_label_opt(val)
     if key == "no-new-privileges":
         val = val or "true"
         if val not in ("true", "false"):
             raise _bad("--security-opt", value, "no-new-privileges takes true or false")
         return key, val
     raise _bad(
-        "--security-opt", value, "supported: seccomp=unconfined|PATH, no-new-privileges[:true]"
+        "--security-opt",
+        value,
+        "supported: seccomp=unconfined|PATH, no-new-privileges[:true], apparmor=PROFILE, "
+        "label=user:U|role:R|type:T|level:L|disable",
     )
+
+
+#: pct's ``features:`` keys lxcri sets (``mount`` and ``force_rw_sys`` are not offered).
+FEATURES = ("nesting", "keyctl", "fuse", "mknod")
+
+
+def parse_features(items: tuple[str, ...]) -> dict[str, bool]:
+    """``--features nesting=1,keyctl=1`` (pct) or ``--features nesting,fuse`` -> {name: on}."""
+    out: dict[str, bool] = {}
+    for item in items:
+        for part in item.split(","):
+            name, eq, val = part.strip().partition("=")
+            if name not in FEATURES:
+                raise _bad("--features", item, f"{name!r} is not one of {', '.join(FEATURES)}")
+            if eq and val not in ("0", "1"):
+                raise _bad("--features", item, f"{name} takes 0 or 1")
+            out[name] = not eq or val == "1"
+    return out
 
 
 # -- network ------------------------------------------------------------------------------

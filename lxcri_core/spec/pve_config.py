@@ -42,7 +42,7 @@ from lxcri_core.spec.lxc_config import (
     fstab_escape,
     tmpfs_options,
 )
-from lxcri_core.spec.model import ContainerSpec
+from lxcri_core.spec.model import DEFAULT_IDMAPS, ContainerSpec
 from lxcri_core.spec.options import KNOWN_CAPS
 from lxcri_core.spec.pve_entrypoint import PVE_CONTROL_CHARS, pve_entrypoint
 
@@ -582,6 +582,7 @@ def render_pve_config(
         "nesting": True if sec.nesting else None,
         "keyctl": True if sec.keyctl and sec.unprivileged else None,
         "fuse": True if sec.fuse else None,
+        "mknod": True if sec.mknod and sec.unprivileged else None,
     }
     if any(v is not None for v in features.values()):
         m.set("features", render_property_string(features))
@@ -645,6 +646,9 @@ def render_pve_config(
     if net.dns_search:
         m.set("searchdomain", " ".join(net.dns_search))
     m.set("unprivileged", 1 if sec.unprivileged else 0)
+    if sec.unprivileged and tuple(sec.idmaps) != DEFAULT_IDMAPS:  # PVE writes its default itself
+        for idm in sec.idmaps:
+            m.add("lxc.idmap", f"{idm.kind} {idm.start} {idm.host} {idm.count}")
 
     # raw lxc keys, written after the options in restore_oci_archive's order: the
     # environment (write_pct_config puts it before the others), user, cwd, stop signal
@@ -681,7 +685,19 @@ def render_pve_config(
         if dropped:
             m.add("lxc.cap.drop", " ".join(c.lower() for c in dropped))
     if sec.seccomp not in ("default", "unconfined"):
+        if sec.seccomp_unsupported or (
+            sec.seccomp_profile and not _is_lxc_file(sec.seccomp, sec.seccomp_profile)
+        ):
+            raise SpecError(
+                f"--security-opt seccomp={sec.seccomp}: a Proxmox container reads its profile "
+                "from the host at each start; give a profile in LXC's format there (Docker/OCI "
+                "JSON is translated on the lxc backend only)"
+            )
         m.add("lxc.seccomp.profile", sec.seccomp)
+    if sec.apparmor_profile:
+        m.add("lxc.apparmor.profile", sec.apparmor_profile)
+    if sec.selinux_context:
+        m.add("lxc.selinux.context", sec.selinux_context)
     if res.pids_limit is not None:
         m.add("lxc.cgroup2.pids.max", str(res.pids_limit))
     for u in spec.ulimits:
@@ -697,3 +713,13 @@ def render_pve_config(
             f"tmpfs {fstab_escape(t.target.lstrip('/'))} tmpfs {tmpfs_options(t)},create=dir 0 0",
         )
     return cfg
+
+
+def _is_lxc_file(path: str, profile: str) -> bool:
+    """Whether the profile file at ``path`` is the LXC text ``profile`` was read from."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return head in (b"1\n", b"2\n") and profile.startswith(head.decode())

@@ -86,7 +86,16 @@ _RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--cap-drop",), {"multiple": True}),
     (
         ("--security-opt",),
-        {"multiple": True, "help": "seccomp=PROFILE|unconfined, no-new-privileges"},
+        {
+            "multiple": True,
+            "help": "seccomp=PROFILE|unconfined (LXC or Docker JSON), no-new-privileges, "
+            "apparmor=PROFILE, label=type:T|...|disable",
+        },
+    ),
+    (("--idmap",), {"help": "BASE:COUNT: host ids of the container's ids 0..COUNT-1."}),
+    (
+        ("--features",),
+        {"multiple": True, "help": "pct features: nesting=1,keyctl=1,fuse=1,mknod=1"},
     ),
     (("--storage",), {"type": click.Choice(["dir", "overlay", "zfs"]), "help": "Rootfs backend."}),
     (("--insecure",), {"is_flag": True, "help": "Pull over plain http if needed."}),
@@ -143,6 +152,8 @@ def _build_opts(image_args: tuple[str, ...], kw: dict[str, Any]) -> Any:
         cap_add=kw["cap_add"],
         cap_drop=kw["cap_drop"],
         security_opts=kw["security_opt"],
+        features=kw["features"],
+        idmap=kw["idmap"],
         publish_all=kw["publish_all"],
         mounts=kw["mount"],
         tmpfs=kw["tmpfs"],

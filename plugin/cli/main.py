@@ -51,6 +51,7 @@ COMMANDS: dict[str, str] = {
     "stats": "lxcri_pve.cli.ops_cmds:stats",
     "cp": "lxcri_pve.cli.copy_cmd:cp",
     "inspect-storage": "lxcri_pve.cli.storage_cmds:inspect_storage",
+    "inspect-security": "lxcri_pve.cli.security_cmds:inspect_security",
 }
 
 

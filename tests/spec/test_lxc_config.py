@@ -133,15 +133,18 @@ def test_security_variants(tmp_path):
     assert priv.value("lxc.seccomp.profile") is None
     assert priv.value("lxc.cgroup.devices.deny") == "a"
     assert "c 1:3 rwm" in priv.values("lxc.cgroup2.devices.allow")
+    strict = tmp_path / "strict.seccomp"
+    strict.write_text("2\ndenylist\nmount errno 1\n")
     _, nnp = _render(
         tmp_path,
-        security_opts=("no-new-privileges", "seccomp=/etc/lxcri/strict.seccomp"),
+        security_opts=("no-new-privileges", f"seccomp={strict}"),
         cap_drop=("ALL",),
         user="1000:1000",
     )
     assert nnp.value("lxc.no_new_privs") == "1"
-    assert nnp.value("lxc.seccomp.profile") == "/etc/lxcri/strict.seccomp"
-    assert "seccomp" not in nnp.files
+    # read at create: the container keeps the profile it was created with
+    assert nnp.value("lxc.seccomp.profile") == "/run/lxcri/web/seccomp"
+    assert nnp.files["seccomp"] == strict.read_bytes()
     assert nnp.value("lxc.cap.keep") == "none"
     # without CAP_SETUID the shim cannot switch: LXC does, and there is no user file
     assert (nnp.value("lxc.init.uid"), nnp.value("lxc.init.gid")) == ("1000", "1000")

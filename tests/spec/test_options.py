@@ -236,7 +236,7 @@ def test_user_and_security_opts():
     assert o.parse_security_opt("seccomp:/etc/x.seccomp") == ("seccomp", "/etc/x.seccomp")
     assert o.parse_security_opt("no-new-privileges") == ("no-new-privileges", "true")
     assert o.parse_security_opt("no-new-privileges:false") == ("no-new-privileges", "false")
-    for bad in ("apparmor=x", "no-new-privileges=maybe", "seccomp="):
+    for bad in ("apparmor=x y", "no-new-privileges=maybe", "seccomp=", "selinux=x"):
         with pytest.raises(SpecError, match="--security-opt"):
             o.parse_security_opt(bad)
 

@@ -40,3 +40,18 @@ def test_disjoint_ranges_get_roots_entry(tmp_path: Path) -> None:
         assert lines == ["alice:165536:65536", "1001:231072:65536", "root:100000:65536"]
     ensure_root_subids(100000, 65536, tmp_path)  # covered: unchanged
     assert (tmp_path / "subuid").read_text().count("root:") == 1
+
+
+def test_a_chosen_map_must_be_delegated_to_root(tmp_path):
+    from lxcri_core.containers.subids import check_root_subids
+
+    (tmp_path / "subuid").write_text("root:100000:65536\nroot:200000:65536\n")
+    (tmp_path / "subgid").write_text("root:100000:65536\n")
+    with pytest.raises(ConfigError, match=r"subgid does not give root ids 200000-265535"):
+        check_root_subids(200000, 65536, tmp_path)
+    (tmp_path / "subgid").write_text("root:200000:65536\nalice:250000:10\n")
+    with pytest.raises(ConfigError, match="alice"):  # another user's range inside the map
+        check_root_subids(200000, 65536, tmp_path)
+    (tmp_path / "subgid").write_text("root:200000:65536\n")
+    check_root_subids(200000, 65536, tmp_path)
+    assert (tmp_path / "subgid").read_text() == "root:200000:65536\n"  # checked, not changed
