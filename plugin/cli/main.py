@@ -51,6 +51,9 @@ COMMANDS: dict[str, str] = {
     "stats": "lxcri_pve.cli.ops_cmds:stats",
     "cp": "lxcri_pve.cli.copy_cmd:cp",
     "inspect-storage": "lxcri_pve.cli.storage_cmds:inspect_storage",
+    "stack": "lxcri_pve.cli.stack_cmds:stack",
+    "up": "lxcri_pve.cli.stack_cmds:up",
+    "down": "lxcri_pve.cli.stack_cmds:down",
 }
 
 

@@ -1,0 +1,633 @@
+"""Read a stack file: a subset of the compose format, checked key by key.
+
+Every error names the path of the bad value (``services.web.ports[1]: ...``);
+a key lxcri does not know is an error naming it, never silently ignored (a
+``networks:`` or ``secrets:`` left out would make the stack do less than its
+author meant). Top-level ``x-*`` keys are accepted: compose defines them as
+ignored by design (a place for YAML anchors), they configure nothing.
+
+As an attacker would try it: the file is read up to ``MAX_FILE`` bytes; YAML
+aliases are counted as what they expand to (a "billion laughs" file is
+refused before anything walks it), recursive aliases and nesting too deep for
+the parser are refused; duplicate keys are errors (the YAML library keeps the
+last one silently). YAML 1.1's surprises are turned off as compose (YAML 1.2)
+has them off: ``80:80`` stays a string (not the base-60 number 4880) and
+``no``/``yes``/``on``/``off`` stay strings (``restart: no`` means "no").
+``env_file`` paths and relative bind sources must stay inside the stack's folder:
+no absolute path, no ``..``, no symbolic link on the way (each step opened
+with O_NOFOLLOW).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shlex
+import stat
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from lxcri_core import ids
+from lxcri_core.errors import SpecError
+from lxcri_core.spec import options as o
+from lxcri_core.stacks.model import Condition, EnvFile, Healthcheck, Service, Stack, VolumeUse
+
+#: a stack file larger than this is refused (real ones are a few KiB)
+MAX_FILE = 1 << 20
+#: an env_file larger than this is refused
+MAX_ENV_FILE = 1 << 20
+#: YAML nodes after alias expansion; far above any real stack file
+MAX_NODES = 100_000
+#: the names lxcri's container names may hold (compose's project-name rule)
+_STACK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z", re.ASCII)
+#: a volume key; with the stack name it becomes a volume name
+_VOLUME_KEY = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z", re.ASCII)
+
+TOP_KEYS = ("version", "name", "services", "volumes")
+SERVICE_KEYS = (
+    "image",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "volumes",
+    "depends_on",
+    "restart",
+    "healthcheck",
+    "hostname",
+    "user",
+    "working_dir",
+    "labels",
+    "mem_limit",
+    "cpus",
+)
+HEALTH_KEYS = ("test", "interval", "timeout", "start_period", "retries", "disable")
+CONDITIONS: tuple[Condition, ...] = ("service_started", "service_healthy")
+
+
+def _err(path: str, why: str) -> SpecError:
+    return SpecError(f"{path}: {why}" if path else why)
+
+
+# -- YAML, safely -------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2's scalars where compose relies on them."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        if ":" in node.value:  # base 60 in YAML 1.1: "80:80" would become 4880
+            return node.value
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> Any:
+        if ":" in node.value:
+            return node.value
+        return super().construct_yaml_float(node)
+
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> Any:
+        if node.value.lower() not in ("true", "false"):  # yes/no/on/off are strings in 1.2
+            return node.value
+        return super().construct_yaml_bool(node)
+
+    # timestamps stay strings: nothing in a stack is a date
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        return node.value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _Loader.construct_yaml_bool)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def _check_nodes(root: yaml.Node, where: str) -> None:
+    """Refuse expansion bombs, recursive aliases and duplicate keys, in linear time.
+
+    An alias is the same node object as its anchor: the expanded size of each
+    node is computed once (memo by identity) and summed wherever it is used.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _err(where, "a YAML alias refers to itself (a recursive structure)")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+        elif isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value != "<<":
+                    if k.value in seen:
+                        line = k.start_mark.line + 1
+                        raise _err(where, f"line {line}: key {k.value!r} is given twice")
+                    seen.add(k.value)
+                total += size(k) + size(v)
+            if total > MAX_NODES:
+                raise _err(where, f"more than {MAX_NODES} values after expanding YAML aliases")
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_NODES:
+            raise _err(where, f"more than {MAX_NODES} values after expanding YAML aliases")
+        return total
+
+    size(root)
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """The document in ``text`` (``where`` names it in errors), checked as the module says."""
+    if len(text) > MAX_FILE:
+        raise _err(where, f"larger than {MAX_FILE} bytes")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, where)
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise _err(where, f"{at}not valid YAML: {problem}") from None
+    except RecursionError:
+        raise _err(where, "nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+# -- files inside the stack's folder ------------------------------------------------------
+
+
+def _open_inside(folder: Path, rel: str, path: str, *, want_dir: bool = False) -> int:
+    """An fd of ``rel`` below ``folder``: relative, no ``..``, no symlink at any step."""
+    if not rel or rel.startswith("/") or rel.startswith("~"):
+        raise _err(path, f"{rel!r} must be a path relative to the stack's folder")
+    parts = [p for p in rel.split("/") if p and p != "."]
+    if ".." in parts:
+        raise _err(path, f"{rel!r} must not leave the stack's folder ('..')")
+    if "\x00" in rel:
+        raise _err(path, "a path must not contain a NUL byte")
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        raise _err(path, f"cannot open the stack's folder {folder}: {e.strerror}") from None
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+            if not last or want_dir:
+                flags |= os.O_DIRECTORY
+            else:
+                flags |= os.O_NONBLOCK  # a FIFO must not hang the parse
+            try:
+                nfd = os.open(part, flags, dir_fd=fd)
+            except OSError as e:
+                why = (
+                    "a symbolic link or a non-directory is on the way (refused: it could "
+                    "lead out of the stack's folder)"
+                    if e.errno in (errno.ELOOP, errno.ENOTDIR)
+                    else e.strerror
+                )
+                raise _err(path, f"{rel!r}: {why}") from None
+            os.close(fd)
+            fd = nfd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_env_file(folder: Path, rel: str, path: str) -> EnvFile:
+    fd = _open_inside(folder, rel, path)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _err(path, f"{rel!r} is not a regular file")
+        if st.st_size > MAX_ENV_FILE:
+            raise _err(path, f"{rel!r} is larger than {MAX_ENV_FILE} bytes")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_ENV_FILE + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_ENV_FILE:
+        raise _err(path, f"{rel!r} is larger than {MAX_ENV_FILE} bytes")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise _err(path, f"{rel!r} is not UTF-8 text") from None
+    return EnvFile(rel, text)
+
+
+def _inside_dir(folder: Path, rel: str, path: str) -> str:
+    """The absolute path of an existing directory or file ``rel`` in the folder (bind source)."""
+    fd = _open_inside(folder, rel, path, want_dir=False)
+    os.close(fd)
+    parts = [p for p in rel.split("/") if p and p != "."]
+    return str(folder.joinpath(*parts)) if parts else str(folder)
+
+
+# -- value checks -------------------------------------------------------------------------
+
+
+def _mapping(value: Any, path: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _err(path, f"expected a mapping, got {_kind(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise _err(path, f"key {key!r} must be a string")
+        if allowed is not None and key not in allowed:
+            where = f"{path}.{key}" if path else key
+            raise _err(
+                where,
+                f"unknown key {key!r}; lxcri stacks know {', '.join(allowed)} here",
+            )
+    return cast(dict[str, Any], value)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+
+
+def _string(value: Any, path: str, *, numbers: bool = False) -> str:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise _err(path, "must not contain a NUL byte")
+        return value
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _err(path, f"expected a string, got {_kind(value)}")
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _err(path, f"expected a list, got {_kind(value)}")
+    return value
+
+
+def _argv(value: Any, path: str) -> tuple[str, ...]:
+    """``command``/``entrypoint``: a list of strings, or a string split as a shell would."""
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as e:
+            raise _err(path, f"cannot split {value!r}: {e}") from None
+    return tuple(_string(v, f"{path}[{i}]") for i, v in enumerate(_list(value, path)))
+
+
+def _checked(path: str, check: Callable[[], Any]) -> Any:
+    """Run a docker-option parser; its SpecError gets the path in front."""
+    try:
+        return check()
+    except SpecError as e:
+        raise _err(path, str(e)) from None
+
+
+def _key_values(value: Any, path: str, what: str) -> list[tuple[str, str | None]]:
+    """``environment``/``labels``: a list of ``K=V`` (``K`` alone: no value) or a mapping."""
+    out: list[tuple[str, str | None]] = []
+    if isinstance(value, dict):
+        for k, v in _mapping(value, path, None).items():
+            p = f"{path}.{k}"
+            if v is None:
+                out.append((k, None))
+            elif isinstance(v, bool):
+                out.append((k, "true" if v else "false"))
+            else:
+                out.append((k, _string(v, p, numbers=True)))
+        return out
+    for i, item in enumerate(_list(value, path)):
+        text = _string(item, f"{path}[{i}]")
+        k, eq, v = text.partition("=")
+        out.append((k, v if eq else None))
+    if not out and what == "labels":
+        return out
+    return out
+
+
+def _env(value: Any, path: str) -> tuple[str, ...]:
+    out = []
+    for i, (k, v) in enumerate(_key_values(value, path, "environment")):
+        p = f"{path}.{k}" if isinstance(value, dict) else f"{path}[{i}]"
+        item = k if v is None else f"{k}={v}"
+        _checked(p, partial(o.parse_env, item, {}, flag="environment"))
+        out.append(item)
+    return tuple(out)
+
+
+def _labels(value: Any, path: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i, (k, v) in enumerate(_key_values(value, path, "labels")):
+        p = f"{path}.{k}" if isinstance(value, dict) else f"{path}[{i}]"
+        _checked(p, partial(o.parse_label, f"{k}={v or ''}"))
+        if k.startswith("io.lxcri.stack"):
+            raise _err(p, f"label {k!r} is lxcri's own (it marks the stack's containers)")
+        out[k] = v or ""
+    return out
+
+
+def _port(value: Any, path: str) -> str:
+    if isinstance(value, dict):
+        m = _mapping(value, path, ("target", "published", "host_ip", "protocol"))
+        if "target" not in m:
+            raise _err(path, "the long form needs target: (the container's port)")
+        text = _string(m["target"], f"{path}.target", numbers=True)
+        if m.get("published") is not None:
+            text = _string(m["published"], f"{path}.published", numbers=True) + ":" + text
+        if m.get("host_ip") is not None:
+            ip = _string(m["host_ip"], f"{path}.host_ip")
+            ip = f"[{ip}]" if ":" in ip else ip
+            text = f"{ip}:{text}" if m.get("published") is not None else f"{ip}::{text}"
+        if m.get("protocol") is not None:
+            text += "/" + _string(m["protocol"], f"{path}.protocol")
+    else:
+        text = _string(value, path, numbers=True)
+    _checked(path, lambda: o.parse_port(text))
+    return text
+
+
+def _volume_use(value: Any, path: str, folder: Path, declared: set[str]) -> VolumeUse:
+    if isinstance(value, dict):
+        m = _mapping(value, path, ("type", "source", "target", "read_only"))
+        kind = _string(m.get("type", "volume"), f"{path}.type")
+        if kind not in ("volume", "bind"):
+            raise _err(f"{path}.type", f"{kind!r}: lxcri stacks know volume and bind")
+        if "target" not in m:
+            raise _err(path, "target: (the path in the container) is required")
+        target = _string(m["target"], f"{path}.target")
+        source = _string(m["source"], f"{path}.source") if m.get("source") is not None else ""
+        ro = m.get("read_only", False)
+        if not isinstance(ro, bool):
+            raise _err(f"{path}.read_only", f"expected true or false, got {_kind(ro)}")
+        if kind == "bind" and not source:
+            raise _err(path, "a bind mount needs source:")
+        mode = "ro" if ro else "rw"
+    else:
+        text = _string(value, path)
+        parts = text.split(":")
+        if len(parts) > 3 or not all(parts):
+            raise _err(path, f"{text!r}: expected SOURCE:TARGET[:ro|rw] or TARGET")
+        mode = parts[2] if len(parts) == 3 else "rw"
+        if mode not in ("ro", "rw"):
+            raise _err(path, f"{text!r}: unknown mode {mode!r}; use ro or rw")
+        source, target = (parts[0], parts[1]) if len(parts) >= 2 else ("", parts[0])
+    target = _checked(path, lambda: o.check_ctr_path("volumes", target, target))
+    ro_flag = mode == "ro"
+    if not source:
+        return VolumeUse("anonymous", "", target, ro_flag)
+    if source.startswith("/"):
+        if ".." in source.split("/") or "\x00" in source:
+            raise _err(path, f"host path {source!r} must not contain '..'")
+        return VolumeUse("bind", source, target, ro_flag)
+    if source.startswith(".") or source.startswith("~") or "/" in source:
+        return VolumeUse("bind", _inside_dir(folder, source, path), target, ro_flag)
+    if source not in declared:
+        raise _err(path, f"volume {source!r} is not declared in the top-level volumes:")
+    return VolumeUse("volume", source, target, ro_flag)
+
+
+def _healthcheck(value: Any, path: str) -> Healthcheck:
+    m = _mapping(value, path, HEALTH_KEYS)
+    disable = m.get("disable", False)
+    if not isinstance(disable, bool):
+        raise _err(f"{path}.disable", f"expected true or false, got {_kind(disable)}")
+    test: str | None = None
+    if "test" in m:
+        raw = m["test"]
+        p = f"{path}.test"
+        if isinstance(raw, str):
+            test = raw
+        else:
+            items = [_string(v, f"{p}[{i}]") for i, v in enumerate(_list(raw, p))]
+            if not items or items[0] not in ("CMD", "CMD-SHELL", "NONE"):
+                raise _err(p, "a list starts with CMD, CMD-SHELL or NONE")
+            if items[0] == "NONE":
+                disable = True
+            elif len(items) < 2:
+                raise _err(p, f"{items[0]} needs a command after it")
+            elif items[0] == "CMD-SHELL":
+                if len(items) != 2:
+                    raise _err(p, "CMD-SHELL takes one string (the shell command)")
+                test = items[1]
+            else:
+                test = shlex.join(items[1:])
+        if test is not None and not test.strip():
+            raise _err(p, "the test command is empty")
+    durations: dict[str, str | None] = {}
+    for key in ("interval", "timeout", "start_period"):
+        if m.get(key) is None:
+            durations[key] = None
+            continue
+        text = _string(m[key], f"{path}.{key}")
+        _checked(f"{path}.{key}", partial(o.parse_duration, text, key))
+        durations[key] = text
+    retries = m.get("retries")
+    if retries is not None and (
+        not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 1000
+    ):
+        raise _err(f"{path}.retries", "expected a whole number from 0 to 1000")
+    return Healthcheck(
+        test,
+        durations["interval"],
+        durations["timeout"],
+        durations["start_period"],
+        retries,
+        disable,
+    )
+
+
+def _depends_on(value: Any, path: str) -> dict[str, Condition]:
+    out: dict[str, Condition] = {}
+    if isinstance(value, dict):
+        for name, spec in _mapping(value, path, None).items():
+            p = f"{path}.{name}"
+            cond: Any = "service_started"
+            if spec is not None:
+                cond = _mapping(spec, p, ("condition",)).get("condition", "service_started")
+            if cond not in CONDITIONS:
+                raise _err(
+                    f"{p}.condition",
+                    f"{cond!r}: lxcri stacks know {' and '.join(CONDITIONS)}",
+                )
+            out[name] = cond
+        return out
+    for i, item in enumerate(_list(value, path)):
+        out[_string(item, f"{path}[{i}]")] = "service_started"
+    return out
+
+
+def check_service_name(name: str, path: str) -> str:
+    """A service name becomes a host name in the other containers' /etc/hosts."""
+    if not o.is_hostname(name) or len(name) > 63:
+        raise _err(
+            path,
+            f"service name {name!r}: use letters, digits, inner '-' and '.' "
+            "(it is the host name the other services reach it by)",
+        )
+    return name
+
+
+def _service(name: str, value: Any, path: str, folder: Path, declared: set[str]) -> Service:
+    m = _mapping(value, path, SERVICE_KEYS)
+    if "image" not in m:
+        raise _err(path, "image: is required (lxcri stacks do not build images)")
+    image = _string(m["image"], f"{path}.image")
+    if not image.strip():
+        raise _err(f"{path}.image", "the image reference is empty")
+    kw: dict[str, Any] = {}
+    for key in ("command", "entrypoint"):
+        if m.get(key) is not None:
+            kw[key] = _argv(m[key], f"{path}.{key}")
+    if m.get("environment") is not None:
+        kw["environment"] = _env(m["environment"], f"{path}.environment")
+    if m.get("env_file") is not None:
+        raw = m["env_file"]
+        p = f"{path}.env_file"
+        files = [raw] if isinstance(raw, str) else _list(raw, p)
+        kw["env_files"] = tuple(
+            read_env_file(folder, _string(f, p if isinstance(raw, str) else f"{p}[{i}]"), p)
+            for i, f in enumerate(files)
+        )
+        for env_file in kw["env_files"]:  # its lines are checked now, values taken at `up`
+            _checked(p, partial(o.parse_env_file, env_file.text, {}, source=env_file.path))
+    if m.get("ports") is not None:
+        p = f"{path}.ports"
+        kw["ports"] = tuple(_port(v, f"{p}[{i}]") for i, v in enumerate(_list(m["ports"], p)))
+    if m.get("volumes") is not None:
+        p = f"{path}.volumes"
+        kw["volumes"] = tuple(
+            _volume_use(v, f"{p}[{i}]", folder, declared)
+            for i, v in enumerate(_list(m["volumes"], p))
+        )
+    if m.get("depends_on") is not None:
+        kw["depends_on"] = _depends_on(m["depends_on"], f"{path}.depends_on")
+    if m.get("restart") is not None:
+        text = _string(m["restart"], f"{path}.restart")
+        _checked(f"{path}.restart", lambda: o.parse_restart(text))
+        kw["restart"] = text
+    if m.get("healthcheck") is not None:
+        kw["healthcheck"] = _healthcheck(m["healthcheck"], f"{path}.healthcheck")
+    if m.get("hostname") is not None:
+        text = _string(m["hostname"], f"{path}.hostname")
+        kw["hostname"] = _checked(f"{path}.hostname", lambda: o.parse_hostname(text, "hostname"))
+    if m.get("user") is not None:
+        text = _string(m["user"], f"{path}.user", numbers=True)
+        _checked(f"{path}.user", lambda: o.parse_user(text))
+        kw["user"] = text
+    if m.get("working_dir") is not None:
+        text = _string(m["working_dir"], f"{path}.working_dir")
+        kw["working_dir"] = _checked(
+            f"{path}.working_dir", lambda: o.check_ctr_path("working_dir", text, text)
+        )
+    if m.get("labels") is not None:
+        kw["labels"] = _labels(m["labels"], f"{path}.labels")
+    if m.get("mem_limit") is not None:
+        text = _string(m["mem_limit"], f"{path}.mem_limit", numbers=True)
+        _checked(f"{path}.mem_limit", lambda: o.parse_memory(text, "mem_limit"))
+        kw["mem_limit"] = text
+    if m.get("cpus") is not None:
+        text = _string(m["cpus"], f"{path}.cpus", numbers=True)
+        _checked(f"{path}.cpus", lambda: o.parse_cpus(text))
+        kw["cpus"] = text
+    return Service(name=name, image=image, **kw)
+
+
+def default_name(folder: Path) -> str:
+    """The folder's name as docker compose makes a project name of it: lower case, only
+    letters, digits, '_' and '-', starting with a letter or digit."""
+    name = re.sub(r"[^a-z0-9_-]", "", folder.name.lower())
+    return name.lstrip("_-")
+
+
+def parse_stack(data: Any, folder: Path, where: str = "") -> Stack:
+    """A Stack from a loaded document; ``folder`` is where relative paths start."""
+    top = _mapping(data if data is not None else {}, "", None)
+    for key in top:
+        if key not in TOP_KEYS and not key.startswith("x-"):
+            raise _err(key, f"unknown key {key!r}; lxcri stacks know {', '.join(TOP_KEYS)}")
+    if "version" in top and not isinstance(top["version"], str | int | float):
+        raise _err("version", f"expected a string, got {_kind(top['version'])}")
+    if top.get("name") is not None:
+        name = _string(top["name"], "name")
+        if not _STACK_NAME.match(name):
+            raise _err(
+                "name",
+                f"{name!r}: use lower-case letters, digits, '_' and '-', "
+                "starting with a letter or digit",
+            )
+    else:
+        name = default_name(folder)
+        if not name:
+            raise _err("", f"the folder name {folder.name!r} makes no stack name; add a name: key")
+    declared: list[str] = []
+    if top.get("volumes") is not None:
+        for key, spec in _mapping(top["volumes"], "volumes", None).items():
+            p = f"volumes.{key}"
+            if not _VOLUME_KEY.match(key):
+                raise _err(p, f"volume name {key!r}: use letters, digits, '_', '.' and '-'")
+            if spec is not None:
+                _mapping(spec, p, ())
+            ids.check_id(f"{name}_{key}", f"volume name at {p}", SpecError)
+            declared.append(key)
+    if top.get("services") is None:
+        raise _err("services", "at least one service is required")
+    services: dict[str, Service] = {}
+    for svc, spec in _mapping(top["services"], "services", None).items():
+        path = f"services.{svc}"
+        check_service_name(svc, path)
+        ids.check_id(f"{name}-{svc}-1", f"container name for {path}", SpecError)
+        services[svc] = _service(svc, spec, path, folder, set(declared))
+    if not services:
+        raise _err("services", "at least one service is required")
+    for service in services.values():
+        where = f"services.{service.name}.depends_on"
+        for dep in service.depends_on:
+            if dep not in services:
+                raise _err(where, f"no service named {dep!r}")
+            if dep == service.name:
+                raise _err(where, "a service cannot depend on itself")
+    return Stack(name=name, folder=folder, services=services, volumes=tuple(declared))
+
+
+def load_stack(path: Path) -> Stack:
+    """Read and check the stack file at ``path`` (its errors start with the file's name)."""
+    try:
+        with open(path, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise SpecError(f"{path}: not a regular file")
+            data = f.read(MAX_FILE + 1)
+    except OSError as e:
+        raise SpecError(f"{path}: {e.strerror}") from None
+    if len(data) > MAX_FILE:
+        raise SpecError(f"{path}: larger than {MAX_FILE} bytes")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not UTF-8 text") from None
+    folder = path.absolute().parent
+    try:
+        return parse_stack(load_yaml(text, ""), folder)
+    except SpecError as e:
+        raise SpecError(f"{path}: {e}") from None
