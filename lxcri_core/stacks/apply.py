@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 #: how long ``up`` waits for a ``service_healthy`` dependency by default (seconds)
 HEALTH_TIMEOUT = 120.0
 _POLL = 0.5
+#: how long a health of "" may last before a service counts as having no healthcheck
+_NO_HEALTH_GRACE = 10.0
 
 Progress = Callable[[str], None]
 
@@ -134,6 +136,16 @@ def wait_healthy(backend: Backend, stack: Stack, service: str, deadline: float) 
     """Until ``service``'s container reports healthy; BackendError when it cannot be
     (no healthcheck, stopped, unhealthy) or the deadline passes."""
     name = container_name(stack, service)
+    hc = stack.services[service].healthcheck
+    if hc is not None and hc.disable:
+        raise BackendError(
+            f"service {service} has its healthcheck disabled; depend on it with "
+            "condition: service_started"
+        )
+    # right after a start the supervisor has not reported a health yet: "" means
+    # "no healthcheck" only when the file gives none and none shows up for a while
+    # (the image may have one)
+    no_health_by = deadline if hc and hc.test else time.monotonic() + _NO_HEALTH_GRACE
     while True:
         st = backend.status(CtRef(name))
         if st.health == "healthy":
@@ -145,7 +157,7 @@ def wait_healthy(backend: Backend, stack: Stack, service: str, deadline: float) 
             )
         if st.health == "unhealthy":
             raise BackendError(f"service {service} ({name}) is unhealthy")
-        if not st.health:
+        if not st.health and time.monotonic() >= no_health_by:
             raise BackendError(
                 f"service {service} ({name}) has no healthcheck; give it one, or depend on it "
                 "with condition: service_started"
