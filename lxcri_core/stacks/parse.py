@@ -15,7 +15,8 @@ has them off: ``80:80`` stays a string (not the base-60 number 4880) and
 ``no``/``yes``/``on``/``off`` stay strings (``restart: no`` means "no").
 ``env_file`` paths and relative bind sources must stay inside the stack's folder:
 no absolute path, no ``..``, no symbolic link on the way (each step opened
-with O_NOFOLLOW).
+with O_NOFOLLOW). ``$VAR`` in values is replaced as docker compose does
+(``interpolate``), from the environment and the folder's ``.env``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 import re
 import shlex
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -35,6 +36,7 @@ import yaml
 from lxcri_core import ids
 from lxcri_core.errors import SpecError
 from lxcri_core.spec import options as o
+from lxcri_core.stacks.interpolate import interpolate, parse_dotenv
 from lxcri_core.stacks.model import Condition, EnvFile, Healthcheck, Service, Stack, VolumeUse
 
 #: a stack file larger than this is refused (real ones are a few KiB)
@@ -611,8 +613,10 @@ def parse_stack(data: Any, folder: Path, where: str = "") -> Stack:
     return Stack(name=name, folder=folder, services=services, volumes=tuple(declared))
 
 
-def load_stack(path: Path) -> Stack:
-    """Read and check the stack file at ``path`` (its errors start with the file's name)."""
+def load_stack(path: Path, env: Mapping[str, str] | None = None) -> Stack:
+    """Read and check the stack file at ``path`` (its errors start with the file's name);
+    ``$VAR``s take their values from ``env`` (default: this process's), then from the
+    ``.env`` file next to it (see ``interpolate``)."""
     try:
         with open(path, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
@@ -628,6 +632,10 @@ def load_stack(path: Path) -> Stack:
         raise SpecError(f"{path}: not UTF-8 text") from None
     folder = path.absolute().parent
     try:
-        return parse_stack(load_yaml(text, ""), folder)
+        values = dict(os.environ if env is None else env)
+        if os.path.lexists(folder / ".env"):
+            dotenv = parse_dotenv(read_env_file(folder, ".env", ".env").text)
+            values = {**dotenv, **values}
+        return parse_stack(interpolate(load_yaml(text, ""), values), folder)
     except SpecError as e:
         raise SpecError(f"{path}: {e}") from None

@@ -39,7 +39,9 @@ services:
     image: {image}
     entrypoint: /bin/sh -c
     command:
-      - sleep 2; echo "from-backend-{token}" > /data/index.html && exec httpd -f -p 80 -h /data
+      - sleep 2; echo "from-backend-$$TOKEN" > /data/index.html && exec httpd -f -p 80 -h /data
+    environment:
+      TOKEN: {token}
     volumes:
       - data:/data
     healthcheck:
@@ -112,3 +114,46 @@ def test_two_services_up_in_order_reachable_by_name_and_down_leaves_nothing(
     assert not vol.exists()
     vols = lxcri("volume", "ls", "-q")
     assert vols.returncode == 0 and vols.stdout == "", vols.stdout + vols.stderr
+
+
+def test_a_dependency_that_turns_unhealthy_stops_up_before_its_dependents(
+    lxcri: Lxcri, demo: LxcEnv, tmp_path: Path
+) -> None:
+    name = "st" + secrets.token_hex(3)
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        f"name: {name}\n"
+        "services:\n"
+        "  web:\n"
+        f"    image: {DEMO_REF}\n"
+        "    depends_on: {db: {condition: service_healthy}}\n"
+        "  db:\n"
+        f"    image: {DEMO_REF}\n"
+        "    healthcheck: {test: 'false', interval: 1s, retries: 1}\n"
+    )
+    up = lxcri("up", "-d", "-f", str(stack), "--timeout", "60")
+    demo.remember(f"{name}-db-1")
+    assert up.returncode == 1
+    assert up.stderr.splitlines()[-1] == f"lxcri: error: service db ({name}-db-1) is unhealthy"
+    ps = lxcri("stack", "ps", "-f", str(stack), "--output", "json")
+    assert [r["service"] for r in json.loads(ps.stdout)] == ["db"], "web was never created"
+    down = lxcri("down", "-f", str(stack))
+    assert down.returncode == 0, down.stderr
+    assert json.loads(lxcri("list", "--output", "json").stdout) == []
+
+
+def test_a_bad_stack_file_is_one_line_and_creates_nothing(
+    lxcri: Lxcri, demo: LxcEnv, tmp_path: Path
+) -> None:
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        f"name: bad\nservices:\n  a: {{image: {DEMO_REF}}}\n"
+        f"  b: {{image: {DEMO_REF}, ports: ['80', 'x:80']}}\n"
+    )
+    up = lxcri("up", "-d", "-f", str(stack))
+    assert up.returncode == 1
+    assert up.stderr == (
+        f"lxcri: error: {stack}: services.b.ports[1]: invalid -p value 'x:80': "
+        "'x' is not a port or port range\n"
+    )
+    assert json.loads(lxcri("list", "--output", "json").stdout) == []

@@ -315,3 +315,41 @@ def test_a_file_with_no_name_in_a_folder_without_a_usable_name(tmp_path: Path) -
     folder.mkdir()
     with pytest.raises(SpecError, match="makes no stack name; add a name: key"):
         parse_stack({"services": {"a": {"image": "i"}}}, folder)
+
+
+def test_interpolation_as_compose_does_it(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text('# defaults\nTAG="1.2"\nPORT=8080\nexport MODE=dev\n')
+    text = (
+        "name: s\nservices:\n  a:\n    image: web:${TAG}\n"
+        "    ports: ['${PORT}:80', '${OTHER:-9090}:90']\n"
+        "    command: [sh, -c, 'echo $$HOME ${MODE} ${EMPTY:-d1} ${EMPTY-d2} ${MODE:+on}']\n"
+    )
+    path = tmp_path / "stack.yaml"
+    path.write_text(text)
+    a = load_stack(path, env={"PORT": "8181", "EMPTY": ""}).services["a"]
+    # the environment over .env; $$ is one literal $ for the container's shell
+    assert a.image == "web:1.2" and a.ports == ("8181:80", "9090:90")
+    assert a.command == ("sh", "-c", "echo $HOME dev d1  on")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("${NEEDED:?set it first}", "services.a.image: variable NEEDED is not set: set it first"),
+        ("a$1", "services.a.image: invalid variable at '$1'"),
+        ("${a b}", "services.a.image: invalid variable at '${a b}'"),
+    ],
+)
+def test_interpolation_errors_name_the_path(tmp_path: Path, value: str, expected: str) -> None:
+    path = tmp_path / "stack.yaml"
+    path.write_text(f"name: s\nservices: {{a: {{image: '{value}'}}}}\n")
+    with pytest.raises(SpecError) as e:
+        load_stack(path, env={})
+    assert str(e.value).startswith(f"{path}: {expected}"), str(e.value)
+
+
+def test_dotenv_symlink_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("A=1\n")
+    (tmp_path / ".env").symlink_to(tmp_path / "secret")
+    with pytest.raises(SpecError, match=r"\.env: '\.env': a symbolic link"):
+        stack_at(tmp_path, "services: {a: {image: i}}\n")
