@@ -205,7 +205,15 @@ def up(
                 backend.remove(CtRef(str(old.vmid)), force=True)
             lifecycle.run(backend, CreateRequest(svc.image, opts), detach=True)
             progress(f"{svc_name}: {name} {'recreated' if old is not None else 'created'}")
-        ip = backend.status(ref).ipv4
+        st = backend.status(ref)
+        if st.labels.get(STACK_LABEL) != stack.name:
+            # `down` and the next `up` find a stack's containers by this label only
+            backend.remove(ref, force=True)
+            raise BackendError(
+                f"the {backend.name} backend does not keep container labels, which stacks "
+                "need to find their containers; use the lxc or pve-local backend"
+            )
+        ip = st.ipv4
         if ip:
             hosts[svc_name] = ip
         names.append(name)

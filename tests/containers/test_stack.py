@@ -6,12 +6,16 @@ through its published port from the host; ``down`` leaves no container, and with
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from lxcri_core.containers.volumes import volumes_dir
+from tests.conftest import lxcri_exe, run_lxcri
 from tests.containers.conftest import Lxcri
 from tests.support.lxcenv import DEMO_REF, LxcEnv, free_port, http_get
 
@@ -157,3 +161,34 @@ def test_a_bad_stack_file_is_one_line_and_creates_nothing(
         "'x' is not a port or port range\n"
     )
     assert json.loads(lxcri("list", "--output", "json").stdout) == []
+
+
+def test_up_in_the_foreground_follows_the_output_and_ctrl_c_stops_the_stack(
+    demo: LxcEnv, tmp_path: Path
+) -> None:
+    name = "st" + secrets.token_hex(3)
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        f"name: {name}\nservices:\n  talker:\n    image: {DEMO_REF}\n"
+        "    entrypoint: [/bin/sh, -c, 'echo hello-from-talker; exec sleep 120']\n"
+    )
+    proc = subprocess.Popen(
+        [lxcri_exe(), "up", "-f", str(stack)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **demo.env},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        demo.remember(f"{name}-talker-1")
+        assert line == b"talker | hello-from-talker\n"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    st = json.loads(run_lxcri("stack", "ps", "-f", str(stack), "-o", "json", env=demo.env).stdout)
+    assert [(r["service"], r["status"]) for r in st] == [("talker", "exited")]
+    assert run_lxcri("down", "-f", str(stack), env=demo.env).returncode == 0
