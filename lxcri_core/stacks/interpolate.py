@@ -25,12 +25,34 @@ _TOKEN = re.compile(
 )
 
 
-def interpolate_text(text: str, env: Mapping[str, str], path: str) -> str:
-    """``text`` with its variables replaced (SpecError naming ``path`` for a bad one)."""
-    if "$" not in text:
+#: characters interpolation may produce for one file, all values together: a value
+#: repeating ``${BIG}`` must not make gigabytes out of a small file
+MAX_OUTPUT = 16 << 20
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.left = MAX_OUTPUT
+
+    def take(self, text: str, path: str) -> str:
+        self.left -= len(text)
+        if self.left < 0:
+            raise SpecError(f"{path}: more than {MAX_OUTPUT} characters after interpolation")
         return text
 
+
+def interpolate_text(
+    text: str, env: Mapping[str, str], path: str, budget: _Budget | None = None
+) -> str:
+    """``text`` with its variables replaced (SpecError naming ``path`` for a bad one)."""
+    spend = budget or _Budget()
+    if "$" not in text:
+        return spend.take(text, path)
+
     def one(m: re.Match[str]) -> str:
+        return spend.take(_value(m), path)
+
+    def _value(m: re.Match[str]) -> str:
         if m.group("dollar"):
             return "$"
         if m.group("bare"):
@@ -58,14 +80,20 @@ def interpolate_text(text: str, env: Mapping[str, str], path: str) -> str:
     return _TOKEN.sub(one, text)
 
 
-def interpolate(data: Any, env: Mapping[str, str], path: str = "") -> Any:
+def interpolate(
+    data: Any, env: Mapping[str, str], path: str = "", budget: _Budget | None = None
+) -> Any:
     """A copy of the loaded document with every string value interpolated."""
+    spend = budget or _Budget()
     if isinstance(data, str):
-        return interpolate_text(data, env, path or "(top)")
+        return interpolate_text(data, env, path or "(top)", spend)
     if isinstance(data, dict):
-        return {k: interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in data.items()}
+        return {
+            k: interpolate(v, env, f"{path}.{k}" if path else str(k), spend)
+            for k, v in data.items()
+        }
     if isinstance(data, list):
-        return [interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(data)]
+        return [interpolate(v, env, f"{path}[{i}]", spend) for i, v in enumerate(data)]
     return data
 
 

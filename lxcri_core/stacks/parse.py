@@ -45,6 +45,10 @@ MAX_FILE = 1 << 20
 MAX_ENV_FILE = 1 << 20
 #: YAML nodes after alias expansion; far above any real stack file
 MAX_NODES = 100_000
+#: characters of strings after alias expansion (one long string used many times)
+MAX_EXPANDED = 8 << 20
+#: env_file bytes read for one stack, all files together
+MAX_ENV_TOTAL = 8 << 20
 #: the names lxcri's container names may hold (compose's project-name rule)
 _STACK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z", re.ASCII)
 #: a volume key; with the stack name it becomes a volume name
@@ -113,22 +117,31 @@ def _check_nodes(root: yaml.Node, where: str) -> None:
     """Refuse expansion bombs, recursive aliases and duplicate keys, in linear time.
 
     An alias is the same node object as its anchor: the expanded size of each
-    node is computed once (memo by identity) and summed wherever it is used.
+    node (its values and the characters of its strings) is computed once (memo by
+    identity) and summed wherever it is used.
     """
-    sizes: dict[int, int] = {}
+    sizes: dict[int, tuple[int, int]] = {}
     active: set[int] = set()
 
-    def size(node: yaml.Node) -> int:
+    def check(nodes: int, chars: int) -> None:
+        if nodes > MAX_NODES:
+            raise _err(where, f"more than {MAX_NODES} values after expanding YAML aliases")
+        if chars > MAX_EXPANDED:
+            raise _err(where, f"more than {MAX_EXPANDED} characters after expanding YAML aliases")
+
+    def size(node: yaml.Node) -> tuple[int, int]:
         key = id(node)
         if key in sizes:
             return sizes[key]
         if key in active:
             raise _err(where, "a YAML alias refers to itself (a recursive structure)")
         active.add(key)
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            for child in node.value:
-                total += size(child)
+        nodes, chars = 1, 0
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.ScalarNode):
+            chars = len(node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
             for k, v in node.value:
@@ -137,14 +150,14 @@ def _check_nodes(root: yaml.Node, where: str) -> None:
                         line = k.start_mark.line + 1
                         raise _err(where, f"line {line}: key {k.value!r} is given twice")
                     seen.add(k.value)
-                total += size(k) + size(v)
-            if total > MAX_NODES:
-                raise _err(where, f"more than {MAX_NODES} values after expanding YAML aliases")
+                children += [k, v]
+        for child in children:
+            n, c = size(child)
+            nodes, chars = nodes + n, chars + c
+            check(nodes, chars)
         active.discard(key)
-        sizes[key] = total
-        if total > MAX_NODES:
-            raise _err(where, f"more than {MAX_NODES} values after expanding YAML aliases")
-        return total
+        sizes[key] = (nodes, chars)
+        return nodes, chars
 
     size(root)
 
@@ -232,6 +245,25 @@ def read_env_file(folder: Path, rel: str, path: str) -> EnvFile:
     except UnicodeDecodeError:
         raise _err(path, f"{rel!r} is not UTF-8 text") from None
     return EnvFile(rel, text)
+
+
+class _EnvFiles:
+    """Reads a stack's env files: each once, and all references together within
+    ``MAX_ENV_TOTAL`` (one file named 100000 times must not make gigabytes of env)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.read: dict[str, EnvFile] = {}
+        self.total = 0
+
+    def __call__(self, rel: str, path: str) -> EnvFile:
+        found = self.read.get(rel)
+        if found is None:
+            found = self.read[rel] = read_env_file(self.folder, rel, path)
+        self.total += len(found.text)
+        if self.total > MAX_ENV_TOTAL:
+            raise _err(path, f"the env files come to more than {MAX_ENV_TOTAL} bytes in all")
+        return found
 
 
 def _inside_dir(folder: Path, rel: str, path: str) -> str:
@@ -491,7 +523,9 @@ def check_service_name(name: str, path: str) -> str:
     return name
 
 
-def _service(name: str, value: Any, path: str, folder: Path, declared: set[str]) -> Service:
+def _service(
+    name: str, value: Any, path: str, folder: Path, declared: set[str], env_files: _EnvFiles
+) -> Service:
     m = _mapping(value, path, SERVICE_KEYS)
     if "image" not in m:
         raise _err(path, "image: is required (lxcri stacks do not build images)")
@@ -509,7 +543,7 @@ def _service(name: str, value: Any, path: str, folder: Path, declared: set[str])
         p = f"{path}.env_file"
         files = [raw] if isinstance(raw, str) else _list(raw, p)
         kw["env_files"] = tuple(
-            read_env_file(folder, _string(f, p if isinstance(raw, str) else f"{p}[{i}]"), p)
+            env_files(_string(f, p if isinstance(raw, str) else f"{p}[{i}]"), p)
             for i, f in enumerate(files)
         )
         for env_file in kw["env_files"]:  # its lines are checked now, values taken at `up`
@@ -596,11 +630,12 @@ def parse_stack(data: Any, folder: Path, where: str = "") -> Stack:
     if top.get("services") is None:
         raise _err("services", "at least one service is required")
     services: dict[str, Service] = {}
+    env_files = _EnvFiles(folder)
     for svc, spec in _mapping(top["services"], "services", None).items():
         path = f"services.{svc}"
         check_service_name(svc, path)
         ids.check_id(f"{name}-{svc}-1", f"container name for {path}", SpecError)
-        services[svc] = _service(svc, spec, path, folder, set(declared))
+        services[svc] = _service(svc, spec, path, folder, set(declared), env_files)
     if not services:
         raise _err("services", "at least one service is required")
     for service in services.values():

@@ -353,3 +353,23 @@ def test_dotenv_symlink_is_refused(tmp_path: Path) -> None:
     (tmp_path / ".env").symlink_to(tmp_path / "secret")
     with pytest.raises(SpecError, match=r"\.env: '\.env': a symbolic link"):
         stack_at(tmp_path, "services: {a: {image: i}}\n")
+
+
+def test_a_long_string_used_by_many_aliases_is_refused() -> None:
+    text = 's: &s "' + "x" * 200_000 + '"\nl: [' + ", ".join(["*s"] * 100) + "]\n"
+    with pytest.raises(SpecError, match="characters after expanding YAML aliases"):
+        load_yaml(text, "s")
+
+
+def test_interpolation_cannot_make_gigabytes_of_a_small_file(tmp_path: Path) -> None:
+    path = tmp_path / "stack.yaml"
+    path.write_text("name: s\nservices: {a: {image: '" + "${BIG}" * 20 + "'}}\n")
+    with pytest.raises(SpecError, match="characters after interpolation"):
+        load_stack(path, env={"BIG": "x" * 1_000_000})
+
+
+def test_one_env_file_named_many_times_is_bounded(tmp_path: Path) -> None:
+    (tmp_path / "a.env").write_text("A=" + "x" * 99_997 + "\n")
+    files = ", ".join(["a.env"] * 100)
+    msg = error(tmp_path, f"name: s\nservices: {{a: {{image: i, env_file: [{files}]}}}}\n")
+    assert msg.startswith("services.a.env_file: the env files come to more than"), msg
