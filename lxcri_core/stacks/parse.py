@@ -187,8 +187,18 @@ def load_yaml(text: str, where: str) -> Any:
 # -- files inside the stack's folder ------------------------------------------------------
 
 
-def _open_inside(folder: Path, rel: str, path: str, *, want_dir: bool = False) -> int:
-    """An fd of ``rel`` below ``folder``: relative, no ``..``, no symlink at any step."""
+_LINK_REFUSED = (
+    "a symbolic link or a non-directory is on the way (refused: it could lead out of "
+    "the stack's folder)"
+)
+
+
+def _open_inside(folder: Path, rel: str, path: str, *, only_path: bool = False) -> int:
+    """An fd of ``rel`` below ``folder``: relative, no ``..``, no symlink at any step.
+
+    ``only_path``: an O_PATH fd (nothing is opened for reading: a device node or a
+    FIFO there does nothing); a symbolic link as the last step is refused too.
+    """
     if not rel or rel.startswith("/") or rel.startswith("~"):
         raise _err(path, f"{rel!r} must be a path relative to the stack's folder")
     parts = [p for p in rel.split("/") if p and p != "."]
@@ -203,23 +213,22 @@ def _open_inside(folder: Path, rel: str, path: str, *, want_dir: bool = False) -
     try:
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-            if not last or want_dir:
-                flags |= os.O_DIRECTORY
+            flags = os.O_NOFOLLOW | os.O_CLOEXEC
+            if not last:
+                flags |= os.O_PATH | os.O_DIRECTORY
+            elif only_path:
+                flags |= os.O_PATH  # on a symlink this opens the link: checked below
             else:
-                flags |= os.O_NONBLOCK  # a FIFO must not hang the parse
+                flags |= os.O_RDONLY | os.O_NONBLOCK  # a FIFO must not hang the parse
             try:
                 nfd = os.open(part, flags, dir_fd=fd)
             except OSError as e:
-                why = (
-                    "a symbolic link or a non-directory is on the way (refused: it could "
-                    "lead out of the stack's folder)"
-                    if e.errno in (errno.ELOOP, errno.ENOTDIR)
-                    else e.strerror
-                )
+                why = _LINK_REFUSED if e.errno in (errno.ELOOP, errno.ENOTDIR) else e.strerror
                 raise _err(path, f"{rel!r}: {why}") from None
             os.close(fd)
             fd = nfd
+            if last and only_path and stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise _err(path, f"{rel!r}: {_LINK_REFUSED}")
         return fd
     except BaseException:
         os.close(fd)
@@ -267,8 +276,11 @@ class _EnvFiles:
 
 
 def _inside_dir(folder: Path, rel: str, path: str) -> str:
-    """The absolute path of an existing directory or file ``rel`` in the folder (bind source)."""
-    fd = _open_inside(folder, rel, path, want_dir=False)
+    """The absolute path of an existing directory or file ``rel`` in the folder (bind source).
+
+    Checked now; a folder someone else may write to could still change before the
+    mount (keep stacks in folders only their user writes, as with any compose file)."""
+    fd = _open_inside(folder, rel, path, only_path=True)
     os.close(fd)
     parts = [p for p in rel.split("/") if p and p != "."]
     return str(folder.joinpath(*parts)) if parts else str(folder)
