@@ -38,6 +38,7 @@ from lxcri_core.errors import SpecError
 from lxcri_core.spec import options as o
 from lxcri_core.stacks.interpolate import interpolate, parse_dotenv
 from lxcri_core.stacks.model import Condition, EnvFile, Healthcheck, Service, Stack, VolumeUse
+from lxcri_core.stacks.plan import start_order
 
 #: a stack file larger than this is refused (real ones are a few KiB)
 MAX_FILE = 1 << 20
@@ -657,7 +658,9 @@ def parse_stack(data: Any, folder: Path, where: str = "") -> Stack:
                 raise _err(where, f"no service named {dep!r}")
             if dep == service.name:
                 raise _err(where, "a service cannot depend on itself")
-    return Stack(name=name, folder=folder, services=services, volumes=tuple(declared))
+    stack = Stack(name=name, folder=folder, services=services, volumes=tuple(declared))
+    start_order(stack)  # a cycle is an error of the file, found before anything runs
+    return stack
 
 
 def load_stack(path: Path, env: Mapping[str, str] | None = None) -> Stack:

@@ -373,3 +373,11 @@ def test_one_env_file_named_many_times_is_bounded(tmp_path: Path) -> None:
     files = ", ".join(["a.env"] * 100)
     msg = error(tmp_path, f"name: s\nservices: {{a: {{image: i, env_file: [{files}]}}}}\n")
     assert msg.startswith("services.a.env_file: the env files come to more than"), msg
+
+
+def test_a_cycle_is_an_error_of_the_file(tmp_path: Path) -> None:
+    msg = error(
+        tmp_path,
+        "services:\n  a: {image: i, depends_on: [b]}\n  b: {image: i, depends_on: {a: {}}}\n",
+    )
+    assert msg == "services: depends_on makes a cycle: a -> b -> a"

@@ -32,14 +32,12 @@ def test_order_puts_dependencies_first_ties_in_file_order() -> None:
 
 
 def test_a_cycle_is_one_error_naming_it() -> None:
-    st = stack(
-        {
-            "a": {"image": "i", "depends_on": ["b"]},
-            "b": {"image": "i", "depends_on": ["c"]},
-            "c": {"image": "i", "depends_on": ["a"]},
-            "d": {"image": "i"},
-        }
-    )
+    deps = {"a": "b", "b": "c", "c": "a"}
+    services = {
+        n: Service(n, "i", depends_on={deps[n]: "service_started"} if n in deps else {})
+        for n in ("a", "b", "c", "d")
+    }
+    st = Stack("s", Path("/x"), services)
     with pytest.raises(SpecError) as e:
         start_order(st)
     assert str(e.value) == "services: depends_on makes a cycle: a -> b -> c -> a"
