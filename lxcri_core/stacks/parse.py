@@ -525,8 +525,18 @@ def _depends_on(value: Any, path: str) -> dict[str, Condition]:
     return out
 
 
+#: names /etc/hosts already gives an address: a service named so would take it over
+#: in the other containers (``localhost`` no longer the container itself)
+_RESERVED_HOSTS = frozenset(
+    ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "ip6-localnet",
+     "ip6-mcastprefix", "ip6-allnodes", "ip6-allrouters")
+)  # fmt: skip
+
+
 def check_service_name(name: str, path: str) -> str:
     """A service name becomes a host name in the other containers' /etc/hosts."""
+    if name.lower() in _RESERVED_HOSTS or name.lower().endswith(".localhost"):
+        raise _err(path, f"service name {name!r} is a name /etc/hosts keeps for the container")
     if not o.is_hostname(name) or len(name) > 63:
         raise _err(
             path,

@@ -240,6 +240,8 @@ def test_compose_extras_accepted_and_name_from_folder(tmp_path: Path) -> None:
         ("services: {a: {image: i, env_file: [../x.env]}}",
          "services.a.env_file: '../x.env' must not leave the stack's folder ('..')"),
         ("services: {my_db: {image: i}}", "services.my_db: service name 'my_db': use letters"),
+        ("services: {LocalHost: {image: i}}",
+         "services.LocalHost: service name 'LocalHost' is a name /etc/hosts keeps"),
         ("services: {a: {image: i}}\nvolumes: {data: {external: true}}",
          "volumes.data.external: unknown key 'external'"),
         ("services: {a: {image: i}}\nvolumes: {'bad/name': null}",
