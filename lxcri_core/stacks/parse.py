@@ -6,22 +6,14 @@ a key lxcri does not know is an error naming it, never silently ignored (a
 author meant). Top-level ``x-*`` keys are accepted: compose defines them as
 ignored by design (a place for YAML anchors), they configure nothing.
 
-As an attacker would try it: the file is read up to ``MAX_FILE`` bytes; YAML
-aliases are counted as what they expand to (a "billion laughs" file is
-refused before anything walks it), recursive aliases and nesting too deep for
-the parser are refused; duplicate keys are errors (the YAML library keeps the
-last one silently). YAML 1.1's surprises are turned off as compose (YAML 1.2)
-has them off: ``80:80`` stays a string (not the base-60 number 4880) and
-``no``/``yes``/``on``/``off`` stay strings (``restart: no`` means "no").
-``env_file`` paths and relative bind sources must stay inside the stack's folder:
-no absolute path, no ``..``, no symbolic link on the way (each step opened
-with O_NOFOLLOW). ``$VAR`` in values is replaced as docker compose does
-(``interpolate``), from the environment and the folder's ``.env``.
+The YAML is loaded by ``yaml_load`` (bombs, duplicate keys, YAML 1.1 surprises),
+the files it names are read by ``folder`` (inside the stack's folder only), and
+``$VAR`` in values is replaced as docker compose does (``interpolate``), from
+the environment and the folder's ``.env``.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import shlex
@@ -31,25 +23,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
-
 from lxcri_core import ids
 from lxcri_core.errors import SpecError
 from lxcri_core.spec import options as o
+from lxcri_core.stacks.folder import EnvFiles, inside_path, read_env_file
 from lxcri_core.stacks.interpolate import interpolate, parse_dotenv
-from lxcri_core.stacks.model import Condition, EnvFile, Healthcheck, Service, Stack, VolumeUse
+from lxcri_core.stacks.model import Condition, Healthcheck, Service, Stack, VolumeUse
 from lxcri_core.stacks.plan import start_order
+from lxcri_core.stacks.yaml_load import MAX_FILE, load_yaml
 
-#: a stack file larger than this is refused (real ones are a few KiB)
-MAX_FILE = 1 << 20
-#: an env_file larger than this is refused
-MAX_ENV_FILE = 1 << 20
-#: YAML nodes after alias expansion; far above any real stack file
-MAX_NODES = 100_000
-#: characters of strings after alias expansion (one long string used many times)
-MAX_EXPANDED = 8 << 20
-#: env_file bytes read for one stack, all files together
-MAX_ENV_TOTAL = 8 << 20
 #: the names lxcri's container names may hold (compose's project-name rule)
 _STACK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z", re.ASCII)
 #: a volume key; with the stack name it becomes a volume name
@@ -80,211 +62,6 @@ CONDITIONS: tuple[Condition, ...] = ("service_started", "service_healthy")
 
 def _err(path: str, why: str) -> SpecError:
     return SpecError(f"{path}: {why}" if path else why)
-
-
-# -- YAML, safely -------------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2's scalars where compose relies on them."""
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
-        if ":" in node.value:  # base 60 in YAML 1.1: "80:80" would become 4880
-            return node.value
-        return super().construct_yaml_int(node)
-
-    def construct_yaml_float(self, node: yaml.ScalarNode) -> Any:
-        if ":" in node.value:
-            return node.value
-        return super().construct_yaml_float(node)
-
-    def construct_yaml_bool(self, node: yaml.ScalarNode) -> Any:
-        if node.value.lower() not in ("true", "false"):  # yes/no/on/off are strings in 1.2
-            return node.value
-        return super().construct_yaml_bool(node)
-
-    # timestamps stay strings: nothing in a stack is a date
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
-        return node.value
-
-
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
-_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
-_Loader.add_constructor("tag:yaml.org,2002:bool", _Loader.construct_yaml_bool)
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
-
-
-def _check_nodes(root: yaml.Node, where: str) -> None:
-    """Refuse expansion bombs, recursive aliases and duplicate keys, in linear time.
-
-    An alias is the same node object as its anchor: the expanded size of each
-    node (its values and the characters of its strings) is computed once (memo by
-    identity) and summed wherever it is used.
-    """
-    sizes: dict[int, tuple[int, int]] = {}
-    active: set[int] = set()
-
-    def check(nodes: int, chars: int) -> None:
-        if nodes > MAX_NODES:
-            raise _err(where, f"more than {MAX_NODES} values after expanding YAML aliases")
-        if chars > MAX_EXPANDED:
-            raise _err(where, f"more than {MAX_EXPANDED} characters after expanding YAML aliases")
-
-    def size(node: yaml.Node) -> tuple[int, int]:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise _err(where, "a YAML alias refers to itself (a recursive structure)")
-        active.add(key)
-        nodes, chars = 1, 0
-        children: list[yaml.Node] = []
-        if isinstance(node, yaml.ScalarNode):
-            chars = len(node.value)
-        elif isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value != "<<":
-                    if k.value in seen:
-                        line = k.start_mark.line + 1
-                        raise _err(where, f"line {line}: key {k.value!r} is given twice")
-                    seen.add(k.value)
-                children += [k, v]
-        for child in children:
-            n, c = size(child)
-            nodes, chars = nodes + n, chars + c
-            check(nodes, chars)
-        active.discard(key)
-        sizes[key] = (nodes, chars)
-        return nodes, chars
-
-    size(root)
-
-
-def load_yaml(text: str, where: str) -> Any:
-    """The document in ``text`` (``where`` names it in errors), checked as the module says."""
-    if len(text) > MAX_FILE:
-        raise _err(where, f"larger than {MAX_FILE} bytes")
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_nodes(node, where)
-        return loader.construct_document(node)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise _err(where, f"{at}not valid YAML: {problem}") from None
-    except RecursionError:
-        raise _err(where, "nested too deeply") from None
-    finally:
-        loader.dispose()
-
-
-# -- files inside the stack's folder ------------------------------------------------------
-
-
-_LINK_REFUSED = (
-    "a symbolic link or a non-directory is on the way (refused: it could lead out of "
-    "the stack's folder)"
-)
-
-
-def _open_inside(folder: Path, rel: str, path: str, *, only_path: bool = False) -> int:
-    """An fd of ``rel`` below ``folder``: relative, no ``..``, no symlink at any step.
-
-    ``only_path``: an O_PATH fd (nothing is opened for reading: a device node or a
-    FIFO there does nothing); a symbolic link as the last step is refused too.
-    """
-    if not rel or rel.startswith("/") or rel.startswith("~"):
-        raise _err(path, f"{rel!r} must be a path relative to the stack's folder")
-    parts = [p for p in rel.split("/") if p and p != "."]
-    if ".." in parts:
-        raise _err(path, f"{rel!r} must not leave the stack's folder ('..')")
-    if "\x00" in rel:
-        raise _err(path, "a path must not contain a NUL byte")
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as e:
-        raise _err(path, f"cannot open the stack's folder {folder}: {e.strerror}") from None
-    try:
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            flags = os.O_NOFOLLOW | os.O_CLOEXEC
-            if not last:
-                flags |= os.O_PATH | os.O_DIRECTORY
-            elif only_path:
-                flags |= os.O_PATH  # on a symlink this opens the link: checked below
-            else:
-                flags |= os.O_RDONLY | os.O_NONBLOCK  # a FIFO must not hang the parse
-            try:
-                nfd = os.open(part, flags, dir_fd=fd)
-            except OSError as e:
-                why = _LINK_REFUSED if e.errno in (errno.ELOOP, errno.ENOTDIR) else e.strerror
-                raise _err(path, f"{rel!r}: {why}") from None
-            os.close(fd)
-            fd = nfd
-            if last and only_path and stat.S_ISLNK(os.fstat(fd).st_mode):
-                raise _err(path, f"{rel!r}: {_LINK_REFUSED}")
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def read_env_file(folder: Path, rel: str, path: str) -> EnvFile:
-    fd = _open_inside(folder, rel, path)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _err(path, f"{rel!r} is not a regular file")
-        if st.st_size > MAX_ENV_FILE:
-            raise _err(path, f"{rel!r} is larger than {MAX_ENV_FILE} bytes")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(MAX_ENV_FILE + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_ENV_FILE:
-        raise _err(path, f"{rel!r} is larger than {MAX_ENV_FILE} bytes")
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:
-        raise _err(path, f"{rel!r} is not UTF-8 text") from None
-    return EnvFile(rel, text)
-
-
-class _EnvFiles:
-    """Reads a stack's env files: each once, and all references together within
-    ``MAX_ENV_TOTAL`` (one file named 100000 times must not make gigabytes of env)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.read: dict[str, EnvFile] = {}
-        self.total = 0
-
-    def __call__(self, rel: str, path: str) -> EnvFile:
-        found = self.read.get(rel)
-        if found is None:
-            found = self.read[rel] = read_env_file(self.folder, rel, path)
-        self.total += len(found.text)
-        if self.total > MAX_ENV_TOTAL:
-            raise _err(path, f"the env files come to more than {MAX_ENV_TOTAL} bytes in all")
-        return found
-
-
-def _inside_dir(folder: Path, rel: str, path: str) -> str:
-    """The absolute path of an existing directory or file ``rel`` in the folder (bind source).
-
-    Checked now; a folder someone else may write to could still change before the
-    mount (keep stacks in folders only their user writes, as with any compose file)."""
-    fd = _open_inside(folder, rel, path, only_path=True)
-    os.close(fd)
-    parts = [p for p in rel.split("/") if p and p != "."]
-    return str(folder.joinpath(*parts)) if parts else str(folder)
 
 
 # -- value checks -------------------------------------------------------------------------
@@ -449,7 +226,7 @@ def _volume_use(value: Any, path: str, folder: Path, declared: set[str]) -> Volu
             raise _err(path, f"host path {source!r} must not contain '..'")
         return VolumeUse("bind", source, target, ro_flag)
     if source.startswith(".") or source.startswith("~") or "/" in source:
-        return VolumeUse("bind", _inside_dir(folder, source, path), target, ro_flag)
+        return VolumeUse("bind", inside_path(folder, source, path), target, ro_flag)
     if source not in declared:
         raise _err(path, f"volume {source!r} is not declared in the top-level volumes:")
     return VolumeUse("volume", source, target, ro_flag)
@@ -547,7 +324,7 @@ def check_service_name(name: str, path: str) -> str:
 
 
 def _service(
-    name: str, value: Any, path: str, folder: Path, declared: set[str], env_files: _EnvFiles
+    name: str, value: Any, path: str, folder: Path, declared: set[str], env_files: EnvFiles
 ) -> Service:
     m = _mapping(value, path, SERVICE_KEYS)
     if "image" not in m:
@@ -653,7 +430,7 @@ def parse_stack(data: Any, folder: Path, where: str = "") -> Stack:
     if top.get("services") is None:
         raise _err("services", "at least one service is required")
     services: dict[str, Service] = {}
-    env_files = _EnvFiles(folder)
+    env_files = EnvFiles(folder)
     for svc, spec in _mapping(top["services"], "services", None).items():
         path = f"services.{svc}"
         check_service_name(svc, path)

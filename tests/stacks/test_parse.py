@@ -11,7 +11,8 @@ import pytest
 
 from lxcri_core.errors import SpecError
 from lxcri_core.stacks.model import EnvFile, Healthcheck, Service, Stack, VolumeUse
-from lxcri_core.stacks.parse import MAX_FILE, load_stack, load_yaml, parse_stack
+from lxcri_core.stacks.parse import load_stack, parse_stack
+from lxcri_core.stacks.yaml_load import MAX_FILE, load_yaml
 
 
 def stack_at(tmp_path: Path, text: str, name: str = "stack.yaml") -> Stack:
