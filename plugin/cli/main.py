@@ -52,6 +52,9 @@ COMMANDS: dict[str, str] = {
     "cp": "lxcri_pve.cli.copy_cmd:cp",
     "inspect-storage": "lxcri_pve.cli.storage_cmds:inspect_storage",
     "inspect-security": "lxcri_pve.cli.security_cmds:inspect_security",
+    "stack": "lxcri_pve.cli.stack_cmds:stack",
+    "up": "lxcri_pve.cli.stack_cmds:up",
+    "down": "lxcri_pve.cli.stack_cmds:down",
 }
 
 
