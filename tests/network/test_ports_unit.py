@@ -33,7 +33,12 @@ V6 = IPv6Interface("fd42:88::2/64")
 def test_one_parser_gives_the_one_mapping(spec, want):
     """``-p`` has one parser (spec.options.parse_port) and one class (spec.model)."""
     assert one_port(spec) == want
-    assert vars(ports)["PortMapping"] is PortMapping  # the network layer takes the spec's class
+    # the network layer takes the spec's class and gives it back from the live ruleset
+    # (it imports spec.model only there: the hooks read a record's ports as RecordPort)
+    rs = ports.publish_ruleset("web", [want], V4, V6)
+    listed = {"nftables": [c["add"] for c in rs["nftables"] if "rule" in c.get("add", {})]}
+    (got,) = {p.mapping for p in ports.parse_published(json.dumps(listed))}
+    assert type(got) is PortMapping and got == want
     assert not hasattr(ports, "parse_port_spec")
 
 
