@@ -382,8 +382,13 @@ def publish(
     listeners: Sequence[Listener] | None = None,
     run: Runner = run_cmd,
     name_of: Callable[[str], str] | None = None,
+    before: Sequence[dict[str, Any]] = (),
 ) -> None:
     """Make exactly ``ports`` of ``container_id`` live, replacing what it had.
+
+    ``before``: nft commands applied in the same transaction, ahead of the
+    ports' (the Proxmox hookscript's loopback guard of the bridge: one
+    transaction instead of two).
 
     Called by the start hook. With ``check_conflicts`` the live table is read
     first (one more ``nft`` call) and a host port already published by
@@ -392,6 +397,8 @@ def publish(
     ``name_of`` turns that container's id into the name people know it by.
     """
     ruleset = publish_ruleset(container_id, ports, ipv4, ipv6, table)
+    if before:
+        ruleset = {"nftables": [*before, *ruleset["nftables"]]}
     if check_conflicts and ports:
         taken: dict[tuple[str, int], list[_Rule]] = {}
         for r in _published_rules(table, run):
