@@ -301,7 +301,6 @@ def acceptable(st: State, addr: ipaddress.IPv4Interface) -> str | None:
 
 def _publish(st: State, sdir: str, addr: ipaddress.IPv4Interface, log: _Log) -> None:
     import json
-    from pathlib import Path
 
     from lxcri_core.fsutil import atomic_write
     from lxcri_core.network.ports import RecordPort, publish
@@ -316,7 +315,7 @@ def _publish(st: State, sdir: str, addr: ipaddress.IPv4Interface, log: _Log) -> 
         for p in st.ports
     ]
     # the marker first: whatever a crash leaves published, the next pre-start takes back
-    atomic_write(Path(sdir) / PUBLISHED, json.dumps({"ipv4": str(addr.ip)}).encode())
+    atomic_write(os.path.join(sdir, PUBLISHED), json.dumps({"ipv4": str(addr.ip)}).encode())
     guard: list[dict[str, object]] = []
     localnet = bool(st.bridge) and any(_reaches_loopback(p.host_ip) for p in st.ports)
     if localnet:

@@ -192,9 +192,7 @@ def memo_dirs(sdir: str) -> list[tuple[str, int | None]] | None:
 
 
 def save_memo(sdir: str, key: dict[str, Any], dirs: list[tuple[str, int | None]]) -> None:
-    from pathlib import Path
-
     from lxcri_core.fsutil import atomic_write
 
     doc = {"key": key, "dirs": [[p, g] for p, g in dirs]}
-    atomic_write(Path(sdir) / PRIVATE_MEMO, json.dumps(doc).encode())
+    atomic_write(os.path.join(sdir, PRIVATE_MEMO), json.dumps(doc).encode())
