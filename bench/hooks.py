@@ -73,7 +73,7 @@ def _lxc_cases(lx: LxcEnv) -> Cases:
     rec = engine.create(cfg, BUSYBOX_REF, opts)
     lx.remember("hookbench")
     hook = [sys.executable, str(libexec("lxcri-hook"))]
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LXC_HOOK_VERSION": "1"}
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LXC_HOOK_VERSION": "1", **_PYPATH}
     managed = {
         **base,
         "LXC_NAME": rec.name,
@@ -98,6 +98,9 @@ def _lxc_cases(lx: LxcEnv) -> Cases:
 
 
 FLOOR = "/usr/bin/python3 -c pass (floor)"
+#: PYTHONPATH is handed on to the hooks: to bench another checkout's code (an export of
+#: an older commit, ``plugin/`` as ``lxcri_pve``) against this one on the same machine.
+_PYPATH = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
 
 
 @contextmanager
@@ -146,7 +149,7 @@ def _pve_cases(wanted: bool) -> Iterator[Cases]:
         vmid = be.create(CreateRequest(image=DEMO_REF, options=opts, vmid=sim.vmid())).vmid
         script = sim.dir / "storage" / "local" / "snippets" / "lxcri-hookscript"
         # what PVE passes a hookscript (its own environment) plus where the simulator is
-        henv = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env}
+        henv = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env, **_PYPATH}
         yield {
             f"pve {phase}{what}": ([str(script), str(vmid), phase], henv)
             for phase, what in (
