@@ -34,13 +34,6 @@ from __future__ import annotations
 
 import json
 import re
-from ipaddress import (
-    IPv4Address,
-    IPv4Interface,
-    IPv6Address,
-    IPv6Interface,
-    ip_address,
-)
 
 from lxcri_core.errors import NetworkError
 from lxcri_core.ids import check_id
@@ -53,6 +46,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3.5 ms 
 # spec.model (dataclasses: ~13 ms) only where a PortMapping is made.
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
+    from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
     from typing import Any, Literal
 
     from lxcri_core.network.command import Runner
@@ -68,7 +62,8 @@ if TYPE_CHECKING:
     Proto = Literal["tcp", "udp"]
 else:  # the names exist at run time too (importers), without importing typing
     Proto = str
-IPAddress = IPv4Address | IPv6Address
+if TYPE_CHECKING:  # ipaddress only where addresses are made: unpublish needs none
+    IPAddress = IPv4Address | IPv6Address
 
 _CHAIN = re.compile(r"c-(?P<id>.+)-(?P<kind>pre|out|post)")
 
@@ -146,7 +141,11 @@ class RecordPort:
 
     @property
     def address(self) -> IPv4Address | IPv6Address | None:
-        return ip_address(self.host_ip) if self.host_ip else None
+        if not self.host_ip:
+            return None
+        from ipaddress import ip_address
+
+        return ip_address(self.host_ip)
 
     def _key(self) -> tuple[int, int, str, str]:
         return (self.container_port, self.host_port, self.protocol, self.host_ip)
@@ -270,6 +269,8 @@ def publish_ruleset(
     """
     if not ports:
         return unpublish_ruleset(container_id, table)
+    from ipaddress import IPv4Interface, IPv6Interface
+
     targets: dict[int, tuple[IPAddress, IPv4Interface | IPv6Interface | None]] = {}
     for a in (ipv4, ipv6):
         if a is None:
@@ -427,6 +428,8 @@ def _overlaps(mine: IPAddress | None, host_ip: IPAddress | None, container_ip: I
     if mine is None:
         return True
     # a rule without an address forwards every address of its container's family
+    from ipaddress import ip_address
+
     theirs = host_ip or ip_address("::" if container_ip.version == 6 else "0.0.0.0")
     if mine.version != theirs.version:
         return False
@@ -510,6 +513,8 @@ def _rules(data: dict[str, Any]) -> Iterator[_Rule]:
 
 
 def _parse_rule(container_id: str, exprs: Iterable[Any]) -> _Rule | None:
+    from ipaddress import ip_address
+
     host_ip: IPAddress | None = None
     proto: str | None = None
     host_port: int | None = None

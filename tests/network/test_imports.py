@@ -43,3 +43,13 @@ def test_the_hook_path_imports_nothing_heavy() -> None:
     loaded = set(out.stdout.split())
     assert "lxcri_core.network.ports" in loaded
     assert HOOK_FORBIDDEN & loaded == set()
+
+
+def test_unpublishing_needs_no_ipaddress() -> None:
+    # post-stop (LXC and Proxmox) only takes ports back, by container id
+    code = (
+        "import sys\nfrom lxcri_core.network import ports\nfrom lxcri_core.hooks import run\n"
+        "ports.unpublish_ruleset('c1')\nprint('ipaddress' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
