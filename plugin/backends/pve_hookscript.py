@@ -11,9 +11,9 @@ post-stop):
 
 - ``pre-start``: make the directories of the CT's volumes private again
   (``PveLocalBackend.private_volumes``: a CT made before lxcri did so, or a
-  volume moved or restored by PVE, which makes them 0755), then remove
-  whatever an earlier run left published (a crash). It imports lxcri (about
-  0.1 s) on every start for that.
+  volume moved or restored by PVE, which makes them 0755; memoised while its
+  inputs are unchanged, ``pve_hookstate``), then remove whatever an earlier
+  run left published (a crash: ``published.json`` is written before publishing).
 - ``post-start``: learn the CT's IPv4 address, the static one of its net0 or,
   for ``ip=dhcp``, the one its eth0 carries in its network namespace, and
   publish its ports to it (nftables DNAT, ``lxcri_core.network.ports``).

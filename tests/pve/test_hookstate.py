@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,45 @@ def test_the_hookscript_phases_import_nothing_heavy(tmp_path: Path) -> None:
              "lxcri_core.config", "lxcri_pve.backends.pve_state",
              "lxcri_pve.backends.pve_local"}  # fmt: skip
     assert heavy & set(out.stdout.split()) == set()
+
+
+def test_pre_start_takes_back_what_a_crash_left_and_then_uses_its_memo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets
+    from ipaddress import IPv4Interface
+
+    from lxcri_pve.backends import pve_hookscript
+
+    from lxcri_core.network import ports
+
+    table = "lxcritest" + secrets.token_hex(4)
+    pve_root = tmp_path / "etc-pve"
+    (pve_root / "nodes" / "pve1" / "lxc").mkdir(parents=True)
+    (pve_root / "storage.cfg").write_text("dir: local\n\tpath /var/lib/vz\n")
+    monkeypatch.setenv("LXCRI_CONFIG", str(tmp_path / "config.yaml"))
+    (tmp_path / "config.yaml").write_text("")
+    monkeypatch.setenv("LXCRI_PVE_ROOT", str(pve_root))
+    monkeypatch.setenv("LXCRI_PVE_NODE", "pve1")
+    root = tmp_path / "root"
+    save_state(root, _state(ports=(PortRecord(18080, 80),), nft_table=table))
+    sdir = root / "pve" / "101"
+    try:
+        # a post-start that crashed after publishing: its marker and its rules
+        (sdir / hs.PUBLISHED).write_text('{"ipv4": "10.99.8.2"}')
+        cid = pve_hookscript.chain_id(101)
+        ports.publish(cid, [ports.RecordPort(80, 18080)], IPv4Interface("10.99.8.2/24"),
+                      table=table, check_conflicts=False)  # fmt: skip
+        assert [p.container_id for p in ports.list_published(table=table)] == [cid]
+        assert pve_hookscript.main(["101", "pre-start"], str(root)) == 0
+        assert ports.list_published(table=table) == []
+        assert not (sdir / hs.PUBLISHED).exists()
+        assert (sdir / hs.PRIVATE_MEMO).exists()
+        # the next start: the memo answers; the backend (which needs nodes/) is not made
+        shutil.rmtree(pve_root / "nodes")
+        assert pve_hookscript.main(["101", "pre-start"], str(root)) == 0
+        (pve_root / "storage.cfg").write_text("dir: local\n\tpath /srv\n")  # memo stale
+        assert pve_hookscript.main(["101", "pre-start"], str(root)) == 1  # no nodes/: said
+        assert "is not a Proxmox VE cluster file system" in (sdir / hs.HOOK_LOG).read_text()
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
