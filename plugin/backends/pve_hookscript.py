@@ -322,9 +322,9 @@ def _publish(st: State, sdir: str, addr: ipaddress.IPv4Interface, log: _Log) -> 
         # so 127.0.0.1:PORT reaches the CT from the host, as on lxcri's own bridge: the
         # loopback guard on the bridge (lxcri_core.network.localnet) in the ports'
         # transaction, route_localnet only once it is in
-        from lxcri_core.network.localnet import guard_ruleset
+        from lxcri_core.network.localnet import guard_commands
 
-        guard = guard_ruleset(st.bridge, st.nft_table)["nftables"]
+        guard = guard_commands(st.bridge, st.nft_table)  # none when it is in place
     publish(chain_id(st.vmid), ports, addr, table=st.nft_table, before=guard)
     if localnet:
         from lxcri_core.network.localnet import route_localnet_sysctl
