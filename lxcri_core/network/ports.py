@@ -391,8 +391,8 @@ def publish(
     ports' (the Proxmox hookscript's loopback guard of the bridge: one
     transaction instead of two).
 
-    Called by the start hook. With ``check_conflicts`` the live table is read
-    first (one more ``nft`` call) and a host port already published by
+    Called by the start hook. With ``check_conflicts`` the other containers'
+    chains are read first (``_other_rules``) and a host port already published by
     another container, or one a host socket listens on (``listeners``, read
     from /proc/net when None), is refused instead of silently shadowed;
     ``name_of`` turns that container's id into the name people know it by.
@@ -402,7 +402,7 @@ def publish(
         ruleset = {"nftables": [*before, *ruleset["nftables"]]}
     if check_conflicts and ports:
         taken: dict[tuple[str, int], list[_Rule]] = {}
-        for r in _published_rules(table, run):
+        for r in _other_rules(table, run):
             if r.container_id != container_id:
                 taken.setdefault((r.proto, r.host_port), []).append(r)
         for m in ports:
@@ -449,6 +449,46 @@ def unpublish(container_id: str, *, table: str = DEFAULT_TABLE, run: Runner = ru
 def list_published(*, table: str = DEFAULT_TABLE, run: Runner = run_cmd) -> list[PublishedPort]:
     """Every port published in ``table`` now (an empty list when there is no table)."""
     return [_published_port(r) for r in _published_rules(table, run)]
+
+
+#: Up to this many containers' ``pre`` chains, the conflict check lists them one by one.
+LIST_CHAINS_MAX = 32
+
+
+def _other_rules(table: str, run: Runner) -> list[_Rule]:
+    """The rules the start hook's conflict check needs: those of the ``pre`` chains.
+
+    Listing the whole table makes nft fetch and print every chain's rules (the
+    out/post chains, every bridge's chains: 20 ms and more on a busy host); the
+    chain names, then each ``pre`` chain, cost a few. A chain that is gone when
+    its turn comes was unpublished meanwhile: nothing of it can clash. Many
+    containers, or a listing nft will not give: the whole table, as before.
+    """
+    res = run(["nft", "-j", "list", "chains", "inet"], None)
+    names: list[str] | None = None
+    if res.returncode == 0:
+        try:
+            names = [
+                item["chain"]["name"]
+                for item in json.loads(res.stdout).get("nftables", [])
+                if isinstance(item, dict)
+                and "chain" in item
+                and item["chain"].get("table") == table
+            ]
+        except (ValueError, AttributeError, KeyError, TypeError):
+            names = None
+    if names is None:
+        return _published_rules(table, run)
+    pre = [n for n in names if (m := _CHAIN.fullmatch(n)) and m["kind"] == "pre"]
+    if len(pre) > LIST_CHAINS_MAX:
+        return _published_rules(table, run)
+    found: list[_Rule] = []
+    for name in pre:
+        one = run(["nft", "-j", "list", "chain", "inet", table, name], None)
+        if one.returncode != 0 and "No such file or directory" in one.stderr:
+            continue
+        found += _parse_rules(checked(one, f"listing nftables chain {name} of inet {table}"))
+    return found
 
 
 def _published_rules(table: str, run: Runner) -> list[_Rule]:

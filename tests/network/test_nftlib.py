@@ -87,3 +87,15 @@ def test_the_default_runner_spawns_no_nft(table: str, monkeypatch: pytest.Monkey
     ports.unpublish("c2", table=table)
     with pytest.raises(NetworkError, match="ip is not installed"):
         run_cmd(["ip", "-j", "link"])
+
+
+def test_the_conflict_check_sees_another_containers_port_for_real(table: str) -> None:
+    v4 = IPv4Interface("10.99.7.2/24")
+    ports.publish("c1", [PortMapping(80, 18081)], v4, table=table, listeners=[])
+    ports.publish("c1", [PortMapping(80, 18081)], v4, table=table, listeners=[])  # its own
+    with pytest.raises(NetworkError, match="18081/tcp is already published by container c1"):
+        ports.publish("c2", [PortMapping(80, 18081)], IPv4Interface("10.99.7.3/24"),
+                      table=table, listeners=[])  # fmt: skip
+    ports.publish("c2", [PortMapping(80, 18082)], IPv4Interface("10.99.7.3/24"),
+                  table=table, listeners=[])  # fmt: skip
+    assert {p.container_id for p in ports.list_published(table=table)} == {"c1", "c2"}
