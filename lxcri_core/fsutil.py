@@ -6,15 +6,20 @@ import contextlib
 import fcntl
 import os
 import re
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from lxcri_core.errors import LockTimeout
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3.5 ms a hook)
 
-def fsync_dir(path: Path) -> None:
+# The LXC hooks import this module (is_mountpoint) at every run: tempfile and
+# pathlib are imported where they are used.
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+
+def fsync_dir(path: Path | str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -41,13 +46,29 @@ def syncfs(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+def _create_temp(parent: str, name: str) -> tuple[int, str]:
+    """``tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=".tmp")`` (the same
+    flags: exclusive, no symlink followed, 0600), without importing tempfile (~4 ms of
+    each hook run that writes a file)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        tmp = os.path.join(parent, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {name} in {parent}")
+
+
+def atomic_write(path: Path | str, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old or the new file, never half.
 
     Private by default: lxcri's state holds secrets; a file others need says so.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = os.fspath(path)
+    parent = os.path.dirname(path) or "."
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = _create_temp(parent, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -59,7 +80,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    fsync_dir(parent)
 
 
 #: How long ``flocked`` waits quietly before it says who it is waiting for.
@@ -182,5 +203,5 @@ def mounts() -> list[tuple[str, str, str]]:
 
 def is_mountpoint(path: Path | str) -> bool:
     """Whether something is mounted exactly at ``path`` (links resolved)."""
-    p = str(Path(path).resolve())
+    p = os.path.realpath(path)  # Path.resolve(), without importing pathlib
     return any(m[0] == p for m in mounts())

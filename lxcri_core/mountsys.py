@@ -15,9 +15,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from typing import TYPE_CHECKING
 
 from lxcri_core.errors import StorageError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3.5 ms a hook)
 
 if TYPE_CHECKING:  # not imported at run time: the hooks pay for every import
     import threading

@@ -17,7 +17,6 @@ when ports are published on them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network, ip_network
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Any
 from lxcri_core.errors import NetworkError
 from lxcri_core.log import get_logger
 from lxcri_core.network.command import Runner, run_cmd
+from lxcri_core.network.localnet import check_ifname as check_ifname
+from lxcri_core.network.localnet import set_sysctl as set_sysctl
 from lxcri_core.network.ports import DEFAULT_TABLE, nft_apply
 
 log = get_logger(__name__)
@@ -35,8 +36,6 @@ DEFAULT_BRIDGE = "lxcri0"
 #: Its IPv4 subnet unless configured otherwise; the gateway is 10.88.0.1.
 DEFAULT_SUBNET = "10.88.0.0/16"
 
-_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
-_SYSCTL = Path("/proc/sys")
 _IFA_F_NODAD = 0x02  # linux/if_addr.h: an address on a carrier-less bridge is usable at once
 _EEXIST = 17
 
@@ -54,15 +53,6 @@ class BridgeInfo:
     ipv6_gateway: IPv6Interface | None = None
     #: True when this call created the link (first use).
     created: bool = False
-
-
-def check_ifname(name: str) -> str:
-    """Return ``name`` if it is a valid interface name, else raise NetworkError."""
-    if not _IFNAME.fullmatch(name):
-        raise NetworkError(
-            f"bridge name {name!r} is invalid: use at most 15 letters, digits, '_', '.', '-'"
-        )
-    return name
 
 
 def nat_chain(bridge: str) -> str:
@@ -124,19 +114,6 @@ def drop_nat_ruleset(bridge: str, table: str = DEFAULT_TABLE) -> dict[str, Any]:
     }
 
 
-def set_sysctl(key: str, value: str, root: Path = _SYSCTL) -> None:
-    """Write a sysctl (``net/ipv4/ip_forward``) unless it already holds ``value``."""
-    path = root / key
-    try:
-        if path.read_text().strip() == value:
-            return
-        path.write_text(value + "\n")
-    except OSError as e:
-        raise NetworkError(
-            f"cannot set sysctl {key.replace('/', '.')}={value}: {e.strerror}"
-        ) from None
-
-
 def enable_route_localnet(dev: str, *, table: str = DEFAULT_TABLE, run: Runner = run_cmd) -> None:
     """Let packets from 127.0.0.1 (DNATed published ports) be routed out of ``dev``.
 
@@ -144,11 +121,11 @@ def enable_route_localnet(dev: str, *, table: str = DEFAULT_TABLE, run: Runner =
     in first: the sysctl alone would open the host's 127.0.0.1 services to
     everything on that link.
     """
-    from lxcri_core.network.localnet import guard_ruleset
+    from lxcri_core.network.localnet import guard_ruleset, route_localnet_sysctl
 
     check_ifname(dev)
     nft_apply(guard_ruleset(dev, table), f"installing the loopback guard of {dev}", run)
-    set_sysctl(f"net/ipv4/conf/{dev}/route_localnet", "1")
+    route_localnet_sysctl(dev)
 
 
 def _overlapping(ipr: Any, bridge: str, nets: list[IPv4Network | IPv6Network]) -> str | None:

@@ -34,33 +34,36 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from ipaddress import (
-    IPv4Address,
-    IPv4Interface,
-    IPv6Address,
-    IPv6Interface,
-    ip_address,
-)
-from typing import TYPE_CHECKING, Any, Literal
 
 from lxcri_core.errors import NetworkError
 from lxcri_core.ids import check_id
 from lxcri_core.log import get_logger
-from lxcri_core.network.command import Runner, checked, run_cmd
-from lxcri_core.spec.model import PortMapping
+from lxcri_core.network.command import checked, run_cmd
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3.5 ms a hook)
+
+# The start/stop hooks import this module at every run: no dataclasses here and
+# spec.model (dataclasses: ~13 ms) only where a PortMapping is made.
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+    from typing import Any, Literal
+
+    from lxcri_core.network.command import Runner
     from lxcri_core.network.listeners import Listener
+    from lxcri_core.spec.model import PortMapping
 
 log = get_logger(__name__)
 
 #: The nftables table (family ``inet``) lxcri owns; nothing else writes to it.
 DEFAULT_TABLE = "lxcri"
 
-Proto = Literal["tcp", "udp"]
-IPAddress = IPv4Address | IPv6Address
+if TYPE_CHECKING:
+    Proto = Literal["tcp", "udp"]
+else:  # the names exist at run time too (importers), without importing typing
+    Proto = str
+if TYPE_CHECKING:  # ipaddress only where addresses are made: unpublish needs none
+    IPAddress = IPv4Address | IPv6Address
 
 _CHAIN = re.compile(r"c-(?P<id>.+)-(?P<kind>pre|out|post)")
 
@@ -72,13 +75,108 @@ CHAINS: tuple[tuple[str, str, int], ...] = (
 )
 
 
-@dataclass(frozen=True)
 class PublishedPort:
-    """A port found in the live ruleset (see ``list_published``)."""
+    """A port found in the live ruleset (see ``list_published``); immutable."""
 
+    __slots__ = ("container_id", "container_ip", "mapping")
     container_id: str
     mapping: PortMapping
     container_ip: IPAddress
+
+    def __init__(self, container_id: str, mapping: PortMapping, container_ip: IPAddress) -> None:
+        object.__setattr__(self, "container_id", container_id)
+        object.__setattr__(self, "mapping", mapping)
+        object.__setattr__(self, "container_ip", container_ip)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"PublishedPort is immutable (cannot set {key})")
+
+    def _key(self) -> tuple[str, PortMapping, IPAddress]:
+        return (self.container_id, self.mapping, self.container_ip)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PublishedPort) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"PublishedPort(container_id={self.container_id!r}, mapping={self.mapping!r}, "
+            f"container_ip={self.container_ip!r})"
+        )
+
+
+class RecordPort:
+    """A ``-p`` mapping as the container record stores it (PortMapping's fields, names and
+    text), for the hooks: reading it needs no spec.model. Equal to the PortMapping of the
+    same fields; the network layer takes either."""
+
+    __slots__ = ("container_port", "host_ip", "host_port", "protocol")
+    container_port: int
+    host_port: int
+    protocol: Proto
+    host_ip: str
+
+    def __init__(
+        self, container_port: int, host_port: int = 0, protocol: Proto = "tcp", host_ip: str = ""
+    ) -> None:
+        object.__setattr__(self, "container_port", container_port)
+        object.__setattr__(self, "host_port", host_port)
+        object.__setattr__(self, "protocol", protocol)
+        object.__setattr__(self, "host_ip", host_ip)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RecordPort:
+        """One entry of a record's ``spec.ports`` (the keys are PortMapping's fields)."""
+        return cls(
+            container_port=int(d["container_port"]),
+            host_port=int(d["host_port"]),
+            protocol="udp" if d.get("protocol") == "udp" else "tcp",
+            host_ip=d.get("host_ip") or "",
+        )
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"RecordPort is immutable (cannot set {key})")
+
+    @property
+    def address(self) -> IPv4Address | IPv6Address | None:
+        if not self.host_ip:
+            return None
+        from ipaddress import ip_address
+
+        return ip_address(self.host_ip)
+
+    def _key(self) -> tuple[int, int, str, str]:
+        return (self.container_port, self.host_port, self.protocol, self.host_ip)
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            theirs = (other.container_port, other.host_port, other.protocol, other.host_ip)  # type: ignore[attr-defined]
+        except AttributeError:
+            return NotImplemented
+        return self._key() == theirs
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            "RecordPort(container_port={!r}, host_port={!r}, protocol={!r}, host_ip={!r})".format(
+                *self._key()
+            )
+        )
+
+    def __str__(self) -> str:
+        """PortMapping's text: ``[IP:]HOST:CTR/PROTO`` (IPv6 in brackets)."""
+        h = self.host_ip
+        ip = f"[{h}]:" if ":" in h else f"{h}:" if h else ""
+        return f"{ip}{self.host_port}:{self.container_port}/{self.protocol}"
+
+
+if TYPE_CHECKING:
+    #: What the rulesets take: the spec's PortMapping or a record's RecordPort.
+    AnyPort = PortMapping | RecordPort
 
 
 def check_container_id(container_id: str) -> str:
@@ -157,7 +255,7 @@ def unpublish_ruleset(container_id: str, table: str = DEFAULT_TABLE) -> dict[str
 
 def publish_ruleset(
     container_id: str,
-    ports: Sequence[PortMapping],
+    ports: Sequence[AnyPort],
     ipv4: IPv4Interface | IPv4Address | None,
     ipv6: IPv6Interface | IPv6Address | None = None,
     table: str = DEFAULT_TABLE,
@@ -171,6 +269,8 @@ def publish_ruleset(
     """
     if not ports:
         return unpublish_ruleset(container_id, table)
+    from ipaddress import IPv4Interface, IPv6Interface
+
     targets: dict[int, tuple[IPAddress, IPv4Interface | IPv6Interface | None]] = {}
     for a in (ipv4, ipv6):
         if a is None:
@@ -274,7 +374,7 @@ def nft_list_table_cmd(table: str = DEFAULT_TABLE) -> list[str]:
 
 def publish(
     container_id: str,
-    ports: Sequence[PortMapping],
+    ports: Sequence[AnyPort],
     ipv4: IPv4Interface | IPv4Address | None,
     ipv6: IPv6Interface | IPv6Address | None = None,
     *,
@@ -283,24 +383,31 @@ def publish(
     listeners: Sequence[Listener] | None = None,
     run: Runner = run_cmd,
     name_of: Callable[[str], str] | None = None,
+    before: Sequence[dict[str, Any]] = (),
 ) -> None:
     """Make exactly ``ports`` of ``container_id`` live, replacing what it had.
 
-    Called by the start hook. With ``check_conflicts`` the live table is read
-    first (one more ``nft`` call) and a host port already published by
+    ``before``: nft commands applied in the same transaction, ahead of the
+    ports' (the Proxmox hookscript's loopback guard of the bridge: one
+    transaction instead of two).
+
+    Called by the start hook. With ``check_conflicts`` the other containers'
+    chains are read first (``_other_rules``) and a host port already published by
     another container, or one a host socket listens on (``listeners``, read
     from /proc/net when None), is refused instead of silently shadowed;
     ``name_of`` turns that container's id into the name people know it by.
     """
     ruleset = publish_ruleset(container_id, ports, ipv4, ipv6, table)
+    if before:
+        ruleset = {"nftables": [*before, *ruleset["nftables"]]}
     if check_conflicts and ports:
-        taken: dict[tuple[str, int], list[PublishedPort]] = {}
-        for p in list_published(table=table, run=run):
-            if p.container_id != container_id:
-                taken.setdefault((p.mapping.protocol, p.mapping.host_port), []).append(p)
+        taken: dict[tuple[str, int], list[_Rule]] = {}
+        for r in _other_rules(table, run):
+            if r.container_id != container_id:
+                taken.setdefault((r.proto, r.host_port), []).append(r)
         for m in ports:
             for other in taken.get((m.protocol, m.host_port), []):
-                if _overlaps(m.address, other):
+                if _overlaps(m.address, other.host_ip, other.container_ip):
                     who = name_of(other.container_id) if name_of else other.container_id
                     raise NetworkError(
                         f"host port {m.host_port}/{m.protocol} is already published by container "
@@ -315,14 +422,15 @@ def publish(
     log.info("ports published", container=container_id, ports=[str(p) for p in ports])
 
 
-def _overlaps(mine: IPAddress | None, other: PublishedPort) -> bool:
-    """Whether ``mine`` would catch traffic ``other``'s rule already forwards."""
+def _overlaps(mine: IPAddress | None, host_ip: IPAddress | None, container_ip: IPAddress) -> bool:
+    """Whether ``mine`` would catch traffic a rule for ``host_ip`` (None: every address)
+    to ``container_ip`` already forwards."""
     if mine is None:
         return True
     # a rule without an address forwards every address of its container's family
-    theirs = other.mapping.address or ip_address(
-        "::" if other.container_ip.version == 6 else "0.0.0.0"
-    )
+    from ipaddress import ip_address
+
+    theirs = host_ip or ip_address("::" if container_ip.version == 6 else "0.0.0.0")
     if mine.version != theirs.version:
         return False
     return mine.is_unspecified or theirs.is_unspecified or mine == theirs
@@ -340,10 +448,54 @@ def unpublish(container_id: str, *, table: str = DEFAULT_TABLE, run: Runner = ru
 
 def list_published(*, table: str = DEFAULT_TABLE, run: Runner = run_cmd) -> list[PublishedPort]:
     """Every port published in ``table`` now (an empty list when there is no table)."""
+    return [_published_port(r) for r in _published_rules(table, run)]
+
+
+#: Up to this many containers' ``pre`` chains, the conflict check lists them one by one.
+LIST_CHAINS_MAX = 32
+
+
+def _other_rules(table: str, run: Runner) -> list[_Rule]:
+    """The rules the start hook's conflict check needs: those of the ``pre`` chains.
+
+    Listing the whole table makes nft fetch and print every chain's rules (the
+    out/post chains, every bridge's chains: 20 ms and more on a busy host); the
+    chain names, then each ``pre`` chain, cost a few. A chain that is gone when
+    its turn comes was unpublished meanwhile: nothing of it can clash. Many
+    containers, or a listing nft will not give: the whole table, as before.
+    """
+    res = run(["nft", "-j", "list", "chains", "inet"], None)
+    names: list[str] | None = None
+    if res.returncode == 0:
+        try:
+            names = [
+                item["chain"]["name"]
+                for item in json.loads(res.stdout).get("nftables", [])
+                if isinstance(item, dict)
+                and "chain" in item
+                and item["chain"].get("table") == table
+            ]
+        except (ValueError, AttributeError, KeyError, TypeError):
+            names = None
+    if names is None:
+        return _published_rules(table, run)
+    pre = [n for n in names if (m := _CHAIN.fullmatch(n)) and m["kind"] == "pre"]
+    if len(pre) > LIST_CHAINS_MAX:
+        return _published_rules(table, run)
+    found: list[_Rule] = []
+    for name in pre:
+        one = run(["nft", "-j", "list", "chain", "inet", table, name], None)
+        if one.returncode != 0 and "No such file or directory" in one.stderr:
+            continue
+        found += _parse_rules(checked(one, f"listing nftables chain {name} of inet {table}"))
+    return found
+
+
+def _published_rules(table: str, run: Runner) -> list[_Rule]:
     result = run(nft_list_table_cmd(table), None)
     if result.returncode != 0 and "No such file or directory" in result.stderr:
         return []
-    return parse_published(checked(result, f"listing nftables table inet {table}"))
+    return _parse_rules(checked(result, f"listing nftables table inet {table}"))
 
 
 def parse_published(text: str) -> list[PublishedPort]:
@@ -351,8 +503,43 @@ def parse_published(text: str) -> list[PublishedPort]:
 
     Only ``c-<id>-pre`` chains are read (the ``out`` chains mirror them).
     """
+    return [_published_port(r) for r in _parse_rules(text)]
+
+
+class _Rule:
+    """One DNAT rule of a ``pre`` chain, as parsed (the hook's conflict check needs no
+    PortMapping, so no spec.model)."""
+
+    __slots__ = ("container_id", "container_ip", "container_port", "host_ip", "host_port", "proto")
+
+    def __init__(
+        self,
+        container_id: str,
+        proto: Proto,
+        host_port: int,
+        host_ip: IPAddress | None,
+        container_port: int,
+        container_ip: IPAddress,
+    ) -> None:
+        self.container_id, self.proto, self.host_port = container_id, proto, host_port
+        self.host_ip, self.container_port, self.container_ip = host_ip, container_port, container_ip
+
+
+def _published_port(r: _Rule) -> PublishedPort:
+    from lxcri_core.spec.model import PortMapping
+
+    mapping = PortMapping(
+        r.container_port, r.host_port, r.proto, str(r.host_ip) if r.host_ip is not None else ""
+    )
+    return PublishedPort(r.container_id, mapping, r.container_ip)
+
+
+def _parse_rules(text: str) -> list[_Rule]:
     data = json.loads(text)
-    found: list[PublishedPort] = []
+    return list(_rules(data))
+
+
+def _rules(data: dict[str, Any]) -> Iterator[_Rule]:
     for item in data.get("nftables", []):
         rule = item.get("rule") if isinstance(item, dict) else None
         if not rule:
@@ -360,13 +547,14 @@ def parse_published(text: str) -> list[PublishedPort]:
         m = _CHAIN.fullmatch(rule.get("chain", ""))
         if not m or m["kind"] != "pre":
             continue
-        port = _parse_rule(m["id"], rule.get("expr", []))
-        if port is not None:
-            found.append(port)
-    return found
+        found = _parse_rule(m["id"], rule.get("expr", []))
+        if found is not None:
+            yield found
 
 
-def _parse_rule(container_id: str, exprs: Iterable[Any]) -> PublishedPort | None:
+def _parse_rule(container_id: str, exprs: Iterable[Any]) -> _Rule | None:
+    from ipaddress import ip_address
+
     host_ip: IPAddress | None = None
     proto: str | None = None
     host_port: int | None = None
@@ -390,10 +578,11 @@ def _parse_rule(container_id: str, exprs: Iterable[Any]) -> PublishedPort | None
             host_port = int(match["right"])
     if dnat is None or proto is None or host_port is None or "addr" not in dnat:
         return None
-    mapping = PortMapping(
-        int(dnat.get("port", host_port)),
-        host_port,
+    return _Rule(
+        container_id,
         "udp" if proto == "udp" else "tcp",
-        str(host_ip) if host_ip is not None else "",
+        host_port,
+        host_ip,
+        int(dnat.get("port", host_port)),
+        ip_address(dnat["addr"]),
     )
-    return PublishedPort(container_id, mapping, ip_address(dnat["addr"]))

@@ -332,20 +332,20 @@ class PveLocalBackend:
             raise
         return Container(vmid=vmid, name=name, id=str(vmid), backend=self.name, node=self.node)
 
-    def private_volumes(self, vmid: int) -> None:
+    def private_volumes(self, vmid: int) -> list[tuple[Path, int | None, bool]]:
         """Keep the directories of the CT's rootfs and mpN volumes from other host users
         (pve_storage.private_parent): the image's setuid and capability files are in them.
         Run at create and by the hookscript's pre-start (a CT from before lxcri did this,
-        a volume PVE moved or restored)."""
+        a volume PVE moved or restored). Returns what ``tighten_volumes`` did."""
         from lxcri_core.spec.pve_config import parse_property_string
 
         conf = self._read_conf(vmid)
         if conf is None:
-            return
+            return []
         m = conf.main
         keys = ["rootfs", *(k for k in m.options() if re.fullmatch(r"mp\d+", k))]
         volids = [parse_property_string(m.get(k) or "", "volume").get("volume", "") for k in keys]
-        pve_storage.tighten_volumes(
+        return pve_storage.tighten_volumes(
             self.cfg, vmid, [v for v in volids if v], m.get("unprivileged") == "1"
         )
 

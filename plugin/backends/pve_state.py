@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lxcri_pve.backends.pve_hookstate import HOOK_LOG as HOOK_LOG
+from lxcri_pve.backends.pve_hookstate import PUBLISHED as PUBLISHED
+from lxcri_pve.backends.pve_hookstate import STATE as STATE
+
 from lxcri_core.errors import CorruptState
 from lxcri_core.fsutil import atomic_write
 
-STATE = "state.json"
-PUBLISHED = "published.json"
-HOOK_LOG = "hooks.log"
 CONSOLE_LOG = "console.log"
 TAG = "lxcri"  # the tag that marks a CT as lxcri's: listing and every verb look for it
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -207,16 +206,9 @@ def create_rootfs(
 def private_parent(path: Path, gid: int | None) -> None:
     """Make ``path``, a directory holding CT volumes, passable by root only (``gid``
     None: 0700 root:root) or also by the mapped root group (0710 root:``gid``)."""
-    mode, group = (0o700, 0) if gid is None else (0o710, gid)
-    try:
-        info = os.lstat(path)
-    except OSError as e:
-        raise BackendError(f"cannot make {path} private: {e.strerror}") from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise BackendError(f"{path} holds CT volumes but is not a directory")
-    if (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) != (mode, 0, group):
-        os.chown(path, 0, group)  # the owner first: a chown clears no bits of a directory
-        os.chmod(path, mode)
+    from lxcri_pve.backends.pve_hookstate import private_dir
+
+    private_dir(str(path), gid)
 
 
 def _pool_dir(st: PveStorage, path: Path) -> Path:
@@ -255,11 +247,18 @@ def volume_parents(cfg: Config, vmid: int, volids: list[str]) -> dict[Path, bool
     return out
 
 
-def tighten_volumes(cfg: Config, vmid: int, volids: list[str], unprivileged: bool) -> None:
+def tighten_volumes(
+    cfg: Config, vmid: int, volids: list[str], unprivileged: bool
+) -> list[tuple[Path, int | None, bool]]:
     """Make the directories of CT ``vmid``'s volumes private (``private_parent``); a CT
-    created before lxcri did so is tightened by its next start."""
+    created before lxcri did so is tightened by its next start. Returns each directory
+    with its group (None: root's) and whether other CTs' volumes share it (a pool's)."""
+    done: list[tuple[Path, int | None, bool]] = []
     for path, shared in volume_parents(cfg, vmid, volids).items():
-        private_parent(path, MAPPED_ROOT_GID if shared or unprivileged else None)
+        gid = MAPPED_ROOT_GID if shared or unprivileged else None
+        private_parent(path, gid)
+        done.append((path, gid, shared))
+    return done
 
 
 def chain_dir_name(chain: ImageChain) -> str:

@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lxcri_pve.backends.pve_hookstate import STOP_REQUESTED as STOP_REQUESTED
 from lxcri_pve.backends.pve_state import CtState
 
 from lxcri_core.containers.probe import run_capped
 from lxcri_core.fsutil import atomic_write
 
-STOP_REQUESTED = "stop.requested"
 RESTARTS = "restarts.json"
 HEALTH = "health.json"
 PIDFILE = "supervisor.pid"

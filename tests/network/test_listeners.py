@@ -117,6 +117,45 @@ def test_reader_sees_a_real_listener() -> None:
         assert listeners.host_port_for("udp", "", port) == port  # another protocol
 
 
+def test_sock_diag_finds_what_proc_net_lists() -> None:
+    # the default reader asks the kernel's sock_diag (the /proc/net/tcp* files cost
+    # 5-20 ms at every start); it must see the same listeners as the files, IPv4-mapped
+    # IPv6 as IPv4, and no connected or merely bound socket
+    from lxcri_core.network import sockdiag
+
+    assert sockdiag.tcp_listeners() is not None, "sock_diag unavailable: the test needs it"
+    held = []
+    try:
+        v6 = socket.AF_INET6
+        for fam, addr in ((socket.AF_INET, "127.0.0.1"), (v6, "::1"),
+                          (v6, "::ffff:127.0.0.1"), (v6, "::")):  # fmt: skip
+            s = socket.socket(fam)
+            held.append(s)
+            s.bind((addr, 0))
+            s.listen(1)
+        bound = socket.socket()  # bound, not listening
+        held.append(bound)
+        bound.bind(("127.0.0.1", 0))
+        client = socket.create_connection(held[0].getsockname()[:2])  # an established pair
+        held.append(client)
+        mine = {s.getsockname()[1] for s in held}
+        want = [
+            Listener("tcp", ip_address("127.0.0.1"), held[0].getsockname()[1]),
+            Listener("tcp", ip_address("::1"), held[1].getsockname()[1]),
+            Listener("tcp", ip_address("127.0.0.1"), held[2].getsockname()[1]),
+            Listener("tcp", ip_address("::"), held[3].getsockname()[1]),
+        ]
+        fast = {x for x in listeners.read_listeners(protos={"tcp"}) if x.port in mine}
+        # the same namespace's files, by another path: the /proc reader
+        files = {x for x in listeners.read_listeners("/proc/self/net", {"tcp"}) if x.port in mine}
+        assert fast == files == set(want)
+        only = listeners.read_listeners(protos={"tcp"}, ports={want[1].port})
+        assert only == [want[1]]
+    finally:
+        for s in held:
+            s.close()
+
+
 # In a fresh network namespace the ephemeral range can be narrowed to two
 # ports: a v6-only listener on [::]:40000 does not stop an IPv4 bind from
 # picking 40000, but -p 80 must not choose a port a host socket serves.

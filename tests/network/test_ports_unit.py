@@ -33,7 +33,12 @@ V6 = IPv6Interface("fd42:88::2/64")
 def test_one_parser_gives_the_one_mapping(spec, want):
     """``-p`` has one parser (spec.options.parse_port) and one class (spec.model)."""
     assert one_port(spec) == want
-    assert vars(ports)["PortMapping"] is PortMapping  # the network layer takes the spec's class
+    # the network layer takes the spec's class and gives it back from the live ruleset
+    # (it imports spec.model only there: the hooks read a record's ports as RecordPort)
+    rs = ports.publish_ruleset("web", [want], V4, V6)
+    listed = {"nftables": [c["add"] for c in rs["nftables"] if "rule" in c.get("add", {})]}
+    (got,) = {p.mapping for p in ports.parse_published(json.dumps(listed))}
+    assert type(got) is PortMapping and got == want
     assert not hasattr(ports, "parse_port_spec")
 
 
@@ -199,19 +204,63 @@ def test_publish_is_one_nft_call_without_conflict_check():
     )
 
 
+class FakeNft(Recorder):
+    """nft's listings cut from a recorded ``list table``; every ruleset accepted.
+    ``gone``: chains that vanish between ``list chains`` and their own listing."""
+
+    def __init__(self, gone: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.data = json.loads((DATA / "nft-list-table.json").read_text())
+        self.gone = gone
+
+    def __call__(self, argv, stdin=None):
+        self.calls.append((list(argv), stdin))
+        items = self.data["nftables"]
+        if argv[2:4] == ["list", "chains"]:
+            return CmdResult(0, json.dumps({"nftables": [i for i in items if "chain" in i]}), "")
+        if argv[2:4] == ["list", "chain"]:
+            name = argv[6]
+            if name in self.gone:
+                return CmdResult(1, "", "Error: No such file or directory\n")
+            mine = [i for i in items if name in (i.get("chain", {}).get("name"),
+                                                  i.get("rule", {}).get("chain"))]  # fmt: skip
+            return CmdResult(0, json.dumps({"nftables": mine}), "")
+        if argv[2:4] == ["list", "table"]:
+            return CmdResult(0, json.dumps(self.data), "")
+        return CmdResult(0, "", "")
+
+    def applied(self) -> int:
+        return sum(1 for argv, _ in self.calls if argv[2:] == ["-f", "-"])
+
+    def listed(self) -> list[str]:
+        return [" ".join(argv[2:]) for argv, _ in self.calls if argv[2] == "list"]
+
+
 def test_publish_refuses_port_of_another_container():
-    listing = CmdResult(0, (DATA / "nft-list-table.json").read_text(), "")
-    run = Recorder(listing)
+    run = FakeNft()
     with pytest.raises(NetworkError, match="already published by container 100"):
         ports.publish("200", [one_port("18080:8080")], V4, run=run)
-    assert len(run.calls) == 1  # nothing applied
+    assert run.applied() == 0  # nothing applied
+    # only the names and the pre chains are listed, not the whole table
+    assert run.listed() == ["list chains inet", "list chain inet lxcri c-100-pre",
+                            "list chain inet lxcri c-abc123-pre"]  # fmt: skip
+
+
+def test_the_conflict_check_skips_a_chain_unpublished_meanwhile_and_falls_back(monkeypatch):
+    run = FakeNft(gone=("c-100-pre",))
+    ports.publish("200", [one_port("18080:8080")], V4, listeners=[], run=run)
+    assert run.applied() == 1  # 100's port was taken back while we looked
+    monkeypatch.setattr(ports, "LIST_CHAINS_MAX", 1)  # many containers: the table at once
+    run = FakeNft()
+    with pytest.raises(NetworkError, match="already published by container 100"):
+        ports.publish("200", [one_port("18080:8080")], V4, run=run)
+    assert run.listed() == ["list chains inet", "list table inet lxcri"]
 
 
 def test_publish_allows_same_port_on_other_address_or_own_container():
-    listing = CmdResult(0, (DATA / "nft-list-table.json").read_text(), "")
-    run = Recorder(listing, CmdResult(0, "", ""))
+    run = FakeNft()
     ports.publish("200", [one_port("10.88.0.1:18443:443")], V4, listeners=[], run=run)
-    run = Recorder(listing, CmdResult(0, "", ""))
+    run = FakeNft()
     ports.publish("100", [one_port("18080:80")], V4, listeners=[], run=run)
     assert run.calls[-1][0] == ["nft", "-j", "-f", "-"]
 
@@ -266,8 +315,7 @@ def test_unspecified_host_address_means_every_address_of_its_family():
     ],
 )
 def test_publish_conflicts_with_wildcard_addresses(spec, clash):
-    listing = CmdResult(0, (DATA / "nft-list-table.json").read_text(), "")
-    run = Recorder(listing, CmdResult(0, "", ""))
+    run = FakeNft()
     if clash:
         with pytest.raises(NetworkError, match="already published by container"):
             ports.publish("200", [one_port(spec)], V4, V6, listeners=[], run=run)

@@ -32,10 +32,17 @@ def test_an_old_record_loads_with_its_ports() -> None:
     assert json.loads(json.dumps(rec.to_json()))["spec"]["ports"] == doc["spec"]["ports"]
 
 
-def test_the_hook_reads_the_same_record_into_the_same_class() -> None:
+def test_the_hook_reads_the_same_record_into_the_same_mappings() -> None:
+    # the hook reads ports without spec.model (RecordPort: no dataclasses to import);
+    # same fields, same text, same addresses, the same rules as from the PortMapping
     doc = json.loads(OLD.read_text())
     got = _ports(doc)
-    assert tuple(got) == WANT
-    rs = ports.publish_ruleset("web", got, IPv4Address("10.88.0.7"), IPv6Address("fd42:88::7"))
+    mixed: list[object] = list(got)  # RecordPort == PortMapping, field by field, both ways
+    assert mixed == list(WANT) and list(WANT) == mixed
+    assert [str(p) for p in got] == [str(p) for p in WANT]
+    assert [p.address for p in got] == [p.address for p in WANT]
+    v4, v6 = IPv4Address("10.88.0.7"), IPv6Address("fd42:88::7")
+    rs = ports.publish_ruleset("web", got, v4, v6)
+    assert rs == ports.publish_ruleset("web", WANT, v4, v6)
     text = json.dumps(rs)
     assert '"port": 80' in text and '"right": 8080' in text and '"right": "127.0.0.1"' in text
