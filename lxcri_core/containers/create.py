@@ -141,7 +141,7 @@ def _create_locked(
             _mount_points(seen, idmap.host if idmap else 0)
             spec = build_spec(image_config, opts, seen, image=rec.name)
             spec = _checked(spec)
-            spec, net = _plain_lxc_network(cfg, spec, cid, opts)
+            spec, net = _plain_lxc_network(cfg, spec, cid, opts, vmid)
             owner = idmap.host if idmap else 0
             volumes = prepare_volumes(cfg.root, cid, spec, seen, owner)
             targets = _mount_targets(seen, spec, volumes, owner)
@@ -241,6 +241,16 @@ def _can_remount(spec: ContainerSpec) -> bool:
     return spec.security.privileged and (caps is None or "SYS_ADMIN" in caps)
 
 
+def _net_up_hook(spec: ContainerSpec) -> dict[str, str]:
+    """``net-up`` (lxc.net.0.script.up) when the interface has a VLAN, trunks or a rate."""
+    import sys
+
+    from lxcri_core.network import netup
+
+    args = netup.up_args(spec.network) if spec.network.mode == "bridge" else []
+    return {"net-up": " ".join([sys.executable, str(netup.hook_path()), *args])} if args else {}
+
+
 def _write_lxc_files(
     cfg: Config,
     tmp: Path,
@@ -264,7 +274,7 @@ def _write_lxc_files(
         state_dir=final,
         volume_paths=volumes,
         host_resolv_conf=resolv,
-        hooks={"pre-start": hook, "post-stop": hook},
+        hooks={"pre-start": hook, "post-stop": hook, **_net_up_hook(record.spec)},
         log_file=final / "lxc.log",
         mount_targets=targets,
         init_shim_source=shim,

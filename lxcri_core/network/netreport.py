@@ -272,3 +272,22 @@ def collect(
     )
     lst = (read_listeners or listeners.read_listeners)()
     return build_report(host, ovs_bridges, targets, nets, pubs, lst, ovs_error=ovs_error, only=only)
+
+
+def lxc_targets(cfg: Any) -> list[CtTarget]:
+    """Every container in lxcri's records under ``cfg.root``, with its init's pid (one
+    bulk state read for all of them)."""
+    from lxcri_core.containers import lxc
+    from lxcri_core.containers.record import list_records, lxcpath
+
+    recs = list_records(cfg.root)
+    states = lxc.states(lxcpath(cfg), [r.name for r in recs]) if recs else {}
+    return [
+        CtTarget(r.name, r.id, r.vmid, states.get(r.name, ("STOPPED", None))[1], r.bridge)
+        for r in recs
+    ]
+
+
+def inspect_network(cfg: Any, only: str | None = None) -> NetworkReport:
+    """The report ``lxcri inspect-network [NAME]`` shows (``only``: a resolved container name)."""
+    return collect(lxc_targets(cfg), only=only)

@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "top": "lxcri_pve.cli.ops_cmds:top",
     "stats": "lxcri_pve.cli.ops_cmds:stats",
     "cp": "lxcri_pve.cli.copy_cmd:cp",
+    "inspect-network": "lxcri_pve.cli.network_cmds:inspect_network",
 }
 
 

@@ -1,0 +1,154 @@
+"""The interface's ``lxc.net.0.script.up``: VLAN tag, trunks and rate limit on the host end.
+
+LXC creates the veth, adds the host end to the bridge (``ovs-vsctl add-port``
+itself for an OVS bridge) and then runs this hook, through ``sh -c``: so the
+command line carries only numbers lxcri checked (``up_args``) and the port
+name comes from LXC (``LXC_NET_PEER`` with hook version 1, the last argument
+with version 0), checked again before it reaches ``ovs-vsctl`` or ``tc``.
+
+- ``tag=`` / ``trunks=``: OVS port settings (``ovs.port_vlan_cmd``). A Linux
+  bridge cannot carry them here (no ``vlan_filtering`` in this kernel): the
+  create refuses that (``check_bridge_vlans``), and the hook fails the start
+  rather than leave the port untagged.
+- ``rate=`` (MB/s, as pct): an HTB class on the host end's egress, i.e.
+  traffic toward the container (``rate_cmds``). Proxmox also polices the
+  other direction with an ingress ``police`` filter; this kernel has neither
+  ``cls_basic`` nor ``act_police``, so that part is tried and, failing, said
+  on stderr (the LXC log) rather than silently skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lxcri_core.errors import LxcriError, NetworkError
+from lxcri_core.network.command import Runner, checked, run_cmd
+from lxcri_core.network.ovs import (
+    check_name,
+    check_vlan,
+    is_ovs_bridge,
+    parse_trunks,
+    port_vlan_cmd,
+)
+
+if TYPE_CHECKING:
+    from lxcri_core.spec.model import NetworkSpec
+
+#: bytes per MB in pct's ``rate=`` (PVE::Network::tap_rate_limit: MB/s * 1024 * 1024)
+_MB = 1024 * 1024
+
+
+def up_args(net: NetworkSpec) -> list[str]:
+    """The checked ``key=value`` arguments of the hook for ``net``; [] when it has nothing to do."""
+    args = []
+    if net.vlan is not None:
+        args.append(f"tag={check_vlan(net.vlan)}")
+    if net.trunks:
+        args.append("trunks=" + ",".join(str(check_vlan(t, "trunks")) for t in net.trunks))
+    if net.rate:
+        args.append(f"rate={int(net.rate * _MB)}")  # bytes/s, an integer for sh -c
+    return args
+
+
+def check_bridge_vlans(net: NetworkSpec, bridge: str, run: Runner = run_cmd) -> None:
+    """Refuse ``tag=``/``trunks=`` on anything but an OVS bridge (never a silent drop)."""
+    if (net.vlan is not None or net.trunks) and not is_ovs_bridge(bridge, run):
+        raise NetworkError(
+            f"tag=/trunks= on bridge {bridge}: VLANs need an Open vSwitch bridge here "
+            "(this kernel has no bridge vlan_filtering); attach to an OVS bridge or drop them"
+        )
+
+
+def rate_cmds(dev: str, bytes_per_s: int) -> list[list[str]]:
+    """tc argv limiting ``dev``'s egress to ``bytes_per_s`` (replacing any root qdisc)."""
+    check_name(dev, "interface")
+    if not 0 < bytes_per_s <= 10**15:
+        raise NetworkError(f"rate {bytes_per_s} B/s is out of range")
+    rate, burst = f"{bytes_per_s}bps", f"{_MB}b"
+    return [
+        ["tc", "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "1"],
+        ["tc", "class", "replace", "dev", dev, "parent", "1:", "classid", "1:1", "htb",
+         "rate", rate, "burst", burst],
+    ]  # fmt: skip
+
+
+def police_cmds(dev: str, bytes_per_s: int) -> list[list[str]]:
+    """Proxmox's ingress policing (traffic from the container); needs cls_basic + act_police."""
+    rate, burst = f"{bytes_per_s}bps", f"{_MB}b"
+    return [
+        ["tc", "qdisc", "replace", "dev", dev, "handle", "ffff:", "ingress"],
+        ["tc", "filter", "replace", "dev", dev, "parent", "ffff:", "prio", "50", "basic",
+         "police", "rate", rate, "burst", burst, "mtu", "64kb", "drop"],
+    ]  # fmt: skip
+
+
+def parse_args(argv: Sequence[str]) -> dict[str, str]:
+    """Our ``key=value`` arguments (LXC's own, with hook version 0, have no ``=``)."""
+    out: dict[str, str] = {}
+    for a in argv:
+        key, sep, value = a.partition("=")
+        if not sep:
+            continue
+        if key not in ("tag", "trunks", "rate") or key in out:
+            raise NetworkError(f"net-up hook: unexpected argument {a!r}")
+        out[key] = value
+    return out
+
+
+def apply(args: Mapping[str, str], port: str, bridge: str, run: Runner = run_cmd) -> list[str]:
+    """Set up ``port`` as ``args`` say; returns warnings (the part the kernel cannot do)."""
+    check_name(port, "port")
+    warnings: list[str] = []
+    tag = int(args["tag"]) if args.get("tag", "").isdigit() else None
+    if "tag" in args and tag is None:
+        raise NetworkError(f"tag={args['tag']}: not a VLAN id")
+    trunks = parse_trunks(args["trunks"]) if args.get("trunks") else ()
+    if tag is not None or trunks:
+        if not is_ovs_bridge(check_name(bridge, "bridge"), run):
+            raise NetworkError(
+                f"tag=/trunks= on {bridge}: not an Open vSwitch bridge, and this kernel has no "
+                "bridge vlan_filtering"
+            )
+        checked(run(port_vlan_cmd(port, tag, trunks), None), f"setting VLANs of OVS port {port}")
+    if "rate" in args:
+        if not args["rate"].isdigit():
+            raise NetworkError(f"rate={args['rate']}: not bytes per second")
+        bps = int(args["rate"])
+        for argv in rate_cmds(port, bps):
+            checked(run(argv, None), f"limiting the rate of {port}")
+        for argv in police_cmds(port, bps):
+            r = run(argv, None)
+            if r.returncode != 0:
+                why = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[0]
+                warnings.append(
+                    f"{port}: rate limits traffic toward the container only; policing the "
+                    f"other direction failed: {why}"
+                )
+                break
+    return warnings
+
+
+def main(argv: Sequence[str] = sys.argv[1:], env: Mapping[str, str] = os.environ) -> int:
+    """The hook's entry point: 0, or 1 with one line on stderr (LXC then fails the start)."""
+    try:
+        args = parse_args(argv)
+        # hook version 1: the environment; version 0: "... net up veth LINK PEER" appended
+        plain = [a for a in argv if "=" not in a]
+        port = env.get("LXC_NET_PEER") or (plain[-1] if plain else "")
+        bridge = env.get("LXC_NET_PARENT") or (plain[-2] if len(plain) >= 2 else "")
+        for w in apply(args, port, bridge):
+            print(f"lxcri net-up: warning: {w}", file=sys.stderr)
+    except (LxcriError, ValueError) as e:
+        print(f"lxcri net-up: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def hook_path() -> Path:
+    from lxcri_core.containers.paths import libexec
+
+    return libexec("lxcri-net-up")
