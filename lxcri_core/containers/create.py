@@ -242,12 +242,16 @@ def _can_remount(spec: ContainerSpec) -> bool:
 
 
 def _net_up_hook(spec: ContainerSpec) -> dict[str, str]:
-    """``net-up`` (lxc.net.0.script.up) when the interface has a VLAN, trunks or a rate."""
+    """``net-up`` (lxc.net.0.script.up) when the interface has a VLAN, trunks or a rate,
+    or is on an OVS bridge (network.netup)."""
     import sys
 
     from lxcri_core.network import netup
 
-    args = netup.up_args(spec.network) if spec.network.mode == "bridge" else []
+    net = spec.network
+    if net.mode != "bridge":
+        return {}
+    args = netup.up_args(net, ovs=netup.on_ovs(net.bridge))
     return {"net-up": " ".join([sys.executable, str(netup.hook_path()), *args])} if args else {}
 
 

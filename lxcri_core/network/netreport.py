@@ -40,6 +40,8 @@ class CtTarget:
     vmid: int
     pid: int | None
     bridge: str = ""
+    #: pct's ``firewall=1`` as the container was created with (reported, not enforced here)
+    firewall: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class ContainerNet:
     routes: tuple[dict[str, Any], ...]
     #: why the netns could not be read ("" when it was, "not running")
     error: str = ""
+    firewall: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,10 +195,11 @@ def build_report(
                     t.pid,
                     tuple(_iface_json(i) for i in net.interfaces),
                     tuple(dataclasses.asdict(r) for r in net.routes),
+                    firewall=t.firewall,
                 )
             )
         else:
-            containers.append(ContainerNet(t.name, t.vmid, t.pid, (), (), net))
+            containers.append(ContainerNet(t.name, t.vmid, t.pid, (), (), net, t.firewall))
     by_id = {t.id: t.name for t in targets}
     pubs = []
     for pub in published:
@@ -283,7 +287,14 @@ def lxc_targets(cfg: Any) -> list[CtTarget]:
     recs = list_records(cfg.root)
     states = lxc.states(lxcpath(cfg), [r.name for r in recs]) if recs else {}
     return [
-        CtTarget(r.name, r.id, r.vmid, states.get(r.name, ("STOPPED", None))[1], r.bridge)
+        CtTarget(
+            r.name,
+            r.id,
+            r.vmid,
+            states.get(r.name, ("STOPPED", None))[1],
+            r.bridge,
+            r.spec.network.firewall,
+        )
         for r in recs
     ]
 

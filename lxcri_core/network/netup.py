@@ -10,6 +10,10 @@ with version 0), checked again before it reaches ``ovs-vsctl`` or ``tc``.
   bridge cannot carry them here (no ``vlan_filtering`` in this kernel): the
   create refuses that (``check_bridge_vlans``), and the hook fails the start
   rather than leave the port untagged.
+- ``txcsum=off`` on an OVS bridge: the container end stops leaving TCP/UDP
+  checksums to the NIC. Open vSwitch's userspace datapath reads the veth with a
+  packet socket and passes such frames on unfinished, so the host's stack
+  drops the replies of a published port (ICMP has no offload and still works).
 - ``rate=`` (MB/s, as pct): an HTB class on the host end's egress, i.e.
   traffic toward the container (``rate_cmds``). Proxmox also polices the
   other direction with an ingress ``police`` filter; this kernel has neither
@@ -42,9 +46,10 @@ if TYPE_CHECKING:
 _MB = 1024 * 1024
 
 
-def up_args(net: NetworkSpec) -> list[str]:
-    """The checked ``key=value`` arguments of the hook for ``net``; [] when it has nothing to do."""
-    args = []
+def up_args(net: NetworkSpec, ovs: bool = False) -> list[str]:
+    """The checked ``key=value`` arguments of the hook for ``net`` (``ovs``: its bridge is
+    an OVS bridge); [] when it has nothing to do."""
+    args = ["txcsum=off"] if ovs else []
     if net.vlan is not None:
         args.append(f"tag={check_vlan(net.vlan)}")
     if net.trunks:
@@ -52,6 +57,13 @@ def up_args(net: NetworkSpec) -> list[str]:
     if net.rate:
         args.append(f"rate={int(net.rate * _MB)}")  # bytes/s, an integer for sh -c
     return args
+
+
+def on_ovs(bridge: str, run: Runner = run_cmd) -> bool:
+    """Whether ``bridge`` is an OVS bridge (a Linux bridge is known without asking OVS)."""
+    if Path(f"/sys/class/net/{check_name(bridge, 'bridge')}/bridge").is_dir():
+        return False
+    return is_ovs_bridge(bridge, run)
 
 
 def check_bridge_vlans(net: NetworkSpec, bridge: str, run: Runner = run_cmd) -> None:
@@ -86,6 +98,47 @@ def police_cmds(dev: str, bytes_per_s: int) -> list[list[str]]:
     ]  # fmt: skip
 
 
+_SIOCETHTOOL, _ETHTOOL_STXCSUM = 0x8946, 0x17
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def peer_index(port: str, sys_net: Path = Path("/sys/class/net")) -> int:
+    """The ifindex of ``port``'s veth peer (in the peer's namespace)."""
+    return int((sys_net / check_name(port, "port") / "iflink").read_text())
+
+
+def enter_netns(pid: int) -> None:
+    """Move this thread into the network namespace of ``pid`` (no way back: call last)."""
+    import ctypes
+
+    fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+
+
+def tx_csum_off(index: int) -> str:
+    """``ethtool -K IF tx off`` on link ``index`` of this thread's namespace, by the
+    SIOCETHTOOL ioctl (no ethtool binary here); returns the link's name."""
+    import array
+    import fcntl
+    import socket
+    import struct
+
+    name = socket.if_indextoname(index)
+    value = array.array("I", [_ETHTOOL_STXCSUM, 0])
+    ifr = struct.pack("16sP", name.encode(), value.buffer_info()[0])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s.fileno(), _SIOCETHTOOL, ifr)
+    return name
+
+
 def parse_args(argv: Sequence[str]) -> dict[str, str]:
     """Our ``key=value`` arguments (LXC's own, with hook version 0, have no ``=``)."""
     out: dict[str, str] = {}
@@ -93,14 +146,20 @@ def parse_args(argv: Sequence[str]) -> dict[str, str]:
         key, sep, value = a.partition("=")
         if not sep:
             continue
-        if key not in ("tag", "trunks", "rate") or key in out:
+        if key not in ("tag", "trunks", "rate", "txcsum") or key in out:
             raise NetworkError(f"net-up hook: unexpected argument {a!r}")
         out[key] = value
     return out
 
 
-def apply(args: Mapping[str, str], port: str, bridge: str, run: Runner = run_cmd) -> list[str]:
-    """Set up ``port`` as ``args`` say; returns warnings (the part the kernel cannot do)."""
+def apply(
+    args: Mapping[str, str], port: str, bridge: str, pid: int | None = None, run: Runner = run_cmd
+) -> list[str]:
+    """Set up ``port`` as ``args`` say; returns warnings (the part the kernel cannot do).
+
+    ``pid`` is the container's init (``LXC_PID``): LXC creates the container end in its
+    namespace at once, so ``txcsum=off`` enters that namespace, last of all.
+    """
     check_name(port, "port")
     warnings: list[str] = []
     tag = int(args["tag"]) if args.get("tag", "").isdigit() else None
@@ -129,6 +188,14 @@ def apply(args: Mapping[str, str], port: str, bridge: str, run: Runner = run_cmd
                     f"other direction failed: {why}"
                 )
                 break
+    if args.get("txcsum") == "off":  # last: it leaves the host's namespace
+        try:
+            index = peer_index(port)
+            if pid is not None:
+                enter_netns(pid)
+            tx_csum_off(index)
+        except (OSError, ValueError) as e:
+            warnings.append(f"{port}: TX checksumming of its container end left on: {e}")
     return warnings
 
 
@@ -140,7 +207,8 @@ def main(argv: Sequence[str] = sys.argv[1:], env: Mapping[str, str] = os.environ
         plain = [a for a in argv if "=" not in a]
         port = env.get("LXC_NET_PEER") or (plain[-1] if plain else "")
         bridge = env.get("LXC_NET_PARENT") or (plain[-2] if len(plain) >= 2 else "")
-        for w in apply(args, port, bridge):
+        pid = env.get("LXC_PID", "")
+        for w in apply(args, port, bridge, int(pid) if pid.isdigit() else None):
             print(f"lxcri net-up: warning: {w}", file=sys.stderr)
     except (LxcriError, ValueError) as e:
         print(f"lxcri net-up: {e}", file=sys.stderr)

@@ -103,11 +103,12 @@ def ovsnet(ovs: OvsLab) -> Iterator[OvsNet]:
         n.close()
 
 
-def _hook(port: str, bridge: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _hook(port: str, bridge: str, *args: str, **more: str) -> subprocess.CompletedProcess[str]:
     """The hook as LXC runs it (hook version 1: the port and bridge in the environment)."""
     import os
 
     env = {**os.environ, "LXC_NET_PEER": port, "LXC_NET_PARENT": bridge, "LXC_HOOK_TYPE": "up"}
+    env.update(more)
     return subprocess.run(
         [sys.executable, str(HOOK), *args], env=env, capture_output=True, text=True
     )
@@ -170,3 +171,27 @@ def test_hook_refuses_hostile_names(env: dict[str, str]) -> None:
     assert netup.main(["tag=10"], env) == 1
     assert netup.main(["tag=10", "evil=1"], {"LXC_NET_PEER": "veth100i0"}) == 1
     assert not Path("/tmp/lxcri-pwned").exists()
+
+
+TX_CSUM = """
+import array, fcntl, socket, struct, sys
+v = array.array("I", [0x16, 0])  # ETHTOOL_GTXCSUM
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    fcntl.ioctl(s.fileno(), 0x8946, struct.pack("16sP", sys.argv[1].encode(), v.buffer_info()[0]))
+print(v[1])
+"""
+
+
+def _tx_csum(ifname: str, ns: str | None = None) -> int:
+    """ETHTOOL_GTXCSUM of ``ifname`` (no ethtool binary here), in namespace ``ns``."""
+    pre = ["ip", "netns", "exec", ns] if ns else []
+    return int(subprocess.check_output([*pre, sys.executable, "-c", TX_CSUM, ifname]))
+
+
+def test_hook_turns_off_tx_checksumming_of_the_container_end(ovsnet: OvsNet) -> None:
+    """As LXC runs it: the container end already in the container's namespace (LXC_PID)."""
+    ns, host = ovsnet.port(1)
+    assert _tx_csum("eth0", ns) == 1
+    p = _hook(host, ovsnet.bridge, "txcsum=off", LXC_PID=str(ovsnet.sleeper(ns)))
+    assert p.returncode == 0, p.stderr
+    assert _tx_csum("eth0", ns) == 0 and _tx_csum(host) == 1
