@@ -171,6 +171,13 @@ def _table(doc: Any, what: str) -> list[dict[str, Any]]:
 
 def parse_ovs(text: str) -> list[OvsBridge]:
     """Parse ``OVS_LIST``'s output (Bridge, Port, Interface tables) into bridges, by name."""
+    try:
+        return _parse_ovs(text)
+    except (KeyError, TypeError, ValueError) as e:
+        raise NetworkError(f"ovs-vsctl output of unexpected form: {e!r}") from None
+
+
+def _parse_ovs(text: str) -> list[OvsBridge]:
     docs: list[Any] = []
     for line in text.splitlines():
         if line.strip():

@@ -78,7 +78,10 @@ def parse_links(text: str, what: str = " ".join(IP_LINK)) -> list[Link]:
         raise NetworkError(f"cannot parse `{what}` output: {e}") from None
     if not isinstance(doc, list):
         raise NetworkError(f"`{what}` output is not a list of links")
-    return [_link(x) for x in doc if isinstance(x, dict) and "ifname" in x]
+    try:
+        return [_link(x) for x in doc if isinstance(x, dict) and "ifname" in x]
+    except (TypeError, ValueError) as e:
+        raise NetworkError(f"`{what}` output has a link of unexpected form: {e}") from None
 
 
 def _link(x: dict[str, Any]) -> Link:

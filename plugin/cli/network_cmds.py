@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import click
-from lxcri_pve.cli.common import emit_json, emit_table, get_config, lxc_name, output_option
+from lxcri_pve.cli.common import emit_json, get_config, lxc_name, output_option
 from lxcri_pve.cli.completion import container_names
+
+
+def _printable(v: Any) -> str:
+    """A cell as text with control characters escaped: a container names its own
+    interfaces (the kernel allows escape sequences in them) and must not drive the
+    terminal of whoever reads the table."""
+    text = "" if v is None else str(v)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def emit_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str) -> None:
+    """``common.emit_table`` with escaped cells; an empty section is left out."""
+    from lxcri_pve.cli import common
+
+    if rows:
+        common.emit_table(columns, [[_printable(c) for c in r] for r in rows], title)
 
 
 @click.command("inspect-network")

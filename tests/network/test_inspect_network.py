@@ -4,6 +4,7 @@ bridge lxrecbr0 with veth9103i0; each veth's peer eth0 in a namespace of its own
 
 from __future__ import annotations
 
+import json
 from ipaddress import ip_address, ip_interface
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def test_parse_ovs_refuses_garbage() -> None:
         ovs.parse_ovs('{"data":[],"headings":[]}\n')
     with pytest.raises(NetworkError, match="cannot parse"):
         ovs.parse_ovs("not json\n")
+    table = '{"data":[[1]],"headings":["name"]}\n'
+    with pytest.raises(NetworkError, match="unexpected form"):
+        ovs.parse_ovs(table * 3)
 
 
 def test_ct_net_addresses_and_main_routes() -> None:
@@ -155,3 +159,36 @@ def test_vlan_values() -> None:
             ovs.parse_trunks(bad)
     with pytest.raises(NetworkError):
         ovs.port_vlan_cmd("veth100i0", 4095)
+
+
+def _ct_output(ifname: str, n_addr: int = 1) -> str:
+    """A container's `ip -j -batch` output as the container chose to make it."""
+    addrs = [
+        {
+            "family": "inet",
+            "local": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
+            "prefixlen": 32,
+        }
+        for i in range(n_addr)
+    ]
+    link = {"ifindex": 2, "ifname": ifname, "link_index": 77, "link_netnsid": 0, "addr_info": addrs}
+    return json.dumps([link]) + "\n" + json.dumps([]) + "\n"
+
+
+def test_a_hostile_container_cannot_flood_the_report() -> None:
+    net = ctnet.parse_ct_net(_ct_output("eth0", 10000))
+    assert len(net.interfaces[0].addresses) == ctnet.MAX_ITEMS
+    bad = '[{"ifname": "eth0", "ifindex": "x"}]\n[]\n'
+    with pytest.raises(NetworkError, match="unexpected form"):
+        ctnet.parse_ct_net(bad)
+    with pytest.raises(NetworkError, match="expected 2"):
+        ctnet.parse_ct_net("[]\n")
+
+
+def test_interface_names_with_escape_sequences_are_escaped_in_tables() -> None:
+    from lxcri_pve.cli.network_cmds import _printable
+
+    name = "e\x1b[31mx\x07"
+    net = ctnet.parse_ct_net(_ct_output(name))
+    assert net.interfaces[0].link.name == name  # reported as it is (JSON escapes it)
+    assert _printable(name) == "e\\x1b[31mx\\x07"

@@ -16,7 +16,7 @@ import pytest
 
 from lxcri_core.network import netreport, ovs
 from tests.support import l2probe
-from tests.support.ovslab import OvsLab
+from tests.support.ovslab import LOCK, OvsLab
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -178,3 +178,16 @@ def test_inspector_equals_ovs_vsctl_and_ip(net: OvsNet) -> None:
     # one container: only its parts
     only = netreport.collect(targets, only="ct-b")
     assert [v.name for v in only.veths] == [pb] and [c.name for c in only.containers] == ["ct-b"]
+
+
+def test_the_lock_is_held_while_ovs_runs(ovs: OvsLab) -> None:
+    """The trixie run's OVS fixture (same lock file) waits while this one's daemon runs."""
+    import fcntl
+    import os
+
+    fd = os.open(LOCK, os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
