@@ -243,7 +243,8 @@ def _can_remount(spec: ContainerSpec) -> bool:
 
 def _net_up_hook(spec: ContainerSpec) -> dict[str, str]:
     """``net-up`` (lxc.net.0.script.up) when the interface has a VLAN, trunks or a rate,
-    or is on an OVS bridge (network.netup)."""
+    or is on an OVS bridge, and a ``start-host`` hook taking a DHCP lease when it has no
+    address (network.netup)."""
     import sys
 
     from lxcri_core.network import netup
@@ -251,8 +252,15 @@ def _net_up_hook(spec: ContainerSpec) -> dict[str, str]:
     net = spec.network
     if net.mode != "bridge":
         return {}
+    hook = [sys.executable, str(netup.hook_path())]
+    out = {}
     args = netup.up_args(net, ovs=netup.on_ovs(net.bridge))
-    return {"net-up": " ".join([sys.executable, str(netup.hook_path()), *args])} if args else {}
+    if args:
+        out["net-up"] = " ".join([*hook, *args])
+    dhcp = netup.dhcp_args(net)  # an admin's bridge without --ip: a lease from its server
+    if dhcp:
+        out["start-host"] = " ".join([*hook, *dhcp])
+    return out
 
 
 def _write_lxc_files(

@@ -104,7 +104,7 @@ def _net0(opts: RunOptions, value: str, default_bridge: str) -> RunOptions:
     changes: dict[str, object] = {"network": "bridge"}
     if bridge and bridge != default_bridge:
         changes["bridge"] = bridge
-    if ip not in ("dhcp", "manual"):
+    if ip != "dhcp":  # manual: no address and no DHCP lease (network.netup.dhcp_args)
         changes["ip"] = ip
     if p.get("gw"):
         changes["gateway"] = p["gw"]

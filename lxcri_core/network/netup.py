@@ -14,6 +14,15 @@ with version 0), checked again before it reaches ``ovs-vsctl`` or ``tc``.
   checksums to the NIC. Open vSwitch's userspace datapath reads the veth with a
   packet socket and passes such frames on unfinished, so the host's stack
   drops the replies of a published port (ICMP has no offload and still works).
+- ``dhcp=IFNAME`` (as ``lxc.hook.start-host``, when the interface is
+  configured by LXC and the container's init runs): one lease taken by the
+  host for the container, as Proxmox's ``host-managed=1`` does: busybox
+  ``udhcpc`` in the container's network namespace (host binaries and mount
+  namespace: nothing of the image runs), its event script ``EVENT_SCRIPT``
+  applying the address and default route. No renewals (a daemon there would
+  hold the namespace after the container stops). When no server answers the
+  container runs without an address (its own software may still configure
+  one) and the LXC log says so.
 - ``rate=`` (MB/s, as pct): an HTB class on the host end's egress, i.e.
   traffic toward the container (``rate_cmds``). Proxmox also polices the
   other direction with an ingress ``police`` filter; this kernel has neither
@@ -44,6 +53,11 @@ if TYPE_CHECKING:
 
 #: bytes per MB in pct's ``rate=`` (PVE::Network::tap_rate_limit: MB/s * 1024 * 1024)
 _MB = 1024 * 1024
+
+
+def dhcp_args(net: NetworkSpec) -> list[str]:
+    """The start-host hook's arguments: a lease for an interface nothing else configures."""
+    return [f"dhcp={check_name(net.name)}"] if net.mode == "bridge" and net.ip == "dhcp" else []
 
 
 def up_args(net: NetworkSpec, ovs: bool = False) -> list[str]:
@@ -103,6 +117,39 @@ _SIOCETHTOOL, _ETHTOOL_STXCSUM = 0x8946, 0x17
 
 _CLONE_NEWNET = 0x40000000
 
+#: udhcpc's event script; ``$interface``, ``$ip``, ``$mask``, ``$router`` come from udhcpc,
+#: which checked them as DHCP option values (an address, a number).
+EVENT_SCRIPT = """#!/bin/sh
+case "$1" in
+bound|renew)
+    ip addr flush dev "$interface" scope global
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    ;;
+esac
+exit 0
+"""
+
+
+def dhcp_cmd(pid: int, ifname: str, script: Path) -> list[str]:
+    """One DHCP lease for ``ifname`` in the netns of ``pid``, applied by ``script``."""
+    if pid <= 1:
+        raise NetworkError(f"pid {pid} is no container's init")
+    return [
+        "nsenter", "-t", str(pid), "-n", "busybox", "udhcpc", "-i", check_name(ifname),
+        "-n", "-q", "-f", "-t", "5", "-T", "1", "-s", str(script),
+    ]  # fmt: skip
+
+
+def take_lease(pid: int, ifname: str, run: Runner = run_cmd) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lxcri-dhcp-") as d:
+        script = Path(d) / "event"
+        script.write_text(EVENT_SCRIPT)
+        script.chmod(0o700)
+        checked(run(dhcp_cmd(pid, ifname, script), None), f"DHCP on {ifname}")
+
 
 def peer_index(port: str, sys_net: Path = Path("/sys/class/net")) -> int:
     """The ifindex of ``port``'s veth peer (in the peer's namespace)."""
@@ -146,7 +193,7 @@ def parse_args(argv: Sequence[str]) -> dict[str, str]:
         key, sep, value = a.partition("=")
         if not sep:
             continue
-        if key not in ("tag", "trunks", "rate", "txcsum") or key in out:
+        if key not in ("tag", "trunks", "rate", "txcsum", "dhcp") or key in out:
             raise NetworkError(f"net-up hook: unexpected argument {a!r}")
         out[key] = value
     return out
@@ -203,6 +250,15 @@ def main(argv: Sequence[str] = sys.argv[1:], env: Mapping[str, str] = os.environ
     """The hook's entry point: 0, or 1 with one line on stderr (LXC then fails the start)."""
     try:
         args = parse_args(argv)
+        if "dhcp" in args:  # lxc.hook.start-host: the container's init runs, eth0 is set up
+            pid = env.get("LXC_PID", "")
+            if not pid.isdigit():
+                raise NetworkError("dhcp: LXC_PID is not set (run as lxc.hook.start-host)")
+            try:
+                take_lease(int(pid), args["dhcp"])
+            except NetworkError as e:
+                print(f"lxcri net-up: warning: no address: {e}", file=sys.stderr)
+            return 0
         # hook version 1: the environment; version 0: "... net up veth LINK PEER" appended
         plain = [a for a in argv if "=" not in a]
         port = env.get("LXC_NET_PEER") or (plain[-1] if plain else "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,3 +146,45 @@ def _get(host: str, port: int) -> str:
             return str(r.read().decode())
     except OSError:
         return ""
+
+
+def test_dhcp_on_an_admin_bridge_leases_the_address(lxenv: LxcEnv, tmp_path: Path) -> None:
+    """No --ip on a bridge that is not lxcri's: the host takes a lease for the container
+    (busybox udhcpc in its netns, as Proxmox's host-managed=1), nothing of the image runs."""
+    br = f"lxdh{secrets.token_hex(3)}"
+    subprocess.run(["ip", "link", "add", br, "type", "bridge"], check=True)
+    server = None
+    try:
+        subprocess.run(["ip", "addr", "add", "10.212.0.1/24", "dev", br], check=True)
+        subprocess.run(["ip", "link", "set", br, "up"], check=True)
+        conf = tmp_path / "udhcpd.conf"
+        conf.write_text(
+            "start 10.212.0.100\nend 10.212.0.120\n"
+            f"interface {br}\nlease_file {tmp_path / 'leases'}\npidfile {tmp_path / 'pid'}\n"
+            "opt router 10.212.0.1\nopt subnet 255.255.255.0\n"
+        )
+        (tmp_path / "leases").touch()
+        server = subprocess.Popen(
+            ["busybox", "udhcpd", "-f", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        p = run_lxcri(
+            "run", "-d", "--name", "dh1", "--network", f"bridge={br}", BUSYBOX_REF, "sleep 300",
+            env=lxenv.env,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        lxenv.remember("dh1")
+        p = run_lxcri("inspect-network", "dh1", "-o", "json", env=lxenv.env)
+        (ct,) = json.loads(p.stdout)["containers"]
+        (eth0,) = [i for i in ct["interfaces"] if i["name"] == "eth0"]
+        v4 = [a for a in eth0["addresses"] if "." in a]
+        assert len(v4) == 1 and v4[0].startswith("10.212.0.1") and v4[0].endswith("/24")
+        assert int(v4[0].split("/")[0].rsplit(".", 1)[1]) in range(100, 121)
+        assert any(r["dst"] == "default" and r["gateway"] == "10.212.0.1" for r in ct["routes"])
+        assert run_lxcri("rm", "-f", "dh1", env=lxenv.env).returncode == 0
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        subprocess.run(["ip", "link", "del", br], check=False)

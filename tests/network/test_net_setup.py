@@ -43,6 +43,10 @@ def test_net0_tag_trunks_rate_firewall_mtu() -> None:
     )
     assert netup.up_args(net) == ["tag=10", "trunks=20,30", f"rate={int(12.5 * 1024 * 1024)}"]
     assert netup.up_args(_net("name=eth0,bridge=vmbr1")) == []
+    assert netup.up_args(_net("name=eth0,bridge=vmbr1"), ovs=True) == ["txcsum=off"]
+    assert netup.dhcp_args(_net("name=eth0,bridge=vmbr1")) == ["dhcp=eth0"]
+    assert netup.dhcp_args(_net("name=eth0,bridge=vmbr1,ip=10.0.0.5/24")) == []
+    assert netup.dhcp_args(_net("name=eth0,bridge=vmbr1,ip=manual")) == []
 
 
 @pytest.mark.parametrize(
