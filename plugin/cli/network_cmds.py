@@ -18,11 +18,18 @@ def _printable(v: Any) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+_sections = [0]
+
+
 def emit_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str) -> None:
-    """``common.emit_table`` with escaped cells; an empty section is left out."""
+    """``common.emit_table`` with escaped cells, a blank line between sections; an empty
+    section is left out."""
     from lxcri_pve.cli import common
 
     if rows:
+        if _sections[0]:
+            click.echo()
+        _sections[0] += 1
         common.emit_table(columns, [[_printable(c) for c in r] for r in rows], title)
 
 

@@ -17,6 +17,7 @@ from tests.conftest import run_lxcri
 from tests.network.test_ovs_live import OvsNet
 from tests.support import l2probe
 from tests.support.lxcenv import BUSYBOX_REF, DEMO_REF, LxcEnv, free_port, wait_for
+from tests.support.netlab import free_subnet
 from tests.support.ovslab import OvsLab
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -107,14 +108,16 @@ def test_published_port_on_an_ovs_bridge_answers_from_the_host(
     lxenv: LxcEnv, ovsnet: OvsNet
 ) -> None:
     # the OVS bridge's own (internal) port is the host's address on that network
-    subprocess.run(["ip", "addr", "add", "10.208.0.1/24", "dev", ovsnet.bridge], check=True)
+    net = free_subnet([])
+    gw, ct_ip = str(net.network_address + 1), str(net.network_address + 2)
+    subprocess.run(["ip", "addr", "add", f"{gw}/24", "dev", ovsnet.bridge], check=True)
     subprocess.run(["ip", "link", "set", ovsnet.bridge, "up"], check=True)
     lxenv.add_demo()
     port = free_port()
     vmid = random.randrange(700000, 799999)
     p = _lxcri(
         lxenv, "run", "-d", "--name", "ovsweb", "--vmid", str(vmid), "-p", f"{port}:80",
-        "--net0", f"name=eth0,bridge={ovsnet.bridge},ip=10.208.0.2/24,gw=10.208.0.1",
+        "--net0", f"name=eth0,bridge={ovsnet.bridge},ip={ct_ip}/24,gw={gw}",
         DEMO_REF,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
@@ -122,7 +125,7 @@ def test_published_port_on_an_ovs_bridge_answers_from_the_host(
     # through the host's address on that bridge (127.0.0.1 would need route_localnet on
     # it, which lxcri sets on its own bridge only). The TCP replies cross OVS's userspace
     # datapath: without the net-up hook's txcsum=off the host drops them (bad checksums)
-    got = wait_for(lambda: _get("10.208.0.1", port), timeout=30, what=f"10.208.0.1:{port}")
+    got = wait_for(lambda: _get(gw, port), timeout=30, what=f"{gw}:{port}")
     assert "lxcri demo" in got
     p = _lxcri(lxenv, "inspect-network", "ovsweb", "-o", "json")
     (pub,) = json.loads(p.stdout)["published"]
@@ -130,7 +133,7 @@ def test_published_port_on_an_ovs_bridge_answers_from_the_host(
         "ovsweb",
         port,
         80,
-        "10.208.0.2",
+        ct_ip,
     )
     # removed with the container: the veth and the OVS port
     assert _lxcri(lxenv, "rm", "-f", "ovsweb").returncode == 0
@@ -154,14 +157,16 @@ def test_dhcp_on_an_admin_bridge_leases_the_address(lxenv: LxcEnv, tmp_path: Pat
     br = f"lxdh{secrets.token_hex(3)}"
     subprocess.run(["ip", "link", "add", br, "type", "bridge"], check=True)
     server = None
+    net = free_subnet([])
+    pre = str(net.network_address)[: -len(".0")]
     try:
-        subprocess.run(["ip", "addr", "add", "10.212.0.1/24", "dev", br], check=True)
+        subprocess.run(["ip", "addr", "add", f"{pre}.1/24", "dev", br], check=True)
         subprocess.run(["ip", "link", "set", br, "up"], check=True)
         conf = tmp_path / "udhcpd.conf"
         conf.write_text(
-            "start 10.212.0.100\nend 10.212.0.120\n"
+            f"start {pre}.100\nend {pre}.120\n"
             f"interface {br}\nlease_file {tmp_path / 'leases'}\npidfile {tmp_path / 'pid'}\n"
-            "opt router 10.212.0.1\nopt subnet 255.255.255.0\n"
+            f"opt router {pre}.1\nopt subnet 255.255.255.0\n"
         )
         (tmp_path / "leases").touch()
         server = subprocess.Popen(
@@ -179,9 +184,9 @@ def test_dhcp_on_an_admin_bridge_leases_the_address(lxenv: LxcEnv, tmp_path: Pat
         (ct,) = json.loads(p.stdout)["containers"]
         (eth0,) = [i for i in ct["interfaces"] if i["name"] == "eth0"]
         v4 = [a for a in eth0["addresses"] if "." in a]
-        assert len(v4) == 1 and v4[0].startswith("10.212.0.1") and v4[0].endswith("/24")
+        assert len(v4) == 1 and v4[0].startswith(f"{pre}.1") and v4[0].endswith("/24")
         assert int(v4[0].split("/")[0].rsplit(".", 1)[1]) in range(100, 121)
-        assert any(r["dst"] == "default" and r["gateway"] == "10.212.0.1" for r in ct["routes"])
+        assert any(r["dst"] == "default" and r["gateway"] == f"{pre}.1" for r in ct["routes"])
         assert run_lxcri("rm", "-f", "dh1", env=lxenv.env).returncode == 0
     finally:
         if server is not None:
