@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxcri_core.errors import NetworkError
 from lxcri_core.network.command import Runner, checked, run_cmd
@@ -29,6 +29,9 @@ from lxcri_core.network.listeners import Listener, covers
 from lxcri_core.network.ovs import OvsBridge, OvsPort
 from lxcri_core.network.ports import PublishedPort
 from lxcri_core.network.veth import Link, parse_links
+
+if TYPE_CHECKING:
+    from lxcri_core.config import Config
 
 
 @dataclass(frozen=True)
@@ -247,17 +250,18 @@ def collect(
     read_listeners: Callable[[], list[Listener]] | None = None,
 ) -> NetworkReport:
     """Read everything ``build_report`` joins, now."""
+    import shutil
+
     from lxcri_core.network import ctnet, listeners, ovs, ports
 
     host = checked(run(IP_ADDR, None), "listing network links")
     ovs_error = ""
     ovs_bridges: list[OvsBridge] = []
-    try:
-        ovs_bridges = ovs.read_ovs(run)
-    except NetworkError as e:
-        msg = str(e)
-        # not installed, or installed and not running: nothing to show, say why
-        ovs_error = "" if "not found" in msg or "install" in msg else msg.splitlines()[0]
+    if shutil.which("ovs-vsctl"):  # not installed: no OVS to show, nothing to say
+        try:
+            ovs_bridges = ovs.read_ovs(run)
+        except NetworkError as e:  # installed, not running: say why
+            ovs_error = str(e).splitlines()[0]
 
     def read(t: CtTarget) -> CtNet | str:
         if t.pid is None:
@@ -284,7 +288,7 @@ def collect(
     return build_report(host, ovs_bridges, targets, nets, pubs, lst, ovs_error=ovs_error, only=only)
 
 
-def lxc_targets(cfg: Any) -> list[CtTarget]:
+def lxc_targets(cfg: Config) -> list[CtTarget]:
     """Every container in lxcri's records under ``cfg.root``, with its init's pid (one
     bulk state read for all of them)."""
     from lxcri_core.containers import lxc
@@ -305,6 +309,6 @@ def lxc_targets(cfg: Any) -> list[CtTarget]:
     ]
 
 
-def inspect_network(cfg: Any, only: str | None = None) -> NetworkReport:
+def inspect_network(cfg: Config, only: str | None = None) -> NetworkReport:
     """The report ``lxcri inspect-network [NAME]`` shows (``only``: a resolved container name)."""
     return collect(lxc_targets(cfg), only=only)
