@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +102,6 @@ class NetworkReport:
     veths: tuple[VethInfo, ...]
     containers: tuple[ContainerNet, ...]
     published: tuple[PublishedInfo, ...]
-    errors: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import secrets
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +128,11 @@ def test_published_port_on_an_ovs_bridge_answers_from_the_host(
     # datapath: without the net-up hook's txcsum=off the host drops them (bad checksums)
     got = wait_for(lambda: _get(gw, port), timeout=30, what=f"{gw}:{port}")
     assert "lxcri demo" in got
-    p = _lxcri(lxenv, "inspect-network", "ovsweb", "-o", "json")
+    # a host process that binds the port afterwards is shadowed by the DNAT: shown
+    with socket.socket() as late:
+        late.bind(("0.0.0.0", port))
+        late.listen(1)
+        p = _lxcri(lxenv, "inspect-network", "ovsweb", "-o", "json")
     (pub,) = json.loads(p.stdout)["published"]
     assert (pub["container"], pub["host_port"], pub["container_port"], pub["container_ip"]) == (
         "ovsweb",
@@ -135,6 +140,7 @@ def test_published_port_on_an_ovs_bridge_answers_from_the_host(
         80,
         ct_ip,
     )
+    assert pub["shadows"] == f"tcp 0.0.0.0:{port}"
     # removed with the container: the veth and the OVS port
     assert _lxcri(lxenv, "rm", "-f", "ovsweb").returncode == 0
     assert not Path(f"/sys/class/net/veth{vmid}i0").exists()
