@@ -245,6 +245,7 @@ def _net_up_hook(spec: ContainerSpec) -> dict[str, str]:
     """``net-up`` (lxc.net.0.script.up) when the interface has a VLAN, trunks or a rate,
     or is on an OVS bridge, and a ``start-host`` hook taking a DHCP lease when it has no
     address (network.netup)."""
+    import shlex
     import sys
 
     from lxcri_core.network import netup
@@ -256,10 +257,10 @@ def _net_up_hook(spec: ContainerSpec) -> dict[str, str]:
     out = {}
     args = netup.up_args(net, ovs=netup.on_ovs(net.bridge))
     if args:
-        out["net-up"] = " ".join([*hook, *args])
+        out["net-up"] = shlex.join([*hook, *args])  # LXC runs it through sh -c
     dhcp = netup.dhcp_args(net)  # an admin's bridge without --ip: a lease from its server
     if dhcp:
-        out["start-host"] = " ".join([*hook, *dhcp])
+        out["start-host"] = shlex.join([*hook, *dhcp])
     return out
 
 
