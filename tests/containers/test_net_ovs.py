@@ -199,3 +199,17 @@ def test_dhcp_on_an_admin_bridge_leases_the_address(lxenv: LxcEnv, tmp_path: Pat
             server.terminate()
             server.wait(10)
         subprocess.run(["ip", "link", "del", br], check=False)
+
+
+def test_proxmox_veth_name_survives_quick_restarts(lxenv: LxcEnv) -> None:
+    """The host end keeps its name across stop/start at once (the old pair is gone by then)."""
+    vmid = random.randrange(700000, 799999)
+    p = _lxcri(lxenv, "run", "-d", "--name", "rs1", "--vmid", str(vmid), BUSYBOX_REF, "sleep 300")
+    assert p.returncode == 0, p.stderr
+    lxenv.remember("rs1")
+    for _ in range(3):
+        assert Path(f"/sys/class/net/veth{vmid}i0").exists()
+        assert _lxcri(lxenv, "stop", "-t", "1", "rs1").returncode == 0
+        p = _lxcri(lxenv, "start", "rs1")
+        assert p.returncode == 0, p.stderr
+    assert _lxcri(lxenv, "rm", "-f", "rs1").returncode == 0
