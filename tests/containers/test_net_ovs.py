@@ -64,6 +64,19 @@ def test_container_on_ovs_with_tag_rate_mtu(lxenv: LxcEnv, ovsnet: OvsNet) -> No
     subprocess.run(["ovs-vsctl", "set", "port", pother, "tag=20"], check=True, env=ovsnet.lab.env)
     assert l2probe.ping(same, "10.207.0.2") == "reply"
     assert l2probe.ping(other, "10.207.0.2", 2) == "none"
+    # and between real containers: ovs2 on VLAN 10 reaches ovs1, ovs3 on VLAN 20 does not
+    for name, ip, vlan in (("ovs2", "10.207.0.5", 10), ("ovs3", "10.207.0.6", 20)):
+        net = f"name=eth0,bridge={ovsnet.bridge},ip={ip}/24,tag={vlan}"
+        p = _lxcri(
+            lxenv, "run", "-d", "--name", name, "--vmid", str(vmid + vlan), "--net0", net,
+            BUSYBOX_REF, "sleep 300",
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        lxenv.remember(name)
+    ping = ("exec", "/bin/busybox", "ping", "-c", "1", "-W", "2", "10.207.0.2")
+    p = _lxcri(lxenv, ping[0], "ovs2", *ping[1:])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert _lxcri(lxenv, ping[0], "ovs3", *ping[1:]).returncode != 0
     # inspect-network: the veth's owner, its tag, the container's addresses as ip shows them
     p = _lxcri(lxenv, "inspect-network", str(vmid), "-o", "json")
     assert p.returncode == 0, p.stderr
