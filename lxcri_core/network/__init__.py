@@ -35,8 +35,9 @@ list_published and the pure ruleset builders/parser of
 (parse_network for ``--network none|bridge|bridge=NAME``), ``command``
 (the Runner used for nft and ip), ``ovs`` (Open vSwitch bridges, ports, tags,
 trunks: one ``ovs-vsctl`` read, checked argv builders), ``veth`` (Proxmox's
-``vethVMIDiN`` names, links with their peer ifindex), ``ctnet`` (a
-container's addresses and routes, read in its netns), ``netreport``
+``vethVMIDiN`` names, links with their peer ifindex), ``ctnet`` (the
+containers' addresses and routes, read in their netns by ``nsdump``, one
+process for all), ``netreport``
 (``lxcri inspect-network``: everything above joined, veth owners by peer
 ifindex), ``netup`` (the ``lxc.net.0.script.up`` hook: OVS tag/trunks, rate
 limit, checksum offload on OVS). Every failure is a ``NetworkError``.

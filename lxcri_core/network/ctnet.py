@@ -1,10 +1,12 @@
 """A container's own view of its network: links, addresses and routes in its netns.
 
-One command per running container (``ct_net_cmd``): ``nsenter`` into the
-netns of its init and one ``ip -j -batch`` printing three JSON documents
-(links with addresses, then the routes of every table and family; the main
-table's are kept: with no table given ``ip route`` would show IPv4 only), parsed by the pure
-``parse_ct_net``. The container owns what it reports: a hostile one may
+One command for all running containers (``ct_nets_cmd``: ``network.nsdump``,
+one process entering each netns in turn), parsed by the pure
+``parse_ct_nets``. Per container it prints what ``ip -j -d addr show`` and
+``ip -j -d route show table all`` print there (``ct_net_cmd`` is that view
+through ``nsenter`` and iproute2, for one container: the tests hold the two
+equal), and ``parse_ct_net`` reads one container's part; only the main
+table's routes are kept. The container owns what it reports: a hostile one may
 add, rename or forge addresses, so this is shown, never trusted (published
 ports and the firewall use lxcri's own records).
 """
@@ -12,6 +14,8 @@ ports and the firewall use lxcri's own records).
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_interface
 from typing import Any
@@ -99,3 +103,37 @@ def parse_ct_net(text: str) -> CtNet:
 
 def read_ct_net(pid: int, run: Runner = run_cmd) -> CtNet:
     return parse_ct_net(checked(run(ct_net_cmd(pid), BATCH), f"reading the netns of pid {pid}"))
+
+
+def ct_nets_cmd(pids: Sequence[int]) -> list[str]:
+    """argv reading the netns of every process in ``pids`` in one process."""
+    return [sys.executable, "-m", "lxcri_core.network.nsdump", *(str(p) for p in pids)]
+
+
+def parse_ct_nets(text: str) -> dict[int, CtNet | str]:
+    """Parse ``ct_nets_cmd``'s output: each pid's CtNet, or why it could not be read."""
+    out: dict[int, CtNet | str] = {}
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    i = 0
+    while i < len(lines):
+        try:
+            head = json.loads(lines[i])
+            pid = int(head["pid"])
+        except (ValueError, KeyError, TypeError):
+            raise NetworkError(f"nsdump output line {i + 1} is no pid header") from None
+        if "error" in head:
+            out[pid] = str(head["error"])
+            i += 1
+            continue
+        try:
+            out[pid] = parse_ct_net("\n".join(lines[i + 1 : i + 3]))
+        except NetworkError as e:
+            out[pid] = str(e)
+        i += 3
+    return out
+
+
+def read_ct_nets(pids: Sequence[int], run: Runner = run_cmd) -> dict[int, CtNet | str]:
+    if not pids:
+        return {}
+    return parse_ct_nets(checked(run(ct_nets_cmd(pids), None), "reading containers' netns"))

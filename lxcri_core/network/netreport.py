@@ -3,7 +3,8 @@ container's addresses and routes, published ports and the host sockets they shad
 
 Read in bulk: one ``ip -j -d addr show`` for the host, one ``ovs-vsctl`` for
 OVS, one ``nft -j list table`` for published ports, one read of /proc/net for
-host sockets, and one ``nsenter ... ip -batch`` per running container.
+host sockets, and one ``network.nsdump`` process for every running
+container's netns.
 ``build_report`` joins the parsed pieces and is pure; ``collect`` does the
 reads.
 
@@ -262,22 +263,15 @@ def collect(
         except NetworkError as e:  # installed, not running: say why
             ovs_error = str(e).splitlines()[0]
 
-    def read(t: CtTarget) -> CtNet | str:
-        if t.pid is None:
-            return "not running"
-        try:
-            return ctnet.read_ct_net(t.pid, run)
-        except NetworkError as e:
-            return str(e).splitlines()[0]
-
-    # one short process per running container (its netns has to be entered), a few at once
-    from concurrent.futures import ThreadPoolExecutor
-
     wanted = [t for t in targets if only is None or t.name == only]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        nets: dict[str, CtNet | str] = dict(
-            zip((t.name for t in wanted), pool.map(read, wanted), strict=True)
-        )
+    running = [t.pid for t in wanted if t.pid is not None]
+    try:  # one process for all of them (network.nsdump)
+        by_pid = ctnet.read_ct_nets(running, run)
+    except NetworkError as e:
+        by_pid = dict.fromkeys(running, str(e).splitlines()[0])
+    nets: dict[str, CtNet | str] = {
+        t.name: "not running" if t.pid is None else by_pid.get(t.pid, "not read") for t in wanted
+    }
     pubs = (
         ports.list_published(run=run)
         if table is None

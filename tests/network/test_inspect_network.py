@@ -192,3 +192,37 @@ def test_interface_names_with_escape_sequences_are_escaped_in_tables() -> None:
     net = ctnet.parse_ct_net(_ct_output(name))
     assert net.interfaces[0].link.name == name  # reported as it is (JSON escapes it)
     assert _printable(name) == "e\\x1b[31mx\\x07"
+
+
+def test_nsdump_output_reads_as_ip_shows_each_netns() -> None:
+    """One process for every container (nsdump) says what iproute2 says in each netns."""
+    nets = ctnet.parse_ct_nets(_text("nsdump.txt"))
+    assert len(nets) == 4
+    got = [n for n in nets.values() if isinstance(n, ctnet.CtNet)]
+    errors = [n for n in nets.values() if isinstance(n, str)]
+    assert len(got) == 3 and errors == [
+        "FileNotFoundError: [Errno 2] No such file or directory: '/proc/999999999/ns/net'"
+    ]
+    by_ip = {v: ctnet.parse_ct_net(_text(f"ct-{v}.txt")) for v in (9101, 9102, 9103)}
+    for net in got:
+        eth0 = next(i for i in net.interfaces if i.link.name == "eth0")
+        (vmid,) = [
+            v
+            for v, n in by_ip.items()
+            if any(i.link == eth0.link for i in n.interfaces)  # same ifindex, peer, mac...
+        ]
+        want = by_ip[vmid]
+        assert [(i.link, i.addresses) for i in net.interfaces] == [
+            (i.link, i.addresses) for i in want.interfaces
+        ]
+        assert [(r.dst, r.gateway, r.dev) for r in net.routes] == [
+            (r.dst, r.gateway, r.dev) for r in want.routes
+        ]
+
+
+def test_nsdump_refuses_what_is_no_container_pid() -> None:
+    from lxcri_core.network import nsdump
+
+    assert nsdump.main(["1", "-5", "abc"]) == 0  # each refused on a line of its own
+    with pytest.raises(NetworkError, match="no pid header"):
+        ctnet.parse_ct_nets("[]\n")
