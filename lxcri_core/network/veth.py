@@ -23,7 +23,7 @@ from lxcri_core.errors import NetworkError
 #: Every link of the namespace it runs in, with kind and peer details.
 IP_LINK = ["ip", "-j", "-d", "link", "show"]
 
-_VETH_NAME = re.compile(r"veth(?P<vmid>[1-9][0-9]{0,8})i(?P<n>[0-9]|[1-2][0-9]|3[01])")
+_VETH_NAME = re.compile(r"veth(?P<vmid>[1-9][0-9]{2,8})i(?P<n>[0-9]|[1-2][0-9]|3[01])")
 #: IFNAMSIZ - 1
 IFNAME_MAX = 15
 

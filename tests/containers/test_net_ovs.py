@@ -116,6 +116,8 @@ def test_tag_on_a_linux_bridge_is_refused_at_create(lxenv: LxcEnv) -> None:
     assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
     assert "vlan_filtering" in p.stderr
     assert run_lxcri("list", "-q", env=lxenv.env).stdout.strip() == ""
+    p = run_lxcri("inspect-network", "nosuch", env=lxenv.env)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1 and p.stdout == "", p.stderr
 
 
 def test_published_port_on_an_ovs_bridge_answers_from_the_host(

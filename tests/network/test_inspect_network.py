@@ -133,7 +133,7 @@ def test_veth_naming() -> None:
     assert veth.host_veth_name(100) == "veth100i0"
     assert veth.host_veth_name(999999999, 9) == "veth999999999i9"
     assert veth.parse_veth_name("veth9101i0") == (9101, 0)
-    for bad in ("veth0100i0", "veth100i32", "veth100", "eth0", "veth100i0x"):
+    for bad in ("veth0100i0", "veth99i0", "veth100i32", "veth100", "eth0", "veth100i0x"):
         assert veth.parse_veth_name(bad) is None
     for vmid, n in ((99, 0), (999999999, 10), (100, 32)):
         with pytest.raises(NetworkError):
