@@ -10,7 +10,8 @@ DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev
 # What the tests need on top: the peers (skopeo, umoci, GNU tar), a real
 # registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS.
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
-	openssl util-linux zstd uidmap bridge-utils jq
+	openssl util-linux zstd uidmap bridge-utils jq \
+	openvswitch-switch
 
 .PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim
 

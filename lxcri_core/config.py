@@ -82,6 +82,11 @@ class Config:
     #: means IPv4 only. Containers then get an address from both, and published
     #: ports answer on IPv6 as well. Env: ``LXCRI_BRIDGE_SUBNET6``.
     bridge_subnet6: str = ""
+    #: How the host end of a plain-LXC container's veth is named: ``proxmox``
+    #: (``vethVMIDi0``, as Proxmox names it) or ``lxc`` (LXC's random ``vethXXXXXX``,
+    #: for hosts where several lxcri roots hand out the same VMIDs: their veth
+    #: names would clash). Env: ``LXCRI_VETH_NAMES``.
+    veth_names: str = "proxmox"
     #: Parallel layer downloads per pull.
     parallel_downloads: int = 4
     #: Log level: debug, info, warning, error. Env: ``LXCRI_LOG_LEVEL``.
@@ -170,6 +175,7 @@ _ENV_STRINGS = {
     "LXCRI_PVE_BRIDGE": "pve_bridge",
     "LXCRI_PVE_USER": "pve_user",
     "LXCRI_PVE_TEMPLATE_STORAGE": "pve_template_storage",
+    "LXCRI_VETH_NAMES": "veth_names",
 }
 _ENV_PATHS = {
     "LXCRI_PVE_ROOT": "pve_root",
@@ -262,6 +268,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_template_storage",
         "pve_rootfs_size",
         "pve_task_timeout",
+        "veth_names",
     }
     unknown = set(data) - known
     if unknown:
@@ -304,6 +311,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_hookscript",
         "pve_user",
         "pve_template_storage",
+        "veth_names",
     ):
         if key in data:
             if not isinstance(data[key], str):
@@ -455,6 +463,8 @@ def load_config(
             env["LXCRI_PVE_TASK_TIMEOUT"], "LXCRI_PVE_TASK_TIMEOUT"
         )
     cfg = cfg.with_overrides(**env_over).with_overrides(**flags)
+    if cfg.veth_names not in ("proxmox", "lxc"):
+        raise ConfigError(f"veth_names {cfg.veth_names!r} must be proxmox or lxc")
     if "@" not in cfg.pve_user:
         raise ConfigError(f"pve_user {cfg.pve_user!r} must be USER@REALM, e.g. root@pam")
     if cfg.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.support.ovslab import ovs  # noqa: F401 - the session's Open vSwitch
+
 # The zfs-fuse fixtures are session-scoped: defined once here, so the whole
 # session shares one daemon and one pool (imported into several modules, each
 # copy was a fixture of its own and made a second pool of the same name).
@@ -33,6 +35,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("LXCRI_ROOT", str(root))
     monkeypatch.setenv("LXCRI_CONFIG", str(cfg))
     monkeypatch.setenv("LXCRI_AUTH_FILE", str(tmp_path / "auth.json"))
+    # every test's root hands out VMIDs from 100: Proxmox's vethVMIDi0 names would clash
+    # between tests running at once (tests/network/test_net_setup.py asks for them)
+    monkeypatch.setenv("LXCRI_VETH_NAMES", "lxc")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "containers-auth.json"))
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)

@@ -152,7 +152,7 @@ def _create_locked(
             _mount_points(seen, idmap.host if idmap else 0)
             spec = build_spec(image_config, opts, seen, image=rec.name)
             spec = _checked(spec)
-            spec, net = _plain_lxc_network(cfg, spec, cid, opts)
+            spec, net = _plain_lxc_network(cfg, spec, cid, opts, vmid)
             owner = idmap.host if idmap else 0
             volumes = prepare_volumes(cfg.root, cid, spec, seen, owner)
             targets = _mount_targets(seen, spec, volumes, owner)
@@ -252,6 +252,29 @@ def _can_remount(spec: ContainerSpec) -> bool:
     return spec.security.privileged and (caps is None or "SYS_ADMIN" in caps)
 
 
+def _net_up_hook(spec: ContainerSpec) -> dict[str, str]:
+    """``net-up`` (lxc.net.0.script.up) when the interface has a VLAN, trunks or a rate,
+    or is on an OVS bridge, and a ``start-host`` hook taking a DHCP lease when it has no
+    address (network.netup)."""
+    import shlex
+    import sys
+
+    from lxcri_core.network import netup
+
+    net = spec.network
+    if net.mode != "bridge":
+        return {}
+    hook = [sys.executable, str(netup.hook_path())]
+    out = {}
+    args = netup.up_args(net, ovs=netup.on_ovs(net.bridge))
+    if args:
+        out["net-up"] = shlex.join([*hook, *args])  # LXC runs it through sh -c
+    dhcp = netup.dhcp_args(net)  # an admin's bridge without --ip: a lease from its server
+    if dhcp:
+        out["start-host"] = shlex.join([*hook, *dhcp])
+    return out
+
+
 def _write_lxc_files(
     cfg: Config,
     tmp: Path,
@@ -275,7 +298,7 @@ def _write_lxc_files(
         state_dir=final,
         volume_paths=volumes,
         host_resolv_conf=resolv,
-        hooks={"pre-start": hook, "post-stop": hook},
+        hooks={"pre-start": hook, "post-stop": hook, **_net_up_hook(record.spec)},
         log_file=final / "lxc.log",
         mount_targets=targets,
         init_shim_source=shim,

@@ -17,18 +17,36 @@ log = get_logger(__name__)
 
 
 def _plain_lxc_network(
-    cfg: Config, spec: ContainerSpec, cid: str, opts: Any
+    cfg: Config, spec: ContainerSpec, cid: str, opts: Any, vmid: int = 0
 ) -> tuple[ContainerSpec, dict[str, str]]:
-    """On plain LXC the default network is lxcri's own bridge with an address from lxcri."""
+    """On plain LXC the default network is lxcri's own bridge with an address from lxcri.
+
+    The host end is named ``vethVMIDi0`` as on Proxmox; ``tag=``/``trunks=`` need an
+    OVS bridge (refused on a Linux bridge, this kernel has no vlan_filtering).
+    """
     net = spec.network
     if net.mode == "none":
         return spec, {}
+    if vmid and cfg.veth_names == "proxmox":
+        from lxcri_core.network.veth import host_veth_name
+
+        net = dataclasses.replace(net, host_veth=host_veth_name(vmid, 0))
+        spec = dataclasses.replace(spec, network=net)
     if opts.bridge:
-        if not Path(f"/sys/class/net/{net.bridge}/bridge").is_dir():
+        from lxcri_core.network import netup, ovs
+
+        if not Path(f"/sys/class/net/{net.bridge}/bridge").is_dir() and not ovs.is_ovs_bridge(
+            net.bridge
+        ):
             from lxcri_core.errors import SpecError
 
             raise SpecError(f"--network bridge={net.bridge}: no such bridge on this host")
+        netup.check_bridge_vlans(net, net.bridge)
         return spec, {"bridge": net.bridge, "ipv4": net.static_ipv4}
+    if net.vlan is not None or net.trunks:
+        from lxcri_core.network import netup
+
+        netup.check_bridge_vlans(net, cfg.bridge)
     from lxcri_core.network import bridge, ipam
 
     v6 = cfg.bridge_subnet6 or None

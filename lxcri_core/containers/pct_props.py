@@ -88,6 +88,7 @@ def apply(
 def _net0(opts: RunOptions, value: str, default_bridge: str) -> RunOptions:
     _, p = split_props(value, "net0")
     unknown = set(p) - {"name", "bridge", "ip", "gw", "ip6", "gw6", "mtu", "firewall", "type"}
+    unknown -= {"tag", "trunks", "rate"}  # OVS VLANs and tc (network.ovs, network.netup)
     if unknown:
         raise SpecError(f"--net0: {', '.join(sorted(unknown))} not supported on plain LXC")
     if p.get("name", "eth0") != "eth0":
@@ -103,7 +104,7 @@ def _net0(opts: RunOptions, value: str, default_bridge: str) -> RunOptions:
     changes: dict[str, object] = {"network": "bridge"}
     if bridge and bridge != default_bridge:
         changes["bridge"] = bridge
-    if ip not in ("dhcp", "manual"):
+    if ip != "dhcp":  # manual: no address and no DHCP lease (network.netup.dhcp_args)
         changes["ip"] = ip
     if p.get("gw"):
         changes["gateway"] = p["gw"]
@@ -113,6 +114,15 @@ def _net0(opts: RunOptions, value: str, default_bridge: str) -> RunOptions:
         changes["gateway6"] = p["gw6"]
     if p.get("mtu"):
         changes["mtu"] = p["mtu"]
+    if p.get("tag"):
+        changes["vlan"] = p["tag"]
+    if p.get("trunks"):
+        changes["trunks"] = p["trunks"]
+    if p.get("rate"):
+        changes["rate"] = p["rate"]
+    if p.get("firewall", "0") not in ("0", "1"):
+        raise SpecError(f"--net0 firewall={p['firewall']}: give 0 or 1")
+    changes["firewall"] = p.get("firewall") == "1"
     return dataclasses.replace(opts, **changes)  # type: ignore[arg-type]
 
 

@@ -33,5 +33,12 @@ list_published and the pure ruleset builders/parser of
 ``spec.model.PortMapping``, parsed by ``spec.options.parse_port``),
 ``inspect`` (read_bridges, parse_bridges), ``options``
 (parse_network for ``--network none|bridge|bridge=NAME``), ``command``
-(the Runner used for nft and ip). Every failure is a ``NetworkError``.
+(the Runner used for nft and ip), ``ovs`` (Open vSwitch bridges, ports, tags,
+trunks: one ``ovs-vsctl`` read, checked argv builders), ``veth`` (Proxmox's
+``vethVMIDiN`` names, links with their peer ifindex), ``ctnet`` (the
+containers' addresses and routes, read in their netns by ``nsdump``, one
+process for all), ``netreport``
+(``lxcri inspect-network``: everything above joined, veth owners by peer
+ifindex), ``netup`` (the ``lxc.net.0.script.up`` hook: OVS tag/trunks, rate
+limit, checksum offload on OVS). Every failure is a ``NetworkError``.
 """

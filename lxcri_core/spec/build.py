@@ -211,6 +211,25 @@ def _publish_all(img: Mapping[str, Any], ports: list[PortMapping]) -> list[PortM
     return out
 
 
+def _trunks(text: str) -> tuple[int, ...]:
+    from lxcri_core.errors import NetworkError
+    from lxcri_core.network.ovs import parse_trunks  # checked VLAN ids
+
+    try:
+        return parse_trunks(text)
+    except NetworkError as e:
+        raise SpecError(str(e)) from None
+
+
+def _rate(text: str) -> float:
+    """pct's ``rate=`` in MB/s (0..10^9, at most 3 decimals, not 0)."""
+    import re
+
+    if not re.fullmatch(r"[0-9]{1,10}(\.[0-9]{1,3})?", text) or not 0 < float(text) <= 1e9:
+        raise SpecError(f"rate={text}: give MB/s, a number greater than 0 such as 12.5")
+    return float(text)
+
+
 def _network(opts: o.RunOptions) -> NetworkSpec:
     if opts.network not in ("bridge", "none"):
         raise SpecError(f"invalid --network value {opts.network!r}: use bridge or none")
@@ -230,6 +249,9 @@ def _network(opts: o.RunOptions) -> NetworkSpec:
         gateway6=o.parse_gateway(opts.gateway6, "--gateway6", 6) if opts.gateway6 else "",
         mtu=o.parse_int(opts.mtu, "--mtu", 576, 65535) if opts.mtu else None,
         vlan=o.parse_int(opts.vlan, "--vlan", 1, 4094) if opts.vlan else None,
+        trunks=_trunks(opts.trunks) if opts.trunks else (),
+        rate=_rate(opts.rate) if opts.rate else None,
+        firewall=opts.firewall,
         hwaddr=o.parse_mac(opts.mac_address) if opts.mac_address else "",
         dns=tuple(o.parse_gateway(d, "--dns", 6 if ":" in d else 4) for d in opts.dns),
         dns_search=tuple(opts.dns_search),

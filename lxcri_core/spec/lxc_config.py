@@ -30,8 +30,9 @@ anonymous volumes need a host directory from the caller in ``volume_paths``
 (keyed by the volume name, or by the target path for anonymous volumes).
 
 ``network.ip == "dhcp"`` leaves the interface unconfigured here: DHCP is the
-network hook's job, as is an OVS VLAN tag (``lxc.net.*.veth.vlan.id`` works
-only on Linux bridges with VLAN filtering).
+network hook's job. An OVS VLAN tag, trunks and a rate limit are set by the
+``net-up`` hook (``lxc.net.*.veth.vlan.id`` works only on Linux bridges with
+VLAN filtering, which this kernel lacks).
 """
 
 from __future__ import annotations
@@ -226,8 +227,8 @@ def render_lxc_config(
     one shared copy of the shim, bind-mounted read-only over ``ctr/init``
     (an empty file the caller creates as the mount point), so no container
     carries a copy of its own nor can change the one all share. ``hooks`` maps an LXC hook type
-    (``pre-start``, ``start-host``, ``post-stop``...) to a command. Nothing is
-    written to disk.
+    (``pre-start``, ``start-host``, ``post-stop``...) to a command; ``net-up`` is
+    the interface's ``lxc.net.0.script.up`` instead. Nothing is written to disk.
     """
     if not init_shim_path.startswith("/"):
         raise SpecError(
@@ -335,6 +336,10 @@ def render_lxc_config(
         add("lxc.net.0.link", net.bridge)
         add("lxc.net.0.flags", "up")
         add("lxc.net.0.name", net.name)
+        if net.host_veth:  # Proxmox's vethVMIDiN (network.veth)
+            add("lxc.net.0.veth.pair", net.host_veth)
+        if hooks and hooks.get("net-up"):  # tag=/trunks=/rate=: network.netup on the host end
+            add("lxc.net.0.script.up", hooks["net-up"])
         if net.hwaddr:
             add("lxc.net.0.hwaddr", net.hwaddr)
         if net.mtu:
@@ -418,7 +423,8 @@ def render_lxc_config(
     if hooks:
         add("lxc.hook.version", 1)
         for kind, command in hooks.items():
-            add(f"lxc.hook.{kind}", command)
+            if kind != "net-up":  # lxc.net.0.script.up, above
+                add(f"lxc.hook.{kind}", command)
     if log_file is not None:
         add("lxc.log.file", log_file)
     return LxcConfig("\n".join(lines) + "\n", files)

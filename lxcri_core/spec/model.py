@@ -266,8 +266,16 @@ class NetworkSpec:
     ip6: str = ""
     gateway6: str = ""
     mtu: int | None = None
-    #: VLAN tag on the bridge port.
+    #: VLAN tag on the bridge port (pct's ``tag=``; an OVS bridge only on this kernel).
     vlan: int | None = None
+    #: VLANs the bridge port carries tagged (pct's ``trunks=``; OVS only).
+    trunks: tuple[int, ...] = ()
+    #: Rate limit in MB/s (pct's ``rate=``), tc on the host-side veth.
+    rate: float | None = None
+    #: pct's ``firewall=1``: kept and reported; Proxmox's firewall applies it there.
+    firewall: bool = False
+    #: The host end's name (``vethVMIDiN`` as Proxmox names it); "" lets LXC pick.
+    host_veth: str = ""
     hwaddr: str = ""
     name: str = "eth0"
     dns: tuple[str, ...] = ()

@@ -91,6 +91,10 @@ class RunOptions:
     gateway6: str | None = None
     mtu: str | None = None
     vlan: str | None = None
+    #: pct's ``trunks=`` / ``rate=`` / ``firewall=`` of ``--net0`` (containers.pct_props)
+    trunks: str | None = None
+    rate: str | None = None
+    firewall: bool = False
     mac_address: str | None = None
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()

@@ -630,6 +630,9 @@ def render_pve_config(
             "hwaddr": net.hwaddr or None,
             "mtu": net.mtu,
             "tag": net.vlan,
+            "trunks": ";".join(map(str, net.trunks)) or None,
+            "rate": f"{net.rate:.3f}".rstrip("0").rstrip(".") if net.rate else None,
+            "firewall": True if net.firewall else None,
             # app containers have no network manager: the host configures the address
             "host-managed": True,
         }

@@ -55,6 +55,7 @@ COMMANDS: dict[str, str] = {
     "stack": "lxcri_pve.cli.stack_cmds:stack",
     "up": "lxcri_pve.cli.stack_cmds:up",
     "down": "lxcri_pve.cli.stack_cmds:down",
+    "inspect-network": "lxcri_pve.cli.network_cmds:inspect_network",
 }
 
 

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +38,9 @@ from tests.pvesim import pctconf, schema
 from tests.pvesim.state import PveError, Sim, TaskLog
 
 HOOKRUN = Path(__file__).resolve().parent / "hookrun.py"
+#: What PVE's lxcnetaddbr (lxc.net.N.script.up) does with tag=, trunks= and rate= (OVS
+#: port settings, PVE::Network::tap_rate_limit), done by lxcri's own net-up hook here.
+NET_UP = Path(__file__).resolve().parents[2] / "hooks" / "lxcri-net-up"
 LXC_CONFIG_DIR = Path("/usr/share/lxc/config")
 
 
@@ -160,6 +164,10 @@ def render(sim: Sim, vmid: int, conf: pctconf.PctConf) -> str:
         if net.get("bridge") and not net.get("link_down"):
             raw.append(f"lxc.net.{idx}.link = {net['bridge']}")
             raw.append(f"lxc.net.{idx}.flags = up")
+            up = _net_up_args(net)
+            if up:
+                cmd = shlex.join([sys.executable, str(NET_UP), *up])
+                raw.append(f"lxc.net.{idx}.script.up = {cmd}")
         ip, gw = str(net.get("ip", "")), net.get("gw")
         if "/" in ip:
             raw.append(f"lxc.net.{idx}.ipv4.address = {ip}")
@@ -193,6 +201,24 @@ def render(sim: Sim, vmid: int, conf: pctconf.PctConf) -> str:
     hook = f"{shlex.quote(sys.executable)} {shlex.quote(str(HOOKRUN))} {shlex.quote(str(sim.root))}"
     raw.append(f"lxc.hook.post-stop = {hook}")
     return "\n".join(raw) + "\n"
+
+
+def _net_up_args(net: dict[str, object]) -> list[str]:
+    """The net-up hook's arguments for a netN: tag, trunks, rate (bytes/s), and, on an OVS
+    bridge, txcsum=off (its userspace datapath needs the container end's checksums done)."""
+    args = []
+    if net.get("tag"):
+        args.append(f"tag={int(str(net['tag']))}")
+    if net.get("trunks"):
+        args.append("trunks=" + ",".join(str(int(t)) for t in str(net["trunks"]).split(";")))
+    if net.get("rate"):
+        args.append(f"rate={int(float(str(net['rate'])) * 1024 * 1024)}")
+    bridge = str(net.get("bridge", ""))
+    if not Path(f"/sys/class/net/{bridge}/bridge").is_dir() and shutil.which("ovs-vsctl"):
+        ovs = subprocess.run(["ovs-vsctl", "br-exists", bridge], capture_output=True, check=False)
+        if ovs.returncode == 0:
+            args.append("txcsum=off")
+    return args
 
 
 def lxc(sim: Sim, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
