@@ -143,12 +143,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="every Python process compiles its modules from source (PYTHONDONTWRITEBYTECODE)",
     )
+    ap.add_argument(
+        "--lxcri",
+        default=str(Path(sys.executable).parent / "lxcri"),
+        help="the lxcri command to measure (another build, say; default: this venv's)",
+    )
     args = ap.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     bad = [b for b in backends if b not in BACKENDS]
     if bad or not backends:
         ap.error(f"--backends: {', '.join(bad) or 'none given'}: choose from {', '.join(BACKENDS)}")
-    lxcri = str(Path(sys.executable).parent / "lxcri")
+    lxcri = args.lxcri
     penv = python_env(not args.no_bytecode_cache)
     pve = [b for b in backends if b != "lxc"]
     for mb in (0, args.mb):
