@@ -18,6 +18,8 @@ untimed). Variants, alternating per run, medians compared:
 
 Each runs for the bare busybox image and for busybox plus a ``--mb`` MB layer
 of files (an application image's size). Goal: lxcri <= 0.25 x the lxc-oci path.
+``--baseline CMD`` adds the same lxcri rows for another build (an older one),
+interleaved with these, so that a before/after sees the same load.
 
 The Proxmox backends (``--backends``, default all of lxc, pve-local and
 pve-api) run on the simulator (tests/pvesim: the fake pct/pvesh, the HTTPS API,
@@ -148,18 +150,23 @@ def main(argv: list[str] | None = None) -> int:
         default=str(Path(sys.executable).parent / "lxcri"),
         help="the lxcri command to measure (another build, say; default: this venv's)",
     )
+    ap.add_argument(
+        "--baseline",
+        help="another lxcri command (an older build) measured beside it, interleaved, in "
+        "rows marked [baseline]: a before/after under the same load",
+    )
     args = ap.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     bad = [b for b in backends if b not in BACKENDS]
     if bad or not backends:
         ap.error(f"--backends: {', '.join(bad) or 'none given'}: choose from {', '.join(BACKENDS)}")
-    lxcri = args.lxcri
+    clis = {"": args.lxcri, **({" [baseline]": args.baseline} if args.baseline else {})}
     penv = python_env(not args.no_bytecode_cache)
     pve = [b for b in backends if b != "lxc"]
     for mb in (0, args.mb):
         env = new_env()
         try:
-            _bench(env, lxcri, args.runs, mb, penv, "lxc" in backends, pve if mb == 0 else [])
+            _bench(env, clis, args.runs, mb, penv, "lxc" in backends, pve if mb == 0 else [])
         finally:
             left = env.close()
             if left:
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _bench(
     lx: LxcEnv,
-    lxcri: str,
+    clis: dict[str, str],
     runs: int,
     mb: int,
     penv: dict[str, str],
@@ -190,13 +197,10 @@ def _bench(
         f"lxc.net.0.type = empty\nlxc.mount.entry = {sig} sig none bind,create=dir 0 0\n"
     )
     env = {**penv, **lx.env, "LXCRI_CONFIG": "/dev/null"}
-    base = [lxcri, "run", "--rm", "-v", f"{sig}:/sig"]
 
-    def lxcri_default() -> float:
-        return time_to_signal([*base, BUSYBOX_REF, SIGNAL], fifo, env)
-
-    def lxcri_nonet() -> float:
-        return time_to_signal([*base, "--network", "none", BUSYBOX_REF, SIGNAL], fifo, env)
+    def lxcri_run(cli: str, *opts: str) -> Callable[[], float]:
+        argv = [cli, "run", "--rm", "-v", f"{sig}:/sig", *opts, BUSYBOX_REF, SIGNAL]
+        return lambda: time_to_signal(argv, fifo, env)
 
     counter = [0]
 
@@ -221,16 +225,16 @@ def _bench(
         return time_to_signal(argv, fifo, env)
 
     variants: dict[str, Callable[[], float]] = {}
-    if with_lxc:
-        variants["lxcri run"] = lxcri_default
-        variants["lxcri run --network none"] = lxcri_nonet
+    for label, cli in clis.items() if with_lxc else ():
+        variants[f"lxcri run{label}"] = lxcri_run(cli)
+        variants[f"lxcri run --network none{label}"] = lxcri_run(cli, "--network", "none")
     variants[PEER] = lxc_oci
     variants["lxc-execute only (floor)"] = lxc_execute_only
     with contextlib.ExitStack() as stack:
         if pve:
             from bench.run_pve import pve_variants
 
-            variants.update(stack.enter_context(pve_variants(lx, img, lxcri, penv, pve)))
+            variants.update(stack.enter_context(pve_variants(lx, img, clis, penv, pve)))
         times = _measure(variants, runs)
     sh("lxc-destroy", "-n", floor_name, "-P", path)
     _report(times, runs, mb)
@@ -262,7 +266,8 @@ def _report(times: dict[str, list[float]], runs: int, mb: int) -> None:
         print(f"{key:40s} {med[key] * 1000:7.0f} ms   (runs: {runs_txt})")
     for key in med:
         if key.startswith("lxcri"):
-            goal = "  (goal <= 0.25)" if key in ("lxcri run", "lxcri run --network none") else ""
+            lxc_row = key.split(" [")[0] in ("lxcri run", "lxcri run --network none")
+            goal = "  (goal <= 0.25)" if lxc_row else ""
             print(f"ratio {key + ' / lxc-oci:':44s} {med[key] / peer_med:6.2f} x{goal}")
 
 

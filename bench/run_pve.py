@@ -34,9 +34,10 @@ FIRST_HOST = 40
 
 @contextlib.contextmanager
 def pve_variants(
-    lx: LxcEnv, img: Image, lxcri: str, env: dict[str, str], backends: list[str]
+    lx: LxcEnv, img: Image, clis: dict[str, str], env: dict[str, str], backends: list[str]
 ) -> Iterator[dict[str, Callable[[], float]]]:
-    """One timed variant per backend in ``backends`` (pve-local, pve-api); the simulator
+    """One timed variant per backend in ``backends`` (pve-local, pve-api) and lxcri command
+    in ``clis`` (row label suffix -> command, sharing the backend's root); the simulator
     runs until the context ends, then every CT, the bridge and the roots are removed."""
     sim = start_sim()
     work = make_dir()
@@ -71,10 +72,11 @@ def pve_variants(
                 "LXCRI_PVE_CA": str(sim.ca),
             }
             _check(subprocess.run(
-                [lxcri, "import", str(layout), "--name", BUSYBOX_REF],
+                [next(iter(clis.values())), "import", str(layout), "--name", BUSYBOX_REF],
                 env=benv, capture_output=True, text=True, timeout=120,
             ))  # fmt: skip
-            out[f"lxcri run -d ({backend})"] = _runner(lxcri, benv, sim, listener, hosts)
+            for label, cli in clis.items():
+                out[f"lxcri run -d ({backend}){label}"] = _runner(cli, benv, sim, listener, hosts)
         yield out
     finally:
         listener.close()
