@@ -34,7 +34,7 @@ from lxcri_core.containers.subids import check_root_subids, ensure_root_subids
 from lxcri_core.containers.volume_ops import volumes_locked
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
 from lxcri_core.errors import BackendError
-from lxcri_core.fsutil import atomic_write
+from lxcri_core.fsutil import atomic_write, syncfs
 from lxcri_core.log import get_logger
 from lxcri_core.spec.model import ContainerSpec
 
@@ -179,6 +179,9 @@ def _create_locked(
         )
         _write_lxc_files(cfg, tmp, sdir, record, passed_volumes(tmp, sdir, spec, volumes), targets)
         secure_state_dir(tmp, spec)
+        # the files above are written without an fsync each (~5 ms apiece while the
+        # disk is busy): one syncfs makes them durable before the dir gets its name
+        syncfs(tmp)
         os.rename(tmp, sdir)
         save_record(cfg.root, record)  # the marker: written last
     except BaseException:
@@ -316,5 +319,20 @@ def _write_lxc_files(
     for rel, data in rendered.files.items():
         # the process's environment (secrets) is for root and the process's own user only
         mode = 0o600 if rel in (ARGV_FILE, f"{CTR_DIR}/env", SECCOMP_FILE) else 0o644
-        atomic_write(tmp / rel, data, mode=mode)
-    atomic_write(tmp / "config", rendered.text.encode(), mode=0o600)
+        _write_new(tmp / rel, data, mode)
+    _write_new(tmp / "config", rendered.text.encode(), 0o600)
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """A new file in the create's own work dir (no other writer, synced by the caller):
+    never through a link, never over an existing file, ``mode`` whatever the umask."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, mode)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)

@@ -28,8 +28,6 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
     sec = spec.security.seccomp
     if sec not in ("default", "unconfined") and not os.path.isfile(sec):
         raise SpecError(f"--security-opt seccomp={sec}: no such profile file")
-    from lxcri_core.network import listeners
-
     ports: list[PortMapping] = []
     seen: set[tuple[str, str, int]] = set()
     for p in spec.ports:
@@ -45,6 +43,8 @@ def _checked(spec: ContainerSpec) -> ContainerSpec:
                 ) from None
         # -p 80: any free port, as docker does; else one no host process serves
         mine = [q.host_port for q in ports if q.protocol == p.protocol]  # never twice
+        from lxcri_core.network import listeners  # with ports only (~5 ms)
+
         port = listeners.host_port_for(p.protocol, p.host_ip, p.host_port, mine)
         p = dataclasses.replace(p, host_port=port)
         key = (p.protocol, p.host_ip, p.host_port)

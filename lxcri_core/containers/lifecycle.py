@@ -128,19 +128,23 @@ NO_NAMESPACES_HINT = (
 )
 
 
-def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
+def run_foreground(
+    cfg: Config, name: str, *, stdin: bool = False, bridge_checked: bool = False
+) -> int:
     """Run the container attached to this terminal; return the process's exit status.
 
     Ctrl-C and SIGTERM stop the container (its stop signal, then SIGKILL
     after its timeout) before returning, so ``--rm`` can clean up.
+    ``bridge_checked``: the create of this very run checked lxcri's bridge just now.
     """
     rec = _upgrade_state(cfg, load_record(cfg.root, name))
     sdir = state_dir(cfg.root, name)
     # the supervisor is alive from before the first start until after post-stop
-    if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
+    if supervisor_pid(sdir) or lxc.active(name, lxcpath(cfg)):
         raise BackendError(f"container {name} is already running")
     _clear_stop_request(sdir)
-    ensure_bridge_for(cfg, rec)
+    if not bridge_checked:
+        ensure_bridge_for(cfg, rec)
     offset = _log_offset(sdir / "lxc.log")
     old = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -170,23 +174,25 @@ def run_foreground(cfg: Config, name: str, *, stdin: bool = False) -> int:
     return rc
 
 
-def start(cfg: Config, name: str, wait: float = 20) -> None:
-    """Start ``name`` detached, under its supervisor; return once it runs."""
+def start(cfg: Config, name: str, wait: float = 20, *, bridge_checked: bool = False) -> None:
+    """Start ``name`` detached, under its supervisor; return once it runs.
+    ``bridge_checked``: as for ``run_foreground``."""
     load_record(cfg.root, name)
     # concurrent starts: the second waits, then sees the supervisor and refuses
     with flocked(state_dir(cfg.root, name) / "start.lock"):
-        _start_locked(cfg, name, wait)
+        _start_locked(cfg, name, wait, bridge_checked)
 
 
-def _start_locked(cfg: Config, name: str, wait: float) -> None:
+def _start_locked(cfg: Config, name: str, wait: float, bridge_checked: bool) -> None:
     rec = _upgrade_state(cfg, load_record(cfg.root, name))
     sdir = state_dir(cfg.root, name)
-    if supervisor_pid(sdir) or lxc.state(name, lxcpath(cfg)) != "STOPPED":
+    if supervisor_pid(sdir) or lxc.active(name, lxcpath(cfg)):
         raise BackendError(f"container {name} is already running")
     _clear_stop_request(sdir)
     with contextlib.suppress(FileNotFoundError):
         (sdir / "exit.json").unlink()
-    ensure_bridge_for(cfg, rec)
+    if not bridge_checked:
+        ensure_bridge_for(cfg, rec)
     offset = _log_offset(sdir / "lxc.log")
     # the supervisor works with this very config (a --config file, flags), not
     # the default one: it releases the address on the container's bridge

@@ -37,6 +37,9 @@ class LxcBackend:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        #: VMIDs this backend created: their create checked lxcri's bridge a moment
+        #: ago, so their first start (``run``) need not check it again (ip, nft)
+        self._fresh: set[int] = set()
 
     # -- naming ------------------------------------------------------------------
     def resolve(self, ref: CtRef) -> str:
@@ -68,10 +71,19 @@ class LxcBackend:
             vmid=req.vmid,
             tags=tags,
         )
+        self._fresh.add(rec.vmid)
         return Container(vmid=rec.vmid, name=rec.name, id=rec.id, backend=self.name)
 
+    def _first_start(self, ref: CtRef) -> bool:
+        """Whether ``ref`` is a container this backend just created (once: True)."""
+        if ref.text.isdigit() and int(ref.text) in self._fresh:
+            self._fresh.discard(int(ref.text))
+            return True
+        return False
+
     def start(self, ref: CtRef) -> None:
-        lifecycle.start(self.cfg, self.resolve(ref))
+        fresh = self._first_start(ref)
+        lifecycle.start(self.cfg, self.resolve(ref), bridge_checked=fresh)
 
     def stop(self, ref: CtRef, timeout: float | None = None) -> None:
         lifecycle.stop(self.cfg, self.resolve(ref), None if timeout is None else int(timeout))
@@ -93,7 +105,10 @@ class LxcBackend:
         return listing.list_containers(self.cfg)
 
     def run_foreground(self, ref: CtRef, *, stdin: bool = False) -> int:
-        return lifecycle.run_foreground(self.cfg, self.resolve(ref), stdin=stdin)
+        fresh = self._first_start(ref)
+        return lifecycle.run_foreground(
+            self.cfg, self.resolve(ref), stdin=stdin, bridge_checked=fresh
+        )
 
     def wait(self, ref: CtRef) -> int:
         from lxcri_core.containers.exitwait import wait_exit

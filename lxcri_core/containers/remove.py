@@ -69,7 +69,7 @@ def _kill_unreadable(cfg: Config, name: str, sdir: Path) -> None:
         (sdir / STOP_REQUESTED).write_bytes(b"")  # no restart after this kill
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    if lxc.state(name, lxcpath(cfg)) != "STOPPED":
+    if lxc.active(name, lxcpath(cfg)):
         lxc.stop(name, lxcpath(cfg), 0, kill=True)
 
 
@@ -121,7 +121,7 @@ def _remove_locked(cfg: Config, rec: ContainerRecord, sdir: Path, force: bool) -
     from lxcri_core.storage import open_backend
 
     name = rec.name
-    running = lxc.state(name, lxcpath(cfg)) != "STOPPED" or supervisor_pid(sdir)
+    running = lxc.active(name, lxcpath(cfg)) or supervisor_pid(sdir)
     if running and not force:
         raise BackendError(f"container {name} is running; stop it first or use --force")
     if running:

@@ -183,18 +183,79 @@ def bridge_ready(
         return None
     if not (sysdir / "bridge").is_dir() or not up:
         return None
-    addrs = run(["ip", "-4", "-o", "addr", "show", "dev", name], None)
-    if addrs.returncode != 0 or f" {gw4} " not in addrs.stdout:
+    own = run is run_cmd  # in-process where nothing is injected: no ip, no nft process
+    if not (own and _primary_ipv4(name) == gw4):  # else any address of the link will do
+        addrs = run(["ip", "-4", "-o", "addr", "show", "dev", name], None)
+        if addrs.returncode != 0 or f" {gw4} " not in addrs.stdout:
+            return None
+    if not _NFT_NAME.fullmatch(table):  # nft joins its argv into one script: one command
         return None
-    # one nft process for both chains (nft 1.0.6 cannot list two chains in one batch)
-    listing = run(["nft", "list", "table", "inet", table], None)
-    if listing.returncode != 0:
-        return None
-    nat = _chain_text(listing.stdout, nat_chain(name))
-    guard = _chain_text(listing.stdout, guard_chain(name))
+    # one listing for both chains (nft 1.0.6 cannot list two chains in one batch)
+    listing = _nft_list_table(table) if own else None
+    if listing is None:
+        proc = run(["nft", "list", "table", "inet", table], None)
+        if proc.returncode != 0:
+            return None
+        listing = proc.stdout
+    nat = _chain_text(listing, nat_chain(name))
+    guard = _chain_text(listing, guard_chain(name))
     if str(v4) not in nat or f'iifname "{name}" ip daddr 127.0.0.0/8' not in guard:
         return None
     return BridgeInfo(name, index, v4, gw4)
+
+
+_SIOCGIFADDR = 0x8915
+_SIOCGIFNETMASK = 0x891B
+_NFT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
+def _primary_ipv4(name: str) -> IPv4Interface | None:
+    """The link's primary IPv4 address with its prefix (two ioctls), None if it has none."""
+    import fcntl
+    import socket
+    import struct
+
+    req = struct.pack("16s24x", check_ifname(name).encode())
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            addr = fcntl.ioctl(s.fileno(), _SIOCGIFADDR, req)[20:24]
+            mask = fcntl.ioctl(s.fileno(), _SIOCGIFNETMASK, req)[20:24]
+    except OSError:
+        return None
+    return IPv4Interface(f"{socket.inet_ntoa(addr)}/{socket.inet_ntoa(mask)}")
+
+
+def _nft_list_table(table: str) -> str | None:
+    """``nft list table inet TABLE`` through libnftables in this process (the text nft
+    prints; a fork of this process and nft's exec less); None when the table is missing
+    or libnftables cannot be loaded (the caller asks nft, which then says why)."""
+    if not _NFT_NAME.fullmatch(table):  # one command in the buffer, never more (libnftables
+        return None  # 1.0.6 even crashes on "list table inet T; delete table inet T")
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libnftables.so.1")
+    except OSError:
+        return None
+    lib.nft_ctx_new.restype = ctypes.c_void_p
+    lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+    for fn in ("nft_ctx_buffer_output", "nft_ctx_buffer_error", "nft_ctx_free"):
+        getattr(lib, fn).argtypes = [ctypes.c_void_p]
+    lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+    lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+    ctx = lib.nft_ctx_new(0)
+    if not ctx:
+        return None
+    try:
+        lib.nft_ctx_buffer_output(ctx)
+        lib.nft_ctx_buffer_error(ctx)  # its errors stay here, as nft's on a pipe would
+        if lib.nft_run_cmd_from_buffer(ctx, f"list table inet {table}".encode()) != 0:
+            return None
+        out: bytes | None = lib.nft_ctx_get_output_buffer(ctx)
+        return (out or b"").decode(errors="replace")
+    finally:
+        lib.nft_ctx_free(ctx)
 
 
 def _chain_text(listing: str, chain: str) -> str:

@@ -112,8 +112,10 @@ class StorageBackend(ABC):
             self._cleanup_partial()
             self._prepare(store, chain)
             refs = self.refs()
-            refs.add_image(manifest_digest, list(chain.keys))
-            save_refs(self._refs_path, refs)
+            known = refs.images.get(manifest_digest, {}).get(chain.keys[-1])
+            if known != list(chain.keys):  # a chain prepared before: nothing to write (fsync)
+                refs.add_image(manifest_digest, list(chain.keys))
+                save_refs(self._refs_path, refs)
         log.info("image prepared", backend=self.name, image=manifest_digest, chain=chain.key)
         return chain
 

@@ -51,11 +51,11 @@ class DirBackend(StorageBackend):
         return self.images_dir / short_key(key)
 
     def _prepare(self, store: Store, chain: ImageChain) -> None:
-        from lxcri_core.unpack import WriteLimits, apply_layer
-
         final = self._template(chain.key)
         if final.is_dir():
             return
+        from lxcri_core.unpack import WriteLimits, apply_layer  # only to unpack (~10 ms)
+
         self.images_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.images_dir / (TMP + chain.top.short)
         remove_tree(tmp)

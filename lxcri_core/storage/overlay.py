@@ -118,13 +118,13 @@ class OverlayBackend(StorageBackend):
         return True
 
     def _prepare(self, store: Store, chain: ImageChain) -> None:
-        from lxcri_core.unpack import WriteLimits, apply_layer
-
         self.layers_dir.mkdir(parents=True, exist_ok=True)
         for layer in chain.layers:
             final = self._layer_dir(layer.key)
             if self._check_layer(final, layer):
                 continue
+            from lxcri_core.unpack import WriteLimits, apply_layer  # only to unpack (~10 ms)
+
             tmp = self.layers_dir / (TMP + layer.short)
             remove_tree(tmp)
             (tmp / "diff").mkdir(parents=True)

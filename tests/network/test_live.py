@@ -283,3 +283,28 @@ def test_unspecified_host_address_is_every_address_of_its_family(lab: Lab) -> No
     assert connect(_gw6(lab), p4) == "ConnectionRefusedError"  # IPv4 only
     assert connect(_gw6(lab), p6) == f"peer={_gw6(lab)}"
     assert connect("127.0.0.1", p6) == "ConnectionRefusedError"  # IPv6 only
+
+
+def test_bridge_ready_in_process_agrees_with_ip_and_nft(lab: Lab) -> None:
+    """The fast path reads the address by ioctl and the table through libnftables; a
+    secondary gateway address (not the ioctl's primary) is still found (by ip), and a
+    table name that would be a second nft command is never handed to libnftables."""
+    name = f"{lab.bridge}q"
+    subnet = lab.new_subnet()
+    try:
+        made = bridge.ensure_bridge(name, subnet, table=lab.table)
+        assert bridge._primary_ipv4(name) == made.gateway
+        assert f"chain b-{name}-post" in (bridge._nft_list_table(lab.table) or "")
+        # the gateway as a secondary address: another primary first
+        sh("ip", "addr", "flush", "dev", name)
+        other = made.gateway.network.network_address + 7
+        sh("ip", "addr", "add", f"{other}/{made.gateway.network.prefixlen}", "dev", name)
+        sh("ip", "addr", "add", str(made.gateway), "dev", name)
+        assert bridge._primary_ipv4(name) != made.gateway
+        assert bridge.bridge_ready(name, subnet, table=lab.table) is not None
+        hostile = f"{lab.table}; delete table inet {lab.table}"
+        assert bridge._nft_list_table(hostile) is None
+        assert bridge.bridge_ready(name, subnet, table=hostile) is None
+        assert sh("nft", "list", "table", "inet", lab.table).returncode == 0  # still there
+    finally:
+        bridge.remove_bridge(name, table=lab.table)
