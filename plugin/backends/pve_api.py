@@ -225,8 +225,20 @@ class PveApiBackend:
             **params,
         )
         self.api.wait_task(upid, f"creating CT {vmid}", self.task_timeout)
+        self._keep_entrypoint(node, vmid, params)
         self.log.info("created", vmid=vmid, node=node, image=rec.name, template=ostemplate)
         return Container(vmid, hostname, str(vmid), self.name, node)
+
+    def _keep_entrypoint(self, node: str, vmid: int, params: Mapping[str, Any]) -> None:
+        """The run's command where the image's took its place: PVE's OCI create writes
+        the image's Entrypoint+Cmd into the config after the create parameters."""
+        wanted = params.get("entrypoint")
+        if wanted is None:
+            return
+        path = f"nodes/{node}/lxc/{vmid}/config"
+        conf = self.api.get(path, f"reading CT {vmid}'s config")
+        if (conf or {}).get("entrypoint") != wanted:
+            self.api.call("PUT", path, f"setting CT {vmid}'s entrypoint", entrypoint=wanted)
 
     # -- lifecycle -----------------------------------------------------------------------
     def _action(self, r: Mapping[str, Any], verb: str, wait: float, **params: Any) -> None:

@@ -126,10 +126,11 @@ def test_pve_local_cli_run_publish_exec_set_stop_destroy(sim: PveSim) -> None:
 @pytest.mark.slow
 def test_pve_api_cli_run_list_config_set_stop_destroy(sim: PveSim) -> None:
     cli = Cli(sim, "pve-api")
+    # the run's arguments, not the image's Cmd: httpd on port 8080
     vmid = int(
         cli.ok(
             "run", "-d", "--name", "api-web", "--ip", f"{sim.ip(31)}/24", "--gateway",
-            sim.gateway, DEMO_REF,
+            sim.gateway, DEMO_REF, "-f", "-p", "8080", "-h", "/www",
         ).strip()
     )  # fmt: skip
     try:
@@ -137,7 +138,7 @@ def test_pve_api_cli_run_list_config_set_stop_destroy(sim: PveSim) -> None:
         # the image comes from the CT's description: list reads every config
         assert ct["vmid"] == vmid and ct["status"] == "running"
         assert ct["image"] == DEMO_REF and ct["node"] == "pve1"
-        assert "Hello from an lxcri container" in _page(sim.ip(31), 80)
+        assert "Hello from an lxcri container" in _page(sim.ip(31), 8080)
         cli.ok("set", "api-web", "--cores", "2", "--tags", "db")
         conf = json.loads(cli.ok("config", "api-web", "-o", "json"))
         assert conf["cores"] == 2 and conf["tags"] == "lxcri;db"
