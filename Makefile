@@ -11,7 +11,7 @@ DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev
 # registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS.
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq \
-	openvswitch-switch
+	openvswitch-switch strace
 
 .PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim
 

@@ -314,7 +314,12 @@ def logs(
         threading.Thread(target=pump, args=(svc, CtRef(str(ct.vmid))), daemon=True).start()
     running = len(cts)
     while running:
-        item = q.get()
+        # never an untimed wait: the kernel may hand Ctrl-C's SIGINT to a pump thread,
+        # and Python runs the handler (KeyboardInterrupt) only when the main thread wakes
+        try:
+            item = q.get(timeout=0.2)
+        except queue.Empty:
+            continue
         if item is None:
             running -= 1
         else:
