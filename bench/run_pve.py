@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 from bench.run import time_to_connect
-from tests.pvesim.fixtures import NODE, PveSim, start_sim
+from tests.pvesim.fixtures import PveSim, start_sim
 from tests.support.images import Image, write_layout
 from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, make_dir
 
@@ -53,24 +53,7 @@ def pve_variants(
         hosts = iter(range(FIRST_HOST, 255))
         out: dict[str, Callable[[], float]] = {}
         for backend in backends:
-            root = work / backend
-            root.mkdir()
-            (root / "config.yaml").write_text("")
-            benv = {
-                **env,
-                "PATH": f"{sim.bin}:{env.get('PATH', '')}",
-                "PVESIM_DIR": str(sim.dir),
-                "LXCRI_CONFIG": str(root / "config.yaml"),
-                "LXCRI_ROOT": str(root / "root"),
-                "LXCRI_BACKEND": backend,
-                "LXCRI_PVE_ROOT": str(sim.dir / "etc-pve"),
-                "LXCRI_PVE_NODE": NODE,
-                "LXCRI_PVE_LXCPATH": str(sim.dir / "lxc"),
-                "LXCRI_PVE_BRIDGE": sim.bridge,
-                "LXCRI_PVE_URL": sim.url,
-                "LXCRI_PVE_TOKEN_FILE": str(sim.dir / "token"),
-                "LXCRI_PVE_CA": str(sim.ca),
-            }
+            benv = {**env, **sim.lxcri_env(work / backend, backend)}
             _check(subprocess.run(
                 [next(iter(clis.values())), "import", str(layout), "--name", BUSYBOX_REF],
                 env=benv, capture_output=True, text=True, timeout=120,

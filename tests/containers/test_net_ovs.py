@@ -9,29 +9,19 @@ import random
 import secrets
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_lxcri
-from tests.network.test_ovs_live import OvsNet
+from tests.network.test_ovs_live import OvsNet, ovsnet
 from tests.support import l2probe
 from tests.support.lxcenv import BUSYBOX_REF, DEMO_REF, LxcEnv, free_port, wait_for
 from tests.support.netlab import free_subnet
-from tests.support.ovslab import OvsLab
+
+__all__ = ["ovsnet"]  # the fixture, from test_ovs_live
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def ovsnet(ovs: OvsLab) -> Iterator[OvsNet]:
-    n = OvsNet(ovs)
-    try:
-        n.up()
-        yield n
-    finally:
-        n.close()
 
 
 def _lxcri(lxenv: LxcEnv, *args: str) -> subprocess.CompletedProcess[str]:

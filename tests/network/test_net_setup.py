@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,13 @@ from lxcri_core.spec.lxc_config import render_lxc_config
 from lxcri_core.spec.model import ContainerSpec, NetworkSpec
 from lxcri_core.spec.options import RunOptions
 from lxcri_core.spec.pve_config import render_pve_config
-from tests.network.test_ovs_live import OvsNet
+from tests.network.test_ovs_live import OvsNet, ovsnet
 from tests.support.ovslab import OvsLab
 
 HOOK = Path(__file__).resolve().parents[2] / "hooks" / "lxcri-net-up"
+
+
+__all__ = ["ovsnet"]  # the fixture, from test_ovs_live
 
 
 def _net(net0: str) -> NetworkSpec:
@@ -95,16 +97,6 @@ def test_pve_config_keeps_tag_trunks_rate_firewall() -> None:
     net0 = render_pve_config(_spec(net), 100).main.get("net0") or ""
     assert "tag=10" in net0 and "trunks=20;30" in net0 and "rate=12.5" in net0
     assert "firewall=1" in net0
-
-
-@pytest.fixture
-def ovsnet(ovs: OvsLab) -> Iterator[OvsNet]:
-    n = OvsNet(ovs)
-    try:
-        n.up()
-        yield n
-    finally:
-        n.close()
 
 
 def _hook(port: str, bridge: str, *args: str, **more: str) -> subprocess.CompletedProcess[str]:

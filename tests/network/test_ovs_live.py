@@ -74,7 +74,8 @@ class OvsNet:
 
 
 @pytest.fixture
-def net(ovs: OvsLab) -> Iterator[OvsNet]:
+def ovsnet(ovs: OvsLab) -> Iterator[OvsNet]:
+    """A network lab on the module's Open vSwitch (other modules import it with OvsNet)."""
     n = OvsNet(ovs)
     try:
         n.up()
@@ -87,10 +88,10 @@ def _run(argv: list[str]) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
 
-def test_same_tag_reaches_other_tag_does_not(net: OvsNet) -> None:
-    a, pa = net.port(1, "10.203.0.1/24")
-    _, pb = net.port(2, "10.203.0.2/24")
-    _, pc = net.port(3, "10.203.0.3/24")
+def test_same_tag_reaches_other_tag_does_not(ovsnet: OvsNet) -> None:
+    a, pa = ovsnet.port(1, "10.203.0.1/24")
+    _, pb = ovsnet.port(2, "10.203.0.2/24")
+    _, pc = ovsnet.port(3, "10.203.0.3/24")
     _run(ovs.port_vlan_cmd(pa, 10))
     _run(ovs.port_vlan_cmd(pb, 10))
     _run(ovs.port_vlan_cmd(pc, 20))
@@ -101,11 +102,11 @@ def test_same_tag_reaches_other_tag_does_not(net: OvsNet) -> None:
     assert l2probe.ping(a, "10.203.0.3") == "reply"
 
 
-def test_trunk_carries_the_listed_vlans_only(net: OvsNet) -> None:
-    t, pt = net.port(0)
-    a, pa = net.port(1)
-    b, pb = net.port(2)
-    c, pc = net.port(3)
+def test_trunk_carries_the_listed_vlans_only(ovsnet: OvsNet) -> None:
+    t, pt = ovsnet.port(0)
+    a, pa = ovsnet.port(1)
+    b, pb = ovsnet.port(2)
+    c, pc = ovsnet.port(3)
     _run(ovs.port_vlan_cmd(pt, None, ovs.parse_trunks("10;20")))
     for port, vlan in ((pa, 10), (pb, 20), (pc, 30)):
         _run(ovs.port_vlan_cmd(port, vlan))
@@ -122,29 +123,29 @@ def test_trunk_carries_the_listed_vlans_only(net: OvsNet) -> None:
     assert l2probe.markers(lt) == {"LXCRI-A10", "LXCRI-B20"}
 
 
-def test_inspector_equals_ovs_vsctl_and_ip(net: OvsNet) -> None:
-    a, pa = net.port(1, "10.204.0.1/24")
-    b, pb = net.port(2, "10.204.0.2/24")
+def test_inspector_equals_ovs_vsctl_and_ip(ovsnet: OvsNet) -> None:
+    a, pa = ovsnet.port(1, "10.204.0.1/24")
+    b, pb = ovsnet.port(2, "10.204.0.2/24")
     _run(ovs.port_vlan_cmd(pa, 7))
     _run(ovs.port_vlan_cmd(pb, None, [7, 8]))
     sh("ip", "-n", a, "route", "add", "default", "via", "10.204.0.254")
     targets = [
-        netreport.CtTarget("ct-a", "a" * 64, 901, net.sleeper(a)),
-        netreport.CtTarget("ct-b", "b" * 64, 902, net.sleeper(b)),
+        netreport.CtTarget("ct-a", "a" * 64, 901, ovsnet.sleeper(a)),
+        netreport.CtTarget("ct-b", "b" * 64, 902, ovsnet.sleeper(b)),
     ]
     report = netreport.collect(targets)
     assert not report.ovs_error
     # OVS as ovs-vsctl reports it
-    (br,) = [x for x in report.ovs_bridges if x.name == net.bridge]
+    (br,) = [x for x in report.ovs_bridges if x.name == ovsnet.bridge]
     assert br.datapath_type == "netdev"
-    assert sorted(p.name for p in br.ports if p.name != net.bridge) == sorted(
-        net.lab.vsctl("list-ports", net.bridge).split()
+    assert sorted(p.name for p in br.ports if p.name != ovsnet.bridge) == sorted(
+        ovsnet.lab.vsctl("list-ports", ovsnet.bridge).split()
     )
     ports = {p.name: p for p in br.ports}
-    assert ports[pa].tag == int(net.lab.vsctl("get", "port", pa, "tag"))
+    assert ports[pa].tag == int(ovsnet.lab.vsctl("get", "port", pa, "tag"))
     assert (
         ports[pb].trunks == (7, 8)
-        and net.lab.vsctl("get", "port", pb, "trunks").strip() == "[7, 8]"
+        and ovsnet.lab.vsctl("get", "port", pb, "trunks").strip() == "[7, 8]"
     )
     # each host veth: its owner by peer ifindex, on the OVS bridge with its tag
     veths = {v.name: v for v in report.veths}
@@ -157,7 +158,7 @@ def test_inspector_equals_ovs_vsctl_and_ip(net: OvsNet) -> None:
             ct,
             "eth0",
         )
-        assert v.bridge == net.bridge and v.ovs
+        assert v.bridge == ovsnet.bridge and v.ovs
     assert veths[pa].tag == 7 and veths[pb].trunks == (7, 8)
     # addresses and routes as `ip -j` shows them inside
     cts = {c.name: c for c in report.containers}

@@ -9,7 +9,6 @@ the host. Errors the API cannot avoid (exec on pve-api) are one line, exit 1.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -32,30 +31,11 @@ def sim() -> Iterator[PveSim]:
         s.close()
 
 
-def _env(sim: PveSim, root: Path, backend: str) -> dict[str, str]:
-    empty = root / "config.yaml"
-    empty.write_text("")
-    return {
-        "PATH": f"{sim.bin}:{os.environ['PATH']}",
-        "PVESIM_DIR": str(sim.dir),
-        "LXCRI_CONFIG": str(empty),
-        "LXCRI_ROOT": str(root / "root"),
-        "LXCRI_BACKEND": backend,
-        "LXCRI_PVE_ROOT": str(sim.dir / "etc-pve"),
-        "LXCRI_PVE_NODE": "pve1",
-        "LXCRI_PVE_LXCPATH": str(sim.dir / "lxc"),
-        "LXCRI_PVE_BRIDGE": sim.bridge,
-        "LXCRI_PVE_URL": sim.url,
-        "LXCRI_PVE_TOKEN_FILE": str(sim.dir / "token"),
-        "LXCRI_PVE_CA": str(sim.ca),
-    }
-
-
 class Cli:
     def __init__(self, sim: PveSim, backend: str) -> None:
         self.sim = sim
         self.dir = make_dir()
-        self.env = _env(sim, self.dir, backend)
+        self.env = sim.lxcri_env(self.dir, backend)
         layout = self.dir / "layout"
         build_demo_layout(layout)
         self.ok("import", str(layout), "--name", DEMO_REF)

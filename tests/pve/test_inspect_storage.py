@@ -131,23 +131,7 @@ def test_fake_pvesm_follows_the_schema(zsim: tuple[PveSim, str]) -> None:
 
 
 def _env(sim: PveSim, root: Path, backend: str) -> dict[str, str]:
-    empty = root / "config.yaml"
-    empty.write_text("")
-    return {
-        "PATH": f"{sim.bin}:{os.environ['PATH']}",
-        "PVESIM_DIR": str(sim.dir),
-        "LXCRI_CONFIG": str(empty),
-        "LXCRI_ROOT": str(root / "root"),
-        "LXCRI_BACKEND": backend,
-        "LXCRI_PVE_ROOT": str(sim.dir / "etc-pve"),
-        "LXCRI_PVE_NODE": "pve1",
-        "LXCRI_PVE_LXCPATH": str(sim.dir / "lxc"),
-        "LXCRI_PVE_BRIDGE": sim.bridge,
-        "LXCRI_PVE_URL": sim.url,
-        "LXCRI_PVE_TOKEN_FILE": str(sim.dir / "token"),
-        "LXCRI_PVE_CA": str(sim.ca),
-        "LXCRI_PVE_STORAGE": "local-zfs",
-    }
+    return {**sim.lxcri_env(root, backend), "LXCRI_PVE_STORAGE": "local-zfs"}
 
 
 @pytest.mark.slow

@@ -120,6 +120,26 @@ class PveSim:
             "LXCRI_PVE_NODE": NODE,
         }
 
+    def lxcri_env(self, root: Path, backend: str = "pve-local") -> dict[str, str]:
+        """The environment that points an ``lxcri`` process at this simulator, either
+        backend, with its own root and an empty config file under ``root``."""
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "config.yaml").write_text("")
+        return {
+            "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PVESIM_DIR": str(self.dir),
+            "LXCRI_CONFIG": str(root / "config.yaml"),
+            "LXCRI_ROOT": str(root / "root"),
+            "LXCRI_BACKEND": backend,
+            "LXCRI_PVE_ROOT": str(self.dir / "etc-pve"),
+            "LXCRI_PVE_NODE": NODE,
+            "LXCRI_PVE_LXCPATH": str(self.dir / "lxc"),
+            "LXCRI_PVE_BRIDGE": self.bridge,
+            "LXCRI_PVE_URL": self.url,
+            "LXCRI_PVE_TOKEN_FILE": str(self.dir / "token"),
+            "LXCRI_PVE_CA": str(self.ca),
+        }
+
     def api(self, **kw: Any) -> Any:
         from proxmoxer import ProxmoxAPI
 

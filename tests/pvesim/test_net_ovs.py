@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
-from tests.network.test_ovs_live import OvsNet
+from tests.network.test_ovs_live import OvsNet, ovsnet
 from tests.pvesim.fixtures import NODE, PveSim, pvesim
 from tests.pvesim.test_containers import WEB
-from tests.support.ovslab import OvsLab
 
-__all__ = ["pvesim"]
+__all__ = ["ovsnet", "pvesim"]  # fixtures defined elsewhere
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def ovsnet(ovs: OvsLab) -> Iterator[OvsNet]:
-    n = OvsNet(ovs)
-    try:
-        n.up()
-        yield n
-    finally:
-        n.close()
 
 
 def test_ct_on_ovs_gets_tag_trunks_rate_and_mtu(ovsnet: OvsNet, pvesim: PveSim) -> None:
