@@ -176,15 +176,26 @@ def test_up_in_the_foreground_follows_the_output_and_ctrl_c_stops_the_stack(
         [lxcri_exe(), "up", "-f", str(stack)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, **demo.env},
+        # a hang shows where each thread was (SIGABRT below)
+        env={**os.environ, **demo.env, "PYTHONFAULTHANDLER": "1"},
+        # as from a terminal: `make test` runs the trixie suite as a background job,
+        # which the shell starts with SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler in the children
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline()
         demo.remember(f"{name}-talker-1")
         assert line == b"talker | hello-from-talker\n"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 130
+        try:
+            rc = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=10)
+            pytest.fail("lxcri up did not end on SIGINT:\n" + proc.stderr.read().decode())
+        assert rc == 130, proc.stderr.read().decode()
     finally:
         if proc.poll() is None:
             proc.kill()
