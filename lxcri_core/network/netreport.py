@@ -32,6 +32,7 @@ from lxcri_core.network.ports import PublishedPort
 from lxcri_core.network.veth import Link, parse_links
 
 if TYPE_CHECKING:
+    from lxcri_core.backend import ContainerStatus
     from lxcri_core.config import Config
 
 
@@ -302,6 +303,17 @@ def lxc_targets(cfg: Config) -> list[CtTarget]:
     ]
 
 
-def inspect_network(cfg: Config, only: str | None = None) -> NetworkReport:
-    """The report ``lxcri inspect-network [NAME]`` shows (``only``: a resolved container name)."""
-    return collect(lxc_targets(cfg), only=only)
+def status_targets(statuses: Iterable[ContainerStatus]) -> list[CtTarget]:
+    """The containers of any backend from its bulk ``list`` (a Proxmox CT: its init's
+    pid on this host when it runs here; no bridge or firewall record)."""
+    return [
+        CtTarget(s.name, s.id, s.vmid, s.pid if s.status == "running" else None) for s in statuses
+    ]
+
+
+def inspect_network(
+    cfg: Config, only: str | None = None, targets: Sequence[CtTarget] | None = None
+) -> NetworkReport:
+    """The report ``lxcri inspect-network [NAME]`` shows (``only``: a resolved container
+    name); ``targets``: the containers, default lxcri's plain-LXC records."""
+    return collect(lxc_targets(cfg) if targets is None else targets, only=only)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from lxcri_pve.cli.common import emit_json, get_config, lxc_name, output_option
+from lxcri_pve.cli.common import emit_json, get_backend, get_config, lxc_name, output_option
 from lxcri_pve.cli.completion import container_names
 
 
@@ -51,10 +51,17 @@ def inspect_network(container: str | None, output: str) -> None:
       lxcri inspect-network
       lxcri inspect-network 101 --output json
     """
+    from lxcri_core.backend import CtRef
     from lxcri_core.network.netreport import inspect_network as build
+    from lxcri_core.network.netreport import status_targets
 
-    only = lxc_name(container, "inspect-network") if container else None
-    report = build(get_config(), only)
+    backend = get_backend()
+    if backend.name == "lxc":  # lxcri's records add each container's bridge and firewall
+        only = lxc_name(container, "inspect-network") if container else None
+        report = build(get_config(), only)
+    else:
+        only = backend.status(CtRef(container)).name if container else None
+        report = build(get_config(), only, status_targets(backend.list()))
     if output == "json":
         emit_json(report.to_json())
         return

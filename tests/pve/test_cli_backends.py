@@ -86,6 +86,15 @@ def test_pve_local_cli_run_publish_exec_set_stop_destroy(sim: PveSim) -> None:
         assert "Hello from an lxcri container" in _page(sim.gateway, port)
         assert f"{port}->80/tcp" in cli.ok("ps")
         assert "www" in cli.ok("exec", "web", "ls", "/").split()
+        # the network inspector on a Proxmox CT: its addresses from its own netns, its
+        # host veth (Proxmox's vethVMIDi0) owned by it through the peer ifindex
+        net = json.loads(cli.ok("inspect-network", "web", "-o", "json"))
+        [ct_net] = net["containers"]
+        assert ct_net["vmid"] == vmid and not ct_net["error"]
+        addrs = [a for i in ct_net["interfaces"] for a in i["addresses"]]
+        assert f"{sim.ip(30)}/24" in addrs, ct_net
+        owned = [v for v in net["veths"] if v["container"] == "web"]
+        assert [(v["name"], v["container_ifname"]) for v in owned] == [(f"veth{vmid}i0", "eth0")]
         assert "response:200" in cli.ok("logs", "web")
         # a user's --tags keeps lxcri's tag: the CT must stay lxcri's
         cli.ok("set", "web", "--memory", "256", "--tags", "prod;web")
