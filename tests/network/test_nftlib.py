@@ -26,7 +26,8 @@ def _binary(argv: list[str], stdin: str | None = None) -> CmdResult:
 @pytest.fixture
 def table() -> Iterator[str]:
     if nftlib._load() is None:
-        pytest.skip("libnftables.so.1 cannot be loaded on this host")
+        # nftables depends on libnftables1: `make deps` installs both
+        pytest.fail("libnftables.so.1 cannot be loaded (run `make deps`)")
     name = "lxcritest" + secrets.token_hex(4)
     nft = shutil.which("nft") or "nft"
     yield name

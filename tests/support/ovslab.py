@@ -30,14 +30,15 @@ SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 
 
 def available() -> str | None:
-    """Why no OVS can run here, or None."""
+    """Why no OVS can run here (a package missing fails the test: `make deps` installs it;
+    a kernel without tap devices skips it), or None."""
     for tool in ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl"):
         if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install openvswitch-switch)"
+            pytest.fail(f"{tool} is not installed (run `make deps`: openvswitch-switch)")
     if not SCHEMA.is_file():
-        return f"{SCHEMA} is missing"
+        pytest.fail(f"{SCHEMA} is missing (run `make deps`: openvswitch-switch)")
     if not Path("/dev/net/tun").exists():
-        return "/dev/net/tun is missing (the userspace datapath needs tap devices)"
+        return "this kernel has no /dev/net/tun (the userspace datapath needs tap devices)"
     return None
 
 
