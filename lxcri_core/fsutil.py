@@ -205,3 +205,12 @@ def is_mountpoint(path: Path | str) -> bool:
     """Whether something is mounted exactly at ``path`` (links resolved)."""
     p = os.path.realpath(path)  # Path.resolve(), without importing pathlib
     return any(m[0] == p for m in mounts())
+
+
+def read_text(path: str) -> str | None:
+    """``path``'s text, or None when it cannot be read (a /proc file of a process gone)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None

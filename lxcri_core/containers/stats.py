@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lxcri_core.errors import BackendError
+from lxcri_core.fsutil import read_text
 
 #: v1's "no limit" is LONG_MAX rounded down to a page; anything this large is no limit.
 UNLIMITED = 1 << 62
@@ -181,14 +182,6 @@ def memory_used(usage: int | None, stat: dict[str, int]) -> int | None:
 
 # -- reading ----------------------------------------------------------------------------
 Reader = Callable[[str], str | None]
-
-
-def read_text(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def sample(pid: int, read: Reader = read_text, mountinfo: str | None = None) -> Sample:

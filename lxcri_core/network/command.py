@@ -13,8 +13,9 @@ from lxcri_core.runner import CmdResult, Runner, SubprocessRunner
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3.5 ms a hook)
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
-__all__ = ["CmdResult", "NftRunner", "Runner", "checked", "run_cmd"]
+__all__ = ["CmdResult", "NftRunner", "Runner", "checked", "json_lines", "run_cmd"]
 
 
 class NftRunner(SubprocessRunner):
@@ -44,3 +45,18 @@ run_cmd: Runner = NftRunner(
 def checked(result: CmdResult, what: str) -> str:
     """``result.stdout``, or a NetworkError naming ``what`` failed and why."""
     return runner.checked(result, what, NetworkError)
+
+
+def json_lines(text: str, what: str) -> list[Any]:
+    """One JSON document per non-blank line (``ip -j -batch``, ``ovs-vsctl`` with several
+    commands); a line that is not JSON is one NetworkError naming ``what``."""
+    import json
+
+    docs: list[Any] = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                docs.append(json.loads(line))
+            except ValueError as e:
+                raise NetworkError(f"cannot parse {what}: {e}") from None
+    return docs

@@ -21,7 +21,7 @@ from ipaddress import IPv4Interface, IPv6Interface, ip_interface
 from typing import Any
 
 from lxcri_core.errors import NetworkError
-from lxcri_core.network.command import Runner, checked, run_cmd
+from lxcri_core.network.command import Runner, checked, json_lines, run_cmd
 from lxcri_core.network.veth import Link, parse_links
 
 #: What ``ip -batch`` runs inside: links + addresses, then routes of both families.
@@ -79,13 +79,7 @@ def _route(r: dict[str, Any]) -> Route:
 
 def parse_ct_net(text: str) -> CtNet:
     """Parse the output of ``ct_net_cmd`` fed ``BATCH``."""
-    docs: list[Any] = []
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                docs.append(json.loads(line))
-            except ValueError as e:
-                raise NetworkError(f"cannot parse a container's `ip -j` output: {e}") from None
+    docs = json_lines(text, "a container's `ip -j` output")
     if len(docs) != 2 or not all(isinstance(d, list) for d in docs):
         raise NetworkError(f"a container's `ip -j -batch` printed {len(docs)} lists, expected 2")
     links_doc = [x for x in docs[0][:MAX_ITEMS] if isinstance(x, dict) and "ifname" in x]

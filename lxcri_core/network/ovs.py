@@ -12,14 +12,13 @@ Which database: ``ovs-vsctl``'s default (``$OVS_RUNDIR/db.sock``, else
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from lxcri_core.errors import NetworkError
-from lxcri_core.network.command import Runner, checked, run_cmd
+from lxcri_core.network.command import Runner, checked, json_lines, run_cmd
 
 VSCTL = ["ovs-vsctl", "--timeout=10"]
 
@@ -178,13 +177,7 @@ def parse_ovs(text: str) -> list[OvsBridge]:
 
 
 def _parse_ovs(text: str) -> list[OvsBridge]:
-    docs: list[Any] = []
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                docs.append(json.loads(line))
-            except ValueError as e:
-                raise NetworkError(f"cannot parse ovs-vsctl output: {e}") from None
+    docs = json_lines(text, "ovs-vsctl output")
     if len(docs) != 3:
         raise NetworkError(f"ovs-vsctl printed {len(docs)} tables, expected 3")
     bridges, ports, ifaces = (

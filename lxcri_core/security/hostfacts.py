@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lxcri_core.fsutil import read_text
 from lxcri_core.security.lsm import (
     LsmState,
     Reader,
     active_lsms,
     apparmor_state,
-    read_text,
     selinux_state,
 )
 

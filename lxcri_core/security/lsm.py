@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lxcri_core.fsutil import read_text
+
 #: ``<linux/lsm.h>`` LSM ids -> the names securityfs uses.
 LSM_IDS: dict[int, str] = {
     100: "capability",
@@ -46,14 +48,6 @@ APPARMOR_KNOWN = ("generated", "lxc-container-default-cgns", "lxc-container-defa
 APPARMOR_UNCONFINED = "unconfined"
 
 Reader = Callable[[str], str | None]
-
-
-def read_text(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def parse_lsm_list(text: str) -> tuple[str, ...]:

@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from lxcri_core.containers.top import parse_uid_map
+from lxcri_core.fsutil import read_text
 from lxcri_core.security.caps import ProcSecurity, parse_status
 from lxcri_core.security.lsm import (
     APPARMOR_DEFAULT,
     LsmState,
     Reader,
     process_label,
-    read_text,
 )
 from lxcri_core.spec.model import SecuritySpec
 
