@@ -141,6 +141,60 @@ class ContainerStatus:
 
 
 @dataclass(frozen=True)
+class UpgradeRequest:
+    """``lxcri upgrade``'s options, on any backend."""
+
+    #: the new image; None: the container's own reference, resolved again
+    image: str | None = None
+    #: ``always``: ask the registry for the reference's digest now; ``missing``: the
+    #: store's image when there is one; ``never``: the store's only
+    pull: Literal["missing", "always", "never"] = "always"
+    insecure: bool = False
+    #: seconds the new image's process has to be running (and healthy, when it has a
+    #: healthcheck) before the upgrade counts as done; otherwise it is rolled back
+    health_timeout: float = 60.0
+
+
+Outcome = Literal["upgraded", "unchanged", "rolled-back", "would-upgrade", "failed"]
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    """What ``upgrade``/``rollback``/``auto-update`` did to one container."""
+
+    vmid: int
+    name: str
+    image: str
+    old_digest: str
+    new_digest: str
+    outcome: Outcome
+    #: why it was rolled back or failed; "already at sha256:..." when unchanged
+    message: str = ""
+    #: the backend started the container again after the swap (it was running before)
+    started: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One root filesystem a container has had (``lxcri history``), newest first."""
+
+    number: int
+    image: str
+    image_digest: str
+    #: when this generation was made (created, or upgraded to)
+    created: str
+    current: bool
+    #: where its rootfs is kept: a dataset, a directory or a Proxmox volume id
+    rootfs: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class ExecOptions:
     """``exec``'s options: as docker exec (``-u``, ``-w``, ``-e``, ``-t``, ``-i``)."""
 
@@ -201,6 +255,23 @@ class Backend(Protocol):
 
     def config_set(self, ref: CtRef, changes: Mapping[str, str | None]) -> None:
         """Change pct-style properties (``None`` deletes one), as ``pct set``."""
+        ...
+
+    def upgrade(self, ref: CtRef, req: UpgradeRequest) -> UpgradeResult:
+        """Move the container to ``req.image``'s current digest, keeping its volumes,
+        network, ports, limits and user settings; the old rootfs is kept as a
+        generation. Stops it first; starts it again when it was running
+        (``started``). "unchanged" when the digest is the one it runs. Checking
+        that the new image runs, and rolling back, is ``lifecycle.upgrade``'s."""
+        ...
+
+    def rollback(self, ref: CtRef) -> UpgradeResult:
+        """Return to the previous generation (the current one is discarded); starts
+        it again when it was running."""
+        ...
+
+    def history(self, ref: CtRef) -> Sequence[Generation]:
+        """The container's generations, the current one first."""
         ...
 
 

@@ -95,6 +95,10 @@ class Config:
     #: that another lxcri process holds (a long pull, prune or unpack) before it
     #: fails with a LockTimeout naming the lock; after a second it says it waits.
     lock_timeout: float = 300.0
+    #: Root filesystems an upgraded container keeps besides its current one, each
+    #: with its image and settings, for ``lxcri rollback`` (``lxcri history`` lists
+    #: them); older ones are removed by the next upgrade. 0 keeps none (no rollback).
+    keep_generations: int = 2
     #: Space a layer unpack leaves free on the target filesystem: ``auto``
     #: (5 % of the filesystem or 1 GiB, whichever is smaller), ``N%`` of the
     #: filesystem, or a size in bytes (``K``/``M``/``G``/``T`` suffixes, ``0``
@@ -250,6 +254,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "parallel_downloads",
         "log_level",
         "lock_timeout",
+        "keep_generations",
         "unpack_min_free",
         "max_layer_bytes",
         "backend",
@@ -327,6 +332,11 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 86400:
             raise ConfigError(f"{source}: lock_timeout must be a number of seconds from 0 to 86400")
         kw["lock_timeout"] = float(t)
+    if "keep_generations" in data:
+        n = data["keep_generations"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 100:
+            raise ConfigError(f"{source}: keep_generations must be an integer from 0 to 100")
+        kw["keep_generations"] = n
     if "unpack_min_free" in data:
         v = data["unpack_min_free"]
         spec = str(v) if isinstance(v, int) and not isinstance(v, bool) else v

@@ -11,10 +11,19 @@ process ended, and following the logs ends when the container does.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from lxcri_core.backend import Backend, Container, CreateRequest, CtRef, require
+from lxcri_core.backend import (
+    Backend,
+    Container,
+    CreateRequest,
+    CtRef,
+    UpgradeRequest,
+    UpgradeResult,
+    require,
+)
 from lxcri_core.errors import SpecError
 
 if TYPE_CHECKING:
@@ -80,3 +89,72 @@ def logs(
     """The container's output; with ``follow``, new output until the container ends
     (every backend's ``logs`` ends its follow then: this is the one place front ends call)."""
     yield from backend.logs(ref, follow=follow, tail=tail)
+
+
+#: How long a new image's process must keep running, when it has no healthcheck,
+#: before an upgrade counts as done (an image whose process exits at once fails
+#: within this; a slower failure is the restart policy's to handle).
+SETTLE_SECONDS = 3.0
+
+
+def upgrade(
+    backend: Backend,
+    ref: CtRef,
+    req: UpgradeRequest,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> UpgradeResult:
+    """``backend.upgrade``, then, when it started the container again, wait until the
+    new image runs (and is healthy, when it has a healthcheck) within
+    ``req.health_timeout``; otherwise roll back by itself and say why."""
+    result = backend.upgrade(ref, req)
+    if result.outcome != "upgraded" or not result.started:
+        return result
+    target = CtRef(str(result.vmid))
+    why = wait_healthy(backend, target, req.health_timeout, clock=clock, sleep=sleep)
+    if why is None:
+        return result
+    back = backend.rollback(target)
+    return dataclasses.replace(
+        result,
+        outcome="rolled-back",
+        message=f"{why}; rolled back to {back.new_digest}",
+        started=back.started,
+    )
+
+
+def wait_healthy(
+    backend: Backend,
+    ref: CtRef,
+    timeout: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str | None:
+    """None once ``ref`` runs (and is healthy, when it has a healthcheck); else why not.
+
+    Without a healthcheck the process must still be running, never restarted,
+    ``SETTLE_SECONDS`` after the start (or ``timeout``, when shorter)."""
+    start = clock()
+    first = backend.status(ref)
+    settle = start + min(SETTLE_SECONDS, timeout)
+    while True:
+        st = backend.status(ref)
+        if st.status == "exited" or st.error:
+            code = "" if st.exit_code is None else f" with status {st.exit_code}"
+            return f"the new image's process exited{code}" + (f": {st.error}" if st.error else "")
+        if st.restarts > first.restarts or st.status == "restarting":
+            return "the new image's process exited and was restarted"
+        if st.health == "unhealthy":
+            return "the new image's healthcheck failed"
+        now = clock()
+        if st.status == "running" and (
+            st.health == "healthy" or (st.health == "" and now >= settle)
+        ):
+            return None
+        if now - start >= timeout:
+            if st.health == "starting":
+                return f"the new image's healthcheck did not pass within {timeout:g} s"
+            return f"the new image did not start within {timeout:g} s"
+        sleep(0.2)
