@@ -97,7 +97,8 @@ class Config:
     lock_timeout: float = 300.0
     #: Root filesystems an upgraded container keeps besides its current one, each
     #: with its image and settings, for ``lxcri rollback`` (``lxcri history`` lists
-    #: them); older ones are removed by the next upgrade. 0 keeps none (no rollback).
+    #: them); older ones are removed by the next upgrade. At least 1: an upgrade
+    #: whose new image fails to start rolls back to the one before it.
     keep_generations: int = 2
     #: Space a layer unpack leaves free on the target filesystem: ``auto``
     #: (5 % of the filesystem or 1 GiB, whichever is smaller), ``N%`` of the
@@ -334,8 +335,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         kw["lock_timeout"] = float(t)
     if "keep_generations" in data:
         n = data["keep_generations"]
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 100:
-            raise ConfigError(f"{source}: keep_generations must be an integer from 0 to 100")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100:
+            raise ConfigError(f"{source}: keep_generations must be an integer from 1 to 100")
         kw["keep_generations"] = n
     if "unpack_min_free" in data:
         v = data["unpack_min_free"]

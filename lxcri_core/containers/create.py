@@ -7,6 +7,7 @@ import dataclasses
 import os
 import secrets
 import shutil
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from lxcri_core.containers.record import (
     save_record,
     state_dir,
 )
+from lxcri_core.containers.serial import to_dict
 from lxcri_core.containers.subids import check_root_subids, ensure_root_subids
 from lxcri_core.containers.volume_ops import volumes_locked
 from lxcri_core.containers.volumes import prepare_volumes, remove_anonymous
@@ -92,7 +94,7 @@ def _create_locked(
     tags: tuple[str, ...],
 ) -> ContainerRecord:
     from lxcri_core.media import Manifest, load_json
-    from lxcri_core.spec.build import build_spec
+    from lxcri_core.spec.build import build_spec, frozen_options
     from lxcri_core.spec.model import IdMap
     from lxcri_core.storage import open_backend
 
@@ -142,46 +144,41 @@ def _create_locked(
         undo.append(lambda: vmids.release(cfg.root, name))
         # the id, first: what a crash leaves behind can then be cleaned up by `rm`
         atomic_write(tmp / "id", cid.encode())
-        # every backend's rootfs is mounted here by the pre-start hook: an
-        # unprivileged container passes through its state dir, never the layer store
-        mount_point = sdir / "rootfs"
-        # mount once now: /etc/passwd for --user, image content to seed volumes
-        (tmp / "rootfs").mkdir()
-        seen = rootfs.mount(tmp / "rootfs") if rootfs.backend == "overlay" else rootfs.path
-        try:
-            _mount_points(seen, idmap.host if idmap else 0)
-            spec = build_spec(image_config, opts, seen, image=rec.name)
-            spec = _checked(spec)
-            spec, net = _plain_lxc_network(cfg, spec, cid, opts, vmid)
-            owner = idmap.host if idmap else 0
-            volumes = prepare_volumes(cfg.root, cid, spec, seen, owner)
-            targets = _mount_targets(seen, spec, volumes, owner)
-        finally:
-            if rootfs.backend == "overlay":
-                rootfs.umount(tmp / "rootfs")
+        frozen = frozen_options(opts)
+
+        def spec_for(seen: Path) -> tuple[ContainerSpec, dict[str, str]]:
+            spec = _checked(build_spec(image_config, opts, seen, image=rec.name))
+            return _plain_lxc_network(cfg, spec, cid, opts, vmid)
+
+        def record_for(
+            spec: ContainerSpec, net: dict[str, str], anon: dict[str, str]
+        ) -> ContainerRecord:
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            return ContainerRecord(
+                id=cid,
+                name=name,
+                image=rec.name,
+                image_digest=rec.descriptor.digest,
+                storage=backend.name,
+                rootfs=str(sdir / "rootfs"),
+                created=now,
+                spec=spec,
+                bridge=net.get("bridge", ""),
+                ipv4=net.get("ipv4", ""),
+                ipv6=net.get("ipv6", ""),
+                auto_remove=auto_remove,
+                mount=_mount_command(rootfs, sdir / "rootfs"),
+                vmid=vmid,
+                tags=tags,
+                options=to_dict(frozen),
+                generation_created=now,
+                anon_volumes=anon,
+            )
+
         undo.append(lambda: remove_anonymous(cfg.root, cid))
-        record = ContainerRecord(
-            id=cid,
-            name=name,
-            image=rec.name,
-            image_digest=rec.descriptor.digest,
-            storage=backend.name,
-            rootfs=str(mount_point),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            spec=spec,
-            bridge=net.get("bridge", ""),
-            ipv4=net.get("ipv4", ""),
-            ipv6=net.get("ipv6", ""),
-            auto_remove=auto_remove,
-            mount=_mount_command(rootfs, mount_point),
-            vmid=vmid,
-            tags=tags,
+        record = populate(
+            cfg, tmp, sdir, rootfs, cid, idmap.host if idmap else 0, spec_for, record_for
         )
-        _write_lxc_files(cfg, tmp, sdir, record, passed_volumes(tmp, sdir, spec, volumes), targets)
-        secure_state_dir(tmp, spec)
-        # the files above are written without an fsync each (~5 ms apiece while the
-        # disk is busy): one syncfs makes them durable before the dir gets its name
-        syncfs(tmp)
         os.rename(tmp, sdir)
         save_record(cfg.root, record)  # the marker: written last
     except BaseException:
@@ -199,6 +196,43 @@ def _create_locked(
         image=rec.name,
         storage=backend.name,
     )
+    return record
+
+
+def populate(
+    cfg: Config,
+    tmp: Path,
+    sdir: Path,
+    rootfs: Any,
+    cid: str,
+    owner: int,
+    spec_for: Callable[[Path], tuple[ContainerSpec, dict[str, str]]],
+    record_for: Callable[[ContainerSpec, dict[str, str], dict[str, str]], ContainerRecord],
+    anon: Mapping[str, str] | None = None,
+) -> ContainerRecord:
+    """Fill ``tmp``, the work dir of the state dir ``sdir``, for a container on ``rootfs``:
+    the spec (``spec_for`` reads the mounted image), its volumes (``anon``: anonymous ones
+    to reuse, by container path), mount targets, the LXC config and the record
+    (``record_for``), synced. Used by create and by upgrade (a new generation)."""
+    # mount once now: /etc/passwd for --user, image content to seed volumes
+    (tmp / "rootfs").mkdir()
+    seen = rootfs.mount(tmp / "rootfs") if rootfs.backend == "overlay" else rootfs.path
+    try:
+        _mount_points(seen, owner)
+        spec, net = spec_for(seen)
+        reuse = {k: Path(v) for k, v in anon.items()} if anon is not None else None
+        volumes = prepare_volumes(cfg.root, cid, spec, seen, owner, reuse)
+        targets = _mount_targets(seen, spec, volumes, owner)
+    finally:
+        if rootfs.backend == "overlay":
+            rootfs.umount(tmp / "rootfs")
+    anon_paths = {m.target: str(volumes[m.target]) for m in spec.mounts if m.kind == "anonymous"}
+    record = record_for(spec, net, anon_paths)
+    _write_lxc_files(cfg, tmp, sdir, record, passed_volumes(tmp, sdir, spec, volumes), targets)
+    secure_state_dir(tmp, spec)
+    # the files above are written without an fsync each (~5 ms apiece while the
+    # disk is busy): one syncfs makes them durable before the dir gets its name
+    syncfs(tmp)
     return record
 
 

@@ -177,6 +177,13 @@ def run_foreground(
 def start(cfg: Config, name: str, wait: float = 20, *, bridge_checked: bool = False) -> None:
     """Start ``name`` detached, under its supervisor; return once it runs.
     ``bridge_checked``: as for ``run_foreground``."""
+    from lxcri_core.containers import generations
+
+    if generations.journal_path(cfg.root, name).exists():  # an upgrade a crash interrupted
+        from lxcri_core.containers.locks import _name_lock
+
+        with _name_lock(cfg, name):
+            generations.recover(cfg, name)
     load_record(cfg.root, name)
     # concurrent starts: the second waits, then sees the supervisor and refuses
     with flocked(state_dir(cfg.root, name) / "start.lock"):

@@ -21,10 +21,13 @@ from lxcri_core.backend import (
     ExecCommand,
     ExecOptions,
     Feature,
+    Generation,
+    UpgradeRequest,
+    UpgradeResult,
 )
 from lxcri_core.config import Config
 from lxcri_core.containers import exec as exec_
-from lxcri_core.containers import lifecycle, listing, pct_props, remove, settings
+from lxcri_core.containers import generations, lifecycle, listing, pct_props, remove, settings
 from lxcri_core.containers.record import load_record
 
 
@@ -44,6 +47,7 @@ class LxcBackend:
     # -- naming ------------------------------------------------------------------
     def resolve(self, ref: CtRef) -> str:
         """The container's name (``ContainerNotFound`` when none has that VMID/name/id)."""
+        generations.recover_all(self.cfg)  # one directory read when nothing is pending
         return listing.find(self.cfg, ref.text)
 
     def container(self, ref: CtRef) -> Container:
@@ -102,6 +106,7 @@ class LxcBackend:
         return listing.status(self.cfg, self.resolve(ref))
 
     def list(self) -> list[ContainerStatus]:
+        generations.recover_all(self.cfg)
         return listing.list_containers(self.cfg)
 
     def run_foreground(self, ref: CtRef, *, stdin: bool = False) -> int:
@@ -155,3 +160,18 @@ class LxcBackend:
 
     def config_set(self, ref: CtRef, changes: Mapping[str, str | None]) -> None:
         settings.config_set(self.cfg, self.resolve(ref), changes)
+
+    def upgrade(self, ref: CtRef, req: UpgradeRequest) -> UpgradeResult:
+        from lxcri_core.containers import upgrade
+
+        return upgrade.upgrade(self.cfg, self.resolve(ref), req)
+
+    def rollback(self, ref: CtRef) -> UpgradeResult:
+        from lxcri_core.containers import upgrade
+
+        return upgrade.rollback(self.cfg, self.resolve(ref))
+
+    def history(self, ref: CtRef) -> Sequence[Generation]:
+        from lxcri_core.containers import upgrade
+
+        return upgrade.history(self.cfg, self.resolve(ref))

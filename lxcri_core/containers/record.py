@@ -76,6 +76,24 @@ class ContainerRecord:
     vmid: int = 0
     #: pct's tags (``--tags a;b``), in the order given
     tags: tuple[str, ...] = ()
+    #: the options the container was created with (``RunOptions`` as JSON, the
+    #: environment resolved): ``upgrade`` builds the new image's spec from them, so
+    #: what the user set wins over the new image. Empty in records before 0.3.
+    options: dict[str, Any] = field(default_factory=dict)
+    #: the storage backend's key of the current rootfs: ``id`` for the rootfs made
+    #: at create ("" here), a new one for each upgrade (see ``generations``)
+    rootfs_id: str = ""
+    #: which root filesystem this is: 1 at create, +1 at each upgrade
+    generation: int = 1
+    #: when this generation was made (``created`` for the first)
+    generation_created: str = ""
+    #: anonymous volumes: container path -> host directory, kept across upgrades
+    anon_volumes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rootfs_key(self) -> str:
+        """The storage backend's name of the current rootfs."""
+        return self.rootfs_id or self.id
 
     def to_json(self) -> dict[str, Any]:
         return to_dict(self)  # type: ignore[no-any-return]

@@ -34,7 +34,11 @@ log = get_logger(__name__)
 
 def remove(cfg: Config, name: str, *, force: bool = False) -> None:
     """Remove ``name``: rootfs, address, anonymous volumes, state. Named volumes stay."""
+    from lxcri_core.containers import generations
+
     sdir = state_dir(cfg.root, name)
+    with _name_lock(cfg, name):
+        generations.recover(cfg, name)  # an interrupted upgrade: its state dir first
     with _name_lock(cfg, name), flocked(sdir / "start.lock") if sdir.is_dir() else _nothing():
         try:
             rec = load_record(cfg.root, name)
@@ -135,9 +139,12 @@ def _remove_locked(cfg: Config, rec: ContainerRecord, sdir: Path, force: bool) -
     if is_mountpoint(rec.rootfs):
         subprocess.run(["umount", rec.rootfs], check=False, capture_output=True)
     try:
-        open_backend(cfg, rec.storage).remove_rootfs(rec.id)
+        open_backend(cfg, rec.storage).remove_rootfs(rec.rootfs_key)
     except Exception as e:
         log.warning("rootfs removal failed", name=name, error=str(e))
+    from lxcri_core.containers import generations
+
+    generations.remove_all(cfg, name)  # the roots it had before upgrades
     remove_anonymous(cfg.root, rec.id)
     _rmtree_unmounted(sdir)
     log.info("container removed", name=name, id=rec.id)

@@ -25,9 +25,18 @@ def volumes_dir(root: Path) -> Path:
 
 
 def prepare_volumes(
-    root: Path, container_id: str, spec: ContainerSpec, rootfs: Path | None, owner: int
+    root: Path,
+    container_id: str,
+    spec: ContainerSpec,
+    rootfs: Path | None,
+    owner: int,
+    anon: Mapping[str, Path] | None = None,
 ) -> dict[str, Path]:
-    """Create (or reuse) a directory per named/anonymous volume; key as lxc_config wants."""
+    """Create (or reuse) a directory per named/anonymous volume; key as lxc_config wants.
+
+    ``anon``: an upgrade's anonymous volumes by container path, reused as they are;
+    a new one then gets a name no existing volume has (the numbering of a create
+    may hold another path's data)."""
     out: dict[str, Path] = {}
     n = 0
     for m in spec.mounts:
@@ -37,9 +46,13 @@ def prepare_volumes(
             continue
         if m.kind == "volume":
             key, path = m.source, volumes_dir(root) / m.source
+        elif anon is not None and m.target in anon:
+            key, path = m.target, anon[m.target]
         else:
             key, path = m.target, volumes_dir(root) / f"anon-{container_id}-{n}"
             n += 1
+            while anon is not None and (path.exists() or path in anon.values()):
+                path, n = volumes_dir(root) / f"anon-{container_id}-{n}", n + 1
         if not path.exists():
             tmp = path.with_name(f".{path.name}.tmp")
             shutil.rmtree(tmp, ignore_errors=True)

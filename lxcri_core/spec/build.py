@@ -335,6 +335,28 @@ def _default_hostname(opts: o.RunOptions) -> str:
     return cleaned[:63].strip("-") or "lxcri"
 
 
+def user_env(opts: o.RunOptions) -> list[str]:
+    """The environment the user gave (``--env-file``s, then ``-e``), resolved now:
+    ``NAME`` alone takes the host's value, or is dropped when unset there."""
+    host_env = os.environ if opts.host_env is None else opts.host_env
+    file_env: list[str] = []
+    for path in opts.env_files:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise SpecError(f"--env-file {path}: {e.strerror}") from None
+        file_env += o.parse_env_file(text, host_env, f"--env-file {path}")
+    flag_env = [e for e in (o.parse_env(v, host_env) for v in opts.env) if e is not None]
+    return file_env + flag_env
+
+
+def frozen_options(opts: o.RunOptions) -> o.RunOptions:
+    """``opts`` with the environment resolved (files read, host values taken): what a
+    later rebuild of the spec (``lxcri upgrade``) needs, whatever the host's
+    environment and files are then."""
+    return dataclasses.replace(opts, env=tuple(user_env(opts)), env_files=(), host_env={})
+
+
 def build_spec(
     image_config: Mapping[str, Any],
     opts: o.RunOptions,
@@ -349,7 +371,6 @@ def build_spec(
     Raises ``SpecError`` for any invalid option, naming the flag and value.
     """
     img = _image_section(image_config)
-    host_env = os.environ if opts.host_env is None else opts.host_env
     ep, cmd = resolve_command(
         _str_list(img.get("Entrypoint"), "Entrypoint"),
         _str_list(img.get("Cmd"), "Cmd"),
@@ -374,18 +395,10 @@ def build_spec(
         # the image's own group memberships cannot be set without them either
         user = dataclasses.replace(user, additional_gids=())
 
-    file_env: list[str] = []
-    for path in opts.env_files:
-        try:
-            text = Path(path).read_text()
-        except OSError as e:
-            raise SpecError(f"--env-file {path}: {e.strerror}") from None
-        file_env += o.parse_env_file(text, host_env, f"--env-file {path}")
-    flag_env = [e for e in (o.parse_env(v, host_env) for v in opts.env) if e is not None]
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
     if opts.tty:
         base.append("TERM=xterm")
-    env = merge_env(base, _str_list(img.get("Env"), "Env"), file_env, flag_env)
+    env = merge_env(base, _str_list(img.get("Env"), "Env"), user_env(opts))
     if not any(e.startswith("HOME=") for e in env):
         env = (*env, f"HOME={user.home}")
 
