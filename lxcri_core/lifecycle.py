@@ -116,6 +116,9 @@ def upgrade(
     if why is None:
         return result
     back = backend.rollback(target)
+    if not back.started:  # the new image's process had ended: the old one ran before
+        backend.start(target)
+        back = dataclasses.replace(back, started=True)
     return dataclasses.replace(
         result,
         outcome="rolled-back",

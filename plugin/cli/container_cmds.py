@@ -47,6 +47,13 @@ _RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--stop-signal",), {"help": "Signal that stops the process (default: image's)."}),
     (("--stop-timeout",), {"type": int, "help": "Seconds before SIGKILL on stop."}),
     (("-l", "--label"), {"multiple": True, "help": "KEY=VALUE label."}),
+    (
+        ("--auto-update",),
+        {
+            "type": click.Choice(["registry", "disabled"]),
+            "help": "registry: `lxcri auto-update` upgrades it when its tag moves.",
+        },
+    ),
     (("-m", "--memory"), {"help": "Memory limit: MiB as pct (512), or a size (512m, 1g)."}),
     (("--cores",), {"help": "Number of CPUs."}),
     (("--tags",), {"help": "pct tags: a;b (kept with the container)."}),
@@ -108,6 +115,12 @@ def run_options(f: F) -> F:
     return f
 
 
+def _auto_update_label(policy: str | None) -> tuple[str, ...]:
+    from lxcri_core.autoupdate import LABEL
+
+    return (f"{LABEL}={policy}",) if policy == "registry" else ()
+
+
 def _build_opts(image_args: tuple[str, ...], kw: dict[str, Any]) -> Any:
     from lxcri_core.spec.options import RunOptions
 
@@ -128,7 +141,7 @@ def _build_opts(image_args: tuple[str, ...], kw: dict[str, Any]) -> Any:
         publish=kw["publish"],
         stop_signal=kw["stop_signal"],
         stop_timeout=kw["stop_timeout"],
-        labels=kw["label"],
+        labels=(*kw["label"], *_auto_update_label(kw.get("auto_update"))),
         memory=kw["memory"],
         cores=kw["cores"],
         cpus=kw["cpus"],

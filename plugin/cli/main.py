@@ -56,6 +56,10 @@ COMMANDS: dict[str, str] = {
     "up": "lxcri_pve.cli.stack_cmds:up",
     "down": "lxcri_pve.cli.stack_cmds:down",
     "inspect-network": "lxcri_pve.cli.network_cmds:inspect_network",
+    "upgrade": "lxcri_pve.cli.upgrade_cmds:upgrade",
+    "rollback": "lxcri_pve.cli.upgrade_cmds:rollback",
+    "history": "lxcri_pve.cli.upgrade_cmds:history",
+    "auto-update": "lxcri_pve.cli.upgrade_cmds:auto_update",
 }
 
 

@@ -54,8 +54,10 @@ class Lxcri:
     def __init__(self, env: LxcEnv) -> None:
         self.env = env
 
-    def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return run_lxcri(*args, timeout=timeout, env=self.env.env)
+    def __call__(
+        self, *args: str, timeout: float = 120, env_extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run_lxcri(*args, timeout=timeout, env={**self.env.env, **(env_extra or {})})
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import http.client
 import json
+import os
 import re
 import secrets
 import socket
@@ -172,8 +173,14 @@ def start_registry(
     conf.write_text(json.dumps(cfg))  # JSON is YAML
     log_path = workdir / "registry.log"
     with open(log_path, "wb") as logf:
+        # docker-registry takes REGISTRY_* variables as config overrides: the tests'
+        # REGISTRY_AUTH_FILE (skopeo's) would be read as its auth section
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         proc = subprocess.Popen(
-            ["docker-registry", "serve", str(conf)], stdout=logf, stderr=subprocess.STDOUT
+            ["docker-registry", "serve", str(conf)],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     reg = Registry(f"127.0.0.1:{port}", proc, workdir, log_path)
     try:
