@@ -227,6 +227,17 @@ def kept_record(path: Path) -> ContainerRecord:
         raise CorruptState(f"generation {path} is unreadable: {e}") from None
 
 
+def kept_records(root: Path) -> list[ContainerRecord]:
+    """The records of every container's kept generations (unreadable ones left out)."""
+    out = []
+    base = root / "generations"
+    for name_dir in sorted(base.iterdir()) if base.is_dir() else ():
+        for _number, path in kept(root, name_dir.name):
+            with contextlib.suppress(CorruptState):
+                out.append(kept_record(path))
+    return out
+
+
 def prune(cfg: Config, name: str) -> list[int]:
     """Remove generations beyond ``cfg.keep_generations`` (the oldest); their numbers."""
     removed = []

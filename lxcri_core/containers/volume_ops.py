@@ -100,6 +100,14 @@ def check_volume_name(name: str) -> str:
     return name
 
 
+def _all_records(root: Path) -> list[ContainerRecord]:
+    """Every container's record and every kept generation's (``rollback`` brings back
+    the volumes it used: they are in use)."""
+    from lxcri_core.containers.generations import kept_records
+
+    return list_records(root) + kept_records(root)
+
+
 def _users(records: list[ContainerRecord]) -> dict[str, list[VolumeUser]]:
     """Volume name -> its users, from every container's spec."""
     out: dict[str, list[VolumeUser]] = {}
@@ -108,6 +116,8 @@ def _users(records: list[ContainerRecord]) -> dict[str, list[VolumeUser]]:
         for m in rec.spec.mounts:
             if m.kind == "volume":
                 key = m.source
+            elif m.kind == "anonymous" and m.target in rec.anon_volumes:  # since 0.3
+                key = Path(rec.anon_volumes[m.target]).name
             elif m.kind == "anonymous":  # numbered in mount order, as prepare_volumes does
                 key = f"anon-{rec.id}-{n}"
                 n += 1
@@ -193,7 +203,7 @@ def _volume(root: Path, name: str, users: dict[str, list[VolumeUser]], size: boo
 
 
 def list_volumes(root: Path) -> list[Volume]:
-    users = _users(list_records(root))
+    users = _users(_all_records(root))
     return [_volume(root, n, users, size=False) for n in _names(root)]
 
 
@@ -202,7 +212,7 @@ def inspect_volume(root: Path, name: str) -> Volume:
         volumes_dir(root) / name
     ):
         raise BackendError(f"no such volume: {name} (see `lxcri volume ls`)")
-    return _volume(root, name, _users(list_records(root)), size=True)
+    return _volume(root, name, _users(_all_records(root)), size=True)
 
 
 def _running(root: Path, container: str) -> bool:
@@ -226,7 +236,7 @@ def remove_volume(root: Path, name: str, *, force: bool = False) -> None:
         path = volumes_dir(root) / name
         if path.is_symlink() or not path.is_dir():
             raise BackendError(f"no such volume: {name} (see `lxcri volume ls`)")
-        users = _users(list_records(root)).get(name, [])
+        users = _users(_all_records(root)).get(name, [])
         names = sorted({u.container for u in users})
         if users and not force:
             raise BackendError(
@@ -253,7 +263,7 @@ def prune_volumes(root: Path) -> list[Volume]:
     """Remove every dangling volume (named or anonymous); return what was removed."""
     removed: list[Volume] = []
     with volumes_locked(root, shared=False, wait=LOCK_WAIT):
-        users = _users(list_records(root))
+        users = _users(_all_records(root))
         for name in _names(root):
             if users.get(name):
                 continue

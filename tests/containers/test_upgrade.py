@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -80,6 +81,10 @@ def test_upgrade_keeps_volume_port_and_env_then_rollback(lxenv: LxcEnv, lxcri: L
     after = load_record(lxenv.root, "upg")
     assert (after.id, after.vmid, after.ipv4) == (before.id, before.vmid, before.ipv4)
     assert after.generation == 2 and "/cache" in after.anon_volumes
+    # the kept generation's record holds the process's environment: root's alone
+    kept = lxenv.root / "generations"
+    assert os.stat(kept).st_mode & 0o077 == 0
+    assert os.stat(kept / "upg" / "1" / "lxcri.json").st_mode & 0o077 == 0
 
     hist = json.loads(ok(lxcri("history", "upg", "-o", "json")))
     assert [(g["number"], g["current"]) for g in hist] == [(2, True), (1, False)]
@@ -234,3 +239,67 @@ def test_auto_update_from_the_registry(lxenv: LxcEnv, lxcri: Lxcri, tmp_path: Pa
         assert manual.generation == 1
     finally:
         reg.stop()
+
+
+STACK = """\
+name: {name}
+services:
+  app:
+    image: {image}
+    ports:
+      - "127.0.0.1:{port}:80"
+    labels:
+      lxcri.auto-update: registry
+    volumes:
+      - data:/data
+  side:
+    image: localhost/lxt-side:latest
+    command: ["exec sleep 3600"]
+volumes:
+  data:
+"""
+
+
+def test_stack_upgrade_moves_each_service_whose_image_moved(
+    lxenv: LxcEnv, lxcri: Lxcri, tmp_path: Path
+) -> None:
+    lxenv.add_image(app_image("1"), REF)
+    lxenv.add_image(busybox_image(), "localhost/lxt-side:latest")
+    port = free_port()
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(STACK.format(name="su", image=REF, port=port))
+    ok(lxcri("up", "-d", "-f", str(stack)))
+    served(port, "1")
+    lxenv.add_image(app_image("2"), REF)
+    out = json.loads(ok(lxcri("upgrade", "-f", str(stack), "--pull", "never", "-o", "json")))
+    assert sorted((r["name"], r["outcome"]) for r in out) == [
+        ("su-app-1", "upgraded"),
+        ("su-side-1", "unchanged"),
+    ]
+    served(port, "2")
+    # the stack is as its file says: `up` leaves the upgraded service alone
+    ok(lxcri("up", "-d", "-f", str(stack)))
+    assert load_record(lxenv.root, "su-app-1").generation == 2
+    # the stack's label opted the service in to auto-update
+    listed = json.loads(ok(lxcri("list", "-o", "json")))
+    opted = {c["name"] for c in listed if c["labels"].get("lxcri.auto-update") == "registry"}
+    assert opted == {"su-app-1"}
+    ok(lxcri("down", "-f", str(stack), "--volumes"))
+    assert json.loads(ok(lxcri("list", "-o", "json"))) == []
+    assert not (lxenv.root / "generations" / "su-app-1").exists()
+
+
+def test_volume_prune_keeps_what_the_current_and_kept_generations_use(
+    lxenv: LxcEnv, lxcri: Lxcri
+) -> None:
+    lxenv.add_image(app_image("1", Volumes={"/old": {}}), REF)
+    ok(lxcri("run", "-d", "--name", "vp", REF))
+    ok(lxcri("exec", "vp", "sh", "-c", "echo old-data > /old/f"))
+    # the new image drops /old and declares /new: an anonymous volume of its own
+    lxenv.add_image(app_image("2", Volumes={"/new": {}}), REF)
+    ok(lxcri("upgrade", "vp", "--pull", "never"))
+    ok(lxcri("exec", "vp", "sh", "-c", "echo new-data > /new/f"))
+    ok(lxcri("volume", "prune", "-f"))
+    assert ok(lxcri("exec", "vp", "cat", "/new/f")) == "new-data\n"
+    ok(lxcri("rollback", "vp"))
+    assert ok(lxcri("exec", "vp", "cat", "/old/f")) == "old-data\n"
