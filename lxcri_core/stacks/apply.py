@@ -15,19 +15,24 @@ nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import hmac
 import json
 import os
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lxcri_core import lifecycle
 from lxcri_core.backend import Backend, ContainerStatus, CreateRequest, CtRef
 from lxcri_core.errors import BackendError, LxcriError
+from lxcri_core.fsutil import atomic_write
 from lxcri_core.spec import options as o
 from lxcri_core.spec.options import RunOptions
 from lxcri_core.stacks.model import Service, Stack
@@ -61,9 +66,11 @@ def run_options(
     svc: Service,
     hosts: Mapping[str, str] | None = None,
     host_env: Mapping[str, str] | None = None,
+    key: bytes = b"",
 ) -> RunOptions:
     """The ``lxcri run`` options of ``svc``'s container; ``hosts`` (service -> address)
-    become /etc/hosts lines; ``host_env`` gives values to names listed without one."""
+    become /etc/hosts lines; ``host_env`` gives values to names listed without one;
+    ``key`` keys the settings digest (``config_digest``)."""
     env_src = os.environ if host_env is None else host_env
     env: list[str] = []
     for f in svc.env_files:  # the file first: environment: wins, as in compose
@@ -109,14 +116,38 @@ def run_options(
         add_hosts=tuple(f"{name}:{ip}" for name, ip in sorted((hosts or {}).items())),
         host_env={},  # every value is resolved above
     )
-    digest = config_digest(svc.image, opts)
+    digest = config_digest(svc.image, opts, key)
     return dataclasses.replace(opts, labels=(*opts.labels, f"{CONFIG_LABEL}={digest}"))
 
 
-def config_digest(image: str, opts: RunOptions) -> str:
-    """A digest of what makes the container: a change means recreate it."""
+def config_digest(image: str, opts: RunOptions, key: bytes = b"") -> str:
+    """A digest of what makes the container: a change means recreate it.
+
+    The settings hold the environment's secrets and the label is shown to whoever
+    may list containers (on Proxmox, whoever may audit the CT): keyed by the host's
+    secret (``stack_key``), it cannot be used to test guesses of a secret."""
     doc = json.dumps([image, dataclasses.asdict(opts)], sort_keys=True, default=str)
-    return hashlib.sha256(doc.encode()).hexdigest()[:16]
+    return hmac.new(key, doc.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def stack_key(root: Path) -> bytes:
+    """The host's key of settings digests (``ROOT/stack.key``, root's alone), made once."""
+    path = root / "stack.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    root.mkdir(parents=True, exist_ok=True)
+    # written whole under another name, then linked: two first `up`s at once both
+    # read the key the first link made, never a half-written one
+    tmp = root / f".stack.key.{secrets.token_hex(8)}"
+    atomic_write(tmp, secrets.token_bytes(32), mode=0o600)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink()
+    return path.read_bytes()
 
 
 def stack_containers(backend: Backend, name: str) -> list[ContainerStatus]:
@@ -177,6 +208,7 @@ def up(
     health_timeout: float = HEALTH_TIMEOUT,
     host_env: Mapping[str, str] | None = None,
     progress: Progress = _quiet,
+    key: bytes = b"",
 ) -> list[str]:
     """Create and start the stack's services in order; the container names, in that order."""
     order = start_order(stack)
@@ -189,7 +221,7 @@ def up(
             if cond == "service_healthy":
                 progress(f"{svc_name}: waiting for {dep} to be healthy")
                 wait_healthy(backend, stack, dep, time.monotonic() + health_timeout)
-        opts = run_options(stack, svc, hosts, host_env)
+        opts = run_options(stack, svc, hosts, host_env, key)
         name = opts.name
         ref = CtRef(name)
         old = existing.get(svc_name)

@@ -109,7 +109,8 @@ def up(file: str | None, detach: bool, timeout: float) -> None:
 
     st = _load(file)
     backend = get_backend()
-    apply.up(backend, st, health_timeout=timeout, progress=_say)
+    key = apply.stack_key(get_config().root)
+    apply.up(backend, st, health_timeout=timeout, progress=_say, key=key)
     if detach:
         return
     services = list(st.services)

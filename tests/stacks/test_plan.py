@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
 
 from lxcri_core.errors import SpecError
-from lxcri_core.stacks.apply import run_options
+from lxcri_core.spec.options import RunOptions
+from lxcri_core.stacks.apply import run_options, stack_key
 from lxcri_core.stacks.model import EnvFile, Healthcheck, Service, Stack, VolumeUse
 from lxcri_core.stacks.parse import parse_stack
 from lxcri_core.stacks.plan import container_name, start_order, volume_name
@@ -102,3 +104,22 @@ def test_entrypoint_reset_and_disabled_healthcheck() -> None:
     assert opts.entrypoint == "" and opts.args == () and opts.no_healthcheck
     plain = run_options(st, dataclasses.replace(svc, entrypoint=None, healthcheck=None))
     assert plain.entrypoint is None and not plain.no_healthcheck
+
+
+def test_settings_digest_is_keyed_so_a_label_tests_no_secret_guess(tmp_path: Path) -> None:
+    st = Stack("s", Path("/x"), {})
+    svc = Service("a", "img", environment=("PASSWORD=hunter2",))
+
+    def digest(opts: RunOptions) -> str:
+        return dict(i.split("=", 1) for i in opts.labels)["io.lxcri.stack.config"]
+
+    root = tmp_path / "root"
+    key = stack_key(root)
+    assert len(key) == 32 and stack_key(root) == key  # made once, then read
+    assert os.stat(root / "stack.key").st_mode & 0o777 == 0o600
+    assert list(root.iterdir()) == [root / "stack.key"]  # no temporary left
+    opts = run_options(st, svc, host_env={}, key=key)
+    # without the key, the digest of a guess does not match the label
+    unkeyed = run_options(st, svc, host_env={})
+    assert digest(opts) != digest(unkeyed)
+    assert digest(run_options(st, svc, host_env={}, key=key)) == digest(opts)
