@@ -203,7 +203,7 @@ def rollback(cfg: Config, name: str) -> UpgradeResult:
         rec.image_digest,
         target.image_digest,
         "rolled-back",
-        message=f"rolled back to generation {number}",
+        message=f"generation {number}",
         started=was_running,
     )
 
