@@ -303,3 +303,20 @@ def test_volume_prune_keeps_what_the_current_and_kept_generations_use(
     assert ok(lxcri("exec", "vp", "cat", "/new/f")) == "new-data\n"
     ok(lxcri("rollback", "vp"))
     assert ok(lxcri("exec", "vp", "cat", "/old/f")) == "old-data\n"
+
+
+def test_a_container_of_an_older_lxcri_is_refused_and_left_alone(
+    lxenv: LxcEnv, lxcri: Lxcri
+) -> None:
+    lxenv.add_image(app_image("1"), REF)
+    ok(lxcri("create", "--name", "old", REF))
+    path = lxenv.state_dir("old") / "lxcri.json"
+    doc = json.loads(path.read_text())
+    del doc["options"]  # as lxcri 0.2 wrote it
+    path.write_text(json.dumps(doc))
+    lxenv.add_image(app_image("2"), REF)
+    r = lxcri("upgrade", "old", "--pull", "never")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "cannot be upgraded" in r.stderr
+    assert json.loads(path.read_text()) == doc
+    assert [p.name for p in lxenv.lxcpath.iterdir() if p.name.startswith(".old")] == []
