@@ -8,16 +8,18 @@ nftables chain or a veth of them is left behind.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from lxcri_core.config import Config
 from tests.conftest import run_lxcri
 from tests.support.images import busybox_image
-from tests.support.lxcenv import BUSYBOX_REF, PROBE_REF, LxcEnv, new_env, probe_image
+from tests.support.lxcenv import BUSYBOX_REF, PROBE_REF, LxcEnv, new_env, probe_image, sh
 
 
 def _lxc_missing() -> str:
@@ -63,3 +65,22 @@ class Lxcri:
 @pytest.fixture
 def lxcri(lxenv: LxcEnv) -> Lxcri:
     return Lxcri(lxenv)
+
+
+@pytest.fixture(params=["dir", "overlay", "zfs"])
+def storage(request: pytest.FixtureRequest, lxenv: LxcEnv) -> Iterator[str]:
+    if request.param != "zfs":
+        yield request.param
+        return
+    dataset = request.getfixturevalue("zfs_dataset")
+    # where a Proxmox pool is: a world-traversable mount point (/rpool/data)
+    mnt = lxenv.root.parent / f"{lxenv.root.name}-zfs"
+    mnt.mkdir(mode=0o755)
+    sh("zfs", "set", f"mountpoint={mnt}", dataset, check=True)
+    cfgfile = Path(os.environ["LXCRI_CONFIG"])
+    with cfgfile.open("a") as f:  # after the suite's own settings (tests/conftest.py)
+        f.write(f"zfs_pool: {dataset}\n")
+    try:
+        yield "zfs"
+    finally:
+        lxenv.remove_all()  # the datasets go with the fixture: the containers first

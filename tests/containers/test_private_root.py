@@ -24,7 +24,7 @@ from lxcri_core.containers import engine
 from lxcri_core.fsutil import is_mountpoint
 from lxcri_core.spec.options import RunOptions
 from tests.support.images import Entry, Layer, busybox_image, make_tar
-from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, sh, wait_for
+from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -112,25 +112,6 @@ def probe_as(ids: list[str], entries: list[tuple[str, str, bool]]) -> dict[str, 
     )
     assert proc.returncode == 0, proc.stderr
     return {p: got for p, got in (json.loads(line) for line in proc.stdout.splitlines())}
-
-
-@pytest.fixture(params=["dir", "overlay", "zfs"])
-def storage(request: pytest.FixtureRequest, lxenv: LxcEnv) -> Iterator[str]:
-    if request.param != "zfs":
-        yield request.param
-        return
-    dataset = request.getfixturevalue("zfs_dataset")
-    # where a Proxmox pool is: a world-traversable mount point (/rpool/data)
-    mnt = lxenv.root.parent / f"{lxenv.root.name}-zfs"
-    mnt.mkdir(mode=0o755)
-    sh("zfs", "set", f"mountpoint={mnt}", dataset, check=True)
-    cfgfile = Path(os.environ["LXCRI_CONFIG"])
-    with cfgfile.open("a") as f:  # after the suite's own settings (tests/conftest.py)
-        f.write(f"zfs_pool: {dataset}\n")
-    try:
-        yield "zfs"
-    finally:
-        lxenv.remove_all()  # the datasets go with the fixture: the containers first
 
 
 @pytest.fixture

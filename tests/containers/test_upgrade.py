@@ -320,3 +320,29 @@ def test_a_container_of_an_older_lxcri_is_refused_and_left_alone(
     assert "cannot be upgraded" in r.stderr
     assert json.loads(path.read_text()) == doc
     assert [p.name for p in lxenv.lxcpath.iterdir() if p.name.startswith(".old")] == []
+
+
+def test_upgrade_and_rollback_on_each_storage_backend(
+    lxenv: LxcEnv, lxcri: Lxcri, storage: str
+) -> None:
+    lxenv.add_image(app_image("1"), REF)
+    port = free_port()
+    ok(lxcri("run", "-d", "--name", "sb", "--storage", storage, "-p", f"127.0.0.1:{port}:80",
+             REF))  # fmt: skip
+    served(port, "1")
+    ok(lxcri("exec", "sb", "sh", "-c", "echo mine > /written"))
+    lxenv.add_image(app_image("2"), REF)
+    ok(lxcri("upgrade", "sb", "--pull", "never"))
+    served(port, "2")
+    hist = json.loads(ok(lxcri("history", "sb", "-o", "json")))
+    # each generation has a rootfs of its own on the backend: a zfs clone, an
+    # overlay upper dir, a dir copy
+    assert len({g["rootfs"] for g in hist}) == 2 and all(g["rootfs"] for g in hist)
+    if storage == "zfs":
+        assert all("/" in g["rootfs"] and not g["rootfs"].startswith("/") for g in hist)
+    # the new generation starts from the new image: the old one's writes stay with it
+    r = lxcri("exec", "sb", "cat", "/written")
+    assert r.returncode != 0
+    ok(lxcri("rollback", "sb"))
+    served(port, "1")
+    assert ok(lxcri("exec", "sb", "cat", "/written")) == "mine\n"
