@@ -33,9 +33,19 @@ if TYPE_CHECKING:
     from lxcri_core.network.ports import RecordPort
 
 
+#: Size at which ``hooks.log`` is moved to ``hooks.log.1`` (the one before is dropped):
+#: a container restarting in a loop must not fill the state root.
+HOOK_LOG_MAX = 1 << 20
+
+
 class HookLog:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_bytes: int = HOOK_LOG_MAX) -> None:
         self.path = path
+        try:  # once per hook run: one stat
+            if os.stat(path).st_size > max_bytes:
+                os.replace(path, f"{path}.1")
+        except OSError:
+            pass
 
     def __call__(self, msg: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -168,6 +178,23 @@ def route_core_logs(sink: HookLog) -> None:
 
 
 def run(ctx: HookContext) -> int:
+    """Run the hook's action; its duration (and failure) goes to the exporter's counters."""
+    t0 = time.monotonic()
+    rc = 1
+    try:
+        rc = _run(ctx)
+        return rc
+    finally:
+        if ctx.hook_type in ACTIONS:
+            from lxcri_core.metrics import counters
+
+            seconds = time.monotonic() - t0
+            counters.record(
+                counters.root_of_state_dir(ctx.state_dir), "hook", ctx.hook_type, seconds, rc == 0
+            )
+
+
+def _run(ctx: HookContext) -> int:
     sdir = ctx.state_dir
     log = HookLog(os.path.join(sdir, "hooks.log"))
     action = ACTIONS.get(ctx.hook_type)
