@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lxcri_core.containers import engine
+from lxcri_core.metrics.collectors import METRICS
 from lxcri_core.spec.options import RunOptions
 from tests.containers.conftest import Lxcri
 from tests.metrics.conftest import Exporter, Scrape
@@ -17,6 +18,17 @@ from tests.support.lxcenv import BUSYBOX_REF, LxcEnv, wait_for
 from tests.support.registry import push_image, start_registry
 
 pytestmark = pytest.mark.slow
+
+
+def _matches_the_catalogue(scrape: Scrape) -> None:
+    """What the exporter produced is what METRICS (the dashboard's test's list) says."""
+    from tests.metrics.test_dashboard import base
+
+    for name, labels in scrape.samples:
+        if not name.startswith("lxcri_"):
+            continue
+        assert base(name) in METRICS, name
+        assert {k for k, _ in labels} <= set(METRICS[base(name)]), (name, labels)
 
 
 def _ct(scrape: Scrape, metric: str, ct: str, **more: str) -> float | None:
@@ -55,6 +67,7 @@ def test_running_container_state_pids_cpu_and_info(exporter: Exporter, lxenv: Lx
         exporter.scrape().value("lxcri_container_network_receive_bytes_total", **labels) is not None
     )
     assert first.value("lxcri_collector_up", collector="containers") == 1
+    _matches_the_catalogue(first)
 
 
 def test_restarts_count_a_killed_process(exporter: Exporter, lxenv: LxcEnv) -> None:
@@ -121,3 +134,4 @@ def test_pulls_and_pull_errors_are_counted(
     assert after.value("lxcri_image_pull_duration_seconds_count") == 2
     assert (after.value("lxcri_image_pull_duration_seconds_sum") or 0) > 0
     assert after.value("lxcri_images") == (images0 or 0) + 1
+    _matches_the_catalogue(after)
