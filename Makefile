@@ -96,6 +96,7 @@ bench: venv
 	$(VPY) -m bench.unpack
 	$(VPY) -m bench.run
 	$(VPY) -m bench.hooks
+	$(VPY) -m bench.exporter
 
 # The Debian package (needs debhelper dh-python pybuild-plugin-pyproject python3-all
 # build-essential fakeroot). A clean PATH: pybuild must find Debian's python3.

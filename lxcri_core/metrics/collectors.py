@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 CT_LABELS = ("vmid", "name", "image", "node")
-STATES = ("created", "running", "paused", "restarting", "exited")
-HEALTHS = ("starting", "healthy", "unhealthy")
 
 #: Every metric family the exporter can produce, name -> its label names (the
 #: Grafana dashboard's test checks its expressions against this). Histograms and
@@ -79,6 +77,24 @@ METRICS: dict[str, tuple[str, ...]] = {
 
 def this_node() -> str:
     return os.uname().nodename
+
+
+def read_small(path: str) -> str | None:
+    """A small /proc or cgroup file's text, None when unreadable: ``fsutil.read_text``
+    without the buffered text layer, which is half the time of 4000 reads a scrape."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 class _Timed:
@@ -132,14 +148,14 @@ class LxcriCollector(Collector):
 
     # -- containers ---------------------------------------------------------------------
     def _containers(self) -> list[Metric]:
-        from lxcri_core.containers.stats import Sample, host_memory, sample
+        from lxcri_core.containers.stats import Sample, host_memory, parse_cgroup_mounts, sample
         from lxcri_core.errors import BackendError
         from lxcri_core.fsutil import read_text
 
         cts = self.backend.list()
         f = _ContainerFamilies()
         local = self.backend.name != "pve-api"  # pve-api's CTs run on other hosts
-        mountinfo = (read_text("/proc/self/mountinfo") or "") if local else ""
+        mounts = parse_cgroup_mounts(read_text("/proc/self/mountinfo") or "") if local else {}
         hostmem = host_memory()
         for ct in cts:
             labels = [str(ct.vmid), ct.name, ct.image, ct.node or self.node]
@@ -147,16 +163,16 @@ class LxcriCollector(Collector):
                 labels,
                 {"id": ct.id, "backend": self.backend.name, "image_digest": ct.image_digest},
             )
-            for state in STATES:
-                f.state.add_metric([*labels, state], 1.0 if ct.status == state else 0.0)
+            # the current state only (a series of 0s for the other four would be 2000
+            # more lines at 500 containers): count by (state) and == 1 work as ever
+            f.state.add_metric([*labels, ct.status], 1.0)
             if ct.health:
-                for h in HEALTHS:
-                    f.health.add_metric([*labels, h], 1.0 if ct.health == h else 0.0)
+                f.health.add_metric([*labels, ct.health], 1.0)
             f.restarts.add_metric(labels, ct.restarts)
             if not local or ct.status != "running" or ct.pid is None:
                 continue
             try:
-                s: Sample = sample(ct.pid, mountinfo=mountinfo)
+                s: Sample = sample(ct.pid, read_small, mounts=mounts, blkio=False)
             except BackendError:
                 continue  # stopped meanwhile
             f.add_sample(labels, s, hostmem)
@@ -316,11 +332,13 @@ class _ContainerFamilies:
             "lxcri_container", "A container's id, backend and image digest", labels=lab
         )
         self.state = GaugeMetricFamily(
-            "lxcri_container_state", "1 for the container's state", labels=[*lab, "state"]
+            "lxcri_container_state",
+            "1 with the container's state (created, running, paused, restarting, exited)",
+            labels=[*lab, "state"],
         )
         self.health = GaugeMetricFamily(
             "lxcri_container_health",
-            "1 for the health of a container with a healthcheck",
+            "1 with the health (starting, healthy, unhealthy) of a container with a healthcheck",
             labels=[*lab, "health"],
         )
         self.restarts = CounterMetricFamily(

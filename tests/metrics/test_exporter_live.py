@@ -42,7 +42,7 @@ def test_running_container_state_pids_cpu_and_info(exporter: Exporter, lxenv: Lx
     vmid = str(engine.status(cfg, "m1").vmid)
     labels = {"name": "m1", "vmid": vmid, "image": BUSYBOX_REF}
     assert first.value("lxcri_container_state", state="running", **labels) == 1
-    assert first.value("lxcri_container_state", state="exited", **labels) == 0
+    assert first.value("lxcri_container_state", state="exited", **labels) is None
     info = first.value("lxcri_container_info", **labels, image_digest=lxenv.images[BUSYBOX_REF])
     assert info == 1
     assert first.value("lxcri_container_pids_limit", **labels) == 50
