@@ -53,6 +53,22 @@ class HookLog:
             f.write(f"{stamp} {msg}\n")
 
 
+def read_hook_log(state_dir: str | Path, tail: int | None = None) -> bytes:
+    """A container's hook log, the rotated part first (``lxcri logs --hooks``);
+    ``tail``: only the last lines."""
+    data = b""
+    for name in ("hooks.log.1", "hooks.log"):
+        try:
+            with open(os.path.join(state_dir, name), "rb") as f:
+                data += f.read()
+        except FileNotFoundError:
+            continue
+    if tail is not None:
+        lines = data.splitlines(keepends=True)
+        data = b"".join(lines[-tail:]) if tail else b""
+    return data
+
+
 def _ports(doc: dict[str, Any]) -> list[RecordPort]:
     """The record's ports (its keys are PortMapping's fields: the one class for -p),
     read without spec.model."""
@@ -167,9 +183,12 @@ def post_stop(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
 ACTIONS = {"pre-start": pre_start, "post-stop": post_stop}
 
 
-def route_core_logs(sink: HookLog) -> None:
+def route_core_logs(sink: HookLog, container: str = "") -> None:
     """Send the core's log lines to ``hooks.log``: LXC drops a hook's stderr."""
-    from lxcri_core.log import route_to
+    from lxcri_core.log import bind_container, route_to
+
+    if container:
+        bind_container(container).bind()
 
     def emit(level: str, name: str, event: str, fields: dict[str, Any]) -> None:
         sink(" ".join([f"{level}: {name}: {event}", *(f"{k}={v}" for k, v in fields.items())]))
@@ -200,7 +219,7 @@ def _run(ctx: HookContext) -> int:
     action = ACTIONS.get(ctx.hook_type)
     if action is None:
         return 0
-    route_core_logs(log)
+    route_core_logs(log, ctx.name)
     try:
         with open(os.path.join(sdir, MARKER)) as f:
             doc = json.load(f)

@@ -132,6 +132,11 @@ class LazyGroup(click.Group):
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Log verbosity on stderr [env LXCRI_LOG_LEVEL; default warning].",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="Log lines on stderr: readable text or JSON [env LXCRI_LOG_FORMAT; default text].",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -139,6 +144,7 @@ def cli(
     root: str | None,
     backend: str | None,
     log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Run OCI (Docker) images as Proxmox VE LXC containers.
 
@@ -154,7 +160,12 @@ def cli(
     from lxcri_core.log import setup_logging
 
     try:
-        cfg = load_config(config_path, root=Path(root) if root else None, log_level=log_level)
+        cfg = load_config(
+            config_path,
+            root=Path(root) if root else None,
+            log_level=log_level,
+            log_format=log_format,
+        )
     except ConfigError as e:
         click.echo(f"lxcri: error: {e}", err=True)
         ctx.exit(1)
@@ -162,7 +173,9 @@ def cli(
         import dataclasses
 
         cfg = dataclasses.replace(cfg, backend=backend)
-    setup_logging(cfg.log_level, people=True)  # stderr is read by a person
+    # stderr is read by a person: readable lines, unless JSON was asked for (log_format)
+    json_lines = cfg.log_format == "json"
+    setup_logging(cfg.log_level, json=json_lines, people=not json_lines)
     ctx.obj = cfg
 
 
