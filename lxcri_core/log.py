@@ -44,6 +44,13 @@ REDACTED = "***"
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 
 
+def redact_text(text: str) -> str:
+    """``text`` with Authorization header values and URL passwords masked: for error
+    messages, which quote what a person gave (a ``pve_url`` with ``user:pass@``)."""
+    result: str = _redact_value(text)
+    return result
+
+
 def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
         value = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)

@@ -82,12 +82,14 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from lxcri_core.errors import LxcriError
+        from lxcri_core.log import redact_text
 
         try:
             return super().invoke(ctx)
         except LxcriError as e:
-            # One clear line, exit 1; the traceback only at debug level.
-            click.echo(f"lxcri: error: {e}", err=True)
+            # One clear line, exit 1; the traceback only at debug level. Masked: a
+            # message quotes what was given, a URL with a password included.
+            click.echo(f"lxcri: error: {redact_text(str(e))}", err=True)
             ctx.exit(1)
         except BrokenPipeError:
             # `lxcri ps | head -1`: the reader left; nothing to tell anyone, as
@@ -157,7 +159,7 @@ def cli(
 
     from lxcri_core.config import load_config
     from lxcri_core.errors import ConfigError
-    from lxcri_core.log import setup_logging
+    from lxcri_core.log import redact_text, setup_logging
 
     try:
         cfg = load_config(
@@ -167,7 +169,7 @@ def cli(
             log_format=log_format,
         )
     except ConfigError as e:
-        click.echo(f"lxcri: error: {e}", err=True)
+        click.echo(f"lxcri: error: {redact_text(str(e))}", err=True)
         ctx.exit(1)
     if backend:  # the flag over LXCRI_BACKEND and the file
         import dataclasses
