@@ -37,11 +37,17 @@ if TYPE_CHECKING:
 
 SECRET_KEYS = re.compile(r"pass(word)?|secret|token|auth|credential|cookie", re.I)
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
-_URL_PASS = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
+#: a URL's userinfo (up to the authority's last ``@``: a user may hold one, ``root@pam``)
+_URL_USERINFO = re.compile(r"://([^/\s]*)@")
 REDACTED = "***"
 # logging's level numbers, so that importing this module (every hook run does)
 # does not import logging (~5 ms); structlog's set-up imports it when needed.
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
+
+
+def _mask_userinfo(m: re.Match[str]) -> str:
+    user, colon, _password = m.group(1).partition(":")
+    return f"://{user}{colon}{REDACTED if colon else ''}@"
 
 
 def redact_text(text: str) -> str:
@@ -54,7 +60,7 @@ def redact_text(text: str) -> str:
 def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
         value = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
-        return _URL_PASS.sub(rf"\g<1>{REDACTED}@", value)
+        return _URL_USERINFO.sub(_mask_userinfo, value)
     return value
 
 

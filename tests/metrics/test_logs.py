@@ -134,3 +134,19 @@ def test_hook_log_rotates_and_logs_hooks_shows_it(lxenv: LxcEnv, lxcri: Lxcri) -
     assert last == hooks.read_text().splitlines(keepends=True)[-1]
     bad = lxcri("logs", "--hooks", "-f", "h1")
     assert bad.returncode == 2 and "--hooks takes --tail only" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("https://root@pam:s3cret@pve1:8006", "https://root@pam:***@pve1:8006"),
+        ("https://root%40pam:s3cret@pve1", "https://root%40pam:***@pve1"),
+        ("pull http://u:p@w@reg:5000/v2/ failed", "pull http://u:***@reg:5000/v2/ failed"),
+        ("Authorization: Bearer abc.def-1", "Authorization: Bearer ***"),
+        ("https://user@host/path@x", "https://user@host/path@x"),  # no password to hide
+    ],
+)
+def test_error_text_masks_url_passwords_even_with_an_at_in_the_user(text: str, masked: str) -> None:
+    from lxcri_core.log import redact_text
+
+    assert redact_text(text) == masked
