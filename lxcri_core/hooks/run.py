@@ -21,6 +21,7 @@ import time
 from lxcri_core import mountsys
 from lxcri_core.fsutil import is_mountpoint
 from lxcri_core.hooks.context import MARKER, HookContext
+from lxcri_core.hooks.hooklog import HOOK_LOG_MAX, rotate_if_big
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3.5 ms a hook)
 
@@ -33,19 +34,10 @@ if TYPE_CHECKING:
     from lxcri_core.network.ports import RecordPort
 
 
-#: Size at which ``hooks.log`` is moved to ``hooks.log.1`` (the one before is dropped):
-#: a container restarting in a loop must not fill the state root.
-HOOK_LOG_MAX = 1 << 20
-
-
 class HookLog:
     def __init__(self, path: str | Path, max_bytes: int = HOOK_LOG_MAX) -> None:
         self.path = path
-        try:  # once per hook run: one stat
-            if os.stat(path).st_size > max_bytes:
-                os.replace(path, f"{path}.1")
-        except OSError:
-            pass
+        rotate_if_big(str(path), max_bytes)  # once per hook run: one stat
 
     def __call__(self, msg: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")

@@ -130,7 +130,9 @@ class LxcriCollector(Collector):
     def __init__(self, cfg: Config, backend: Backend, storage_ttl: float = 60.0) -> None:
         self.cfg = cfg
         self.backend = backend
-        self.node = this_node()
+        # the node label of what this host holds (images, counters, local storage): on
+        # Proxmox the node's name as the backend knows it, else the host name
+        self.node = (backend.name != "lxc" and cfg.pve_node) or this_node()
         self.storage_ttl = storage_ttl
         self._storage: tuple[float, list[Metric]] | None = None
 

@@ -53,24 +53,34 @@ class Exporter:
     proc: subprocess.Popen[str]
     port: int
     log: Path
+    #: the CA of its certificate: scraped over HTTPS
+    ca: Path | None = None
 
     def scrape(self) -> Scrape:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+        import ssl
+
+        scheme = "https" if self.ca else "http"
+        ctx = ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
+        url = f"{scheme}://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
             assert r.status == 200
             return parse(r.read().decode())
 
 
-def start_exporter(env: dict[str, str], log: Path, *args: str) -> Exporter:
+def start_exporter(
+    env: dict[str, str], log: Path, *args: str, backend: str = "lxc", ca: Path | None = None
+) -> Exporter:
     port = free_port()
+    listen = ["--listen", f"127.0.0.1:{port}"]
     with open(log, "w") as f:
         proc = subprocess.Popen(
-            [lxcri_exe(), "--backend", "lxc", "exporter", "--listen", f"127.0.0.1:{port}", *args],
+            [lxcri_exe(), "--backend", backend, "exporter", *listen, *args],
             stdout=f,
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, **env},
         )
-    exp = Exporter(proc, port, log)
+    exp = Exporter(proc, port, log, ca)
     deadline = time.monotonic() + 20
     while True:
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lxcri_core.containers import engine
-from lxcri_core.hooks.run import HOOK_LOG_MAX
+from lxcri_core.hooks.hooklog import HOOK_LOG_MAX
 from lxcri_core.log import bind_container, get_logger, setup_logging
 from tests.conftest import lxcri_exe, run_lxcri
 from tests.containers.conftest import Lxcri
