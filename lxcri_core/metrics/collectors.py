@@ -130,9 +130,10 @@ class LxcriCollector(Collector):
     def __init__(self, cfg: Config, backend: Backend, storage_ttl: float = 60.0) -> None:
         self.cfg = cfg
         self.backend = backend
-        # the node label of what this host holds (images, counters, local storage): on
-        # Proxmox the node's name as the backend knows it, else the host name
-        self.node = (backend.name != "lxc" and cfg.pve_node) or this_node()
+        # the node label of what this host holds (images, counters, local storage): on a
+        # Proxmox node its name as pve-local knows it (its CTs carry it), else the host's
+        local_node = getattr(backend, "node", "") if backend.name == "pve-local" else ""
+        self.node = str(local_node or this_node())
         self.storage_ttl = storage_ttl
         self._storage: tuple[float, list[Metric]] | None = None
 

@@ -149,3 +149,21 @@ def test_a_port_in_use_is_one_line() -> None:
         p = run_lxcri("--backend", "lxc", "exporter", "--listen", f"127.0.0.1:{port}", timeout=30)
     assert p.returncode == 1
     assert p.stderr == f"lxcri: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_a_failing_source_is_up_0_and_the_rest_is_served(lxenv: LxcEnv, tmp_path: Path) -> None:
+    conf = Path(os.environ["LXCRI_CONFIG"])
+    conf.write_text(conf.read_text() + "zfs_pool: nosuchpool/lxcri\n")
+    exp = start_exporter({**lxenv.env, "LXCRI_CONFIG": str(conf)}, tmp_path / "exp.log")
+    try:
+        s = exp.scrape()
+        assert s.value("lxcri_collector_up", collector="storage") == 0
+        assert s.value("lxcri_collector_up", collector="containers") == 1
+        assert s.value("lxcri_images") is not None
+    finally:
+        stop_exporter(exp)
+    lines = exp.log.read_text().splitlines()  # one line a failed scrape, no traceback
+    assert lines and all(
+        ln.startswith("lxcri: warning: metrics source failed (collector=storage, error=")
+        for ln in lines
+    ), lines
