@@ -72,6 +72,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "lxcri_zfs_dataset_referenced_bytes": ("dataset", "node"),
     "lxcri_collector_up": ("collector",),
     "lxcri_collector_duration_seconds": ("collector",),
+    "lxcri_exporter_collections": (),
 }
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import ipaddress
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
@@ -64,15 +65,32 @@ def parse_listen(text: str) -> Listen:
 
 
 class _Serialized(Collector):
-    """One scrape at a time through ``inner``."""
+    """One collection at a time through ``inner``; a scrape that waited for another's
+    collection, begun after it asked, is answered with that one: a flood of concurrent
+    requests (anyone on the host may connect) costs one collection, not one each."""
 
     def __init__(self, inner: Collector) -> None:
         self.inner = inner
         self.lock = threading.Lock()
+        self.last: tuple[float, list[Metric]] | None = None
+        self.collections = 0
 
     def collect(self) -> Iterator[Metric]:
+        asked = time.monotonic()
         with self.lock:
-            metrics = list(self.inner.collect())
+            if self.last is not None and self.last[0] >= asked:
+                metrics = self.last[1]
+            else:
+                began = time.monotonic()
+                metrics = list(self.inner.collect())
+                self.collections += 1
+                count = CounterMetricFamily(
+                    "lxcri_exporter_collections",
+                    "Collections run (concurrent scrapes share one)",
+                    value=self.collections,
+                )
+                metrics.append(count)
+                self.last = (began, metrics)
         yield from metrics
 
 

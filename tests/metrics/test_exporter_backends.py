@@ -4,6 +4,7 @@ one-line refusals."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -167,3 +168,41 @@ def test_a_failing_source_is_up_0_and_the_rest_is_served(lxenv: LxcEnv, tmp_path
         ln.startswith("lxcri: warning: metrics source failed (collector=storage, error=")
         for ln in lines
     ), lines
+
+
+def test_concurrent_scrapes_share_collections(lxenv: LxcEnv, running_exporter: Exporter) -> None:
+    """Anyone on the host can connect: a burst of requests must not cost a collection
+    each (they wait for one another and share what was read after they asked)."""
+    import json
+    import secrets
+    import threading
+
+    # 300 containers (records only, as bench/list makes them): a collection takes a while
+    engine.create(lxenv.config(), BUSYBOX_REF, _opts("c0"))
+    lxenv.remember("c0")
+    template = json.loads((lxenv.state_dir("c0") / "lxcri.json").read_text())
+    for i in range(300):
+        sdir = lxenv.state_dir(f"f{i}")
+        sdir.mkdir(mode=0o700)
+        doc = {**template, "name": f"f{i}", "id": secrets.token_hex(32), "vmid": 5000 + i}
+        (sdir / "lxcri.json").write_text(json.dumps(doc))
+    exp = running_exporter
+    before = exp.scrape().value("lxcri_exporter_collections_total") or 0
+    n = 20
+    barrier = threading.Barrier(n)
+    results: list[float | None] = []
+
+    def one() -> None:
+        barrier.wait()
+        results.append(exp.scrape().value("lxcri_collector_up", collector="containers"))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [1.0] * n
+    after = exp.scrape().value("lxcri_exporter_collections_total") or 0
+    for i in range(300):  # records only: nothing else to remove
+        shutil.rmtree(lxenv.state_dir(f"f{i}"))
+    assert after - before - 1 <= n // 2, (before, after)  # the -1: the last scrape's own
