@@ -45,9 +45,13 @@ class HookLog:
             f.write(f"{stamp} {msg}\n")
 
 
-def read_hook_log(state_dir: str | Path, tail: int | None = None) -> bytes:
+def read_hook_log(state_dir: str | Path, tail: int | None = None) -> str:
     """A container's hook log, the rotated part first (``lxcri logs --hooks``);
-    ``tail``: only the last lines."""
+    ``tail``: only the last lines. Control characters but newline and tab come out as
+    ``?``: lines quote what an image declared (a volume path), and a terminal must not
+    take an escape sequence in them for a command."""
+    import re
+
     data = b""
     for name in ("hooks.log.1", "hooks.log"):
         try:
@@ -55,10 +59,11 @@ def read_hook_log(state_dir: str | Path, tail: int | None = None) -> bytes:
                 data += f.read()
         except FileNotFoundError:
             continue
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "?", data.decode(errors="replace"))
     if tail is not None:
-        lines = data.splitlines(keepends=True)
-        data = b"".join(lines[-tail:]) if tail else b""
-    return data
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[-tail:]) if tail else ""
+    return text
 
 
 def _ports(doc: dict[str, Any]) -> list[RecordPort]:

@@ -145,5 +145,5 @@ def _hook_log(container: str, tail: int | None) -> None:
             f"hook logs stay on the node that ran the hooks; run `lxcri --backend pve-local "
             f"logs --hooks {container}` there (not possible on {backend.name})"
         )
-    sys.stdout.buffer.write(read_hook_log(sdir, tail))
+    sys.stdout.write(read_hook_log(sdir, tail))
     sys.stdout.flush()

@@ -132,6 +132,10 @@ def test_hook_log_rotates_and_logs_hooks_shows_it(lxenv: LxcEnv, lxcri: Lxcri) -
     assert every == rotated.read_text() + hooks.read_text()
     last = lxcri("logs", "--hooks", "--tail", "1", "h1").stdout
     assert last == hooks.read_text().splitlines(keepends=True)[-1]
+    with open(hooks, "a") as f:  # a line quoting what a hostile image declared
+        f.write("pre-start: volume /data\x1b]0;owned\x07\x1b[2J failed\n")
+    shown = lxcri("logs", "--hooks", "--tail", "1", "h1").stdout
+    assert shown == "pre-start: volume /data?]0;owned??[2J failed\n"
     bad = lxcri("logs", "--hooks", "-f", "h1")
     assert bad.returncode == 2 and "--hooks takes --tail only" in bad.stderr
 
