@@ -14,9 +14,10 @@ import pytest
 from lxcri_core.containers import engine
 from lxcri_core.hooks.hooklog import HOOK_LOG_MAX
 from lxcri_core.log import bind_container, get_logger, setup_logging
+from lxcri_core.spec.options import RunOptions
 from tests.conftest import lxcri_exe, run_lxcri
 from tests.containers.conftest import Lxcri
-from tests.support.lxcenv import LxcEnv
+from tests.support.lxcenv import BUSYBOX_REF, LxcEnv
 from tests.support.registry import Registry, start_registry
 
 
@@ -154,3 +155,23 @@ def test_error_text_masks_url_passwords_even_with_an_at_in_the_user(text: str, m
     from lxcri_core.log import redact_text
 
     assert redact_text(text) == masked
+
+
+@pytest.mark.slow
+def test_an_operation_on_a_container_names_it_in_its_records(lxenv: LxcEnv, lxcri: Lxcri) -> None:
+    """`rm NAME` of a container whose rootfs is gone warns; the JSON record says which
+    container and VMID it is about, as the journal's CONTAINER_NAME would."""
+    import secrets as random_ids
+
+    engine.create(lxenv.config(), BUSYBOX_REF, RunOptions(name="tmpl", args=("true",)))
+    lxenv.remember("tmpl")
+    doc = json.loads((lxenv.state_dir("tmpl") / "lxcri.json").read_text())
+    sdir = lxenv.state_dir("norootfs")
+    sdir.mkdir(mode=0o700)
+    doc.update(name="norootfs", id=random_ids.token_hex(32), vmid=0)  # one is allocated
+    (sdir / "lxcri.json").write_text(json.dumps(doc))
+    vmid = json.loads(lxcri("status", "norootfs", "-o", "json").stdout)["vmid"]
+    p = lxcri("--log-format", "json", "rm", "norootfs")
+    assert p.returncode == 0, p.stderr
+    records = [json.loads(line) for line in p.stderr.splitlines()]
+    assert records and all((r["container"], r["vmid"]) == ("norootfs", vmid) for r in records)
