@@ -94,15 +94,14 @@ def _bench(lx: LxcEnv, count: int, runs: int) -> None:
     text = generate_latest(reg).decode()  # warm-up
     assert text.count("lxcri_container_pids{") == count, "every container's pids"
     whole, part = [], []
-    from lxcri_core.metrics.collectors import LxcriCollector
+    from lxcri_core.metrics.container_metrics import container_metrics
 
-    col = LxcriCollector(cfg, backend)  # type: ignore[arg-type]
     for _ in range(runs):
         t0 = time.perf_counter()
         generate_latest(reg)
         whole.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        col._containers()
+        container_metrics(backend, "bench")  # type: ignore[arg-type]
         part.append(time.perf_counter() - t0)
     http = _http_scrapes(lx, runs)
     print(f"containers: {count}, each read as running (cgroup + net files)")

@@ -16,7 +16,7 @@ from lxcri_core.containers.stats import (
     parse_keyed,
     sample,
 )
-from lxcri_core.metrics.collectors import read_small
+from lxcri_core.metrics.container_metrics import read_small
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "cgroup"
 

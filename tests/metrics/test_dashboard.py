@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lxcri_core.metrics.collectors import METRICS
+from lxcri_core.metrics.catalogue import METRICS
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "contrib" / "grafana" / "lxcri-dashboard.json"
 SUFFIXES = ("_bucket", "_count", "_sum", "_total")

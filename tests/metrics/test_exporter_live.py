@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lxcri_core.containers import engine
-from lxcri_core.metrics.collectors import METRICS
+from lxcri_core.metrics.catalogue import METRICS
 from lxcri_core.spec.options import RunOptions
 from tests.containers.conftest import Lxcri
 from tests.metrics.conftest import Exporter, Scrape
