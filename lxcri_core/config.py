@@ -91,6 +91,21 @@ class Config:
     parallel_downloads: int = 4
     #: Log level: debug, info, warning, error. Env: ``LXCRI_LOG_LEVEL``.
     log_level: str = "warning"
+    #: Format of log lines on stderr: ``text`` (one readable line each, for
+    #: people) or ``json`` (one JSON object a line, for a collector). Under
+    #: systemd (the journal on stderr) records go to the journal with their
+    #: fields when python3-systemd is installed, else as JSON lines.
+    #: Env: ``LXCRI_LOG_FORMAT``.
+    log_format: str = "text"
+    #: Where ``lxcri exporter`` listens (``HOST:PORT``, ``[V6]:PORT``); loopback by
+    #: default: the metrics name every container. Env: ``LXCRI_EXPORTER_LISTEN``.
+    exporter_listen: str = "127.0.0.1:9464"
+    #: PEM certificate and key: the exporter then speaks HTTPS only (both or neither).
+    exporter_tls_cert: Path | None = None
+    exporter_tls_key: Path | None = None
+    #: Seconds the exporter keeps what it read of storage (``zfs list``, ``pvesm
+    #: status`` are processes; sizes change slowly) before reading it again.
+    exporter_storage_ttl: float = 60.0
     #: Seconds an operation waits for the image store or storage backend lock
     #: that another lxcri process holds (a long pull, prune or unpack) before it
     #: fails with a LockTimeout naming the lock; after a second it says it waits.
@@ -181,6 +196,8 @@ _ENV_STRINGS = {
     "LXCRI_PVE_USER": "pve_user",
     "LXCRI_PVE_TEMPLATE_STORAGE": "pve_template_storage",
     "LXCRI_VETH_NAMES": "veth_names",
+    "LXCRI_LOG_FORMAT": "log_format",
+    "LXCRI_EXPORTER_LISTEN": "exporter_listen",
 }
 _ENV_PATHS = {
     "LXCRI_PVE_ROOT": "pve_root",
@@ -275,6 +292,11 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_rootfs_size",
         "pve_task_timeout",
         "veth_names",
+        "log_format",
+        "exporter_listen",
+        "exporter_tls_cert",
+        "exporter_tls_key",
+        "exporter_storage_ttl",
     }
     unknown = set(data) - known
     if unknown:
@@ -289,6 +311,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_ca_file",
         "pve_lxcpath",
         "pve_password_file",
+        "exporter_tls_cert",
+        "exporter_tls_key",
     ):
         if key in data:
             kw[key] = _as_path(data[key], key)
@@ -318,6 +342,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_user",
         "pve_template_storage",
         "veth_names",
+        "log_format",
+        "exporter_listen",
     ):
         if key in data:
             if not isinstance(data[key], str):
@@ -347,6 +373,13 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
                 "like 1G or 0"
             )
         kw["unpack_min_free"] = spec
+    if "exporter_storage_ttl" in data:
+        t = data["exporter_storage_ttl"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 86400:
+            raise ConfigError(
+                f"{source}: exporter_storage_ttl must be a number of seconds from 0 to 86400"
+            )
+        kw["exporter_storage_ttl"] = float(t)
     if "pve_rootfs_size" in data:
         kw["pve_rootfs_size"] = _rootfs_size(data["pve_rootfs_size"], source)
     if "pve_task_timeout" in data:
@@ -405,6 +438,7 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         "bridge_subnet6": cfg.bridge_subnet6,
         "parallel_downloads": cfg.parallel_downloads,
         "log_level": cfg.log_level,
+        "log_format": cfg.log_format,
     }
 
 
@@ -480,6 +514,10 @@ def load_config(
         raise ConfigError(f"pve_user {cfg.pve_user!r} must be USER@REALM, e.g. root@pam")
     if cfg.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log level {cfg.log_level!r} is not debug, info, warning or error")
+    if cfg.log_format not in ("text", "json"):
+        raise ConfigError(f"log format {cfg.log_format!r} is not text or json")
+    if (cfg.exporter_tls_cert is None) != (cfg.exporter_tls_key is None):
+        raise ConfigError("exporter_tls_cert and exporter_tls_key go together: set both or neither")
     if cfg.storage not in ("auto", "dir", "overlay", "zfs"):
         raise ConfigError(f"storage must be auto, dir, overlay or zfs, not {cfg.storage!r}")
     if cfg.backend and cfg.backend not in BACKENDS:

@@ -8,6 +8,7 @@ properties (``--net0``, ``--mpN``, ``--memory``...) are mapped onto
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -29,6 +30,8 @@ from lxcri_core.config import Config
 from lxcri_core.containers import exec as exec_
 from lxcri_core.containers import generations, lifecycle, listing, pct_props, remove, settings
 from lxcri_core.containers.record import load_record
+from lxcri_core.errors import LxcriError
+from lxcri_core.log import bind_container
 
 
 class LxcBackend:
@@ -85,22 +88,40 @@ class LxcBackend:
             return True
         return False
 
+    def _bound(self, ref: CtRef) -> tuple[str, bind_container]:
+        """The container's name, and its ``container``/``vmid`` for the log records of
+        the operation."""
+        name = self.resolve(ref)
+        vmid = ref.vmid
+        if vmid is None:
+            with contextlib.suppress(LxcriError):  # unreadable: its records say its name
+                vmid = load_record(self.cfg.root, name).vmid or None
+        return name, bind_container(name, vmid)
+
     def start(self, ref: CtRef) -> None:
         fresh = self._first_start(ref)
-        lifecycle.start(self.cfg, self.resolve(ref), bridge_checked=fresh)
+        name, bound = self._bound(ref)
+        with bound:
+            lifecycle.start(self.cfg, name, bridge_checked=fresh)
 
     def stop(self, ref: CtRef, timeout: float | None = None) -> None:
-        lifecycle.stop(self.cfg, self.resolve(ref), None if timeout is None else int(timeout))
+        name, bound = self._bound(ref)
+        with bound:
+            lifecycle.stop(self.cfg, name, None if timeout is None else int(timeout))
 
     def shutdown(self, ref: CtRef, timeout: float | None = None) -> None:
         # an app container has no init that shuts down: its stop signal is the request
         self.stop(ref, timeout)
 
     def reboot(self, ref: CtRef) -> None:
-        lifecycle.restart(self.cfg, self.resolve(ref))
+        name, bound = self._bound(ref)
+        with bound:
+            lifecycle.restart(self.cfg, name)
 
     def remove(self, ref: CtRef, *, force: bool = False) -> None:
-        remove.remove(self.cfg, self.resolve(ref), force=force)
+        name, bound = self._bound(ref)
+        with bound:
+            remove.remove(self.cfg, name, force=force)
 
     def status(self, ref: CtRef) -> ContainerStatus:
         return listing.status(self.cfg, self.resolve(ref))

@@ -184,14 +184,39 @@ def memory_used(usage: int | None, stat: dict[str, int]) -> int | None:
 Reader = Callable[[str], str | None]
 
 
-def sample(pid: int, read: Reader = read_text, mountinfo: str | None = None) -> Sample:
-    """Read a running container's counters, its init being ``pid``."""
+def inactive_file(text: str) -> dict[str, int]:
+    """``memory.stat``'s inactive page cache only (``memory_used``'s one need), found
+    without splitting every line: the exporter reads it for hundreds of containers."""
+    padded = "\n" + text
+    for key in ("total_inactive_file", "inactive_file"):
+        at = padded.find(f"\n{key} ")
+        if at >= 0:
+            begin = at + len(key) + 2
+            end = padded.find("\n", begin)
+            value = padded[begin : end if end >= 0 else None].strip()
+            if value.isdigit():
+                return {key: int(value)}
+    return {}
+
+
+def sample(
+    pid: int,
+    read: Reader = read_text,
+    mountinfo: str | None = None,
+    *,
+    mounts: dict[str, tuple[str, str]] | None = None,
+    blkio: bool = True,
+) -> Sample:
+    """Read a running container's counters, its init being ``pid``. Many at once:
+    pass ``mounts`` (``parse_cgroup_mounts`` of the mount table, parsed once for all);
+    ``blkio=False`` leaves block I/O out (None)."""
     now = time.monotonic_ns()
     procs_text = read(f"/proc/{pid}/cgroup")
     if procs_text is None:
         raise BackendError("the container stopped while its statistics were read")
     procs = parse_proc_cgroup(procs_text)
-    mounts = parse_cgroup_mounts(mountinfo or read("/proc/self/mountinfo") or "")
+    if mounts is None:
+        mounts = parse_cgroup_mounts(mountinfo or read("/proc/self/mountinfo") or "")
 
     def file(v1: tuple[str, str], v2: str) -> str | None:
         d = cgroup_dir(v1[0], procs, mounts)
@@ -212,16 +237,18 @@ def sample(pid: int, read: Reader = read_text, mountinfo: str | None = None) -> 
     pids_t = file(("pids", "pids.current"), "pids.current")
     pmax_t = file(("pids", "pids.max"), "pids.max")
     blk_read = blk_write = None
-    d = cgroup_dir("blkio", procs, mounts)
+    d = cgroup_dir("blkio", procs, mounts) if blkio else ""
     if d and (t := read(f"{d}/blkio.throttle.io_service_bytes")) is not None:
         blk_read, blk_write = parse_blkio_v1(t)
-    elif (d2 := cgroup_dir("", procs, mounts)) and (t := read(f"{d2}/io.stat")) is not None:
+    elif (
+        blkio and (d2 := cgroup_dir("", procs, mounts)) and (t := read(f"{d2}/io.stat")) is not None
+    ):
         blk_read, blk_write = parse_io_stat_v2(t)
     rx, tx = parse_net_dev(read(f"/proc/{pid}/net/dev") or "")
     return Sample(
         time_ns=now,
         cpu_ns=cpu,
-        memory=memory_used(parse_int(usage_t) if usage_t else None, parse_keyed(stat_t)),
+        memory=memory_used(parse_int(usage_t) if usage_t else None, inactive_file(stat_t)),
         memory_limit=parse_int(limit_t) if limit_t else None,
         pids=parse_int(pids_t) if pids_t else None,
         pids_limit=parse_int(pmax_t) if pmax_t else None,

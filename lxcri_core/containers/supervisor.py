@@ -253,6 +253,15 @@ def load_supervisor_config(root: Path, path: str | None) -> Config:
 def main() -> None:
     root, name = Path(sys.argv[1]), sys.argv[2]
     cfg = load_supervisor_config(root, sys.argv[3] if len(sys.argv) > 3 else None)
+    from lxcri_core.log import bind_container, setup_logging
+
+    # stderr is supervisor.log (or the journal): JSON lines naming the container
+    setup_logging(cfg.log_level, json=True)
+    try:
+        vmid: int | None = load_record(root, name).vmid
+    except Exception:
+        vmid = None
+    bind_container(name, vmid).bind()
     rc = supervise(root, name, cfg)
     try:
         auto_remove = load_record(root, name).auto_remove

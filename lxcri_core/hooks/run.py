@@ -21,6 +21,7 @@ import time
 from lxcri_core import mountsys
 from lxcri_core.fsutil import is_mountpoint
 from lxcri_core.hooks.context import MARKER, HookContext
+from lxcri_core.hooks.hooklog import HOOK_LOG_MAX, rotate_if_big
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3.5 ms a hook)
 
@@ -34,13 +35,35 @@ if TYPE_CHECKING:
 
 
 class HookLog:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_bytes: int = HOOK_LOG_MAX) -> None:
         self.path = path
+        rotate_if_big(str(path), max_bytes)  # once per hook run: one stat
 
     def __call__(self, msg: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         with open(self.path, "a") as f:
             f.write(f"{stamp} {msg}\n")
+
+
+def read_hook_log(state_dir: str | Path, tail: int | None = None) -> str:
+    """A container's hook log, the rotated part first (``lxcri logs --hooks``);
+    ``tail``: only the last lines. Control characters but newline and tab come out as
+    ``?``: lines quote what an image declared (a volume path), and a terminal must not
+    take an escape sequence in them for a command."""
+    import re
+
+    data = b""
+    for name in ("hooks.log.1", "hooks.log"):
+        try:
+            with open(os.path.join(state_dir, name), "rb") as f:
+                data += f.read()
+        except FileNotFoundError:
+            continue
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "?", data.decode(errors="replace"))
+    if tail is not None:
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[-tail:]) if tail else ""
+    return text
 
 
 def _ports(doc: dict[str, Any]) -> list[RecordPort]:
@@ -157,9 +180,12 @@ def post_stop(ctx: HookContext, doc: dict[str, Any], log: HookLog) -> None:
 ACTIONS = {"pre-start": pre_start, "post-stop": post_stop}
 
 
-def route_core_logs(sink: HookLog) -> None:
+def route_core_logs(sink: HookLog, container: str = "") -> None:
     """Send the core's log lines to ``hooks.log``: LXC drops a hook's stderr."""
-    from lxcri_core.log import route_to
+    from lxcri_core.log import bind_container, route_to
+
+    if container:
+        bind_container(container).bind()
 
     def emit(level: str, name: str, event: str, fields: dict[str, Any]) -> None:
         sink(" ".join([f"{level}: {name}: {event}", *(f"{k}={v}" for k, v in fields.items())]))
@@ -168,12 +194,29 @@ def route_core_logs(sink: HookLog) -> None:
 
 
 def run(ctx: HookContext) -> int:
+    """Run the hook's action; its duration (and failure) goes to the exporter's counters."""
+    t0 = time.monotonic()
+    rc = 1
+    try:
+        rc = _run(ctx)
+        return rc
+    finally:
+        if ctx.hook_type in ACTIONS:
+            from lxcri_core.metrics import counters
+
+            seconds = time.monotonic() - t0
+            counters.record(
+                counters.root_of_state_dir(ctx.state_dir), "hook", ctx.hook_type, seconds, rc == 0
+            )
+
+
+def _run(ctx: HookContext) -> int:
     sdir = ctx.state_dir
     log = HookLog(os.path.join(sdir, "hooks.log"))
     action = ACTIONS.get(ctx.hook_type)
     if action is None:
         return 0
-    route_core_logs(log)
+    route_core_logs(log, ctx.name)
     try:
         with open(os.path.join(sdir, MARKER)) as f:
             doc = json.load(f)

@@ -269,9 +269,31 @@ def pull(
     """Pull ``ref`` (tag or digest) into the store and name it ``str(parse_reference(ref))``.
 
     From an index, the manifest for ``platform`` (default: the host's) is
-    chosen; the index blob is stored too and named by an annotation.
+    chosen; the index blob is stored too and named by an annotation. Each
+    pull is counted (with its duration, and whether it failed) for the
+    exporter in the state root's metrics counters.
     """
     r = parse_reference(ref)
+    start = time.monotonic()
+    ok = False
+    try:
+        rec = _pull(cfg, r, platform, insecure, creds_file, progress)
+        ok = True
+        return rec
+    finally:
+        from lxcri_core.metrics import counters
+
+        counters.record(cfg.root, "pull", r.registry, time.monotonic() - start, ok)
+
+
+def _pull(
+    cfg: Config,
+    r: Reference,
+    platform: str | None,
+    insecure: bool,
+    creds_file: Path | None,
+    progress: Progress | None,
+) -> ImageRecord:
     name = str(r)
     want = Platform.parse(platform) if platform else host_platform()
     prog = progress or NullProgress()

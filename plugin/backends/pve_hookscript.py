@@ -130,8 +130,11 @@ def install(path: Path, root: Path) -> None:
 
 class _Log:
     def __init__(self, sdir: str, vmid: str, phase: str) -> None:
+        from lxcri_core.hooks.hooklog import rotate_if_big
+
         self.path = os.path.join(sdir, HOOK_LOG)
         self.prefix = f"lxcri hookscript: CT {vmid} {phase}"
+        rotate_if_big(self.path)
 
     def __call__(self, msg: str, err: bool = False) -> None:
         line = f"{self.prefix}: {msg}"
@@ -158,6 +161,25 @@ def main(argv: list[str], root: str) -> int:
     if st is None:
         return 0  # not lxcri's
     log = _Log(sdir, vmid, phase)
+    if phase not in _TIMED:
+        return _phase(st, sdir, root, vmid, phase, log)
+    t0 = time.monotonic()
+    rc = 1
+    try:
+        rc = _phase(st, sdir, root, vmid, phase, log)
+        return rc
+    finally:  # the phase's duration, for the exporter
+        from lxcri_core.metrics import counters
+
+        counters.record(root, "hook", phase, time.monotonic() - t0, rc == 0)
+
+
+#: The phases PVE runs (their durations are counted); the watcher and supervisor
+#: phases run as long as the CT does.
+_TIMED = ("pre-start", "post-start", "pre-stop", "post-stop")
+
+
+def _phase(st: State, sdir: str, root: str, vmid: str, phase: str, log: _Log) -> int:
     try:
         if phase == "pre-start":
             _private_volumes(st, sdir)

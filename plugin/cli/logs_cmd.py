@@ -18,10 +18,15 @@ most 0.1 s late); output from before lxcri recorded times has none and is
 shown without one (and left out by --since).
 
 \b
+--hooks prints what lxcri's start and stop hooks logged for the container
+instead (kept to about 2 MiB: hooks.log, then hooks.log.1).
+
+\b
 Examples:
   lxcri logs web
   lxcri logs -f --tail 20 web
   lxcri logs -t --since 10m web
+  lxcri logs --hooks web
 """
 
 
@@ -30,13 +35,25 @@ Examples:
 @click.option("-n", "--tail", type=click.IntRange(min=0), help="Only the last N lines.")
 @click.option("-t", "--timestamps", is_flag=True, help="Prefix each line with its time.")
 @click.option("--since", metavar="TIME|DURATION", help="Only output written since then.")
+@click.option("--hooks", is_flag=True, help="Show the container's hook log instead.")
 @click.argument("container", shell_complete=container_names)
 def logs(
-    container: str, follow: bool, tail: int | None, timestamps: bool, since: str | None
+    container: str,
+    follow: bool,
+    tail: int | None,
+    timestamps: bool,
+    since: str | None,
+    hooks: bool,
 ) -> None:
     from lxcri_pve.cli.common import get_backend, get_config, lxc_name
 
     from lxcri_core.backend import CtRef
+
+    if hooks:
+        if follow or timestamps or since is not None:
+            raise click.UsageError("--hooks takes --tail only (not -f, -t or --since)")
+        _hook_log(container, tail)
+        return
     from lxcri_core.containers.exec import logs_path
     from lxcri_core.containers.listing import status
     from lxcri_core.containers.logtimes import format_time, parse_since, read_times, stamped_lines
@@ -100,3 +117,33 @@ def logs(
                 break  # nothing more will come
             else:
                 time.sleep(0.2)
+
+
+def _hook_log(container: str, tail: int | None) -> None:
+    """Print the hook log of ``container`` (plain LXC: its state dir; pve-local: the
+    state dir of its VMID, where the Proxmox hookscript writes)."""
+    from pathlib import Path
+
+    from lxcri_pve.cli.common import get_backend, get_config, lxc_name
+
+    from lxcri_core.backend import CtRef
+    from lxcri_core.errors import BackendError
+    from lxcri_core.hooks.run import read_hook_log
+
+    cfg = get_config()
+    backend = get_backend()
+    if backend.name == "lxc":
+        from lxcri_core.containers.record import state_dir
+
+        sdir: Path = state_dir(cfg.root, lxc_name(container, "logs --hooks"))
+    elif backend.name == "pve-local":
+        from lxcri_pve.backends.pve_state import state_dir as pve_state_dir
+
+        sdir = pve_state_dir(cfg.root, backend.status(CtRef(container)).vmid)
+    else:
+        raise BackendError(
+            f"hook logs stay on the node that ran the hooks; run `lxcri --backend pve-local "
+            f"logs --hooks {container}` there (not possible on {backend.name})"
+        )
+    sys.stdout.write(read_hook_log(sdir, tail))
+    sys.stdout.flush()

@@ -60,6 +60,7 @@ COMMANDS: dict[str, str] = {
     "rollback": "lxcri_pve.cli.upgrade_cmds:rollback",
     "history": "lxcri_pve.cli.upgrade_cmds:history",
     "auto-update": "lxcri_pve.cli.upgrade_cmds:auto_update",
+    "exporter": "lxcri_pve.cli.exporter_cmd:exporter",
 }
 
 
@@ -85,12 +86,14 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from lxcri_core.errors import LxcriError
+        from lxcri_core.log import redact_text
 
         try:
             return super().invoke(ctx)
         except LxcriError as e:
-            # One clear line, exit 1; the traceback only at debug level.
-            click.echo(f"lxcri: error: {e}", err=True)
+            # One clear line, exit 1; the traceback only at debug level. Masked: a
+            # message quotes what was given, a URL with a password included.
+            click.echo(f"lxcri: error: {redact_text(str(e))}", err=True)
             ctx.exit(1)
         except BrokenPipeError:
             # `lxcri ps | head -1`: the reader left; nothing to tell anyone, as
@@ -135,6 +138,11 @@ class LazyGroup(click.Group):
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Log verbosity on stderr [env LXCRI_LOG_LEVEL; default warning].",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="Log lines on stderr: readable text or JSON [env LXCRI_LOG_FORMAT; default text].",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -142,6 +150,7 @@ def cli(
     root: str | None,
     backend: str | None,
     log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Run OCI (Docker) images as Proxmox VE LXC containers.
 
@@ -154,18 +163,25 @@ def cli(
 
     from lxcri_core.config import load_config
     from lxcri_core.errors import ConfigError
-    from lxcri_core.log import setup_logging
+    from lxcri_core.log import redact_text, setup_logging
 
     try:
-        cfg = load_config(config_path, root=Path(root) if root else None, log_level=log_level)
+        cfg = load_config(
+            config_path,
+            root=Path(root) if root else None,
+            log_level=log_level,
+            log_format=log_format,
+        )
     except ConfigError as e:
-        click.echo(f"lxcri: error: {e}", err=True)
+        click.echo(f"lxcri: error: {redact_text(str(e))}", err=True)
         ctx.exit(1)
     if backend:  # the flag over LXCRI_BACKEND and the file
         import dataclasses
 
         cfg = dataclasses.replace(cfg, backend=backend)
-    setup_logging(cfg.log_level, people=True)  # stderr is read by a person
+    # stderr is read by a person: readable lines, unless JSON was asked for (log_format)
+    json_lines = cfg.log_format == "json"
+    setup_logging(cfg.log_level, json=json_lines, people=not json_lines)
     ctx.obj = cfg
 
 

@@ -23,20 +23,15 @@ def test_login_warning_is_one_readable_line(registry: Populated) -> None:
     assert "pw-x9" not in proc.stderr
 
 
-def test_info_records_stay_structured(registry: Populated) -> None:
-    proc = run_lxcri(
-        "--log-level",
-        "info",
-        "login",
-        "-u",
-        "bob",
-        "--password-stdin",
-        "--insecure",
-        registry.addr,
-        input="pw-x9\n",
-    )
+def test_info_records_are_readable_unless_json_is_asked(registry: Populated) -> None:
+    """Records for people by default (was: JSON whenever stderr was not a TTY); JSON
+    lines, every record, with --log-format json (LXCRI_LOG_FORMAT, log_format)."""
+    args = ("login", "-u", "bob", "--password-stdin", "--insecure", registry.addr)
+    proc = run_lxcri("--log-level", "info", *args, input="pw-x9\n")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    warning = [ln for ln in lines if ln.startswith("lxcri: warning: ")]
-    records = [json.loads(ln) for ln in lines if ln.startswith("{")]
-    assert len(warning) == 1 and records and all(r["level"] == "info" for r in records)
+    assert lines[0].startswith("lxcri: warning: ") and "logged in" in lines[1]
+    assert not any(ln.startswith("{") for ln in lines)
+    proc = run_lxcri("--log-level", "info", "--log-format", "json", *args, input="pw-x9\n")
+    records = [json.loads(ln) for ln in proc.stderr.strip().splitlines()[:-1]]
+    assert [r["level"] for r in records] == ["warning", "info"]
