@@ -164,10 +164,17 @@ def undo_build(cfg: Config, name: str, doc: dict[str, Any]) -> None:
     journal_path(cfg.root, name).unlink(missing_ok=True)
 
 
-def _carry(src: Path, dst: Path) -> None:
-    for fname in CARRIED:
-        if (src / fname).exists() and not (dst / fname).exists():
-            os.rename(src / fname, dst / fname)
+def _move_current(name: str, sdir: Path, dst: Path, *, logs_to: Path, step: str) -> None:
+    """The current state dir to ``dst``, its process's output first to ``logs_to`` (the
+    generation that becomes current), when that exists."""
+    if is_mountpoint(sdir / "rootfs"):
+        raise BackendError(f"container {name}: its rootfs is still mounted; stop it first")
+    if logs_to.exists():
+        for fname in CARRIED:
+            if (sdir / fname).exists() and not (logs_to / fname).exists():
+                os.rename(sdir / fname, logs_to / fname)
+    fault(step)
+    os.rename(sdir, dst)
 
 
 def swap_in(cfg: Config, name: str, old_generation: int) -> None:
@@ -175,14 +182,9 @@ def swap_in(cfg: Config, name: str, old_generation: int) -> None:
     sdir, work = state_dir(cfg.root, name), work_dir(cfg.root, name)
     kept = generations_dir(cfg.root, name) / str(old_generation)
     if sdir.exists() and not kept.exists():
-        if is_mountpoint(sdir / "rootfs"):
-            raise BackendError(f"container {name}: its rootfs is still mounted; stop it first")
         kept.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(kept.parent.parent, 0o700)  # every generation's env holds secrets
-        if work.exists():
-            _carry(sdir, work)
-        fault("upgrade-swap-old")
-        os.rename(sdir, kept)
+        _move_current(name, sdir, kept, logs_to=work, step="upgrade-swap-old")
     fault("upgrade-swap-new")
     if work.exists() and not sdir.exists():
         os.rename(work, sdir)
@@ -194,11 +196,7 @@ def swap_back(cfg: Config, name: str, generation: int) -> None:
     sdir, gone = state_dir(cfg.root, name), discard_dir(cfg.root, name)
     kept = generations_dir(cfg.root, name) / str(generation)
     if sdir.exists() and not gone.exists() and kept.exists():
-        if is_mountpoint(sdir / "rootfs"):
-            raise BackendError(f"container {name}: its rootfs is still mounted; stop it first")
-        _carry(sdir, kept)
-        fault("rollback-swap-old")
-        os.rename(sdir, gone)
+        _move_current(name, sdir, gone, logs_to=kept, step="rollback-swap-old")
     fault("rollback-swap-new")
     if kept.exists() and not sdir.exists():
         os.rename(kept, sdir)
