@@ -41,7 +41,7 @@ $(VPY):
 # Strict editable mode links the working tree into the venv so mypy and the
 # tests see plugin/ as lxcri_pve; re-run on every build to pick up new modules.
 venv: deps-demo $(VPY) hooks/lxcri-init
-	$(VPY) -m pip install -q -c constraints.txt -e '.[dev]' --config-settings editable_mode=strict
+	$(VPY) -m pip install -q -c constraints.txt -c constraints-dev.txt -e '.[dev]' --config-settings editable_mode=strict
 
 lint: deps venv
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,244 @@
+"""Containers: every container of the backend with its usage; start, stop, restart,
+destroy, upgrade, roll back, logs, a shell, details."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from lxcri_tui import actions
+from lxcri_tui.fmt import safe
+from lxcri_tui.rows import COLUMNS, Row, matches, row
+from lxcri_tui.screens.base import DashScreen
+from lxcri_tui.screens.detail import DetailScreen
+from lxcri_tui.source import Usage
+from lxcri_tui.widgets import ConfirmScreen
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Input
+
+from lxcri_core.backend import ContainerStatus
+
+
+class ContainersScreen(DashScreen):
+    TITLE = "Containers"
+    AUTO_FOCUS = "#table"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "detail", "Details"),
+        Binding("s", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("R", "restart", "Restart"),
+        Binding("D", "destroy", "Destroy"),
+        Binding("l", "logs", "Logs"),
+        Binding("e", "shell", "Shell"),
+        Binding("U", "upgrade", "Upgrade"),
+        Binding("B", "rollback", "Rollback"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", show=False),
+    ]
+    DEFAULT_CSS = """
+    ContainersScreen #filter { display: none; }
+    ContainersScreen #filter.shown { display: block; }
+    ContainersScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[int, Row] = {}
+        self.statuses: dict[int, ContainerStatus] = {}
+        self.needle = ""
+        #: seconds the UI thread spent applying each reload (bench/tui reads it)
+        self.apply_times: list[float] = []
+        self.loads = 0
+
+    def body(self) -> ComposeResult:
+        yield Input(placeholder="filter: any part of a name, image, status, IP…", id="filter")
+        table: DataTable[object] = DataTable(cursor_type="row", zebra_stripes=True, id="table")
+        table.add_columns(*COLUMNS)
+        yield table
+
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one("#table", DataTable)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(self.dash.refresh_period, self.refresh_data)
+        self.table.focus()
+
+    def refresh_data(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="containers")
+    def load(self) -> None:
+        try:
+            cts = self.source.containers()
+            usage = self.source.usage(cts)
+        except Exception as e:
+            self.failed("listing the containers failed", e)
+            return
+        now = self.source.now()
+        rows = {c.vmid: row(c, usage.get(c.vmid), now) for c in cts}
+        self.app.call_from_thread(self.apply, cts, rows, usage)
+
+    def apply(
+        self, cts: list[ContainerStatus], rows: dict[int, Row], usage: dict[int, Usage]
+    ) -> None:
+        t0 = time.perf_counter()
+        self.dash.history.add(usage)
+        self.statuses = {c.vmid: c for c in cts}
+        self.rows = rows
+        self.show()
+        self.loads += 1
+        self.apply_times.append(time.perf_counter() - t0)
+
+    def show(self) -> None:
+        """Bring the table to ``rows``, changing only the cells that differ."""
+        table = self.table
+        wanted = [k for k, r in self.rows.items() if matches(r, self.needle)]
+        keys = [str(k) for k in wanted]
+        if [rk.value for rk in table.rows] != keys:
+            selected = self.selected_vmid()
+            table.clear()  # VMIDs are the row keys: the diff and the cursor go by them
+            for k in wanted:
+                table.add_row(*(safe(c) for c in self.rows[k]), key=str(k))
+            if selected is not None and str(selected) in keys:
+                table.move_cursor(row=keys.index(str(selected)))
+            return
+        for k in wanted:
+            old = [cell.plain if hasattr(cell, "plain") else str(cell)
+                   for cell in table.get_row(str(k))]  # fmt: skip
+            for col, (was, now) in enumerate(zip(old, self.rows[k], strict=True)):
+                if was != now:
+                    table.update_cell(str(k), table.ordered_columns[col].key, safe(now))
+
+    def selected_vmid(self) -> int | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return int(key) if key is not None else None
+
+    # -- the filter
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("shown")
+        self.table.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.needle = event.value.strip().lower()
+        self.show()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
+    # -- actions on the selected container
+    def _target(self) -> ContainerStatus | None:
+        vmid = self.selected_vmid()
+        if vmid is None:
+            self.notify("no container selected", severity="warning")
+            return None
+        self.dash.selected = vmid
+        return self.statuses.get(vmid)
+
+    @work(thread=True, group="actions")
+    def do_action(self, what: str, vmid: int, call: Callable[[int], object]) -> None:
+        try:
+            result = call(vmid)
+        except Exception as e:
+            self.failed(f"{what} {vmid} failed", e)
+        else:
+            text = result if isinstance(result, str) else f"{what} {vmid}: done"
+            self.dash.notify_threadsafe(text)
+        self.app.call_from_thread(self.refresh_data)
+
+    def _simple(self, what: str, call: Callable[[int], object]) -> None:
+        if (c := self._target()) is not None:
+            self.notify(f"{what} {c.name} ({c.vmid})…")
+            self.do_action(what, c.vmid, call)
+
+    def action_start(self) -> None:
+        self._simple("start", self.source.start)
+
+    def action_stop(self) -> None:
+        self._simple("stop", self.source.stop)
+
+    def action_restart(self) -> None:
+        self._simple("restart", self.source.restart)
+
+    def _confirmed(self, question: str, what: str, call: Callable[[int], object]) -> None:
+        c = self._target()
+        if c is None:
+            return
+        vmid = c.vmid
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.do_action(what, vmid, call)
+
+        self.app.push_screen(ConfirmScreen(question.format(c=c)), answer)
+
+    def action_destroy(self) -> None:
+        self._confirmed(
+            "Destroy {c.name} ({c.vmid})? Its rootfs and anonymous volumes go; named "
+            "volumes are kept.",
+            "destroy",
+            self.source.destroy,
+        )
+
+    def action_upgrade(self) -> None:
+        self._confirmed(
+            "Upgrade {c.name} ({c.vmid}) to the newest {c.image}? It is recreated from the "
+            "pulled image and rolled back if it does not come up healthy.",
+            "upgrade",
+            lambda vmid: actions.upgrade(self.source, vmid),
+        )
+
+    def action_rollback(self) -> None:
+        self._confirmed(
+            "Roll {c.name} ({c.vmid}) back to the image it ran before its last upgrade?",
+            "rollback",
+            lambda vmid: actions.rollback(self.source, vmid),
+        )
+
+    def action_logs(self) -> None:
+        if self._target() is not None:
+            self.app.switch_mode("logs")
+
+    def action_detail(self) -> None:
+        if (c := self._target()) is not None:
+            self.app.push_screen(DetailScreen(c))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_detail()
+
+    def action_shell(self) -> None:
+        if (c := self._target()) is not None:
+            self.open_shell(c.vmid)
+
+    @work(thread=True, group="actions")
+    def open_shell(self, vmid: int) -> None:
+        try:
+            cmd = self.source.shell(vmid)
+        except Exception as e:
+            self.failed(f"shell in {vmid}", e)
+            return
+        self.app.call_from_thread(self._run_suspended, cmd.argv, cmd.env)
+
+    def _run_suspended(self, argv: list[str], env: dict[str, str]) -> None:
+        """The shell in this terminal, the dashboard suspended until it ends."""
+        try:
+            with self.app.suspend():
+                subprocess.run(argv, env=env, check=False)
+        except Exception as e:
+            self.notify(f"cannot open a shell here: {e}", severity="error")
+        self.refresh_data()
