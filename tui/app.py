@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Literal
 
+from lxcri_tui.fmt import safe_str
 from lxcri_tui.screens.containers import ContainersScreen
 from lxcri_tui.screens.images import ImagesScreen
 from lxcri_tui.screens.logs import LogsScreen
@@ -16,6 +17,7 @@ from lxcri_tui.screens.stacks import StacksScreen
 from lxcri_tui.screens.storage import StorageScreen
 from lxcri_tui.source import History, Source
 from lxcri_tui.widgets import HelpScreen
+from rich.markup import escape
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
@@ -63,6 +65,23 @@ class LxcriApp(App[None]):
         self.selected: int | None = None
         self.theme = _THEMES[theme]
         self._ui_thread = threading.get_ident()
+        self.said: list[tuple[SeverityLevel, str]] = []
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+    ) -> None:
+        """A toast; kept in ``said`` too, the session's last 200 messages. Textual 2.1's
+        toasts parse markup: a message carries names and errors a container controls
+        (``[/x]`` would end the app with a MarkupError), so it is escaped first."""
+        text = safe_str(message)
+        self.said.append((severity, text))
+        del self.said[:-200]
+        super().notify(escape(text), title=escape(title), severity=severity, timeout=timeout)
 
     def notify_threadsafe(self, message: str, *, severity: SeverityLevel = "information") -> None:
         """``notify`` from a worker thread or the UI thread."""

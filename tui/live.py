@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lxcri_tui import reports
+import lxcri_tui.reports as reports
 from lxcri_tui.fmt import human_size
 from lxcri_tui.source import PullReport, Section, StorageView, Usage
 

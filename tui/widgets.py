@@ -42,7 +42,12 @@ class SectionView(VerticalScroll):
     SectionView > SafeTable { height: auto; }
     """
 
+    shown: tuple[Section, ...] = ()
+
     def show(self, sections: Sequence[Section]) -> None:
+        if tuple(sections) == self.shown:  # a reload with nothing new: no redraw, no flicker
+            return
+        self.shown = tuple(sections)
         self.remove_children()
         widgets: list[Label | SafeTable] = []
         for s in sections:

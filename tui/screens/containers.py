@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from lxcri_tui import actions
+import lxcri_tui.actions as actions
 from lxcri_tui.fmt import safe
 from lxcri_tui.rows import COLUMNS, Row, matches, row
 from lxcri_tui.screens.base import DashScreen

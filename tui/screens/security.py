@@ -30,7 +30,8 @@ class SecurityScreen(DashScreen):
     def body(self) -> ComposeResult:
         with Horizontal():
             pick: DataTable[object] = DataTable(cursor_type="row", id="pick")
-            pick.add_columns("VMID", "NAME")
+            pick.add_column("VMID", width=6)
+            pick.add_column("NAME", width=18)
             yield pick
             yield SectionView()
 
@@ -53,6 +54,8 @@ class SecurityScreen(DashScreen):
 
     def _show(self, cts: list[ContainerStatus], sections: list[Section], vmid: int | None) -> None:
         pick = self.query_one("#pick", DataTable)
+        if vmid is not None:
+            self.dash.selected = vmid  # the highlight that follows loads nothing again
         if [c.vmid for c in cts] != [c.vmid for c in self.cts]:
             self.cts = cts
             pick.clear()
