@@ -51,7 +51,7 @@ class LxcriApp(App[None]):
         ),
         Binding("question_mark", "help", "Help"),
         Binding("t", "toggle_theme", "Theme", show=False),
-        Binding("r", "reload", "Refresh"),
+        Binding("r", "reload", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
     ]
 

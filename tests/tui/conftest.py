@@ -56,3 +56,11 @@ def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
         asyncio.run(fn(*args, **kw))
 
     return run
+
+
+async def shown(pilot: Pilot[None], mode: str, widget: Any) -> Any:
+    """The ``widget`` (a type or a selector) of screen ``mode`` once it is up."""
+    app = pilot.app
+    return await until(
+        pilot, lambda: app.current_mode == mode and app.screen.query_one(widget), what=mode
+    )

@@ -6,17 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lxcri_tui.app import LxcriApp
+from lxcri_tui.live import LiveSource
+from lxcri_tui.screens.detail import DetailScreen
+from lxcri_tui.widgets import ConfirmScreen, PromptScreen, SafeTable, SectionView
 from textual.widgets import DataTable, Input, Log, Sparkline, Tree
 
 from lxcri_core.backend import open_backend
 from lxcri_core.config import Config
 from lxcri_core.images import list_images
-from lxcri_tui.app import LxcriApp
-from lxcri_tui.live import LiveSource
-from lxcri_tui.screens.detail import DetailScreen
-from lxcri_tui.widgets import ConfirmScreen, PromptScreen, SafeTable, SectionView
 from tests.support.lxcenv import BUSYBOX_REF, PROBE_REF, LxcEnv
-from tests.tui.conftest import SIZE, cells, row_of, sync, until
+from tests.tui.conftest import SIZE, cells, row_of, shown, sync, until
 
 pytestmark = pytest.mark.slow
 
@@ -109,17 +109,17 @@ async def test_logs_follow_and_search(lxenv: LxcEnv, cfg: Config) -> None:
         table = app.screen.query_one("#table", DataTable)
         await until(pilot, lambda: row_of(table, "talker"))
         await pilot.press("l")
-        log = await until(pilot, lambda: app.current_mode == "logs" and app.screen.query_one(Log))
+        log = await shown(pilot, "logs", Log)
         await until(pilot, lambda: any(line.startswith("tick 13") for line in log.lines))
         # following: new lines keep coming
         n = len(app.screen.lines)  # type: ignore[attr-defined]
         await until(pilot, lambda: len(app.screen.lines) > n + 2)  # type: ignore[attr-defined]
         await pilot.press("slash", "1", "2")
         assert app.screen.query_one("#search", Input).value == "12"
-        shown = list(log.lines)
-        assert shown and all("12" in line for line in shown)
+        visible = list(log.lines)
+        assert visible and all("12" in line for line in visible)
         await pilot.press("escape")
-        await until(pilot, lambda: any("tick 0" == x for x in log.lines))
+        await until(pilot, lambda: any(x == "tick 0" for x in log.lines))
 
 
 @sync
