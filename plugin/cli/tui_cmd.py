@@ -15,6 +15,7 @@ from lxcri_pve.cli.common import get_config
 @click.option(
     "--refresh",
     type=click.FloatRange(min=0.2, max=3600),
+    metavar="SECONDS",
     help="Seconds between two reloads of the container list [default: tui_refresh, 2].",
 )
 @click.option(
