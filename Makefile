@@ -106,6 +106,7 @@ bench: venv
 	$(VPY) -m bench.unpack
 	$(VPY) -m bench.run
 	$(VPY) -m bench.hooks
+	$(VPY) -m bench.tui
 
 # The Debian package (needs debhelper dh-python pybuild-plugin-pyproject python3-all
 # build-essential fakeroot). A clean PATH: pybuild must find Debian's python3.

@@ -40,6 +40,8 @@ def _ports(c: ContainerStatus) -> str:
 def _status(c: ContainerStatus) -> str:
     if c.lock:
         return f"{c.status} ({c.lock})"
+    if c.health and c.status == "running":
+        return f"running ({c.health})"
     if c.status == "exited" and c.exit_code not in (None, 0):
         return f"exited ({c.exit_code})"
     return c.status
@@ -59,7 +61,6 @@ def row(c: ContainerStatus, u: Usage | None, now: datetime) -> Row:
             human_size(u.memory) if u and u.memory is not None else "-",
             c.ipv4 or c.ipv6 or "-",
             _ports(c) or "-",
-            c.health or "-",
             c.restarts,
         )
     )

@@ -95,6 +95,7 @@ class PromptScreen(ModalScreen[str]):
     """One line of input (an image reference, a stack file); Escape gives ''."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "Input"
     DEFAULT_CSS = """
     PromptScreen { align: center middle; }
     PromptScreen > Vertical { padding: 1 2; width: 72; height: auto;

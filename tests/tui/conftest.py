@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from lxcri_tui.rowlist import RowList
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -27,11 +28,12 @@ async def until(
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or pred}")
+            said = getattr(pilot.app, "said", [])
+            raise AssertionError(f"timed out waiting for {what or pred}; messages: {said}")
         await pilot.pause(0.1)
 
 
-def cells(table: DataTable[Any]) -> list[list[str]]:
+def cells(table: DataTable[Any] | RowList) -> list[list[str]]:
     """The table's rows as text, as shown."""
     return [
         [c.plain if hasattr(c, "plain") else str(c) for c in table.get_row_at(i)]
@@ -39,7 +41,7 @@ def cells(table: DataTable[Any]) -> list[list[str]]:
     ]
 
 
-def row_of(table: DataTable[Any], name: str, col: int = 1) -> list[str] | None:
+def row_of(table: DataTable[Any] | RowList, name: str, col: int = 1) -> list[str] | None:
     return next((r for r in cells(table) if r[col] == name), None)
 
 

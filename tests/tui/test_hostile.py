@@ -7,8 +7,9 @@ import dataclasses
 
 from lxcri_tui.app import LxcriApp
 from lxcri_tui.fmt import safe, safe_str
+from lxcri_tui.rowlist import RowList
 from lxcri_tui.widgets import SafeTable, SectionView
-from textual.widgets import DataTable, Log
+from textual.widgets import Log
 
 from tests.tui.conftest import SIZE, cells, row_of, shown, sync, until
 from tests.tui.recorded import CONTAINERS, RecordedSource
@@ -29,7 +30,7 @@ async def test_a_name_with_markup_in_a_message_does_not_end_the_app() -> None:
     src = RecordedSource([evil])
     app = LxcriApp(src, refresh=3600)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        table = app.screen.query_one("#table", DataTable)
+        table = app.screen.query_one("#table", RowList)
         await until(pilot, lambda: row_of(table, "[/x]web[link=file:///]"))
         await pilot.press("s")
         await until(pilot, lambda: ("start", 110) in src.calls)
@@ -43,7 +44,7 @@ async def test_a_name_with_markup_in_a_message_does_not_end_the_app() -> None:
 async def test_hostile_cells_and_log_lines_are_shown_escaped() -> None:
     app = LxcriApp(RecordedSource(), refresh=3600)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#table", DataTable)
+        table = app.screen.query_one("#table", RowList)
         row = await until(pilot, lambda: row_of(table, "[b]evil[/b]\\x1b[2J"))
         assert all("\x1b" not in c for c in row)
         await pilot.press("4")

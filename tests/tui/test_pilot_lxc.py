@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from lxcri_tui.app import LxcriApp
 from lxcri_tui.live import LiveSource
+from lxcri_tui.rowlist import RowList
 from lxcri_tui.screens.detail import DetailScreen
 from lxcri_tui.widgets import ConfirmScreen, PromptScreen, SafeTable, SectionView
-from textual.widgets import DataTable, Input, Log, Sparkline, Tree
+from textual.widgets import Input, Log, Sparkline, Tree
 
 from lxcri_core.backend import open_backend
 from lxcri_core.config import Config
@@ -39,7 +40,7 @@ async def test_containers_table_usage_and_lifecycle_keys(lxenv: LxcEnv, cfg: Con
     lxenv.start("other", args=("sleep 300",))
     app = _app(cfg)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#table", DataTable)
+        table = app.screen.query_one("#table", RowList)
         row = await until(pilot, lambda: row_of(table, "web"), what="web in the table")
         assert row[3] == "running" and row[2].startswith("lxt-busybox:latest@")
         assert row[7].startswith(cfg.bridge_subnet.split(".")[0] + ".")  # an IPv4 of the bridge
@@ -82,7 +83,7 @@ async def test_filter_detail_and_history(lxenv: LxcEnv, cfg: Config) -> None:
     lxenv.start("beta", args=("sleep 300",))
     app = _app(cfg)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#table", DataTable)
+        table = app.screen.query_one("#table", RowList)
         await until(pilot, lambda: table.row_count == 2)
         await pilot.press("slash", *"bet")
         assert [r[1] for r in cells(table)] == ["beta"]
@@ -106,7 +107,7 @@ async def test_logs_follow_and_search(lxenv: LxcEnv, cfg: Config) -> None:
     lxenv.start("talker", args=(script,))
     app = _app(cfg)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#table", DataTable)
+        table = app.screen.query_one("#table", RowList)
         await until(pilot, lambda: row_of(table, "talker"))
         await pilot.press("l")
         log = await shown(pilot, "logs", Log)
@@ -155,7 +156,7 @@ async def test_inspector_screens(lxenv: LxcEnv, cfg: Config) -> None:
     lxenv.start("inspected", args=("sleep 300",))
     app = _app(cfg)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: row_of(app.screen.query_one("#table", DataTable), "inspected"))
+        await until(pilot, lambda: row_of(app.screen.query_one("#table", RowList), "inspected"))
         await pilot.press("4")
         await until(pilot, lambda: app.current_mode == "network")
         view = app.screen.query_one(SectionView)
@@ -179,7 +180,7 @@ async def test_stacks_up_and_down(lxenv: LxcEnv, cfg: Config, tmp_path: Path) ->
     folder.mkdir()
     stack = folder / "compose.yaml"
     stack.write_text(
-        f"name: tuishop\nservices:\n  web:\n    image: {BUSYBOX_REF}\n    command: [sleep, '300']\n"
+        f"name: tuishop\nservices:\n  web:\n    image: {BUSYBOX_REF}\n    command: ['sleep 300']\n"
     )
     app = _app(cfg)
     async with app.run_test(size=SIZE) as pilot:
@@ -189,8 +190,17 @@ async def test_stacks_up_and_down(lxenv: LxcEnv, cfg: Config, tmp_path: Path) ->
         )
         await pilot.press("u")
         await until(pilot, lambda: isinstance(app.screen, PromptScreen))
-        await pilot.press(*str(stack), "enter")
-        await until(pilot, lambda: _status(cfg, "tuishop-web-1") == "running", timeout=90)
+        box = app.screen.query_one(Input)
+        await until(pilot, lambda: box.has_focus)
+        await pilot.press(*str(stack))
+        assert box.value == str(stack)
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: _status(cfg, "tuishop-web-1") == "running",
+            timeout=90,
+            what="the stack's container running",
+        )
         lxenv.remember("tuishop-web-1")
         await pilot.press("r")
         await until(

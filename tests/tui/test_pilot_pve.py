@@ -11,8 +11,9 @@ import pytest
 from lxcri_pve.demo_image import DEMO_REF
 from lxcri_tui.app import LxcriApp
 from lxcri_tui.live import LiveSource
+from lxcri_tui.rowlist import RowList
 from lxcri_tui.widgets import ConfirmScreen, SafeTable, SectionView
-from textual.widgets import DataTable, Log
+from textual.widgets import Log
 
 from lxcri_core.backend import open_backend
 from lxcri_core.config import Config, load_config
@@ -64,7 +65,7 @@ async def test_pve_local_containers_logs_security_network_destroy(
             assert r.status == 200
         app = LxcriApp(LiveSource(cfg, open_backend(cfg)), refresh=0.5)
         async with app.run_test(size=SIZE) as pilot:
-            table = app.screen.query_one("#table", DataTable)
+            table = app.screen.query_one("#table", RowList)
             row = await until(pilot, lambda: row_of(table, "tuiweb"), what="the CT listed")
             assert row[0] == str(vmid) and row[3] == "running" and row[7] == sim.ip(40)
             assert row[8] == f"{port}->80/tcp"
@@ -113,7 +114,7 @@ async def test_pve_api_list_stop_and_logs_refused(
     try:
         app = LxcriApp(LiveSource(cfg, open_backend(cfg)), refresh=0.5)
         async with app.run_test(size=SIZE) as pilot:
-            table = app.screen.query_one("#table", DataTable)
+            table = app.screen.query_one("#table", RowList)
             row = await until(pilot, lambda: row_of(table, "tuiapi"), what="the CT listed")
             assert row[3] == "running" and row[5] == "-"  # no CPU read for another node's pid
             table.move_cursor(row=[r[1] for r in cells(table)].index("tuiapi"))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import lxcri_tui.actions as actions
-from lxcri_tui.fmt import safe
+from lxcri_tui.rowlist import RowList
 from lxcri_tui.rows import COLUMNS, Row, matches, row
 from lxcri_tui.screens.base import DashScreen
 from lxcri_tui.screens.detail import DetailScreen
@@ -18,7 +18,7 @@ from lxcri_tui.widgets import ConfirmScreen
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from lxcri_core.backend import ContainerStatus
 
@@ -27,7 +27,7 @@ class ContainersScreen(DashScreen):
     TITLE = "Containers"
     AUTO_FOCUS = "#table"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "detail", "Details"),
+        Binding("enter", "detail", "Details", show=False),
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),
         Binding("R", "restart", "Restart"),
@@ -42,7 +42,6 @@ class ContainersScreen(DashScreen):
     DEFAULT_CSS = """
     ContainersScreen #filter { display: none; }
     ContainersScreen #filter.shown { display: block; }
-    ContainersScreen DataTable { height: 1fr; }
     """
 
     def __init__(self) -> None:
@@ -56,13 +55,11 @@ class ContainersScreen(DashScreen):
 
     def body(self) -> ComposeResult:
         yield Input(placeholder="filter: any part of a name, image, status, IP…", id="filter")
-        table: DataTable[object] = DataTable(cursor_type="row", zebra_stripes=True, id="table")
-        table.add_columns(*COLUMNS)
-        yield table
+        yield RowList(COLUMNS, id="table")
 
     @property
-    def table(self) -> DataTable[object]:
-        return self.query_one("#table", DataTable)
+    def table(self) -> RowList:
+        return self.query_one("#table", RowList)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -96,30 +93,12 @@ class ContainersScreen(DashScreen):
         self.apply_times.append(time.perf_counter() - t0)
 
     def show(self) -> None:
-        """Bring the table to ``rows``, changing only the cells that differ."""
-        table = self.table
+        """Bring the table to ``rows`` through the filter (RowList redraws what changed)."""
         wanted = [k for k, r in self.rows.items() if matches(r, self.needle)]
-        keys = [str(k) for k in wanted]
-        if [rk.value for rk in table.rows] != keys:
-            selected = self.selected_vmid()
-            table.clear()  # VMIDs are the row keys: the diff and the cursor go by them
-            for k in wanted:
-                table.add_row(*(safe(c) for c in self.rows[k]), key=str(k))
-            if selected is not None and str(selected) in keys:
-                table.move_cursor(row=keys.index(str(selected)))
-            return
-        for k in wanted:
-            old = [cell.plain if hasattr(cell, "plain") else str(cell)
-                   for cell in table.get_row(str(k))]  # fmt: skip
-            for col, (was, now) in enumerate(zip(old, self.rows[k], strict=True)):
-                if was != now:
-                    table.update_cell(str(k), table.ordered_columns[col].key, safe(now))
+        self.table.set_rows([str(k) for k in wanted], [self.rows[k] for k in wanted])
 
     def selected_vmid(self) -> int | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = self.table.cursor_key
         return int(key) if key is not None else None
 
     # -- the filter
@@ -217,9 +196,6 @@ class ContainersScreen(DashScreen):
     def action_detail(self) -> None:
         if (c := self._target()) is not None:
             self.app.push_screen(DetailScreen(c))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_detail()
 
     def action_shell(self) -> None:
         if (c := self._target()) is not None:
