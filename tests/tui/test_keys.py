@@ -1,0 +1,46 @@
+"""Keys, mouse and the command palette on the recorded source: what each does without
+a backend's delays (the backends' own runs are in test_pilot_*)."""
+
+from __future__ import annotations
+
+from lxcri_tui.app import LxcriApp
+from lxcri_tui.rowlist import RowList
+from lxcri_tui.widgets import HelpScreen
+
+from tests.tui.conftest import SIZE, sync, until
+from tests.tui.recorded import RecordedSource
+
+
+@sync
+async def test_palette_mouse_theme_help_and_cursor() -> None:
+    src = RecordedSource()
+    app = LxcriApp(src, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#table", RowList)
+        await until(pilot, lambda: table.row_count == 5)
+        # the mouse: a click on the third row (the header is line 0) selects it
+        await pilot.click(RowList, offset=(3, 3))
+        assert table.cursor_key == "103"
+        # reloads keep the cursor on its container
+        loads = app.screen.loads  # type: ignore[attr-defined]
+        await until(pilot, lambda: app.screen.loads > loads + 1)  # type: ignore[attr-defined]
+        assert table.cursor_key == "103"
+        await pilot.press("x")
+        await until(pilot, lambda: ("stop", 103) in src.calls)
+        # the command palette reaches every screen
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"show storage")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.current_mode == "storage", what="palette to storage")
+        await pilot.press("t")
+        assert app.theme == "textual-light"
+        await pilot.press("t")
+        assert app.theme == "textual-dark"
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        await pilot.press("q")
+    assert app.return_code == 0
