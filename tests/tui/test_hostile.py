@@ -4,10 +4,12 @@ terminal as text: never parsed as markup, never as escape sequences."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 from lxcri_tui.app import LxcriApp
 from lxcri_tui.fmt import safe, safe_str
 from lxcri_tui.rowlist import RowList
+from lxcri_tui.screens.logs import MAX_LINE, LogsScreen
 from lxcri_tui.widgets import SafeTable, SectionView
 from textual.widgets import Log
 
@@ -59,3 +61,26 @@ async def test_hostile_cells_and_log_lines_are_shown_escaped() -> None:
         last = next(x for x in log.lines if "not markup" in x)
         assert last.startswith("\\x1b]0;owned\\x07\\x1b[31mred?")
         assert "\x1b" not in "".join(log.lines)
+
+
+class _Flood(RecordedSource):
+    """A container whose output never ends a line."""
+
+    def logs(self, vmid: int, *, follow: bool, tail: int | None) -> Iterator[bytes]:
+        for _ in range(64):
+            yield b"A" * 65536
+
+
+@sync
+async def test_output_without_newlines_stays_bounded() -> None:
+    app = LxcriApp(_Flood(), refresh=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.query_one(RowList).row_count)
+        await pilot.press("l")
+        log = await shown(pilot, "logs", Log)
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        await until(pilot, lambda: len(screen.lines) >= 4 * 1024 * 1024 // MAX_LINE - 1)
+        assert all(len(x) <= MAX_LINE for x in screen.lines)
+        assert len(screen._partial) <= MAX_LINE
+        assert log.line_count >= 500

@@ -13,6 +13,9 @@ from textual.widgets import Input, Label, Log
 
 #: lines kept (and read back at the start): a chatty container must not eat the memory
 MAX_LINES = 5000
+#: bytes of one line kept; a longer one (or output that never ends a line) is cut into
+#: lines of this size, so the memory a container's log takes here stays bounded
+MAX_LINE = 8192
 
 
 class LogsScreen(DashScreen):
@@ -81,9 +84,12 @@ class LogsScreen(DashScreen):
         if generation != self.generation:
             return
         *whole, self._partial = (self._partial + chunk).split(b"\n")
+        while len(self._partial) > MAX_LINE:
+            whole.append(self._partial[:MAX_LINE])
+            self._partial = self._partial[MAX_LINE:]
         # a container writes what it likes: escapes and control characters are shown
         # as text, never sent to the terminal
-        new = [safe_str(b.decode(errors="replace")) for b in whole]
+        new = [safe_str(b[:MAX_LINE].decode(errors="replace")) for b in whole]
         self.lines.extend(new)
         del self.lines[:-MAX_LINES]
         shown = [line for line in new if self.needle in line.lower()] if self.needle else new
