@@ -66,3 +66,15 @@ async def shown(pilot: Pilot[None], mode: str, widget: Any) -> Any:
     return await until(
         pilot, lambda: app.current_mode == mode and app.screen.query_one(widget), what=mode
     )
+
+
+def _svg_snapshots() -> None:
+    """Snapshots as ``.svg`` files under either syrupy: pytest-textual-snapshot 1.0 names
+    its extension the syrupy 4 way (``_file_extension``: Debian trixie's syrupy 4.9);
+    syrupy 5 and later read ``file_extension`` and would store ``.raw`` files."""
+    from pytest_textual_snapshot import SVGImageExtension
+
+    SVGImageExtension.file_extension = "svg"
+
+
+_svg_snapshots()

@@ -63,7 +63,8 @@ def test_installed_tui_draws_switches_opens_a_shell_and_quits(
 ) -> None:
     lxenv.start("tmuxweb", args=("sleep 300",))
     status = tmp_path / "status"
-    env = {k: os.environ[k] for k in ("LXCRI_CONFIG", "LXCRI_AUTH_FILE", "HOME", "PATH")}
+    keep = ("LXCRI_CONFIG", "LXCRI_AUTH_FILE", "HOME", "PATH", "PYTHONPATH")  # trixie: PYTHONPATH
+    env = {k: os.environ[k] for k in keep if k in os.environ}
     env |= {"LXCRI_ROOT": str(lxenv.root), "TERM": "xterm-256color"}
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     tui = f"env -i {exports} {shlex.quote(lxcri_exe())} tui --backend lxc --refresh 1"
