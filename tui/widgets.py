@@ -56,6 +56,32 @@ class SectionView(VerticalScroll):
         self.mount_all(widgets)
 
 
+class FilterBox(Input):
+    """The ``/`` filter of a table: hidden until asked for; Escape empties and hides it."""
+
+    DEFAULT_CSS = "FilterBox { display: none; } FilterBox.shown { display: block; }"
+
+    def __init__(self) -> None:
+        super().__init__(placeholder="filter: any part of a row", id="filter")
+
+    def open(self) -> None:
+        self.add_class("shown")
+        self.focus()
+
+    def close(self) -> None:
+        self.value = ""
+        self.remove_class("shown")
+
+    @property
+    def needle(self) -> str:
+        return self.value.strip().lower()
+
+
+def matching(rows: Sequence[Sequence[str]], needle: str) -> list[int]:
+    """The indexes of the rows with a cell holding ``needle`` (case-insensitive)."""
+    return [i for i, r in enumerate(rows) if not needle or any(needle in c.lower() for c in r)]
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """Yes or no for a destructive action; Escape and n say no."""
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from lxcri_tui.app import LxcriApp
 from lxcri_tui.rowlist import RowList
-from lxcri_tui.widgets import HelpScreen
+from lxcri_tui.widgets import HelpScreen, SafeTable
 
-from tests.tui.conftest import SIZE, sync, until
+from tests.tui.conftest import SIZE, cells, shown, sync, until
 from tests.tui.recorded import RecordedSource
 
 
@@ -38,6 +38,22 @@ async def test_palette_mouse_theme_help_and_cursor() -> None:
         assert app.theme == "textual-light"
         await pilot.press("t")
         assert app.theme == "textual-dark"
+        # the / filter of the images and stacks tables
+        await pilot.press("2")
+        images = await shown(pilot, "images", "#images")
+        await until(pilot, lambda: images.row_count == 3)
+        await pilot.press("slash", *"postg")
+        await until(
+            pilot, lambda: [r[0] for r in cells(images)] == ["docker.io/library/postgres:17"]
+        )
+        await pilot.press("escape")
+        await until(pilot, lambda: images.row_count == 3)
+        await pilot.press("7")
+        stacks = await shown(pilot, "stacks", SafeTable)
+        await until(pilot, lambda: stacks.row_count == 2)
+        await pilot.press("slash", "d", "b")
+        await until(pilot, lambda: [r[1] for r in cells(stacks)] == ["db"])
+        await pilot.press("escape")
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         await pilot.press("escape")

@@ -8,12 +8,12 @@ from typing import ClassVar
 
 from lxcri_tui.fmt import human_size, safe, safe_str
 from lxcri_tui.screens.base import DashScreen
-from lxcri_tui.widgets import ConfirmScreen, PromptScreen, SafeTable
+from lxcri_tui.widgets import ConfirmScreen, FilterBox, PromptScreen, SafeTable, matching
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label, ProgressBar
+from textual.widgets import DataTable, Input, Label, ProgressBar
 
 from lxcri_core.backend import ContainerStatus
 from lxcri_core.images import ImageDetails, ImageSummary
@@ -38,6 +38,8 @@ class ImagesScreen(DashScreen):
         Binding("p", "pull", "Pull"),
         Binding("D", "remove", "Remove"),
         Binding("P", "prune", "Prune"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", show=False),
     ]
     DEFAULT_CSS = """
     ImagesScreen #images { height: 1fr; }
@@ -49,10 +51,13 @@ class ImagesScreen(DashScreen):
 
     def __init__(self) -> None:
         super().__init__()
+        #: every image and its row; ``images``: those the filter lets through, as shown
+        self.all: list[tuple[ImageSummary, tuple[str, ...]]] = []
         self.images: list[ImageSummary] = []
         self.bars: dict[str, ProgressBar] = {}
 
     def body(self) -> ComposeResult:
+        yield FilterBox()
         yield SafeTable(("NAME", "DIGEST", "SIZE", "PLATFORM", "CREATED", "USED BY"), id="images")
         yield Label("Layers", classes="heading", id="layers-title")
         yield SafeTable(("DIGEST", "SIZE", "MEDIA TYPE"), id="layers")
@@ -83,11 +88,29 @@ class ImagesScreen(DashScreen):
         self.app.call_from_thread(self._show, images, rows)
 
     def _show(self, images: list[ImageSummary], rows: list[tuple[str, ...]]) -> None:
-        self.images = images
-        table = self.query_one("#images", SafeTable)
-        table.set_rows(rows)
-        if not images:
+        self.all = list(zip(images, rows, strict=True))
+        self._filter()
+
+    def _filter(self) -> None:
+        keep = matching([r for _, r in self.all], self.query_one(FilterBox).needle)
+        self.images = [self.all[i][0] for i in keep]
+        self.query_one("#images", SafeTable).set_rows(self.all[i][1] for i in keep)
+        if not self.images:
             self.query_one("#layers", SafeTable).clear()
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBox).open()
+
+    def action_clear_filter(self) -> None:
+        self.query_one(FilterBox).close()
+        self.query_one("#images", SafeTable).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if isinstance(event.input, FilterBox):
+            self._filter()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#images", SafeTable).focus()
 
     def selected(self) -> ImageSummary | None:
         table = self.query_one("#images", SafeTable)

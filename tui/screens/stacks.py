@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from lxcri_tui.screens.base import DashScreen
-from lxcri_tui.widgets import ConfirmScreen, PromptScreen, SafeTable
+from lxcri_tui.widgets import ConfirmScreen, FilterBox, PromptScreen, SafeTable, matching
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.widgets import Input
 
 from lxcri_core.backend import ContainerStatus
 from lxcri_core.stacks.plan import SERVICE_LABEL, STACK_LABEL
@@ -37,14 +38,22 @@ def stack_rows(cts: list[ContainerStatus]) -> list[tuple[str, ...]]:
 class StacksScreen(DashScreen):
     TITLE = "Stacks"
     AUTO_FOCUS = "SafeTable"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("u", "up", "Up"), Binding("D", "down", "Down")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("u", "up", "Up"),
+        Binding("D", "down", "Down"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", show=False),
+    ]
     DEFAULT_CSS = "StacksScreen SafeTable { height: 1fr; max-height: 100%; }"
 
     def __init__(self) -> None:
         super().__init__()
+        self.all: list[tuple[str, ...]] = []
+        #: the rows the filter lets through, as shown
         self.rows: list[tuple[str, ...]] = []
 
     def body(self) -> ComposeResult:
+        yield FilterBox()
         yield SafeTable(
             ("STACK", "SERVICE", "CONTAINER", "VMID", "STATUS", "HEALTH", "IP", "PORTS")
         )
@@ -62,8 +71,26 @@ class StacksScreen(DashScreen):
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows: list[tuple[str, ...]]) -> None:
-        self.rows = rows
-        self.query_one(SafeTable).set_rows(rows)
+        self.all = rows
+        self._filter()
+
+    def _filter(self) -> None:
+        self.rows = [self.all[i] for i in matching(self.all, self.query_one(FilterBox).needle)]
+        self.query_one(SafeTable).set_rows(self.rows)
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBox).open()
+
+    def action_clear_filter(self) -> None:
+        self.query_one(FilterBox).close()
+        self.query_one(SafeTable).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if isinstance(event.input, FilterBox):
+            self._filter()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(SafeTable).focus()
 
     def action_up(self) -> None:
         def go(path: str | None) -> None:
