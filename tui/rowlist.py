@@ -58,6 +58,13 @@ class RowList(ScrollView, can_focus=True):
             super().__init__()
             self.rowlist, self.key = rowlist, key
 
+    class Chosen(Message):
+        """A row double-clicked."""
+
+        def __init__(self, rowlist: RowList, key: str) -> None:
+            super().__init__()
+            self.rowlist, self.key = rowlist, key
+
     def __init__(self, columns: Sequence[str], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = tuple(columns)
@@ -161,5 +168,7 @@ class RowList(ScrollView, can_focus=True):
         self.scroll_to(x=self.scroll_offset.x + n, animate=False)
 
     def on_click(self, event: events.Click) -> None:
-        if event.y >= 1:
+        if event.y >= 1 and self.data:
             self.cursor_row = self.scroll_offset.y + event.y - 1
+            if event.chain >= 2 and (key := self.cursor_key) is not None:
+                self.post_message(self.Chosen(self, key))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lxcri_tui.app import LxcriApp
 from lxcri_tui.rowlist import RowList
+from lxcri_tui.screens.detail import DetailScreen
 from lxcri_tui.widgets import HelpScreen, SafeTable
 
 from tests.tui.conftest import SIZE, cells, shown, sync, until
@@ -27,6 +28,11 @@ async def test_palette_mouse_theme_help_and_cursor() -> None:
         assert table.cursor_key == "103"
         await pilot.press("x")
         await until(pilot, lambda: ("stop", 103) in src.calls)
+        # a double click opens the container's details
+        await pilot.click(RowList, offset=(3, 2), times=2)
+        detail = await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen)
+        assert detail.ct.vmid == 102
+        await pilot.press("escape")
         # the command palette reaches every screen
         await pilot.press("ctrl+p")
         await pilot.pause(0.2)

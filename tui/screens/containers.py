@@ -197,6 +197,9 @@ class ContainersScreen(DashScreen):
         if (c := self._target()) is not None:
             self.app.push_screen(DetailScreen(c))
 
+    def on_row_list_chosen(self, event: RowList.Chosen) -> None:
+        self.action_detail()
+
     def action_shell(self) -> None:
         if (c := self._target()) is not None:
             self.open_shell(c.vmid)
