@@ -157,7 +157,7 @@ HELP = """\
 | `?` | this help |
 | `q` | quit |
 
-**Containers**: `enter` details (CPU and memory history), `s` start, `x` stop,
+**Containers**: `enter` or a double click: details (CPU and memory history), `s` start, `x` stop,
 `R` restart, `D` destroy, `l` logs, `e` shell (the dashboard returns when it ends),
 `U` upgrade, `B` roll back. Destroy, upgrade and roll back ask first.
 
