@@ -61,6 +61,12 @@ async def test_hostile_cells_and_log_lines_are_shown_escaped() -> None:
         last = next(x for x in log.lines if "not markup" in x)
         assert last.startswith("\\x1b]0;owned\\x07\\x1b[31mred?")
         assert "\x1b" not in "".join(log.lines)
+        # what a person searches for is text too: a closing tag ended the app through
+        # the search summary's label
+        await pilot.press("slash", *"[/bold]")
+        await until(pilot, lambda: len(log.lines) == 1, what="the one line holding [/bold]")
+        await pilot.pause(0.2)
+        assert app.is_running
 
 
 class _Flood(RecordedSource):

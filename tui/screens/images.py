@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from lxcri_tui.fmt import human_size, safe, safe_str
+from lxcri_tui.fmt import human_size, safe
 from lxcri_tui.screens.base import DashScreen
 from lxcri_tui.widgets import ConfirmScreen, FilterBox, PromptScreen, SafeTable, matching
 from textual import work
@@ -176,7 +176,7 @@ class ImagesScreen(DashScreen):
         bar = self.bars.get(key)
         if bar is None:
             box = self.query_one("#pull", Vertical)
-            box.mount(Label(safe_str(key.split(":", 1)[-1][:16])))
+            box.mount(Label(safe(key.split(":", 1)[-1][:16])))
             bar = self.bars[key] = ProgressBar(total=total, show_eta=False)
             box.mount(bar)
         bar.update(total=total, progress=done)

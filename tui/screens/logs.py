@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import ClassVar
 
-from lxcri_tui.fmt import safe_str
+from lxcri_tui.fmt import safe, safe_str
 from lxcri_tui.screens.base import DashScreen
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -68,7 +68,7 @@ class LogsScreen(DashScreen):
         if self.needle:
             shown = sum(1 for line in self.lines if self.needle in line.lower())
             what += f" · {shown} of {len(self.lines)} lines match {self.needle!r}"
-        self.query_one("#what", Label).update(safe_str(what))
+        self.query_one("#what", Label).update(safe(what))
 
     def _read(self, vmid: int, generation: int, follow: bool) -> None:
         try:
