@@ -101,7 +101,7 @@ def _copies(ct: ContainerStatus, count: int) -> list[ContainerStatus]:
 
 async def _run(cts: list[ContainerStatus], seconds: float) -> dict[str, float]:
     app = LxcriApp(ChangingSource(cts), refresh=0.5)
-    lag = [0.0]
+    lags: list[float] = []
     t0 = time.perf_counter()
     async with app.run_test(size=(120, 36)) as pilot:
         screen = app.screen
@@ -116,13 +116,14 @@ async def _run(cts: list[ContainerStatus], seconds: float) -> dict[str, float]:
             while True:
                 await asyncio.sleep(0.005)
                 now = time.perf_counter()
-                lag[0] = max(lag[0], now - last - 0.005)
+                lags.append(now - last - 0.005)
                 last = now
 
         task = asyncio.create_task(ticker())
         loads = screen.loads
         await pilot.pause(seconds)  # refreshes only
-        refresh_lag, lag[0] = lag[0], 0.0
+        refresh_lags = sorted(lags)
+        lags.clear()
         # then a person at work while it refreshes: moving, filtering, leaving the filter
         # (a focus change makes Textual's footer rebuild its keys)
         for key in ("down", "down", "slash", "c", "t", "escape", "down"):
@@ -135,8 +136,9 @@ async def _run(cts: list[ContainerStatus], seconds: float) -> dict[str, float]:
         "first": first,
         "median": statistics.median(applied),
         "worst": max(applied),
-        "lag": refresh_lag,
-        "keys_lag": lag[0],
+        "lag": refresh_lags[-1],
+        "lag99": refresh_lags[len(refresh_lags) * 99 // 100],
+        "keys_lag": max(lags),
         "refreshes": refreshes,
     }
 
@@ -154,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  UI thread per refresh:    {r['median'] * 1000:7.1f} ms median, "
         f"{r['worst'] * 1000:.1f} ms worst over {int(r['refreshes'])} refreshes  (goal < 100)"
     )
-    print(f"  longest blocked loop:     {r['lag'] * 1000:7.1f} ms while refreshing  (goal < 50)")
+    print(
+        f"  longest blocked loop:     {r['lag'] * 1000:7.1f} ms while refreshing  (goal < 50; "
+        f"99th percentile {r['lag99'] * 1000:.1f} ms)"
+    )
     print(f"                            {r['keys_lag'] * 1000:7.1f} ms with keys and focus changes")
     print(f"  pve-api list() of 1 CT:   {list_time * 1000:7.1f} ms  (in a worker)")
     ok = r["first"] < 1 and r["worst"] < 0.1 and r["lag"] < 0.05
