@@ -3,11 +3,15 @@ a backend's delays (the backends' own runs are in test_pilot_*)."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from lxcri_tui.app import LxcriApp
 from lxcri_tui.rowlist import RowList
 from lxcri_tui.screens.detail import DetailScreen
 from lxcri_tui.widgets import HelpScreen, SafeTable
 
+from lxcri_core.backend import ContainerStatus
 from tests.tui.conftest import SIZE, cells, shown, sync, until
 from tests.tui.recorded import RecordedSource
 
@@ -66,3 +70,32 @@ async def test_palette_mouse_theme_help_and_cursor() -> None:
         await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
         await pilot.press("q")
     assert app.return_code == 0
+
+
+class _Slow(RecordedSource):
+    """A backend whose list takes longer than the refresh period (pve-api, many CTs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def containers(self) -> list[ContainerStatus]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.6)
+        with self.lock:
+            self.running -= 1
+        return super().containers()
+
+
+@sync
+async def test_a_slow_backend_gets_one_list_at_a_time() -> None:
+    src = _Slow()
+    app = LxcriApp(src, refresh=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.loads >= 2)  # type: ignore[attr-defined]
+        await pilot.press("j", "k")  # input is taken meanwhile
+    assert src.most == 1

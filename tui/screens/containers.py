@@ -3,6 +3,7 @@ destroy, upgrade, roll back, logs, a shell, details."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Callable
@@ -52,6 +53,9 @@ class ContainersScreen(DashScreen):
         #: seconds the UI thread spent applying each reload (bench/tui reads it)
         self.apply_times: list[float] = []
         self.loads = 0
+        #: a load is running: a slow backend (pve-api reads every CT's config) must not
+        #: pile up one list() per refresh period
+        self.loading = False
 
     def body(self) -> ComposeResult:
         yield Input(placeholder="filter: any part of a name, image, status, IP…", id="filter")
@@ -67,19 +71,27 @@ class ContainersScreen(DashScreen):
         self.table.focus()
 
     def refresh_data(self) -> None:
-        self.load()
+        if not self.loading:
+            self.loading = True
+            self.load()
 
-    @work(thread=True, exclusive=True, group="containers")
+    def _loaded(self) -> None:
+        self.loading = False
+
+    @work(thread=True, group="containers")
     def load(self) -> None:
         try:
             cts = self.source.containers()
             usage = self.source.usage(cts)
+            now = self.source.now()
+            rows = {c.vmid: row(c, usage.get(c.vmid), now) for c in cts}
         except Exception as e:
             self.failed("listing the containers failed", e)
-            return
-        now = self.source.now()
-        rows = {c.vmid: row(c, usage.get(c.vmid), now) for c in cts}
-        self.app.call_from_thread(self.apply, cts, rows, usage)
+        else:
+            self.app.call_from_thread(self.apply, cts, rows, usage)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the app has ended meanwhile
+                self.app.call_from_thread(self._loaded)
 
     def apply(
         self, cts: list[ContainerStatus], rows: dict[int, Row], usage: dict[int, Usage]
