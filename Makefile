@@ -11,9 +11,10 @@ DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev
 # registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS.
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq \
-	openvswitch-switch strace
+	openvswitch-switch strace tmux
 
-.PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim
+.PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim \
+	snapshots-update tui-screenshots
 
 # The static exec shim bind-mounted into containers (see hooks/lxcri-init.c).
 hooks/lxcri-init: hooks/lxcri-init.c
@@ -41,7 +42,7 @@ $(VPY):
 # Strict editable mode links the working tree into the venv so mypy and the
 # tests see plugin/ as lxcri_pve; re-run on every build to pick up new modules.
 venv: deps-demo $(VPY) hooks/lxcri-init
-	$(VPY) -m pip install -q -c constraints.txt -e '.[dev]' --config-settings editable_mode=strict
+	$(VPY) -m pip install -q -c constraints.txt -c constraints-dev.txt -e '.[dev]' --config-settings editable_mode=strict
 
 lint: deps venv
 	$(VENV)/bin/ruff check .
@@ -66,6 +67,15 @@ test: lint hooks/lxcri-init
 TRIXIE_ARGS ?=
 test-trixie: hooks/lxcri-init
 	tests/trixie/run $(TRIXIE_ARGS)
+
+# Accept the dashboard's current pictures (tests/tui/__snapshots__) after looking at
+# them (a failed run writes snapshot_report.html with old and new side by side).
+snapshots-update: venv
+	$(VENV)/bin/pytest tests/tui/test_snapshots.py --snapshot-update
+
+# An SVG of each dashboard screen into docs/tui/, from the snapshot tests' data.
+tui-screenshots: venv
+	$(VPY) -m tests.tui.screenshots docs/tui
 
 test-fast: deps venv
 	$(VENV)/bin/pytest -m "not slow"
@@ -98,6 +108,7 @@ bench: venv
 	$(VPY) -m bench.hooks
 	$(VPY) -m bench.upgrade
 	$(VPY) -m bench.exporter
+	$(VPY) -m bench.tui
 
 # The Debian package (needs debhelper dh-python pybuild-plugin-pyproject python3-all
 # build-essential fakeroot). A clean PATH: pybuild must find Debian's python3.

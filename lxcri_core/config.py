@@ -173,6 +173,11 @@ class Config:
     #: Seconds a Proxmox worker task (create, start, destroy...) may take before
     #: lxcri gives up on it. Env: ``LXCRI_PVE_TASK_TIMEOUT``.
     pve_task_timeout: float = 900.0
+    #: Seconds between two reloads of ``lxcri tui``'s container list (0.2 to 3600);
+    #: flag ``lxcri tui --refresh``.
+    tui_refresh: float = 2.0
+    #: ``lxcri tui``'s colour theme: ``dark`` or ``light``; flag ``--theme``.
+    tui_theme: str = "dark"
 
     @property
     def image_store(self) -> Path:
@@ -297,6 +302,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "exporter_tls_cert",
         "exporter_tls_key",
         "exporter_storage_ttl",
+        "tui_refresh",
+        "tui_theme",
     }
     unknown = set(data) - known
     if unknown:
@@ -384,6 +391,15 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         kw["pve_rootfs_size"] = _rootfs_size(data["pve_rootfs_size"], source)
     if "pve_task_timeout" in data:
         kw["pve_task_timeout"] = _task_timeout(data["pve_task_timeout"], source)
+    if "tui_refresh" in data:
+        t = data["tui_refresh"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.2 <= t <= 3600:
+            raise ConfigError(f"{source}: tui_refresh must be a number of seconds from 0.2 to 3600")
+        kw["tui_refresh"] = float(t)
+    if "tui_theme" in data:
+        if data["tui_theme"] not in ("dark", "light"):
+            raise ConfigError(f"{source}: tui_theme must be dark or light")
+        kw["tui_theme"] = data["tui_theme"]
     if "max_layer_bytes" in data:
         n = data["max_layer_bytes"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:

@@ -61,6 +61,7 @@ COMMANDS: dict[str, str] = {
     "history": "lxcri_pve.cli.upgrade_cmds:history",
     "auto-update": "lxcri_pve.cli.upgrade_cmds:auto_update",
     "exporter": "lxcri_pve.cli.exporter_cmd:exporter",
+    "tui": "lxcri_pve.cli.tui_cmd:tui",
 }
 
 
