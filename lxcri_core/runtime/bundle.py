@@ -91,7 +91,6 @@ _DATA_OPT = re.compile(r"^[a-z_]{1,32}=[A-Za-z0-9_.:,+-]{0,64}\Z")
 _DATA_KEYS = frozenset(
     ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "ptmxmode", "newinstance")
 )
-_NS_KEEP = {"pid": "pid", "ipc": "ipc", "uts": "uts", "cgroup": "cgroup"}
 _NS_TYPES = frozenset(("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"))
 #: What LXC does itself at these targets (lxc.mount.auto, lxc.autodev, its devpts).
 _LXC_MOUNTS = {"/proc": "proc", "/dev": "tmpfs", "/dev/pts": "devpts"}
@@ -226,10 +225,11 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
     process = _obj(doc.get("process"), "process")
     linux = _obj(doc.get("linux"), "linux")
     hooks = translate_hooks(_obj(doc.get("hooks"), "hooks"))
-    annotations = {
-        _str(k, "annotations"): _str(v, f"annotations.{k}")
-        for k, v in _obj(doc.get("annotations"), "annotations").items()
-    }
+    # any text: ``state`` prints them JSON-encoded, they reach no config line
+    annotations = _obj(doc.get("annotations"), "annotations")
+    for k, v in annotations.items():
+        if not isinstance(v, str):
+            raise _err(f"annotations.{k}", "must be a string")
     lines: list[str] = []
 
     # namespaces and ids
@@ -414,12 +414,16 @@ def _namespaces(entries: list[Any]) -> tuple[bool, bool, list[str]]:
     if "pid" not in seen:
         raise _err("linux.namespaces", "LXC 5 cannot keep the host's pid namespace")
     lines: list[str] = []
-    # no cgroup entry: LXC 5 fails to start when told to keep the host's, and gives
-    # the container its own one -- stricter than asked, never weaker
-    keep = [name for kind, name in _NS_KEEP.items() if kind not in seen and kind in ("ipc", "uts")]
+    # the namespaces to create, said positively: lxc.namespace.keep makes LXC 5
+    # create a user namespace without a map. No cgroup entry: LXC 5 fails to start
+    # when told to keep the host's, so the container gets its own one -- stricter
+    # than asked, never weaker
     host_net = "network" not in seen
-    if keep:
-        lines.append(f"lxc.namespace.keep = {' '.join(keep)}")
+    clone = ["mnt", "pid", "cgroup"]
+    clone += [k for k in ("uts", "ipc") if k in seen]
+    clone += ["net"] if not host_net else []
+    clone += ["user"] if "user" in seen else []
+    lines.append(f"lxc.namespace.clone = {' '.join(clone)}")
     for kind, path in seen.items():
         if not path:
             continue

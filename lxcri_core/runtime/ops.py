@@ -9,8 +9,8 @@ execs ``lxc-execute``, which runs LXC's ``init.lxc`` and the init shim with
 the bundle's process, and exits with that process's exit status: the status
 the shim reaps is the container's. The user's process never runs before
 ``start``. LXC's ``start-host`` hook records the container's init pid
-(``init.pid``): ``kill`` signals the process under init.lxc (init.lxc itself
-would SIGKILL everything a second after a SIGTERM), SIGKILL goes to init.
+(``init.pid``): ``kill`` signals the process under init.lxc, so that its
+exit status is the signal's (128+N) as with runc.
 
 Errors keep runc's wording where containerd matches on it.
 """
@@ -428,12 +428,10 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
             raise OciRuntimeError("container not running")
         os.kill(st.pid, sig)  # LXC's monitor forwards it to init
         return
-    if all_:
-        targets = cgroup_pids(init) or [init]
-    elif sig == signal.SIGKILL:
-        targets = [init]
-    else:  # the process under init.lxc; init.lxc itself when the process is gone
-        targets = _children(init) or [init]
+    # without --all: the process under init.lxc (init.lxc would SIGKILL everything a
+    # second after a SIGTERM; and killed itself, it reports 1, not the process's
+    # 128+N); init.lxc when the process is gone
+    targets = (cgroup_pids(init) if all_ else _children(init)) or [init]
     for pid in targets:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
