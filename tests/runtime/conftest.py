@@ -28,7 +28,8 @@ import pytest
 from tests.support.ocibundle import base_config, make_bundle
 
 REPO = Path(__file__).resolve().parent.parent.parent
-RUNTIME = str(REPO / ".venv" / "bin" / "lxcri-runtime")
+#: The console script (the trixie root's launcher there, tests/trixie/inside).
+RUNTIME = os.environ.get("LXCRI_TEST_RUNTIME_EXE") or str(REPO / ".venv" / "bin" / "lxcri-runtime")
 BASE = Path("/var/tmp/lxcri-tests")
 PR_SET_CHILD_SUBREAPER = 36
 
