@@ -130,10 +130,12 @@ class Bundle:
     lines: tuple[str, ...] = ()
     mount_lines: tuple[tuple[int, str], ...] = ()
     targets: tuple[BindTarget, ...] = ()
-    mount_auto: str = "proc:mixed sys:ro cgroup:ro"
+    mount_auto: str = "proc:rw sys:ro cgroup:ro"
     #: paths to cover with an empty read-only mount (masked) or make read-only
     masked: tuple[str, ...] = ()
     readonly: tuple[str, ...] = ()
+    #: written (as runc does) after the mounts, before the read-only paths
+    sysctl: Mapping[str, str] = field(default_factory=dict)
     hooks: Mapping[str, tuple[Hook, ...]] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     host_network: bool = False
@@ -166,6 +168,18 @@ def _str(v: Any, path: str) -> str:
     if "\0" in v or "\n" in v:
         raise _err(path, "holds a NUL byte or a newline")
     return v
+
+
+def _args(v: Any, path: str) -> tuple[str, ...]:
+    """argv or environment entries: any text but NUL (the shim reads them NUL-separated)."""
+    out = []
+    for i, x in enumerate(_list(v, path)):
+        if not isinstance(x, str):
+            raise _err(f"{path}[{i}]", "must be a string")
+        if "\0" in x:
+            raise _err(f"{path}[{i}]", "holds a NUL byte")
+        out.append(x)
+    return tuple(out)
 
 
 def _int(v: Any, path: str, lo: int = -(2**63), hi: int = 2**64 - 1) -> int:
@@ -276,13 +290,13 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
         "process.",
         "LXC cannot set it",
     )
-    args = _strs(process.get("args"), "process.args")
+    args = _args(process.get("args"), "process.args")
     if not args:
         raise _err("process.args", "is required and must not be empty")
     cwd = _str(process.get("cwd", "/"), "process.cwd")
     if not cwd.startswith("/"):
         raise _err("process.cwd", "must be an absolute path")
-    env = _strs(process.get("env"), "process.env")
+    env = _args(process.get("env"), "process.env")
     for i, item in enumerate(env):
         if "=" not in item:
             raise _err(f"process.env[{i}]", "is not KEY=VALUE")
@@ -301,10 +315,11 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
         )
 
     # linux, the rest
+    sysctl = {}
     for key, value in _obj(linux.get("sysctl"), "linux.sysctl").items():
-        if not _SYSCTL.match(key):
+        if not _SYSCTL.match(key) or ".." in key or "//" in key:
             raise _err(f"linux.sysctl.{key}", "is not a sysctl name")
-        lines.append(f"lxc.sysctl.{key} = {_str(value, f'linux.sysctl.{key}')}")
+        sysctl[key] = _str(value, f"linux.sysctl.{key}")
     lines += resource_lines(_obj(linux.get("resources"), "linux.resources"), not user_ns)
     cgroup_dir = ""
     if linux.get("cgroupsPath"):
@@ -361,6 +376,7 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
         mount_auto=mount_auto,
         masked=masked,
         readonly=readonly,
+        sysctl=sysctl,
         hooks=hooks,
         annotations=annotations,
         host_network=host_net,
@@ -532,7 +548,8 @@ def _mount_opts(opts: tuple[str, ...], path: str) -> list[str]:
 
 def _mounts(entries: list[Any]) -> tuple[str, list[tuple[int, str]], list[BindTarget]]:
     """(lxc.mount.auto, mount entries with a ``{target}`` slot, the targets to create)."""
-    proc, sys_, cgroup = "proc:mixed", "sys:ro", "cgroup:ro"
+    # proc read-write: the config's readonlyPaths say what is read-only (runc's way)
+    proc, sys_, cgroup = "proc:rw", "sys:ro", "cgroup:ro"
     lines: list[tuple[int, str]] = []
     targets: list[BindTarget] = []
     for i, m in enumerate(entries):

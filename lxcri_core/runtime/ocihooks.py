@@ -1,10 +1,12 @@
 """The OCI hooks: run in the spec's order, the container's state on stdin.
 
-``prestart`` and ``createRuntime`` run from LXC's ``start-host`` hook (the
-container's namespaces exist, its process has not started), ``createContainer``
-from LXC's ``mount`` hook (in the container's mount namespace, before
-pivot_root), ``poststart`` from ``lxcri-runtime start`` and ``poststop`` from
-``delete``. LXC hooks call ``python -m lxcri_core.runtime.ocihooks KIND... ROOT ID``;
+``prestart``, ``createRuntime`` and ``createContainer`` run from LXC's
+``start-host`` hook, in that order (the container's namespaces exist, its
+process has not started; LXC's ``mount`` hook would come before the other
+two). ``createContainer`` runs entered into the container's namespaces but
+the mount namespace (``nsenter``), so that its path resolves on the host as
+the spec says. ``poststart`` runs from ``lxcri-runtime start``, ``poststop``
+from ``delete``. LXC hooks call ``python -m lxcri_core.runtime.ocihooks KIND... ROOT ID``;
 a failing hook there fails the start, as the spec asks.
 """
 
@@ -44,14 +46,24 @@ def load(cdir: Path) -> dict[str, list[Hook]]:
     }
 
 
-def run_hook(kind: str, index: int, hook: Hook, state_json: str) -> None:
-    """Run one hook; OciRuntimeError when it fails or runs past its timeout."""
+def run_hook(kind: str, index: int, hook: Hook, state_json: str, enter_pid: int = 0) -> None:
+    """Run one hook; OciRuntimeError when it fails or runs past its timeout.
+
+    ``enter_pid``: run it in that process's namespaces, its mount namespace excepted."""
     argv = list(hook.args) or [hook.path]
+    executable = hook.path
+    if enter_pid:
+        import shutil
+
+        nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+        argv = [nsenter, "-t", str(enter_pid), "-n", "-u", "-i", "-p", "-C", "--", hook.path]
+        argv += list(hook.args[1:])
+        executable = nsenter
     env = dict(e.split("=", 1) for e in hook.env if "=" in e)
     try:
         proc = subprocess.run(
             argv,
-            executable=hook.path,
+            executable=executable,
             input=state_json.encode(),
             env=env,
             timeout=hook.timeout,
@@ -72,11 +84,11 @@ def run_hook(kind: str, index: int, hook: Hook, state_json: str) -> None:
         )
 
 
-def run_kinds(cdir: Path, kinds: Sequence[str], state_json: str) -> None:
+def run_kinds(cdir: Path, kinds: Sequence[str], state_json: str, pid: int = 0) -> None:
     hooks = load(cdir)
     for kind in kinds:
         for i, hook in enumerate(hooks.get(kind, ())):
-            run_hook(kind, i, hook, state_json)
+            run_hook(kind, i, hook, state_json, pid if kind == "createContainer" else 0)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -90,7 +102,7 @@ def main(argv: Sequence[str]) -> int:
         doc = json.loads(st.to_json())
         doc["pid"] = pid or st.pid
         doc["status"] = "creating"  # as runc: the container is being created
-        run_kinds(Path(st.cdir), kinds, json.dumps(doc))
+        run_kinds(Path(st.cdir), kinds, json.dumps(doc), pid)
     except OciRuntimeError as e:
         print(f"lxcri-runtime: {e}", file=sys.stderr)
         return 1

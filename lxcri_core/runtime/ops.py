@@ -77,8 +77,11 @@ def _ocihooks_cmd(kinds: Sequence[str], root: str, cid: str) -> str:
 
 
 def _mount_hook_lines(b: Bundle) -> list[str]:
-    """Masked and read-only paths, in the container's mount namespace before pivot_root."""
+    """sysctl, masked and read-only paths: in the container's namespaces before pivot_root."""
     out = ['R="$LXC_ROOTFS_MOUNT"']
+    for key, value in b.sysctl.items():  # in the container's namespaces (net.* its own)
+        path = "/proc/sys/" + key.replace(".", "/")
+        out.append(f'printf "%s" {shlex.quote(value)} > "$R"{shlex.quote(path)}')
     for p in b.readonly:
         q = shlex.quote(p)
         out.append(
@@ -160,16 +163,19 @@ def _create_in(
     ]
     hooks: dict[str, str] = {}
     oci = b.hooks
-    start_host = [
+    start_host = []
+    # LXC runs its mount hook before start-host, so the spec's order (prestart,
+    # createRuntime, createContainer) is kept by running all three here
+    kinds = ("prestart", "createRuntime", "createContainer")
+    if any(oci.get(k) for k in kinds):
+        start_host.append(_ocihooks_cmd(kinds, root, cid))
+    # last: ``start`` waits for this file, then runs poststart
+    start_host += [
         f'echo "$LXC_PID" > {shlex.quote(str(cdir / (INIT_PID + ".tmp")))}',
         f"mv {shlex.quote(str(cdir / (INIT_PID + '.tmp')))} {shlex.quote(str(cdir / INIT_PID))}",
     ]
-    if oci.get("prestart") or oci.get("createRuntime"):
-        start_host.append(_ocihooks_cmd(("prestart", "createRuntime"), root, cid))
     hooks["start-host"] = _hook_script(cdir, "hook-start-host", start_host)
-    mount = _mount_hook_lines(b) if (b.masked or b.readonly) else []
-    if oci.get("createContainer"):
-        mount.append(_ocihooks_cmd(("createContainer",), root, cid))
+    mount = _mount_hook_lines(b) if (b.masked or b.readonly or b.sysctl) else []
     if mount:
         hooks["mount"] = _hook_script(cdir, "hook-mount", mount)
     rendered = render_lxc_config(
@@ -545,10 +551,10 @@ def exec_(
         raise OciRuntimeError(
             "process.capabilities: an exec'd process has the container's bounding set in LXC"
         )
-    args = bundle._strs(process.get("args"), "process.args")
+    args = bundle._args(process.get("args"), "process.args")
     if not args:
         raise OciRuntimeError("process.args: is required and must not be empty")
-    env = bundle._strs(process.get("env"), "process.env")
+    env = bundle._args(process.get("env"), "process.env")
     cwd = bundle._str(process.get("cwd", "/"), "process.cwd")
     tty = process.get("terminal") is True
     if tty and not console_socket:
