@@ -389,6 +389,11 @@ def translate_hooks(doc: Mapping[str, Any]) -> dict[str, tuple[Hook, ...]]:
     for kind, entries in doc.items():
         if kind not in HOOK_KINDS:
             raise _err(f"hooks.{kind}", "is not an OCI hook kind")
+        if kind == "startContainer" and entries:
+            raise _err(
+                "hooks.startContainer",
+                "LXC runs no host program in the container's namespaces after pivot_root",
+            )
         hooks = []
         for i, h in enumerate(_list(entries, f"hooks.{kind}")):
             h = _obj(h, f"hooks.{kind}[{i}]")

@@ -109,11 +109,6 @@ def create(
     check_id(cid)
     bdir = Path(bundle_dir).absolute()
     b = translate(load(bdir), bdir)
-    if b.hooks.get("startContainer"):
-        raise OciRuntimeError(
-            "config.json: hooks.startContainer: LXC runs no host program in the "
-            "container's namespaces after pivot_root"
-        )
     if b.spec.tty and not console_socket:
         raise OciRuntimeError(
             "cannot allocate tty if runc will detach without setting console socket"

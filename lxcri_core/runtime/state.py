@@ -29,8 +29,12 @@ STATE_FILE = "state"
 STATUSES = ("creating", "created", "running", "paused", "stopped")
 
 
+#: What a container id may hold (runc's ``^[\w+-\.]+$``, ASCII): it names a directory.
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+
+
 def container_dir(root: str, cid: str) -> str:
-    if not cid or "/" in cid or cid in (".", "..") or "\0" in cid:
+    if not cid or cid in (".", "..") or len(cid) > 1024 or not _ID_CHARS.issuperset(cid):
         raise OciRuntimeError(f"invalid id format: {cid!r}")
     return f"{root}/{cid}"
 
