@@ -153,6 +153,13 @@ class Config:
     #: Seconds a Proxmox worker task (create, start, destroy...) may take before
     #: lxcri gives up on it. Env: ``LXCRI_PVE_TASK_TIMEOUT``.
     pve_task_timeout: float = 900.0
+    #: containerd's configuration directory: ``lxcri containerd-config --write``
+    #: puts the drop-in in ``conf.d/`` there and imports it from ``config.toml``.
+    #: Env: ``LXCRI_CONTAINERD_CONFIG_DIR``.
+    containerd_config_dir: Path = Path("/etc/containerd")
+    #: The name lxcri-runtime is registered under in containerd's CRI runtimes
+    #: (a pod's RuntimeClass handler). Env: ``LXCRI_RUNTIME_NAME``.
+    runtime_name: str = "lxcri"
 
     @property
     def image_store(self) -> Path:
@@ -176,6 +183,7 @@ _ENV_STRINGS = {
     "LXCRI_PVE_USER": "pve_user",
     "LXCRI_PVE_TEMPLATE_STORAGE": "pve_template_storage",
     "LXCRI_VETH_NAMES": "veth_names",
+    "LXCRI_RUNTIME_NAME": "runtime_name",
 }
 _ENV_PATHS = {
     "LXCRI_PVE_ROOT": "pve_root",
@@ -183,6 +191,7 @@ _ENV_PATHS = {
     "LXCRI_PVE_CA": "pve_ca_file",
     "LXCRI_PVE_LXCPATH": "pve_lxcpath",
     "LXCRI_PVE_PASSWORD_FILE": "pve_password_file",
+    "LXCRI_CONTAINERD_CONFIG_DIR": "containerd_config_dir",
 }
 
 
@@ -269,6 +278,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_rootfs_size",
         "pve_task_timeout",
         "veth_names",
+        "containerd_config_dir",
+        "runtime_name",
     }
     unknown = set(data) - known
     if unknown:
@@ -283,6 +294,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_ca_file",
         "pve_lxcpath",
         "pve_password_file",
+        "containerd_config_dir",
     ):
         if key in data:
             kw[key] = _as_path(data[key], key)
@@ -312,6 +324,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_user",
         "pve_template_storage",
         "veth_names",
+        "runtime_name",
     ):
         if key in data:
             if not isinstance(data[key], str):

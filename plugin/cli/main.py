@@ -56,6 +56,7 @@ COMMANDS: dict[str, str] = {
     "up": "lxcri_pve.cli.stack_cmds:up",
     "down": "lxcri_pve.cli.stack_cmds:down",
     "inspect-network": "lxcri_pve.cli.network_cmds:inspect_network",
+    "containerd-config": "lxcri_pve.cli.containerd_cmd:containerd_config",
 }
 
 

@@ -134,30 +134,30 @@ def test_namespace_errors(bdir: Path) -> None:
             tr(bdir, cfg)
     cfg = base_config(["true"])
     cfg["linux"]["namespaces"].append({"type": "time"})
-    with pytest.raises(SpecError, match="linux.namespaces"):
+    with pytest.raises(SpecError, match=r"linux.namespaces"):
         tr(bdir, cfg)
     cfg = base_config(["true"])
     cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "uts"]
-    with pytest.raises(SpecError, match="hostname: setting a hostname needs a uts namespace"):
+    with pytest.raises(SpecError, match=r"hostname: setting a hostname needs a uts namespace"):
         tr(bdir, cfg)
 
 
 def test_capability_sets_lxc_cannot_give(bdir: Path) -> None:
     cfg = base_config(["true"])
     cfg["process"]["capabilities"]["effective"] = ["CAP_KILL"]
-    with pytest.raises(SpecError, match="process.capabilities.effective"):
+    with pytest.raises(SpecError, match=r"process.capabilities.effective"):
         tr(bdir, cfg)
     cfg = base_config(["true"])
     cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
-    with pytest.raises(SpecError, match="process.capabilities.effective: LXC gives uid 1000"):
+    with pytest.raises(SpecError, match=r"process.capabilities.effective: LXC gives uid 1000"):
         tr(bdir, cfg)
     cfg["process"]["capabilities"]["effective"] = cfg["process"]["capabilities"]["permitted"] = []
     cfg["process"]["capabilities"]["ambient"] = ["CAP_KILL"]
-    with pytest.raises(SpecError, match="process.capabilities.ambient"):
+    with pytest.raises(SpecError, match=r"process.capabilities.ambient"):
         tr(bdir, cfg)
     cfg = base_config(["true"])
     cfg["process"]["capabilities"]["bounding"] = ["CAP_BOGUS"]
-    with pytest.raises(SpecError, match="unknown capability CAP_BOGUS"):
+    with pytest.raises(SpecError, match=r"unknown capability CAP_BOGUS"):
         tr(bdir, cfg)
 
 
@@ -172,7 +172,7 @@ def test_seccomp_json_is_translated_and_its_gaps_named(bdir: Path) -> None:
     assert "sethostname errno 1" in b.spec.security.seccomp_profile
     cfg["linux"]["seccomp"]["listenerPath"] = "/run/notify.sock"
     cfg["linux"]["seccomp"]["syscalls"][0]["action"] = "SCMP_ACT_NOTIFY"
-    with pytest.raises(SpecError, match="linux.seccomp|seccomp"):
+    with pytest.raises(SpecError, match=r"linux.seccomp|seccomp"):
         tr(bdir, cfg)
 
 
