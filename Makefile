@@ -91,12 +91,13 @@ pve-sim: venv
 	$(VPY) -m tests.pvesim --dir $(PVESIM_DIR) --port $(PVESIM_PORT) \
 		$(if $(PVESIM_BRIDGE),--bridge $(PVESIM_BRIDGE))
 
-# Each prints lxcri's time beside its peer's (skopeo, umoci/tar, lxc-oci, python3) and the ratio.
+# Each prints lxcri's time beside its peer's (skopeo, umoci/tar, lxc-oci, runc, python3) and the ratio.
 bench: venv
 	$(VPY) -m bench.pull
 	$(VPY) -m bench.unpack
 	$(VPY) -m bench.run
 	$(VPY) -m bench.hooks
+	$(VPY) -m bench.runtime
 
 # The Debian package (needs debhelper dh-python pybuild-plugin-pyproject python3-all
 # build-essential fakeroot). A clean PATH: pybuild must find Debian's python3.
