@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lxcri_core.errors import SpecError
+from lxcri_core.runtime.hookspec import Hook
 from lxcri_core.security.caps import CAP_BITS
 from lxcri_core.spec.lxc_config import fstab_escape
 from lxcri_core.spec.model import (
@@ -97,16 +98,6 @@ _LXC_MOUNTS = {"/proc": "proc", "/dev": "tmpfs", "/dev/pts": "devpts"}
 _CGROUP_KEY = re.compile(r"^[a-z_][a-z0-9_.]{0,63}\Z")
 _SYSCTL = re.compile(r"^[a-z0-9_][a-z0-9_./-]{0,127}\Z")
 _ID = re.compile(r"^[A-Za-z0-9_+.-]{1,1024}\Z")
-
-
-@dataclass(frozen=True)
-class Hook:
-    """One OCI hook: the program, its argv and environment, a timeout in seconds."""
-
-    path: str
-    args: tuple[str, ...] = ()
-    env: tuple[str, ...] = ()
-    timeout: int | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lxcri_core.errors import OciRuntimeError
-from lxcri_core.runtime.bundle import Hook
+from lxcri_core.runtime.hookspec import Hook
 
 #: The bundle's hooks, as ``create`` saved them in the container's directory.
 HOOKS_FILE = "hooks.json"

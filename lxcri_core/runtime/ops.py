@@ -28,10 +28,14 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxcri_core.errors import LxcriError, OciRuntimeError
 from lxcri_core.runtime import state
-from lxcri_core.runtime.bundle import Bundle, check_id, load, translate
+
+if TYPE_CHECKING:  # the translation (and the spec model) is create's alone: start,
+    # kill, delete and the rest start faster without it
+    from lxcri_core.runtime.bundle import Bundle
 
 FIFO = "start.fifo"
 INIT_PID = "init.pid"
@@ -106,6 +110,8 @@ def create(
     console_socket: str | None = None,
 ) -> int:
     """``create``: everything ready, the process waiting for ``start``; its pid."""
+    from lxcri_core.runtime.bundle import check_id, load, translate
+
     check_id(cid)
     bdir = Path(bundle_dir).absolute()
     b = translate(load(bdir), bdir)
