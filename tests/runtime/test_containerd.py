@@ -106,3 +106,24 @@ def test_ctr_run_error_reaches_the_user(containerd: Containerd) -> None:
     containerd.ctr("container", "rm", name, check=False)
     assert proc.returncode != 0
     assert "linux.intelRdt: LXC cannot express it" in proc.stderr
+
+
+def test_ctr_run_with_a_terminal(containerd: Containerd) -> None:
+    """``ctr run -t``: the shim hands lxcri-runtime a console socket; ``script`` gives
+    ctr the terminal it wants on its own side."""
+    import shlex
+    import subprocess
+
+    from tests.support.containerd import CTR, IMAGE_REF
+
+    name = _name()
+    ctr = [CTR, "--address", str(containerd.socket), "--namespace", containerd.namespace]
+    cmd = [*ctr, "run", "--rm", "-t", "--runc-binary", RUNTIME, IMAGE_REF, name,
+           "/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo tty-yes; exit 5"]  # fmt: skip
+    proc = subprocess.run(
+        ["script", "-qec", shlex.join(cmd), "/dev/null"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    containerd.ctr("container", "rm", name, check=False)
+    assert "tty-yes" in proc.stdout, proc
+    assert proc.returncode == 5

@@ -235,3 +235,57 @@ def test_kept_host_namespace(rt: Rt, kind: str) -> None:
     assert rt.wait_exit(pid) == 0
     # init's ns as the container sees it: the host's when kept
     assert (b / "rootfs" / "ns").read_text().strip() == os.readlink(f"/proc/self/ns/{kind}")
+
+
+def test_terminal_through_the_console_socket(rt: Rt) -> None:
+    """``process.terminal``: the pty's master goes to the console socket (SCM_RIGHTS),
+    as containerd's shim receives it for ``ctr run -t``; the process has the slave."""
+    import socket
+
+    from tests.support.ocibundle import base_config
+
+    cfg = base_config(
+        ["sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; read line; echo got-$line"]
+    )
+    cfg["process"]["terminal"] = True
+    b = rt.bundle("b", cfg)
+    sock_path = rt.base / "console.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(sock_path))
+    srv.listen(1)
+    pid_file = rt.base / "c1.pid"
+    with open(os.devnull, "wb") as null:
+        proc = subprocess.Popen(
+            [RUNTIME, "--root", str(rt.root), "create", "--bundle", str(b),
+             "--console-socket", str(sock_path), "--pid-file", str(pid_file), "c1"],
+            stdout=null, stderr=null, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        conn, _ = srv.accept()
+        _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        assert proc.wait(30) == 0
+    conn.close()
+    srv.close()
+    master = fds[0]
+    pid = int(pid_file.read_text())
+    rt.run("start", "c1")
+    os.write(master, b"hi\n")
+    out = b""
+    end = time.monotonic() + 15
+    while b"got-hi" not in out and time.monotonic() < end:
+        try:
+            out += os.read(master, 1024)
+        except OSError:
+            break
+    assert b"is-a-tty" in out and b"got-hi" in out, out
+    assert rt.wait_exit(pid) == 0  # (a closed master would hang it up: SIGHUP)
+    os.close(master)
+
+
+def test_console_socket_without_terminal_is_refused(rt: Rt) -> None:
+    b = rt.bundle("b", args=["true"])
+    proc = rt.run(
+        "create", "--bundle", str(b), "--console-socket", "/nonexistent", "c1", check=False
+    )
+    assert proc.returncode == 1
+    assert "cannot use console socket if runc will not detach or allocate tty" in proc.stderr
+    assert not (rt.root / "c1").exists()
