@@ -306,10 +306,12 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
         )
 
     # linux, the rest
+    ns_types = {ns.get("type") for ns in _list(linux.get("namespaces"), "") if isinstance(ns, dict)}
     sysctl = {}
     for key, value in _obj(linux.get("sysctl"), "linux.sysctl").items():
         if not _SYSCTL.match(key) or ".." in key or "//" in key:
             raise _err(f"linux.sysctl.{key}", "is not a sysctl name")
+        _check_sysctl(key, ns_types)
         sysctl[key] = _str(value, f"linux.sysctl.{key}")
     lines += resource_lines(_obj(linux.get("resources"), "linux.resources"), not user_ns)
     cgroup_dir = ""
@@ -340,7 +342,6 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
         mount_lines.append((-1, line))
     targets += dev_targets
     hostname = _str(doc.get("hostname", ""), "hostname")
-    ns_types = {ns.get("type") for ns in _list(linux.get("namespaces"), "") if isinstance(ns, dict)}
     if hostname and "uts" not in ns_types:
         raise _err("hostname", "setting a hostname needs a uts namespace")
     if doc.get("domainname"):
@@ -373,6 +374,39 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
         host_network=host_net,
         cgroup_dir=cgroup_dir,
     )
+
+
+#: The sysctls an IPC namespace holds (runc's list); fs.mqueue.* too.
+_IPC_SYSCTLS = frozenset(
+    (
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    )
+)
+
+
+def _check_sysctl(key: str, ns_types: set[Any]) -> None:
+    """Only a sysctl of a namespace the container has of its own: any other would be
+    written to the host's kernel (kernel.core_pattern runs a host program as root)."""
+    if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        need = "ipc"
+    elif key.startswith("net."):
+        need = "network"
+    elif key in ("kernel.hostname", "kernel.domainname"):
+        need = "uts"
+    else:
+        raise _err(f"linux.sysctl.{key}", "no namespace holds it: it would change the host")
+    if need not in ns_types:
+        raise _err(
+            f"linux.sysctl.{key}",
+            f"without a {need} namespace of its own it would change the host's",
+        )
 
 
 def translate_hooks(doc: Mapping[str, Any]) -> dict[str, tuple[Hook, ...]]:

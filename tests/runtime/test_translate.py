@@ -295,3 +295,27 @@ def test_state_files_are_private(rt_dir: Path) -> None:
             assert (root / "c1" / name).stat().st_mode & 0o077 == 0, name
     finally:
         _run(root, "delete", "--force", "c1")
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["kernel.core_pattern", "vm.overcommit_memory", "kernel.modprobe", "fs.protected_symlinks"],
+)
+def test_a_sysctl_of_the_host_is_refused(bdir: Path, key: str) -> None:
+    """Written in the container's namespaces, a sysctl that no namespace holds would
+    change the host's kernel (kernel.core_pattern: a host program run as root on a
+    crash). Only the namespaced ones pass, as runc allows them."""
+    cfg = base_config(["true"])
+    cfg["linux"]["sysctl"] = {key: "|/tmp/evil"}
+    with pytest.raises(SpecError, match=rf"linux.sysctl.{key}: .*host"):
+        tr(bdir, cfg)
+
+
+def test_namespaced_sysctls_need_their_namespace(bdir: Path) -> None:
+    cfg = base_config(["true"])
+    cfg["linux"]["sysctl"] = {"kernel.shmmax": "1000000", "fs.mqueue.msg_max": "20"}
+    assert tr(bdir, cfg).sysctl["kernel.shmmax"] == "1000000"
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+    cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    with pytest.raises(SpecError, match=r"linux.sysctl.net.ipv4.ip_forward: .*host"):
+        tr(bdir, cfg)
