@@ -70,9 +70,9 @@ def _write_pid_file(path: str, pid: int) -> None:
     os.replace(tmp, p)
 
 
-def _hook_script(cdir: Path, name: str, body: list[str]) -> str:
+def _hook_script(cdir: Path, name: str, body: list[str], mode: int = 0o700) -> str:
     path = cdir / name
-    _write_file(path, ("#!/bin/sh\nset -e\n" + "\n".join(body) + "\n").encode(), 0o700)
+    _write_file(path, ("#!/bin/sh\nset -e\n" + "\n".join(body) + "\n").encode(), mode)
     return str(path)
 
 
@@ -178,7 +178,9 @@ def _create_in(
     hooks["start-host"] = _hook_script(cdir, "hook-start-host", start_host)
     mount = _mount_hook_lines(b) if (b.masked or b.readonly or b.sysctl) else []
     if mount:
-        hooks["mount"] = _hook_script(cdir, "hook-mount", mount)
+        # run by the container's root (the mapped one in a user namespace): it reads and
+        # runs it, only the host's root writes it
+        hooks["mount"] = _hook_script(cdir, "hook-mount", mount, 0o755)
     rendered = render_lxc_config(
         spec,
         name=cid,

@@ -124,3 +124,20 @@ def test_a_failing_prestart_hook_fails_the_start(rt: Rt) -> None:
     time.sleep(0.1)
     assert proc.returncode == 1
     assert not (b / "rootfs" / "ran").exists()
+
+
+def test_user_namespace_from_the_mappings(rt: Rt) -> None:
+    """linux.uidMappings/gidMappings with a user namespace: an unprivileged container."""
+    cfg = base_config(["sh", "-c", "cat /proc/self/uid_map; id -u"])
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    cfg["linux"]["resources"] = {}
+    b = rt.bundle("b", cfg)
+    out = rt.base / "out"
+    pid = rt.create("c1", b, out)
+    rt.run("start", "c1")
+    assert rt.wait_exit(pid) == 0, (rt.root / "c1" / "lxc.log").read_text()
+    lines = out.read_text().split("\n")
+    assert lines[0].split() == ["0", "100000", "65536"]
+    assert lines[1] == "0"
