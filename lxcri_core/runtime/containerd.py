@@ -31,7 +31,11 @@ def _toml_str(value: str) -> str:
     return f'"{value}"'
 
 
-def render_dropin(version: int, name: str, binary: str) -> str:
+#: The annotation a pod passes for ``--pve-register`` (lxcri_pve.runtime.pve_register).
+PVE_ANNOTATION = "org.lxcri.pve-register"
+
+
+def render_dropin(version: int, name: str, binary: str, pve_register: bool = False) -> str:
     """The drop-in's text for containerd config ``version`` (2 or 3)."""
     if version not in _CRI_TABLE:
         raise ConfigError(f"containerd config version {version}: 2 (containerd 1.x) or 3 (2.x)")
@@ -50,6 +54,9 @@ def render_dropin(version: int, name: str, binary: str) -> str:
         f"[{table}]",
         '  runtime_type = "io.containerd.runc.v2"',
     ]
+    if pve_register:  # the CRI passes only the annotations listed here into the bundle
+        lines.append(f'  pod_annotations = ["{PVE_ANNOTATION}"]')
+        lines.append(f'  container_annotations = ["{PVE_ANNOTATION}"]')
     lines += [f"  [{table}.options]", f"    BinaryName = {_toml_str(binary)}", ""]
     return "\n".join(lines)
 

@@ -34,11 +34,16 @@ def _binary() -> str:
 @click.option("--version", "version", type=click.Choice(["2", "3"]), default="2")
 @click.option("--write", is_flag=True, help="Install it instead of printing it.")
 @click.option("--binary", help="lxcri-runtime's path [default: the installed one].")
-def containerd_config(version: str, write: bool, binary: str | None) -> None:
+@click.option(
+    "--pve-register",
+    is_flag=True,
+    help="Let pods ask (annotation org.lxcri.pve-register=true) to appear as Proxmox CTs.",
+)
+def containerd_config(version: str, write: bool, binary: str | None, pve_register: bool) -> None:
     from lxcri_core.runtime.containerd import DROPIN_NAME, render_dropin, with_import
 
     cfg = get_config()
-    text = render_dropin(int(version), cfg.runtime_name, binary or _binary())
+    text = render_dropin(int(version), cfg.runtime_name, binary or _binary(), pve_register)
     if not write:
         click.echo(text, nl=False)
         return

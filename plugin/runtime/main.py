@@ -19,7 +19,7 @@ VERSION = "0.1.0"
 SPEC_VERSION = "1.2.0"
 
 USAGE = """usage: lxcri-runtime [--root DIR] [--log FILE] [--log-format text|json]
-                     [--systemd-cgroup] COMMAND [OPTIONS] ID
+                     [--systemd-cgroup] [--pve-register] COMMAND [OPTIONS] ID
 commands:
   create --bundle DIR [--pid-file FILE] [--console-socket SOCK] ID
   start ID             state ID                 kill [--all] ID [SIGNAL]
@@ -32,7 +32,7 @@ commands:
 
 #: Global flags taking a value, and those taking none (accepted for runc's contract).
 _GLOBAL_VALUE = {"--root", "--log", "--log-format", "--criu", "--rootless"}
-_GLOBAL_FLAG = {"--systemd-cgroup", "--debug", "--no-subreaper"}
+_GLOBAL_FLAG = {"--systemd-cgroup", "--debug", "--no-subreaper", "--pve-register"}
 
 #: Per command: flags taking a value (with their short forms) and boolean flags.
 _VALUE_OPTS: dict[str, dict[str, str]] = {
@@ -192,13 +192,22 @@ def run(glob: dict[str, str], cmd: str, opts: dict[str, object], args: list[str]
     from lxcri_core.runtime import ops
 
     if cmd == "create":
+        bundle = str(opts.get("bundle") or ".")
         ops.create(
             root,
             cid,
-            str(opts.get("bundle") or "."),
+            bundle,
             pid_file=opts.get("pid_file"),  # type: ignore[arg-type]
             console_socket=opts.get("console_socket"),  # type: ignore[arg-type]
         )
+        from lxcri_pve.runtime import pve_register
+
+        if glob.get("pve-register") or pve_register.wanted(bundle):
+            try:
+                pve_register.register(root, cid)
+            except BaseException:
+                ops.delete(root, cid, force=True)  # asked for and not done: no container
+                raise
     elif cmd == "start":
         ops.start(root, cid)
     elif cmd == "kill":
@@ -211,7 +220,12 @@ def run(glob: dict[str, str], cmd: str, opts: dict[str, object], args: list[str]
             bool(opts.get("all")),
         )
     elif cmd == "delete":
+        from lxcri_pve.runtime import pve_register
+
+        vmid = pve_register.registered(root, cid)
         ops.delete(root, cid, bool(opts.get("force")))
+        if vmid is not None:
+            pve_register.unregister(root, cid, vmid)
     elif cmd == "pause":
         ops.pause(root, cid)
     elif cmd == "resume":

@@ -72,3 +72,11 @@ def test_write_and_containerd_reads_it(tmp_path: Path, monkeypatch: pytest.Monke
 def test_bad_version_is_a_usage_error() -> None:
     res = invoke("containerd-config", "--version", "4")
     assert res.exit_code == 2
+
+
+def test_dropin_passes_the_pve_register_annotation() -> None:
+    text = render_dropin(2, "lxcri", "/usr/bin/lxcri-runtime", pve_register=True)
+    assert 'pod_annotations = ["org.lxcri.pve-register"]' in text
+    assert 'container_annotations = ["org.lxcri.pve-register"]' in text
+    res = invoke("containerd-config", "--pve-register", "--binary", "/usr/bin/lxcri-runtime")
+    assert res.exit_code == 0 and "pod_annotations" in res.stdout
