@@ -56,7 +56,7 @@ def test_ctr_run_prints_and_returns_the_status(containerd: Containerd) -> None:
     assert proc.returncode == 7
 
 
-def test_ctr_run_detached_task_ls_exec_kill_delete(containerd: Containerd) -> None:
+def test_ctr_run_detached_task_ls_exec_pause_kill_delete(containerd: Containerd) -> None:
     from tests.support.containerd import IMAGE_REF
 
     name = _name()
@@ -77,6 +77,12 @@ def test_ctr_run_detached_task_ls_exec_kill_delete(containerd: Containerd) -> No
         assert (ex.stdout, ex.returncode) == ("in-task\n", 4)
         pids = containerd.ctr("task", "ps", name).stdout
         assert len(pids.splitlines()) >= 3  # header, init.lxc, sh
+        containerd.ctr("task", "pause", name)
+        line = next(ln for ln in containerd.ctr("task", "ls").stdout.splitlines() if name in ln)
+        assert line.split()[2] == "PAUSED"
+        containerd.ctr("task", "resume", name)
+        line = next(ln for ln in containerd.ctr("task", "ls").stdout.splitlines() if name in ln)
+        assert line.split()[2] == "RUNNING"
         containerd.ctr("task", "kill", name)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
