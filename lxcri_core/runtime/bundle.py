@@ -344,6 +344,14 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
     hostname = _str(doc.get("hostname", ""), "hostname")
     if hostname and "uts" not in ns_types:
         raise _err("hostname", "setting a hostname needs a uts namespace")
+    joined = {
+        ns.get("type")
+        for ns in _list(linux.get("namespaces"), "")
+        if isinstance(ns, dict) and ns.get("path")
+    }
+    if hostname and "uts" in joined:
+        # as runc: the name belongs to whoever made the namespace (the pod's sandbox)
+        raise _err("hostname", "setting a hostname needs a uts namespace of its own")
     if doc.get("domainname"):
         raise _err("domainname", "LXC sets no NIS domain name")
     spec = ContainerSpec(

@@ -5,6 +5,7 @@ cgroup limits, user and groups; and the OCI hooks in order with the state on std
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -141,3 +142,33 @@ def test_user_namespace_from_the_mappings(rt: Rt) -> None:
     lines = out.read_text().split("\n")
     assert lines[0].split() == ["0", "100000", "65536"]
     assert lines[1] == "0"
+
+
+def test_joining_a_pod_sandbox_namespaces(rt: Rt) -> None:
+    """Namespaces given by path (a pod's sandbox): the second container is in the first's
+    network, ipc and uts namespaces, in a pid namespace of its own."""
+    sandbox = rt.bundle("sandbox", base_config(["sleep", "30"]))
+    spid = rt.create("sandbox", sandbox)
+    rt.run("start", "sandbox")
+    procs = eval(rt.run("ps", "--format", "json", "sandbox").stdout)
+    member = procs[-1]  # the sleep
+    cfg = base_config(["sh", "-c", "for n in net ipc uts pid; do readlink /proc/self/ns/$n; done"])
+    del cfg["hostname"]  # the sandbox's uts namespace holds the name
+    cfg["linux"]["namespaces"] = [
+        {"type": "pid"},
+        {"type": "mount"},
+        {"type": "network", "path": f"/proc/{member}/ns/net"},
+        {"type": "ipc", "path": f"/proc/{member}/ns/ipc"},
+        {"type": "uts", "path": f"/proc/{member}/ns/uts"},
+    ]
+    b = rt.bundle("b", cfg)
+    out = rt.base / "out"
+    pid = rt.create("c1", b, out)
+    rt.run("start", "c1")
+    assert rt.wait_exit(pid) == 0, (rt.root / "c1" / "lxc.log").read_text()
+    seen = out.read_text().split()
+    for n, got in zip(("net", "ipc", "uts"), seen, strict=False):
+        assert got == os.readlink(f"/proc/{member}/ns/{n}")
+    assert seen[3] != os.readlink(f"/proc/{member}/ns/pid")
+    rt.run("kill", "sandbox", "KILL")
+    rt.wait_exit(spid)

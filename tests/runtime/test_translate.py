@@ -140,6 +140,10 @@ def test_namespace_errors(bdir: Path) -> None:
     cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "uts"]
     with pytest.raises(SpecError, match=r"hostname: setting a hostname needs a uts namespace"):
         tr(bdir, cfg)
+    cfg = base_config(["true"])
+    cfg["linux"]["namespaces"][3] = {"type": "uts", "path": "/proc/1/ns/uts"}
+    with pytest.raises(SpecError, match=r"hostname: .* uts namespace of its own"):
+        tr(bdir, cfg)
 
 
 def test_capability_sets_lxc_cannot_give(bdir: Path) -> None:
