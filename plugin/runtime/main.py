@@ -178,6 +178,13 @@ def _read_json(path: str, what: str) -> dict[str, object]:
 
 def run(glob: dict[str, str], cmd: str, opts: dict[str, object], args: list[str]) -> int:
     root = glob.get("root") or "/run/lxcri-runtime"
+    if glob.get("log-format", "text") not in ("text", "json"):
+        raise Usage(f"--log-format {glob['log-format']!r}: text or json")
+    if str(opts.get("preserve_fds", "0")) != "0":
+        # LXC closes every inherited descriptor but stdio: passing them is not possible
+        from lxcri_core.errors import OciRuntimeError
+
+        raise OciRuntimeError("--preserve-fds: LXC passes no file descriptors but stdio")
     if cmd not in _NO_ID:
         if not args:
             raise Usage(f'"{cmd}" requires a container id')

@@ -228,6 +228,13 @@ def test_cli_version_features_usage(tmp_path: Path) -> None:
     assert s.returncode == 1 and "container does not exist" in s.stderr
 
 
+def test_cli_refuses_what_it_cannot_do(tmp_path: Path) -> None:
+    p = _run(tmp_path / "r", "create", "--preserve-fds", "2", "--bundle", str(tmp_path), "c1")
+    assert p.returncode == 1 and "--preserve-fds" in p.stderr
+    p = _run(tmp_path / "r", "--log-format", "xml", "state", "c1")
+    assert p.returncode == 2 and "--log-format 'xml'" in p.stderr
+
+
 def test_cli_log_json_lines(tmp_path: Path) -> None:
     log = tmp_path / "log.json"
     proc = subprocess.run(
