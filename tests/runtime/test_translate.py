@@ -330,3 +330,19 @@ def test_namespaced_sysctls_need_their_namespace(bdir: Path) -> None:
     cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
     with pytest.raises(SpecError, match=r"linux.sysctl.net.ipv4.ip_forward: .*host"):
         tr(bdir, cfg)
+
+
+def test_state_imports_stay_minimal(tmp_path: Path) -> None:
+    """``state`` runs on every containerd poll: no json, re, pathlib, subprocess, no
+    translation (``python3 -X importtime`` of the real command)."""
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", RUNTIME, "--root", str(tmp_path), "state", "x"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert "container does not exist" in proc.stderr
+    mods = {ln.rsplit("|", 1)[1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+    assert "lxcri_core.runtime.state" in mods
+    heavy = {"json", "re", "pathlib", "subprocess", "lxcri_core.runtime.bundle", "dataclasses"}
+    assert not mods & heavy, mods & heavy
