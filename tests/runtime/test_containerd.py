@@ -133,3 +133,28 @@ def test_ctr_run_with_a_terminal(containerd: Containerd) -> None:
     containerd.ctr("container", "rm", name, check=False)
     assert "tty-yes" in proc.stdout, proc
     assert proc.returncode == 5
+
+
+def test_ctr_task_exec_with_a_terminal(containerd: Containerd) -> None:
+    import shlex
+    import subprocess
+
+    from tests.support.containerd import CTR, IMAGE_REF
+
+    name = _name()
+    containerd.ctr("run", "-d", "--runc-binary", RUNTIME, IMAGE_REF, name, "sleep", "60")
+    try:
+        ctr = [CTR, "--address", str(containerd.socket), "--namespace", containerd.namespace]
+        cmd = [*ctr, "task", "exec", "-t", "--exec-id", "tty1", name,
+               "/bin/sh", "-c", "[ -t 0 ] && echo exec-tty; exit 6"]  # fmt: skip
+        proc = subprocess.run(
+            ["script", "-qec", shlex.join(cmd), "/dev/null"],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert "exec-tty" in proc.stdout, proc
+        assert proc.returncode == 6
+    finally:
+        containerd.ctr("task", "kill", "-s", "SIGKILL", name, check=False)
+        time.sleep(0.5)
+        containerd.ctr("task", "delete", "--force", name, check=False)
+        containerd.ctr("container", "rm", name, check=False)
