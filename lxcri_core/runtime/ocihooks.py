@@ -32,7 +32,10 @@ def save(cdir: Path, hooks: dict[str, tuple[Hook, ...]]) -> None:
         for kind, hs in hooks.items()
         if hs
     }
-    (cdir / HOOKS_FILE).write_text(json.dumps(doc))
+    # private: a hook's environment may hold credentials (a CNI plugin's, say)
+    fd = os.open(cdir / HOOKS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(doc))
 
 
 def load(cdir: Path) -> dict[str, list[Hook]]:

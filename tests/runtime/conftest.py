@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -145,12 +144,10 @@ def rt() -> Iterator[Rt]:
     base = BASE / f"rt-{secrets.token_hex(4)}"
     base.mkdir(mode=0o711)
     _subreaper(True)
-    old = signal.getsignal(signal.SIGCHLD)
     r = Rt(base)
     try:
         yield r
     finally:
         _cleanup(r)
         _subreaper(False)
-        signal.signal(signal.SIGCHLD, old)
         shutil.rmtree(base, ignore_errors=True)

@@ -294,6 +294,7 @@ def test_state_files_are_private(rt_dir: Path) -> None:
     make_rootfs(b / "rootfs")
     cfg = base_config(["true"])
     cfg["process"]["env"].append("SECRET=hunter2")
+    cfg["hooks"] = {"poststop": [{"path": "/bin/true", "env": ["TOKEN=s3cret"]}]}
     (b / "config.json").write_text(json.dumps(cfg))
     root = rt_dir / "root"
     with open(os.devnull, "wb") as null:
@@ -302,7 +303,7 @@ def test_state_files_are_private(rt_dir: Path) -> None:
             stdout=null, stderr=null, check=True,
         )  # fmt: skip
     try:
-        for name in ("config", "ctr/env", "process.json", "state"):
+        for name in ("config", "ctr/env", "process.json", "state", "hooks.json"):
             assert (root / "c1" / name).stat().st_mode & 0o077 == 0, name
     finally:
         _run(root, "delete", "--force", "c1")
