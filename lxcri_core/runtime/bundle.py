@@ -241,10 +241,8 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
     user_ns, host_net, ns_lines = _namespaces(_list(linux.get("namespaces"), "linux.namespaces"))
     lines += ns_lines
     idmaps = _idmaps(linux, user_ns)
-    uid = 0
     user = _process_user(process)
-    uid = user.uid
-    caps = _capabilities(_obj(process.get("capabilities"), "process.capabilities"), uid)
+    caps = _capabilities(_obj(process.get("capabilities"), "process.capabilities"), user.uid)
     seccomp_text = ""
     if linux.get("seccomp") is not None:
         from lxcri_core.security.seccomp import host_kernel
@@ -313,7 +311,7 @@ def translate(doc: Mapping[str, Any], bundle_dir: Path) -> Bundle:
             raise _err(f"linux.sysctl.{key}", "is not a sysctl name")
         _check_sysctl(key, ns_types)
         sysctl[key] = _str(value, f"linux.sysctl.{key}")
-    lines += resource_lines(_obj(linux.get("resources"), "linux.resources"), not user_ns)
+    lines += resource_lines(_obj(linux.get("resources"), "linux.resources"))
     cgroup_dir = ""
     if linux.get("cgroupsPath"):
         cg = _str(linux["cgroupsPath"], "linux.cgroupsPath")
@@ -693,7 +691,7 @@ def _devices(entries: list[Any]) -> tuple[list[str], list[BindTarget]]:
     return lines, []
 
 
-def resource_lines(res: Mapping[str, Any], privileged: bool) -> list[str]:
+def resource_lines(res: Mapping[str, Any]) -> list[str]:
     """``linux.resources`` -> ``lxc.cgroup.*`` (v1, this host) and ``lxc.cgroup2.*`` keys."""
     out: list[tuple[str, str, str]] = []  # (v1 key, v2 key, value); "" = no such key
 
@@ -781,9 +779,6 @@ def resource_lines(res: Mapping[str, Any], privileged: bool) -> list[str]:
         lines.append(f"lxc.cgroup2.{key} = {_str(value, f'linux.resources.unified.{key}')}")
     rules = _list(res.get("devices"), "linux.resources.devices")
     if rules:
-        if not privileged:
-            # LXC's userns setup clears device rules (the kernel's userns checks apply)
-            pass
         for i, r in enumerate(rules):
             r = _obj(r, f"linux.resources.devices[{i}]")
             kind = r.get("type") or "a"

@@ -523,7 +523,7 @@ def update(root: str, cid: str, resources: dict[str, object]) -> None:
     if st.status == "stopped":
         raise OciRuntimeError("container not running")
     prefix = "lxc.cgroup." if os.path.isdir("/sys/fs/cgroup/memory") else "lxc.cgroup2."
-    for line in resource_lines(resources, True):
+    for line in resource_lines(resources):
         key, _, value = line.partition(" = ")
         if key.startswith(prefix) and ".devices." not in key:
             _lxc(["lxc-cgroup", "-n", cid, "-P", root, key[len(prefix) :], value])
