@@ -517,7 +517,7 @@ def ps(root: str, cid: str) -> list[int]:
 
 def update(root: str, cid: str, resources: dict[str, object]) -> None:
     """``update --resources F``: the cgroup v1 keys (or v2 on a v2 host) set live."""
-    from lxcri_core.runtime.bundle import resource_lines
+    from lxcri_core.runtime.resources import resource_lines
 
     st = state.load(root, cid)
     if st.status == "stopped":
@@ -539,26 +539,26 @@ def exec_(
 ) -> int:
     """``exec``: the process in the running container; its pid (detached) or exit status."""
     from lxcri_core.containers.lxc import shim_exec_argv
-    from lxcri_core.runtime import bundle
+    from lxcri_core.runtime import bundle, fields
     from lxcri_core.spec.lxc_config import DEFAULT_INIT_SHIM
 
     st = state.load(root, cid)
     if st.status != "running":
         raise OciRuntimeError(f"cannot exec in a {st.status} container")
     info = json.loads(Path(st.cdir, PROCESS_FILE).read_text())
-    user = bundle._process_user(process)
-    caps = bundle._capabilities(
-        bundle._obj(process.get("capabilities"), "process.capabilities"), user.uid
+    user = bundle.process_user(process)
+    caps = bundle.capabilities(
+        fields.obj(process.get("capabilities"), "process.capabilities"), user.uid
     )
     if "capabilities" in process and set(caps) != set(info["capabilities"]):
         raise OciRuntimeError(
             "process.capabilities: an exec'd process has the container's bounding set in LXC"
         )
-    args = bundle._args(process.get("args"), "process.args")
+    args = fields.argv_items(process.get("args"), "process.args")
     if not args:
         raise OciRuntimeError("process.args: is required and must not be empty")
-    env = bundle._args(process.get("env"), "process.env")
-    cwd = bundle._str(process.get("cwd", "/"), "process.cwd")
+    env = fields.argv_items(process.get("env"), "process.env")
+    cwd = fields.text(process.get("cwd", "/"), "process.cwd")
     tty = process.get("terminal") is True
     if tty and not console_socket:
         raise OciRuntimeError(
@@ -597,7 +597,8 @@ def exec_(
 
 
 def features() -> dict[str, object]:
-    from lxcri_core.runtime.bundle import HOOK_KINDS, MOUNT_FLAGS, OCI_VERSION_MAX
+    from lxcri_core.runtime.bundle import HOOK_KINDS, OCI_VERSION_MAX
+    from lxcri_core.runtime.mounts import MOUNT_FLAGS
 
     return {
         "ociVersionMin": "1.0.0",
