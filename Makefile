@@ -8,10 +8,11 @@ VPY := $(VENV)/bin/python
 # What `make demo` needs: LXC, nftables, the venv, gcc for the exec shim.
 DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev tar gzip
 # What the tests need on top: the peers (skopeo, umoci, GNU tar), a real
-# registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS.
+# registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS,
+# containerd (with ctr and runc) for lxcri-runtime's end-to-end tests.
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq \
-	openvswitch-switch strace tmux
+	openvswitch-switch strace tmux containerd
 
 .PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim \
 	snapshots-update tui-screenshots
@@ -100,7 +101,7 @@ pve-sim: venv
 	$(VPY) -m tests.pvesim --dir $(PVESIM_DIR) --port $(PVESIM_PORT) \
 		$(if $(PVESIM_BRIDGE),--bridge $(PVESIM_BRIDGE))
 
-# Each prints lxcri's time beside its peer's (skopeo, umoci/tar, lxc-oci, python3) and the ratio.
+# Each prints lxcri's time beside its peer's (skopeo, umoci/tar, lxc-oci, runc, python3) and the ratio.
 bench: venv
 	$(VPY) -m bench.pull
 	$(VPY) -m bench.unpack
@@ -109,6 +110,7 @@ bench: venv
 	$(VPY) -m bench.upgrade
 	$(VPY) -m bench.exporter
 	$(VPY) -m bench.tui
+	$(VPY) -m bench.runtime
 
 # The Debian package (needs debhelper dh-python pybuild-plugin-pyproject python3-all
 # build-essential fakeroot). A clean PATH: pybuild must find Debian's python3.

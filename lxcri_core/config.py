@@ -178,6 +178,13 @@ class Config:
     tui_refresh: float = 2.0
     #: ``lxcri tui``'s colour theme: ``dark`` or ``light``; flag ``--theme``.
     tui_theme: str = "dark"
+    #: containerd's configuration directory: ``lxcri containerd-config --write``
+    #: puts the drop-in in ``conf.d/`` there and imports it from ``config.toml``.
+    #: Env: ``LXCRI_CONTAINERD_CONFIG_DIR``.
+    containerd_config_dir: Path = Path("/etc/containerd")
+    #: The name lxcri-runtime is registered under in containerd's CRI runtimes
+    #: (a pod's RuntimeClass handler). Env: ``LXCRI_RUNTIME_NAME``.
+    runtime_name: str = "lxcri"
 
     @property
     def image_store(self) -> Path:
@@ -203,6 +210,7 @@ _ENV_STRINGS = {
     "LXCRI_VETH_NAMES": "veth_names",
     "LXCRI_LOG_FORMAT": "log_format",
     "LXCRI_EXPORTER_LISTEN": "exporter_listen",
+    "LXCRI_RUNTIME_NAME": "runtime_name",
 }
 _ENV_PATHS = {
     "LXCRI_PVE_ROOT": "pve_root",
@@ -210,6 +218,7 @@ _ENV_PATHS = {
     "LXCRI_PVE_CA": "pve_ca_file",
     "LXCRI_PVE_LXCPATH": "pve_lxcpath",
     "LXCRI_PVE_PASSWORD_FILE": "pve_password_file",
+    "LXCRI_CONTAINERD_CONFIG_DIR": "containerd_config_dir",
 }
 
 
@@ -304,6 +313,8 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "exporter_storage_ttl",
         "tui_refresh",
         "tui_theme",
+        "containerd_config_dir",
+        "runtime_name",
     }
     unknown = set(data) - known
     if unknown:
@@ -320,6 +331,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "pve_password_file",
         "exporter_tls_cert",
         "exporter_tls_key",
+        "containerd_config_dir",
     ):
         if key in data:
             kw[key] = _as_path(data[key], key)
@@ -351,6 +363,7 @@ def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
         "veth_names",
         "log_format",
         "exporter_listen",
+        "runtime_name",
     ):
         if key in data:
             if not isinstance(data[key], str):

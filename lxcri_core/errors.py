@@ -117,3 +117,9 @@ class CorruptState(BackendError):
 
 class LockTimeout(LxcriError, TimeoutError):
     """Another process held a store or storage lock longer than ``lock_timeout``."""
+
+
+class OciRuntimeError(BackendError):
+    """``lxcri-runtime`` refused or failed an operation of runc's contract; the
+    message keeps runc's wording where containerd matches on it
+    ("container does not exist", "container not running")."""

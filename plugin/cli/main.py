@@ -62,6 +62,7 @@ COMMANDS: dict[str, str] = {
     "auto-update": "lxcri_pve.cli.upgrade_cmds:auto_update",
     "exporter": "lxcri_pve.cli.exporter_cmd:exporter",
     "tui": "lxcri_pve.cli.tui_cmd:tui",
+    "containerd-config": "lxcri_pve.cli.containerd_cmd:containerd_config",
 }
 
 

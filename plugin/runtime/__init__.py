@@ -1,0 +1,1 @@
+"""lxcri-runtime: the OCI runtime command line (runc's contract) for containerd."""
