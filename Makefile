@@ -7,11 +7,15 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 # What `make demo` needs: LXC, nftables, the venv, gcc for the exec shim.
 DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev tar gzip
+# Building the Debian package and its install test (tests/debian): debhelper,
+# what debian/control's Build-Depends lists, lintian, debootstrap.
+DEB_PACKAGES := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
+	python3-click python3-yaml dpkg-dev fakeroot lintian debootstrap
 # What the tests need on top: the peers (skopeo, umoci, GNU tar), a real
 # registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS.
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq \
-	openvswitch-switch strace
+	openvswitch-switch strace $(DEB_PACKAGES)
 
 .PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim
 
@@ -98,10 +102,13 @@ bench: venv
 	$(VPY) -m bench.hooks
 	$(VPY) -m bench.upgrade
 
-# The Debian package (needs debhelper dh-python pybuild-plugin-pyproject python3-all
-# build-essential fakeroot). A clean PATH: pybuild must find Debian's python3.
+# The Debian package, in the parent directory (../lxcri_VERSION_ARCH.deb), as
+# dpkg-buildpackage puts it; debian/rules uses Debian's python3 whatever PATH
+# holds. tests/debian/test_package.py builds it, checks it with lintian and
+# installs it with apt into clean trixie and bookworm roots (make test).
 deb:
-	env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b
+	$(call apt_install,$(DEB_PACKAGES))
+	dpkg-buildpackage -us -uc -b
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,98 @@
+"""The Debian package (debian/): built by dpkg-buildpackage from a copy of the
+checkout with a non-Debian python3 first on PATH, lintian-clean, and installed
+with apt into clean Debian roots (tests/debian/root, install, checks-*)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+pytestmark = pytest.mark.slow
+
+#: Names a build would run a python3 by, from PATH.
+FAKE_PYTHONS = ("python3", "python", "python3.11", "python3.12", "python3.13")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package built from the checkout's files (what a clean clone holds plus
+    new files not ignored), PATH starting with a python3 that is not Debian's."""
+    top = tmp_path_factory.mktemp("deb")
+    src = top / "src"
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for f in filter(None, files):
+        path = REPO / os.fsdecode(f)
+        if path.is_file():  # a file deleted in the tree but still in the index: gone
+            (src / path.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
+            (src / path.relative_to(REPO)).write_bytes(path.read_bytes())
+            (src / path.relative_to(REPO)).chmod(path.stat().st_mode & 0o777)
+    fake = top / "fakebin"
+    fake.mkdir()
+    for name in FAKE_PYTHONS:
+        (fake / name).write_text(f'#!/bin/sh\necho "$0 $*" >>{top}/fake-python-ran\nexit 1\n')
+        (fake / name).chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(top), "LC_ALL": "C.UTF-8"}
+    t0 = time.monotonic()
+    r = subprocess.run(
+        ["dpkg-buildpackage", "-us", "-uc", "-b"],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    print(f"dpkg-buildpackage: {time.monotonic() - t0:.1f} s")
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    return top
+
+
+def test_build_uses_debian_python_whatever_path_holds(built: Path) -> None:
+    assert not (built / "fake-python-ran").exists(), (built / "fake-python-ran").read_text()
+    debs = list(built.glob("lxcri_*.deb"))
+    assert len(debs) == 1
+    listing = subprocess.run(["dpkg-deb", "-c", debs[0]], capture_output=True, text=True).stdout
+    assert "./usr/bin/lxcri\n" in listing and "/usr/share/man/man1/lxcri.1.gz" in listing
+
+
+def test_lintian_no_errors_or_warnings(built: Path) -> None:
+    changes = next(built.glob("lxcri_*.changes"))
+    r = subprocess.run(["lintian", "--pedantic", changes], capture_output=True, text=True)
+    tags = [ln for ln in r.stdout.splitlines() if ln[:2] in ("E:", "W:")]
+    assert not tags, r.stdout
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _install(suite: str, checks: str, workdir: Path, *args: str) -> str:
+    t0 = time.monotonic()
+    r = subprocess.run(
+        [HERE / "install", suite, checks, workdir, *args],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    print(r.stdout)
+    print(f"{suite} install test: {time.monotonic() - t0:.1f} s")
+    assert r.returncode == 0 and r.stdout.rstrip().endswith("ALL OK"), (
+        r.stdout[-6000:] + r.stderr[-6000:]
+    )
+    return r.stdout
+
+
+@pytest.mark.timeout(1500)
+def test_apt_installs_it_on_a_clean_trixie_root_and_purge_leaves_nothing(built: Path) -> None:
+    work = built / "trixie"
+    work.mkdir()
+    deb = next(built.glob("lxcri_*.deb"))
+    (work / deb.name).write_bytes(deb.read_bytes())
+    out = _install("trixie", "checks-deb", work)
+    assert "ok: apt-get purge" in out
