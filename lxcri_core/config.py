@@ -428,7 +428,9 @@ def load_config(
         raise ConfigError(f"cannot read config file {cfg_path}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {cfg_path} is not UTF-8 text") from None
-    if text.strip():
+    # The shipped file is all comments (every setting commented out): it sets
+    # nothing, and costs no YAML import on every start (hooks, completion).
+    if any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines()):
         import yaml  # only when there is a file: keeps start-up fast
 
         try:

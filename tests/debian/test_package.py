@@ -19,12 +19,8 @@ pytestmark = pytest.mark.slow
 FAKE_PYTHONS = ("python3", "python", "python3.11", "python3.12", "python3.13")
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The package built from the checkout's files (what a clean clone holds plus
-    new files not ignored), PATH starting with a python3 that is not Debian's."""
-    top = tmp_path_factory.mktemp("deb")
-    src = top / "src"
+def _copy_checkout(dst: Path) -> None:
+    """The checkout's files as a clean clone has them, plus new ones not ignored."""
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
@@ -34,9 +30,18 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for f in filter(None, files):
         path = REPO / os.fsdecode(f)
         if path.is_file():  # a file deleted in the tree but still in the index: gone
-            (src / path.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
-            (src / path.relative_to(REPO)).write_bytes(path.read_bytes())
-            (src / path.relative_to(REPO)).chmod(path.stat().st_mode & 0o777)
+            (dst / path.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
+            (dst / path.relative_to(REPO)).write_bytes(path.read_bytes())
+            (dst / path.relative_to(REPO)).chmod(path.stat().st_mode & 0o777)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package built from the checkout's files (what a clean clone holds plus
+    new files not ignored), PATH starting with a python3 that is not Debian's."""
+    top = tmp_path_factory.mktemp("deb")
+    src = top / "src"
+    _copy_checkout(src)
     fake = top / "fakebin"
     fake.mkdir()
     for name in FAKE_PYTHONS:
@@ -96,3 +101,18 @@ def test_apt_installs_it_on_a_clean_trixie_root_and_purge_leaves_nothing(built: 
     (work / deb.name).write_bytes(deb.read_bytes())
     out = _install("trixie", "checks-deb", work)
     assert "ok: apt-get purge" in out
+
+
+@pytest.mark.timeout(1500)
+def test_bookworm_way_make_install_venv_and_uninstall_leaves_nothing(built: Path) -> None:
+    """Proxmox VE 8: the checkout's `make install-venv` on a clean bookworm root."""
+    work = built / "bookworm"
+    src = work / "src"
+    _copy_checkout(src)
+    # the static shim as the package build made it: the root needs no gcc
+    shim = src / "hooks" / "lxcri-init"
+    shim.write_bytes((built / "src" / "hooks" / "lxcri-init").read_bytes())
+    shim.chmod(0o755)
+    out = _install("bookworm", "checks-venv", work)
+    assert "ok: make uninstall-venv PURGE=1" in out
+    assert "textual 2.1.2" in out  # constraints.txt's, not bookworm's 0.1.13

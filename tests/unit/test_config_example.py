@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
+import pytest
 import yaml
 
-from lxcri_core.config import Config, parse_config
+from lxcri_core.config import Config, load_config, parse_config
 from lxcri_core.config_example import field_docs, render
+from lxcri_core.errors import ConfigError
 
 #: The file's key of each field that is not a top-level key of its own.
 NESTED = {"insecure_registries": "insecure", "mirrors": "mirrors"}
@@ -45,3 +48,18 @@ def test_the_file_uncommented_is_a_valid_config_at_the_defaults() -> None:
 
 def test_the_file_as_shipped_changes_nothing() -> None:
     assert yaml.safe_load(render()) is None  # all comments: the defaults apply
+
+
+def test_lxcri_loads_the_shipped_file_as_the_defaults(tmp_path: Path) -> None:
+    f = tmp_path / "config.yaml"
+    f.write_text(render())
+    assert load_config(env={"LXCRI_CONFIG": str(f)}) == Config()
+
+
+def test_a_file_of_comments_and_a_setting_still_reads_the_setting(tmp_path: Path) -> None:
+    f = tmp_path / "config.yaml"
+    f.write_text(render() + "\nkeep_generations: 7\n")
+    assert load_config(env={"LXCRI_CONFIG": str(f)}).keep_generations == 7
+    f.write_text(render() + "\nkeep_generations 7\n")  # not a mapping: still refused
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(env={"LXCRI_CONFIG": str(f)})
