@@ -142,7 +142,7 @@ install-venv: hooks/lxcri-init
 	_LXCRI_COMPLETE=bash_source $(VENV_PREFIX)/bin/lxcri >$(LOCAL_SHARE)/bash-completion/completions/lxcri
 	_LXCRI_COMPLETE=zsh_source $(VENV_PREFIX)/bin/lxcri >$(LOCAL_SHARE)/zsh/site-functions/_lxcri
 	install -d -m 0755 /etc/lxcri
-	[ -e /etc/lxcri/config.yaml ] || $(VENV_PY) -m lxcri_core.config_example >/etc/lxcri/config.yaml
+	[ -e /etc/lxcri/config.yaml ] || (umask 077 && $(VENV_PY) -m lxcri_core.config_example >/etc/lxcri/config.yaml)
 	$(VENV_PY) -c 'from pathlib import Path; from lxcri_core.containers.private import secure_root; \
 		secure_root(Path("/var/lib/lxcri"))'
 

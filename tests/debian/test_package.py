@@ -69,12 +69,16 @@ def test_build_uses_debian_python_whatever_path_holds(built: Path) -> None:
     assert "./usr/bin/lxcri\n" in listing and "/usr/share/man/man1/lxcri.1.gz" in listing
 
 
-def test_lintian_no_errors_or_warnings(built: Path) -> None:
-    changes = next(built.glob("lxcri_*.changes"))
-    r = subprocess.run(["lintian", "--pedantic", changes], capture_output=True, text=True)
-    tags = [ln for ln in r.stdout.splitlines() if ln[:2] in ("E:", "W:")]
-    assert not tags, r.stdout
-    assert r.returncode == 0, r.stdout + r.stderr
+@pytest.mark.timeout(1500)
+def test_trixie_lintian_no_errors_or_warnings(built: Path) -> None:
+    """lintian of the release the package is for (Proxmox VE 9's trixie), in a
+    clean trixie root, overrides (debian/lxcri.lintian-overrides) applied."""
+    work = built / "lintian"
+    work.mkdir()
+    for f in built.glob("lxcri_*"):
+        (work / f.name).write_bytes(f.read_bytes())
+    out = _install("trixie", "checks-lintian", work)
+    assert "ok: lintian: no error, no warning" in out
 
 
 def _install(suite: str, checks: str, workdir: Path, *args: str) -> str:
