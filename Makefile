@@ -7,15 +7,19 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 # What `make demo` needs: LXC, nftables, the venv, gcc for the exec shim.
 DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev tar gzip
+# Building the Debian package and its install test (tests/debian): debhelper,
+# what debian/control's Build-Depends lists, lintian, debootstrap.
+DEB_PACKAGES := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
+	python3-click python3-yaml dpkg-dev fakeroot lintian debootstrap
 # What the tests need on top: the peers (skopeo, umoci, GNU tar), a real
 # registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS,
 # containerd (with ctr and runc) for lxcri-runtime's end-to-end tests.
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq \
-	openvswitch-switch strace tmux containerd
+	openvswitch-switch strace tmux containerd $(DEB_PACKAGES)
 
 .PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim \
-	snapshots-update tui-screenshots
+	snapshots-update tui-screenshots install-venv uninstall-venv
 
 # The static exec shim bind-mounted into containers (see hooks/lxcri-init.c).
 hooks/lxcri-init: hooks/lxcri-init.c
@@ -112,10 +116,58 @@ bench: venv
 	$(VPY) -m bench.tui
 	$(VPY) -m bench.runtime
 
-# The Debian package (needs debhelper dh-python pybuild-plugin-pyproject python3-all
-# build-essential fakeroot). A clean PATH: pybuild must find Debian's python3.
+# The Debian package, in the parent directory (../lxcri_VERSION_ARCH.deb), as
+# dpkg-buildpackage puts it; debian/rules uses Debian's python3 whatever PATH
+# holds. tests/debian/test_package.py builds it, checks it with lintian and
+# installs it with apt into clean trixie and bookworm roots (make test).
 deb:
-	env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b
+	$(call apt_install,$(DEB_PACKAGES))
+	dpkg-buildpackage -us -uc -b
+
+# Proxmox VE 8 (Debian bookworm): Debian's python3-click, -rich, -textual,
+# -structlog... are older than what lxcri runs on (constraints.txt: trixie's),
+# so the .deb cannot install there. Instead, as root in a checkout:
+# `apt-get install -y make && make install-venv` puts lxcri with exactly the
+# pinned libraries in a venv (VENV_PREFIX, from PyPI), and the rest where the
+# package would: hooks and shim in /usr/lib/lxcri (the hooks run by the venv's
+# python), /usr/local/bin/lxcri, man pages, completion, /etc/lxcri/config.yaml
+# (kept if present), /var/lib/lxcri. `make uninstall-venv` removes it all
+# (PURGE=1: config.yaml and an empty state root too). Tested on a clean
+# bookworm root by tests/debian/test_package.py.
+VENV_PREFIX ?= /opt/lxcri
+VENV_PY := $(VENV_PREFIX)/bin/python3
+LOCAL_SHARE := /usr/local/share
+VENV_HOOKS := lxcri-hook lxcri-net-up lxcri-pve-hookscript
+install-venv: hooks/lxcri-init
+	$(call apt_install,lxc nftables python3-venv)
+	$(PY) -m venv $(VENV_PREFIX)
+	$(VENV_PY) -m pip install -q --upgrade pip
+	$(VENV_PY) -m pip install -q -c constraints.txt .
+	install -d -m 0755 /usr/lib/lxcri
+	install -m 0755 hooks/lxcri-init /usr/lib/lxcri/lxcri-init
+	for h in $(VENV_HOOKS); do \
+		sed '1s|^#!.*|#!$(VENV_PY)|' hooks/$$h >/usr/lib/lxcri/$$h.tmp && \
+		chmod 0755 /usr/lib/lxcri/$$h.tmp && mv /usr/lib/lxcri/$$h.tmp /usr/lib/lxcri/$$h || exit 1; \
+	done
+	ln -sfn $(VENV_PREFIX)/bin/lxcri /usr/local/bin/lxcri
+	$(VENV_PY) -m lxcri_pve.cli.manpages $(LOCAL_SHARE)/man/man1 >/dev/null
+	install -d $(LOCAL_SHARE)/bash-completion/completions $(LOCAL_SHARE)/zsh/site-functions
+	_LXCRI_COMPLETE=bash_source $(VENV_PREFIX)/bin/lxcri >$(LOCAL_SHARE)/bash-completion/completions/lxcri
+	_LXCRI_COMPLETE=zsh_source $(VENV_PREFIX)/bin/lxcri >$(LOCAL_SHARE)/zsh/site-functions/_lxcri
+	install -d -m 0755 /etc/lxcri
+	[ -e /etc/lxcri/config.yaml ] || (umask 077 && $(VENV_PY) -m lxcri_core.config_example >/etc/lxcri/config.yaml)
+	$(VENV_PY) -c 'from pathlib import Path; from lxcri_core.containers.private import secure_root; \
+		secure_root(Path("/var/lib/lxcri"))'
+
+uninstall-venv:
+	rm -f /usr/local/bin/lxcri $(LOCAL_SHARE)/man/man1/lxcri.1 $(LOCAL_SHARE)/man/man1/lxcri-*.1 \
+		$(LOCAL_SHARE)/bash-completion/completions/lxcri $(LOCAL_SHARE)/zsh/site-functions/_lxcri
+	rm -rf /usr/lib/lxcri $(VENV_PREFIX)
+	-rmdir -p $(LOCAL_SHARE)/bash-completion/completions $(LOCAL_SHARE)/zsh/site-functions 2>/dev/null
+	if [ -n "$(PURGE)" ]; then \
+		rm -f /etc/lxcri/config.yaml; rmdir /etc/lxcri 2>/dev/null || true; \
+		sh debian/lxcri.postrm purge; \
+	fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -100,8 +100,9 @@ class Config:
     #: Where ``lxcri exporter`` listens (``HOST:PORT``, ``[V6]:PORT``); loopback by
     #: default: the metrics name every container. Env: ``LXCRI_EXPORTER_LISTEN``.
     exporter_listen: str = "127.0.0.1:9464"
-    #: PEM certificate and key: the exporter then speaks HTTPS only (both or neither).
+    #: PEM certificate of the exporter: it then speaks HTTPS only (with exporter_tls_key).
     exporter_tls_cert: Path | None = None
+    #: PEM key of exporter_tls_cert (both or neither).
     exporter_tls_key: Path | None = None
     #: Seconds the exporter keeps what it read of storage (``zfs list``, ``pvesm
     #: status`` are processes; sizes change slowly) before reading it again.
@@ -491,7 +492,9 @@ def load_config(
         raise ConfigError(f"cannot read config file {cfg_path}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {cfg_path} is not UTF-8 text") from None
-    if text.strip():
+    # The shipped file is all comments (every setting commented out): it sets
+    # nothing, and costs no YAML import on every start (hooks, completion).
+    if any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines()):
         import yaml  # only when there is a file: keeps start-up fast
 
         try:
