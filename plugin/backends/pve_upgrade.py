@@ -89,13 +89,17 @@ def first_generation(
     return GenRecord(1, st.image, st.image_digest, st.created, st.rootfs_volume, derived)
 
 
+def _lock_path(be: PveLocalBackend, vmid: int) -> Path:
+    return state_dir(be.cfg.root, vmid) / "upgrade.lock"
+
+
 @contextlib.contextmanager
 def _exclusive(be: PveLocalBackend, vmid: int) -> Any:
     """One upgrade or rollback of a CT at a time."""
     from lxcri_core.fsutil import flocked
 
     try:
-        with flocked(state_dir(be.cfg.root, vmid) / "upgrade.lock", timeout=be.cfg.lock_timeout):
+        with flocked(_lock_path(be, vmid), timeout=be.cfg.lock_timeout):
             yield
     except LockTimeout:
         raise BackendError(f"CT {vmid}: another upgrade or rollback of it is running") from None
@@ -399,7 +403,16 @@ def rollback(be: PveLocalBackend, ref: CtRef, *, restart: bool | None = None) ->
 
 
 def history(be: PveLocalBackend, ref: CtRef) -> list[Generation]:
+    """The generations, after finishing or undoing an interrupted upgrade or rollback
+    (none is running: its lock is free), so the list is what pct.conf runs."""
+    from lxcri_core.fsutil import flocked
+
     vmid = be._resolve(ref)
+    with (
+        contextlib.suppress(LockTimeout),
+        flocked(_lock_path(be, vmid), timeout=0, on_wait=lambda _m: None),
+    ):
+        recover(be, vmid)
     st = _record(be, vmid)
     conf = _conf(be, vmid)
     current = _rootfs(conf).get("volume", "")

@@ -88,6 +88,8 @@ class Up:
             publish=(f"{port}:80",),
             ip=f"{self.env.sim.ip(20 + vmid % 100)}/24",
             gateway=self.env.sim.gateway,
+            # httpd, PID 1, ignores SIGTERM: the stop would wait 10 s before killing it
+            stop_timeout=1,
             **kw,  # type: ignore[arg-type]
         )
         req = CreateRequest(image=self.ref, options=opts, vmid=vmid, insecure=True)
@@ -276,6 +278,7 @@ def _killed_at(up: Up, op: str, vmid: int, step: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_kill_9_at_each_step_leaves_a_startable_ct_and_the_next_run_finishes(up: Up) -> None:
     be = up.env.be
     v1 = up.push("1")
@@ -306,6 +309,7 @@ def test_kill_9_at_each_step_leaves_a_startable_ct_and_the_next_run_finishes(up:
         be.start(ref)
         _killed_at(up, "rollback", vmid, step)
         starts_on_one_image()
+        be.history(ref)  # finishes or undoes what was interrupted
         digest = be.status(ref).image_digest
         if digest == v2:  # the rollback was undone: do it now
             be.rollback(ref)
