@@ -33,6 +33,7 @@ from lxcri_pve.backends.pve_api_create import (
     check_pct_property,
     choose_node,
     create_params,
+    description_labels,
     node_platform,
     sha256_file,
     template_name,
@@ -292,7 +293,9 @@ class PveApiBackend:
         running = r.get("status") == "running"
         tags = tuple(t for t in str(r.get("tags") or "").replace(",", ";").split(";") if t)
         image = digest = ipv4 = ipv6 = ""
+        labels: dict[str, str] = {}
         if conf is not None:
+            labels = description_labels(str(conf.get("description") or ""))
             for line in str(conf.get("description") or "").splitlines():
                 if line.startswith("lxcri image "):
                     image = line[len("lxcri image ") :].strip()
@@ -314,6 +317,7 @@ class PveApiBackend:
             ipv4=ipv4,
             ipv6=ipv6,
             tags=tags,
+            labels=labels,
             node=str(r.get("node") or ""),
             status_text=(
                 "Up" if running else "Stopped" if r.get("status") == "stopped" else "Unknown"
