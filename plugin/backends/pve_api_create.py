@@ -116,6 +116,21 @@ def sha256_file(path: Any) -> str:
     return h.hexdigest()
 
 
+def first_generation_line(
+    image_config: Mapping[str, Any], image: str, digest: str, hostname: str
+) -> str:
+    """The description line recording the CT's first generation, with what its image
+    gives it (its volume is PVE's to name: filled in by the first upgrade)."""
+    from datetime import UTC, datetime
+
+    from lxcri_pve.backends.pve_api_upgrade import GENERATIONS_LINE, derived_of, gens_json
+    from lxcri_pve.backends.pve_generations import GenRecord
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    gen = GenRecord(1, image, digest, now, "", derived_of(image_config, image, hostname))
+    return GENERATIONS_LINE + json.dumps(gens_json([gen]), separators=(",", ":"), sort_keys=True)
+
+
 def description_labels(description: str) -> dict[str, str]:
     """The labels ``create_params`` wrote into a CT's description ({} when none or
     unreadable: the description is the user's to edit)."""
@@ -214,6 +229,7 @@ def create_params(
             raise refuse(f"bind mount {mnt.source}:{mnt.target} can be set only by root@pam")
     base = build_spec(image_config, RunOptions(user="0"), None, image=image)
     description = f"lxcri image {image}\nlxcri digest {digest}"
+    description += "\n" + first_generation_line(image_config, image, digest, spec.hostname)
     labels = dict(parse_label(v) for v in req.options.labels)
     if labels:
         # the user's only (an image's may fill PVE's 8 KiB description), on one line (JSON

@@ -172,23 +172,10 @@ def apply_derived(conf: PveConfig, old: Derived, new: Derived) -> None:
     """Move pct.conf's image-given settings from ``old``'s values to ``new``'s; a setting
     that differs from ``old``'s was set by the user and stays."""
     m = conf.main
-    if (m.get("entrypoint") or "") == old.entrypoint and new.entrypoint:
-        m.set("entrypoint", new.entrypoint)
-    # the environment variable by variable: one the user set (or changed) stays
-    old_env = dict(e.partition("=")[::2] for e in old.env)
-    new_env = dict(e.partition("=")[::2] for e in new.env)
-    out: list[str] = []
-    seen: set[str] = set()
-    for item in m.get_all(ENV_KEY):
-        name, _, value = item.partition("=")
-        seen.add(name)
-        if name in old_env and old_env[name] == value:
-            if name in new_env:
-                out.append(f"{name}={new_env[name]}")
-            continue  # the old image's, which the new one no longer has
-        out.append(item)
-    out += [f"{k}={v}" for k, v in new_env.items() if k not in seen and k not in old_env]
-    _replace_lxc(conf, ENV_KEY, out)
+    entrypoint = moved_entrypoint(m.get("entrypoint") or "", old, new)
+    if entrypoint:
+        m.set("entrypoint", entrypoint)
+    _replace_lxc(conf, ENV_KEY, moved_env(m.get_all(ENV_KEY), old.env, new.env))
     user = (m.get("lxc.init.uid") or "0", m.get("lxc.init.gid") or "0")
     groups = m.get("lxc.init.groups") or ""
     if (*user, groups) == (old.uid, old.gid, old.groups):
@@ -200,6 +187,30 @@ def apply_derived(conf: PveConfig, old: Derived, new: Derived) -> None:
         _replace_lxc(conf, "lxc.init.cwd", [new.cwd])
     if (m.get("lxc.signal.halt") or "") == old.halt and new.halt:
         _replace_lxc(conf, "lxc.signal.halt", [new.halt])
+
+
+def moved_entrypoint(current: str, old: Derived, new: Derived) -> str:
+    """The entrypoint after a move from ``old`` to ``new`` (the user's stays)."""
+    return new.entrypoint if current == old.entrypoint and new.entrypoint else current
+
+
+def moved_env(current: Sequence[str], old: Sequence[str], new: Sequence[str]) -> list[str]:
+    """The environment after a move from image environment ``old`` to ``new``, variable
+    by variable: one the user set (or changed) stays."""
+    old_env = dict(e.partition("=")[::2] for e in old)
+    new_env = dict(e.partition("=")[::2] for e in new)
+    out: list[str] = []
+    seen: set[str] = set()
+    for item in current:
+        name, _, value = item.partition("=")
+        seen.add(name)
+        if name in old_env and old_env[name] == value:
+            if name in new_env:
+                out.append(f"{name}={new_env[name]}")
+            continue  # the old image's, which the new one no longer has
+        out.append(item)
+    out += [f"{k}={v}" for k, v in new_env.items() if k not in seen and k not in old_env]
+    return out
 
 
 def derived_healthcheck(
