@@ -168,7 +168,9 @@ def test_api_broken_image_rolls_back_and_keep_generations_prunes(api: Api) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("step", ["api-helper", "api-moved", "api-stopped", "api-swapped"])
+@pytest.mark.parametrize(
+    "step", ["api-journal", "api-helper", "api-moved", "api-stopped", "api-swapped"]
+)
 def test_api_kill_9_then_the_ct_starts_and_the_next_upgrade_cleans_up(
     api: Api, step: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

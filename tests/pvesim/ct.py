@@ -565,7 +565,9 @@ def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> Non
                 conf.description = ""
                 continue
             conf.pending.pop(key, None)
-            if running and not live_option(key):
+            # an unusedN is deleted (with its volume) at once, running or not
+            # (vmconfig_hotplug_pending); other keys of a running CT wait
+            if running and not live_option(key) and not re.fullmatch(r"unused\d+", key):
                 if key not in conf.pending_delete:
                     conf.pending_delete.append(key)
                 continue
