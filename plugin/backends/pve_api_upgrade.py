@@ -29,14 +29,16 @@ import contextlib
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lxcri_pve.backends.pve_api_client import checked_node
 from lxcri_pve.backends.pve_api_create import node_platform
 from lxcri_pve.backends.pve_generations import (
     Derived,
     GenRecord,
+    check_storable,
     crash_point,
     moved_entrypoint,
     moved_env,
@@ -277,9 +279,11 @@ def derived_of(image_config: Mapping[str, Any], image: str, hostname: str) -> De
 
     opts = RunOptions(name=hostname, hostname=hostname, user="0")
     try:
-        return Derived.of(build_spec(image_config, opts, None, image=image))
+        derived = Derived.of(build_spec(image_config, opts, None, image=image))
     except SpecError as e:
         raise BackendError(f"image {image}: {e}") from None
+    check_storable(derived, image)
+    return derived
 
 
 def _moved(ct: _Ct, old: Derived | None, new: Derived | None) -> dict[str, Any]:
@@ -303,7 +307,35 @@ def _set_volume(ct: _Ct, volid: str) -> str:
     return render_property_string(prop, "volume")
 
 
+@contextlib.contextmanager
+def _exclusive(be: PveApiBackend, ref: CtRef) -> Iterator[CtRef]:
+    """One upgrade or rollback of a CT at a time from this host (another host's is seen
+    by its journal line only); yields the CT by its VMID."""
+    from lxcri_core.errors import LockTimeout
+    from lxcri_core.fsutil import flocked
+
+    r = be._find(ref)
+    path = be.cfg.root / "pve-api" / f"{checked_node(r.get('node'))}-{int(r['vmid'])}.lock"
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(flocked(path, timeout=be.cfg.lock_timeout))
+    except LockTimeout:
+        raise BackendError(f"CT {r['vmid']}: another upgrade or rollback of it runs") from None
+    with held:
+        yield CtRef(str(int(r["vmid"])))
+
+
 def upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResult:
+    with _exclusive(be, ref) as byid:
+        return _upgrade(be, byid, req)
+
+
+def rollback(be: PveApiBackend, ref: CtRef) -> UpgradeResult:
+    with _exclusive(be, ref) as byid:
+        return _rollback(be, byid)
+
+
+def _upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResult:
     from lxcri_core.images import resolve_or_pull
 
     ct = _recover(be, ref)
@@ -318,9 +350,7 @@ def upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResult
     if digest == old_digest:
         return dataclasses.replace(result, message=f"already at {digest}")
     gens = _first(be, ct, platform)
-    new_derived = _derived(store, rec, ct.name)
-    old_volume = ct.rootfs.get("volume", "")
-    sid = old_volume.partition(":")[0]
+    new_derived = _derived(store, rec, ct.name)  # refuses a hostile one before anything
     storages = be._storages(ct.node)
     ostemplate = be._template(ct.node, storages, store, rec, plat)
     nextid = be.api.get("cluster/nextid", "allocating a VMID for the upgrade helper")
@@ -330,6 +360,48 @@ def upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResult
     journal = {"helper": helper, "key": key}
     noted = _with_line(ct.description, JOURNAL_LINE, journal)
     _put(be, ct, "noting the upgrade", description=noted)
+    plan = _Plan(ct, result, gens, rec, new_derived, helper, key, ostemplate)
+    try:
+        result = _upgrade_steps(be, plan)
+    except Exception:
+        _recover(be, CtRef(str(ct.vmid)))  # the helper and the moved volume go
+        if ct.running and be._find(CtRef(str(ct.vmid))).get("status") != "running":
+            with contextlib.suppress(BackendError):
+                be.start(CtRef(str(ct.vmid)))
+        raise
+    if result.started:
+        try:
+            be.start(CtRef(str(ct.vmid)))
+        except BackendError as e:
+            back = _rollback(be, CtRef(str(ct.vmid)))
+            return dataclasses.replace(
+                result,
+                outcome="rolled-back",
+                message=f"the new image did not start: {e}; rolled back to {back.new_digest}",
+                started=back.started,
+            )
+    return result
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    ct: _Ct
+    result: UpgradeResult
+    gens: list[GenRecord]
+    rec: Any
+    derived: Derived
+    helper: int
+    #: the unusedN key the new volume arrives at in the CT's config
+    key: str
+    ostemplate: str
+
+
+def _upgrade_steps(be: PveApiBackend, plan: _Plan) -> UpgradeResult:
+    """From the journal to the swap; the CT is left stopped (``started``: start it)."""
+    ct, gens, rec, helper, key = plan.ct, plan.gens, plan.rec, plan.helper, plan.key
+    digest = rec.descriptor.digest
+    old_volume = ct.rootfs.get("volume", "")
+    sid = old_volume.partition(":")[0]
     crash_point("api-journal")
     m = re.fullmatch(r"(\d+)G", ct.rootfs.get("size", ""))
     size = m.group(1) if m else str(be.cfg.pve_rootfs_size)
@@ -338,7 +410,7 @@ def upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResult
         f"nodes/{ct.node}/lxc",
         f"creating the upgrade helper CT {helper}",
         vmid=helper,
-        ostemplate=ostemplate,
+        ostemplate=plan.ostemplate,
         storage=sid,
         rootfs=f"{sid}:{size}",
         unprivileged=int(ct.conf.get("unprivileged") or 0),
@@ -347,14 +419,13 @@ def upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResult
         description=_helper_description(ct.vmid),
     )
     crash_point("api-helper")
-    hpath = f"nodes/{ct.node}/lxc/{helper}"
     # PVE hands no rootfs to another CT: a copy becomes the helper's rootfs, the
     # image's volume its unused0, which can move
-    move = f"{hpath}/move_volume"
+    move = f"nodes/{ct.node}/lxc/{helper}/move_volume"
     _post_task(be, move, "moving the helper's rootfs", volume="rootfs", storage=sid)
     _post_task(
         be,
-        f"{hpath}/move_volume",
+        move,
         f"handing the new rootfs to CT {ct.vmid}",
         volume="unused0",
         **{"target-vmid": ct.vmid, "target-volume": key},
@@ -366,14 +437,9 @@ def upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResult
     if not new_volume:
         raise BackendError(f"CT {ct.vmid}: the new rootfs did not arrive as {key}")
     running = ct.running
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     new = GenRecord(
-        gens[0].number + 1,
-        rec.name,
-        digest,
-        datetime.now(UTC).isoformat(timespec="seconds"),
-        new_volume,
-        new_derived,
-        started=running,
+        gens[0].number + 1, rec.name, digest, now, new_volume, plan.derived, started=running
     )
     older = [dataclasses.replace(gens[0], started=False), *gens[1:]]
     kept, pruned = older[: be.cfg.keep_generations], older[be.cfg.keep_generations :]
@@ -387,20 +453,18 @@ def upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResult
     params: dict[str, Any] = {
         "rootfs": _set_volume(ct, new_volume),
         "description": description,
-        **_moved(ct, gens[0].derived, new_derived),
+        # the key the new volume arrived at keeps the old one (pruned at once if keep 0)
+        key: old_volume,
+        **_moved(ct, gens[0].derived, plan.derived),
     }
-    params[key] = old_volume  # the key the new volume arrived at (pruned at once if keep 0)
     _put(be, ct, "swapping the rootfs", **params)
     crash_point("api-swapped")
     if discard:
         _recover(be, CtRef(str(ct.vmid)))  # deletes what the journal names
-    result = dataclasses.replace(result, outcome="upgraded", started=running)
-    if running:
-        be.start(CtRef(str(ct.vmid)))
-    return result
+    return dataclasses.replace(plan.result, outcome="upgraded", started=running)
 
 
-def rollback(be: PveApiBackend, ref: CtRef) -> UpgradeResult:
+def _rollback(be: PveApiBackend, ref: CtRef) -> UpgradeResult:
     ct = _recover(be, ref)
     gens = _gens(ct.description)
     current_volume = ct.rootfs.get("volume", "")

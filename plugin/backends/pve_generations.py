@@ -168,6 +168,21 @@ def clear_journal(root: Path, vmid: int) -> None:
     (state_dir(root, vmid) / JOURNAL).unlink(missing_ok=True)
 
 
+def check_storable(derived: Derived, image: str) -> None:
+    """Refuse (BackendError) an image whose environment pct.conf cannot hold: a control
+    character would end the line and make the rest a config line of the image's choosing."""
+    from lxcri_core.errors import BackendError
+    from lxcri_core.spec.pve_config import env_line_problem
+
+    for item in derived.env:
+        if problem := env_line_problem(item):
+            var = item.partition("=")[0]
+            raise BackendError(
+                f"image {image}: environment variable {var!r} cannot be stored in pct.conf: "
+                f"{problem}"
+            )
+
+
 def apply_derived(conf: PveConfig, old: Derived, new: Derived) -> None:
     """Move pct.conf's image-given settings from ``old``'s values to ``new``'s; a setting
     that differs from ``old``'s was set by the user and stays."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +29,7 @@ from lxcri_pve.backends.pve_generations import (
     GenRecord,
     Journal,
     apply_derived,
+    check_storable,
     clear_journal,
     crash_point,
     derived_healthcheck,
@@ -76,9 +77,11 @@ def image_derived(image_config: Mapping[str, Any], name: str, rootfs: Path, imag
 
     opts = RunOptions(name=name, hostname=name)
     try:
-        return Derived.of(build_spec(image_config, opts, rootfs, image=image))
+        derived = Derived.of(build_spec(image_config, opts, rootfs, image=image))
     except SpecError as e:
         raise BackendError(f"image {image}: {e}") from None
+    check_storable(derived, image)
+    return derived
 
 
 def first_generation(
@@ -94,15 +97,17 @@ def _lock_path(be: PveLocalBackend, vmid: int) -> Path:
 
 
 @contextlib.contextmanager
-def _exclusive(be: PveLocalBackend, vmid: int) -> Any:
+def _exclusive(be: PveLocalBackend, vmid: int) -> Iterator[None]:
     """One upgrade or rollback of a CT at a time."""
     from lxcri_core.fsutil import flocked
 
+    held = contextlib.ExitStack()
     try:
-        with flocked(_lock_path(be, vmid), timeout=be.cfg.lock_timeout):
-            yield
+        held.enter_context(flocked(_lock_path(be, vmid), timeout=be.cfg.lock_timeout))
     except LockTimeout:
-        raise BackendError(f"CT {vmid}: another upgrade or rollback of it is running") from None
+        raise BackendError(f"CT {vmid}: another upgrade or rollback of it runs") from None
+    with held:
+        yield
 
 
 def _record(be: PveLocalBackend, vmid: int) -> CtState:
@@ -316,30 +321,42 @@ def upgrade(be: PveLocalBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResu
         crash_point("upgrade-build")
         unprivileged = conf.main.get("unprivileged") == "1"
         idmap = IdMap(100000, 65536) if unprivileged else None
-        with store.in_use():
-            manifest = Manifest.parse(store.read_blob(digest))
-            image_config = load_json(store.read_blob(manifest.config.digest), "image config")
-            volid, rootpath = pve_storage.create_rootfs(
-                cfg, sto, store, digest, idmap, vmid, cfg.pve_rootfs_size, disk=disk
-            )
-        assert volid == new_volume, (volid, new_volume)
-        crash_point("upgrade-built")
-        new = GenRecord(
-            gens[0].number + 1,
-            rec.name,
-            digest,
-            _now(),
-            new_volume,
-            image_derived(image_config, name, rootpath, rec.name),
-        )
+        try:
+            with store.in_use():
+                manifest = Manifest.parse(store.read_blob(digest))
+                image_config = load_json(store.read_blob(manifest.config.digest), "image config")
+                volid, rootpath = pve_storage.create_rootfs(
+                    cfg, sto, store, digest, idmap, vmid, cfg.pve_rootfs_size, disk=disk
+                )
+            assert volid == new_volume, (volid, new_volume)
+            crash_point("upgrade-built")
+            derived = image_derived(image_config, name, rootpath, rec.name)
+            if gens[0].derived is not None:  # what the swap writes must be a valid pct.conf
+                from lxcri_core.spec.pve_config import parse_pve_config
+
+                try:
+                    apply_derived(parse_pve_config(conf.render()), gens[0].derived, derived)
+                except SpecError as e:
+                    raise BackendError(f"image {rec.name}: {e}") from None
+        except BaseException:
+            recover(be, vmid)  # removes what was built
+            raise
+        new = GenRecord(gens[0].number + 1, rec.name, digest, _now(), new_volume, derived)
         running = be._state(vmid)[0] == "RUNNING"
         new = dataclasses.replace(new, started=running)
         older = [dataclasses.replace(gens[0], started=False), *gens[1:]]
         kept, pruned = older[: cfg.keep_generations], older[cfg.keep_generations :]
         j.discard = [g.volume for g in pruned]
-        be.stop(CtRef(str(vmid)))
-        crash_point("upgrade-stopped")
-        _swap(be, vmid, j, gens[0], new, [new, *kept], [g.volume for g in kept])
+        try:
+            be.stop(CtRef(str(vmid)))
+            crash_point("upgrade-stopped")
+            _swap(be, vmid, j, gens[0], new, [new, *kept], [g.volume for g in kept])
+        except Exception:
+            recover(be, vmid)  # finishes a swap pct.conf shows, else undoes it
+            if running and be._state(vmid)[0] != "RUNNING":
+                with contextlib.suppress(BackendError):
+                    be.start(CtRef(str(vmid)))
+            raise
         log.info("upgraded", vmid=vmid, image=rec.name, old=st.image_digest, new=digest)
         result = dataclasses.replace(result, outcome="upgraded", started=running)
     if running:

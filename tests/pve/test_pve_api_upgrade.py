@@ -56,9 +56,10 @@ class Api:
     work: Path
     ref: str
 
-    def push(self, version: str, start: str = START) -> str:
+    def push(self, version: str, start: str = START, extra_env: tuple[str, ...] = ()) -> str:
         tag = self.ref.split("/", 1)[1]
-        return push_image(self.reg.addr, app_image(version, start), tag, self.work).manifest_digest
+        img = app_image(version, start, extra_env)
+        return push_image(self.reg.addr, img, tag, self.work).manifest_digest
 
     def get(self, host: int, path: str) -> str:
         try:
@@ -201,3 +202,14 @@ def test_api_kill_9_then_the_ct_starts_and_the_next_upgrade_cleans_up(
     assert wait_for(lambda: api.serves(42, "2"), what="v2 answering")
     assert not api.helpers()
     assert api.images() == _referenced(api.conf(vmid))
+
+
+@pytest.mark.slow
+def test_api_a_hostile_new_image_is_refused_before_anything_is_made(api: Api) -> None:
+    api.push("1")
+    vmid = api.create("apiguard", 43)
+    before, images = api.conf(vmid), api.images()
+    api.push("2", extra_env=("EVIL=x\nlxc.mount.entry: / host none bind 0 0",))
+    with pytest.raises(BackendError, match="environment variable 'EVIL'"):
+        api.be.upgrade(CtRef(str(vmid)), UpgradeRequest(insecure=True))
+    assert api.conf(vmid) == before and api.images() == images and not api.helpers()

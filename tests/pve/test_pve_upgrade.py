@@ -36,12 +36,12 @@ from tests.support.registry import Registry, push_image, start_registry
 START = "echo $APP_VERSION > /www/version; env > /www/env.txt; exec httpd -f -p 80 -h /www"
 
 
-def app_image(version: str, start: str = START) -> Image:
+def app_image(version: str, start: str = START, extra_env: tuple[str, ...] = ()) -> Image:
     """busybox httpd; its version in a layer of its own, in a file and in the environment."""
     img = busybox_image(
         Entrypoint=["/bin/sh", "-c"],
         Cmd=[start],
-        Env=["PATH=/bin", f"APP_VERSION={version}", "SHARED=image"],
+        Env=["PATH=/bin", f"APP_VERSION={version}", "SHARED=image", *extra_env],
         WorkingDir="/www",
     )
     page = make_tar([Entry("www/index.html", data=f"page {version}\n".encode())])
@@ -55,9 +55,9 @@ class Up:
     work: Path
     ref: str
 
-    def push(self, version: str, start: str = START) -> str:
-        built = push_image(self.reg.addr, app_image(version, start), self.repo_tag, self.work)
-        return built.manifest_digest
+    def push(self, version: str, start: str = START, extra_env: tuple[str, ...] = ()) -> str:
+        img = app_image(version, start, extra_env)
+        return push_image(self.reg.addr, img, self.repo_tag, self.work).manifest_digest
 
     @property
     def repo_tag(self) -> str:
@@ -212,6 +212,27 @@ def test_a_new_image_whose_process_exits_is_rolled_back_by_itself(up: Up) -> Non
     gens = be.history(CtRef("flaky"))
     assert [(g.image_digest, g.current) for g in gens] == [(v1, True)]
     assert _volumes_on_disk(up, vmid) == _conf_volumes(up.env.conf(vmid))
+
+
+@pytest.mark.slow
+def test_a_hostile_new_image_is_refused_before_the_ct_is_touched(up: Up) -> None:
+    be = up.env.be
+    v1 = up.push("1")
+    port = free_port()
+    vmid = up.create("guarded", port)
+    be.start(CtRef("guarded"))
+    assert wait_for(lambda: up.serves(port, "1"), what="v1 answering")
+    before = up.env.conf(vmid)
+    # a control character in a variable would end the line in pct.conf: a config line of
+    # the image's choosing (a raw lxc.* key, a bind mount of the host)
+    up.push("2", extra_env=("EVIL=x\nlxc.mount.entry: / host none bind 0 0",))
+    with pytest.raises(BackendError, match="environment variable 'EVIL'") as e:
+        be.upgrade(CtRef("guarded"), UpgradeRequest(insecure=True))
+    assert "\n" not in str(e.value)
+    assert up.env.conf(vmid) == before and be.status(CtRef("guarded")).image_digest == v1
+    assert up.serves(port, "1")  # never stopped
+    assert _volumes_on_disk(up, vmid) == _conf_volumes(before)  # what was built is gone
+    assert not (up.env.state_dir(vmid) / "upgrade.journal").exists()
 
 
 @pytest.mark.slow
