@@ -246,20 +246,20 @@ def _recover(be: PveApiBackend, ref: CtRef) -> _Ct:
     return _ct(be, ref)
 
 
-def _first(be: PveApiBackend, ct: _Ct, platform: str) -> list[GenRecord]:
+def _first(be: PveApiBackend, ct: _Ct) -> list[GenRecord]:
     gens = _gens(ct.description)
     if gens:
         if not gens[0].volume:  # recorded at create, before PVE named the volume
             gens[0] = dataclasses.replace(gens[0], volume=ct.rootfs.get("volume", ""))
         return gens
+    from lxcri_pve.backends.pve_upgrade import stored_image_config
+
     image, digest = _image_of(ct.description)
     derived = None
-    with contextlib.suppress(Exception):  # its image may be gone from the store
-        from lxcri_core.images import resolve_or_pull
-
-        store, rec = resolve_or_pull(be.cfg, image, pull="never", platform=platform)
-        if rec.descriptor.digest == digest:
-            derived = _derived(store, rec, ct.name)
+    image_config = stored_image_config(be.cfg, digest)
+    if image_config is not None:
+        with contextlib.suppress(BackendError):
+            derived = derived_of(image_config, image, ct.name)
     volume = ct.rootfs.get("volume", "")
     return [GenRecord(1, image, digest, "", volume, derived)]
 
@@ -349,7 +349,7 @@ def _upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResul
     result = UpgradeResult(ct.vmid, ct.name, rec.name, old_digest, digest, "unchanged")
     if digest == old_digest:
         return dataclasses.replace(result, message=f"already at {digest}")
-    gens = _first(be, ct, platform)
+    gens = _first(be, ct)
     new_derived = _derived(store, rec, ct.name)  # refuses a hostile one before anything
     storages = be._storages(ct.node)
     ostemplate = be._template(ct.node, storages, store, rec, plat)

@@ -84,6 +84,21 @@ def image_derived(image_config: Mapping[str, Any], name: str, rootfs: Path, imag
     return derived
 
 
+def stored_image_config(cfg: Config, digest: str) -> Mapping[str, Any] | None:
+    """The config of the image with manifest ``digest`` while its blobs are in the store
+    (its tag may have moved on to a newer one), else None."""
+    from lxcri_core.media import Manifest, load_json
+    from lxcri_core.store.layout import Store
+
+    try:
+        store = Store(cfg.image_store, lock_timeout=cfg.lock_timeout)
+        manifest = Manifest.parse(store.read_blob(digest))
+        config: Mapping[str, Any] = load_json(store.read_blob(manifest.config.digest), "config")
+    except Exception:
+        return None
+    return config
+
+
 def first_generation(
     image_config: Mapping[str, Any], name: str, rootfs: Path, st: CtState
 ) -> GenRecord:
@@ -182,17 +197,11 @@ def _generations(be: PveLocalBackend, vmid: int, st: CtState, conf: PveConfig) -
     if gens:
         return gens
     derived = None
-    with contextlib.suppress(Exception):  # its image may be gone from the store
-        from lxcri_core.images import resolve_or_pull
-        from lxcri_core.media import Manifest, load_json
-
-        store, rec = resolve_or_pull(be.cfg, st.image, pull="never")
-        disk = pve_storage.volume_disk(st.rootfs_volume, vmid)
-        if rec.descriptor.digest == st.image_digest and disk is not None:
-            manifest = Manifest.parse(store.read_blob(rec.descriptor.digest))
-            image_config = load_json(store.read_blob(manifest.config.digest), "image config")
-            sto = _storage(be, st.rootfs_volume)
-            rootpath = pve_storage.volume_path(sto, vmid, disk)
+    disk = pve_storage.volume_disk(st.rootfs_volume, vmid)
+    image_config = stored_image_config(be.cfg, st.image_digest)
+    if image_config is not None and disk is not None:
+        with contextlib.suppress(Exception):  # an image create took would not fail now
+            rootpath = pve_storage.volume_path(_storage(be, st.rootfs_volume), vmid, disk)
             derived = image_derived(image_config, st.name, rootpath, st.image)
     return [GenRecord(1, st.image, st.image_digest, st.created, st.rootfs_volume, derived)]
 

@@ -213,3 +213,18 @@ def test_api_a_hostile_new_image_is_refused_before_anything_is_made(api: Api) ->
     with pytest.raises(BackendError, match="environment variable 'EVIL'"):
         api.be.upgrade(CtRef(str(vmid)), UpgradeRequest(insecure=True))
     assert api.conf(vmid) == before and api.images() == images and not api.helpers()
+
+
+@pytest.mark.slow
+def test_api_ct_from_before_generations_were_recorded_upgrades(api: Api) -> None:
+    v1 = api.push("1")
+    vmid = api.create("apiolder", 44, env=("MINE=kept",))
+    ref = CtRef(str(vmid))
+    # the description an earlier lxcri wrote: no generations line
+    api.be.config_set(ref, {"description": f"lxcri image {api.ref}\nlxcri digest {v1}"})
+    assert [(g.number, g.image_digest, g.current) for g in api.be.history(ref)] == [(1, v1, True)]
+    v2 = api.push("2")
+    assert api.be.upgrade(ref, UpgradeRequest(insecure=True)).new_digest == v2
+    conf = api.conf(vmid)
+    assert "lxc.environment.runtime: APP_VERSION=2" in conf and "MINE=kept" in conf, conf
+    assert [g.image_digest for g in api.be.history(ref)] == [v2, v1]

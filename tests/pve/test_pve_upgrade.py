@@ -401,3 +401,22 @@ def test_zfspool_upgrade_clones_the_new_chain_and_rollback_destroys_it(
         sim.close()
         subprocess.run(["zfs", "inherit", "mountpoint", zfs_dataset], capture_output=True)
         shutil.rmtree(mnt.parent, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_ct_from_before_generations_were_recorded_upgrades_and_rolls_back(up: Up) -> None:
+    be = up.env.be
+    v1 = up.push("1")
+    vmid = up.create("older", free_port(), env=("MINE=kept",))
+    (up.env.state_dir(vmid) / "generations.json").unlink()  # as lxcri left it before
+    assert [(g.number, g.image_digest, g.current) for g in be.history(CtRef("older"))] == [
+        (1, v1, True)
+    ]
+    v2 = up.push("2")
+    assert be.upgrade(CtRef("older"), UpgradeRequest(insecure=True)).new_digest == v2
+    conf = up.env.conf(vmid)
+    # what the old image gave was worked out from it (still in the store): it moved
+    assert "lxc.environment.runtime: APP_VERSION=2" in conf, conf
+    assert "lxc.environment.runtime: MINE=kept" in conf
+    assert be.rollback(CtRef("older")).new_digest == v1
+    assert "lxc.environment.runtime: APP_VERSION=1" in up.env.conf(vmid)
