@@ -228,3 +228,30 @@ def test_api_ct_from_before_generations_were_recorded_upgrades(api: Api) -> None
     conf = api.conf(vmid)
     assert "lxc.environment.runtime: APP_VERSION=2" in conf and "MINE=kept" in conf, conf
     assert [g.image_digest for g in api.be.history(ref)] == [v2, v1]
+
+
+@pytest.mark.slow
+def test_api_kill_9_in_a_rollback_then_the_next_upgrade_cleans_up(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = api.push("1")
+    vmid = api.create("apirb", 45)
+    ref = CtRef(str(vmid))
+    api.push("2")
+    api.be.upgrade(ref, UpgradeRequest(insecure=True))
+    monkeypatch.setenv(CRASH_ENV, "api-rolled-back")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            PveApiBackend(_cfg(api.sim), environ={}).rollback(ref)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9, status
+    monkeypatch.delenv(CRASH_ENV)
+    api.be.start(ref)  # on the old image already: the swap is one config write
+    assert wait_for(lambda: api.serves(45, "1"), what="v1 answering")
+    v3 = api.push("3")
+    assert api.be.upgrade(ref, UpgradeRequest(insecure=True)).new_digest == v3
+    assert [g.image_digest for g in api.be.history(ref)] == [v3, v1]
+    assert api.images() == _referenced(api.conf(vmid))  # the discarded v2 volume is gone
