@@ -31,6 +31,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lxcri_pve.backends.pve_api_client import checked_node
@@ -46,6 +47,8 @@ from lxcri_pve.backends.pve_generations import (
 
 from lxcri_core.backend import CtRef, Generation, UpgradeRequest, UpgradeResult
 from lxcri_core.errors import BackendError, SpecError
+from lxcri_core.fsutil import atomic_write
+from lxcri_core.log import get_logger
 from lxcri_core.spec.pve_config import parse_property_string, render_property_string
 
 if TYPE_CHECKING:
@@ -73,6 +76,8 @@ class PveApiBackend(Protocol):
     def start(self, ref: CtRef) -> None: ...
     def stop(self, ref: CtRef, timeout: float | None = None) -> None: ...
 
+
+log = get_logger(__name__)
 
 GENERATIONS_LINE = "lxcri generations "
 JOURNAL_LINE = "lxcri upgrading "
@@ -206,8 +211,36 @@ def _free_unused(conf: Mapping[str, Any]) -> str:
     return f"unused{n}"
 
 
+def _helper_record(be: PveApiBackend, ct: _Ct) -> Path:
+    """This host's note of the helper CT its upgrade of ``ct`` makes. The journal in the
+    description names it too, but whoever may edit a description could name any CT
+    there: only a helper this host noted is destroyed by a later clean-up."""
+    return be.cfg.root / "pve-api" / f"{checked_node(ct.node)}-{ct.vmid}.helper"
+
+
+def _noted_helper(be: PveApiBackend, ct: _Ct) -> int | None:
+    try:
+        text = _helper_record(be, ct).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
 def _destroy_helper(be: PveApiBackend, ct: _Ct, helper: int) -> None:
     """Destroy CT ``helper`` if it is this CT's upgrade helper (never another CT)."""
+    if _noted_helper(be, ct) != helper:
+        log.warning(
+            "an interrupted upgrade's helper CT was not made by this host: left alone; "
+            "destroy it if it is one",
+            vmid=ct.vmid,
+            helper=helper,
+        )
+        return
+    _destroy_noted(be, ct, helper)
+    _helper_record(be, ct).unlink(missing_ok=True)
+
+
+def _destroy_noted(be: PveApiBackend, ct: _Ct, helper: int) -> None:
     path = f"nodes/{ct.node}/lxc/{helper}"
     try:
         conf = be.api.get(f"{path}/config", f"reading CT {helper}'s config") or {}
@@ -402,6 +435,9 @@ def _upgrade_steps(be: PveApiBackend, plan: _Plan) -> UpgradeResult:
     digest = rec.descriptor.digest
     old_volume = ct.rootfs.get("volume", "")
     sid = old_volume.partition(":")[0]
+    record = _helper_record(be, ct)
+    record.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write(record, str(helper).encode())
     crash_point("api-journal")
     m = re.fullmatch(r"(\d+)G", ct.rootfs.get("size", ""))
     size = m.group(1) if m else str(be.cfg.pve_rootfs_size)

@@ -255,3 +255,21 @@ def test_api_kill_9_in_a_rollback_then_the_next_upgrade_cleans_up(
     assert api.be.upgrade(ref, UpgradeRequest(insecure=True)).new_digest == v3
     assert [g.image_digest for g in api.be.history(ref)] == [v3, v1]
     assert api.images() == _referenced(api.conf(vmid))  # the discarded v2 volume is gone
+
+
+@pytest.mark.slow
+def test_api_a_forged_journal_destroys_no_other_ct(api: Api) -> None:
+    # someone allowed to edit descriptions names another CT as the helper of an
+    # interrupted upgrade, dressed as one: the next upgrade must not destroy it
+    v1 = api.push("1")
+    vmid = api.create("apitarget", 46)
+    other = api.create("apivictim", 47)
+    ref = CtRef(str(vmid))
+    desc = api.be.config_get(ref)["description"]
+    forged = f'{desc}\nlxcri upgrading {{"helper":{other},"key":"unused7"}}'
+    api.be.config_set(ref, {"description": forged})
+    api.be.config_set(CtRef(str(other)), {"description": f"lxcri upgrade helper of CT {vmid}"})
+    v2 = api.push("2")
+    assert api.be.upgrade(ref, UpgradeRequest(insecure=True)).new_digest == v2
+    assert api.be.status(CtRef(str(other))).vmid == other  # still there
+    assert [g.image_digest for g in api.be.history(ref)] == [v2, v1]
