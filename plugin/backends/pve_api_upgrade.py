@@ -211,36 +211,32 @@ def _free_unused(conf: Mapping[str, Any]) -> str:
     return f"unused{n}"
 
 
-def _helper_record(be: PveApiBackend, ct: _Ct) -> Path:
-    """This host's note of the helper CT its upgrade of ``ct`` makes. The journal in the
-    description names it too, but whoever may edit a description could name any CT
-    there: only a helper this host noted is destroyed by a later clean-up."""
-    return be.cfg.root / "pve-api" / f"{checked_node(ct.node)}-{ct.vmid}.helper"
+def _note_path(be: PveApiBackend, ct: _Ct) -> Path:
+    return be.cfg.root / "pve-api" / f"{checked_node(ct.node)}-{ct.vmid}.upgrade.json"
 
 
-def _noted_helper(be: PveApiBackend, ct: _Ct) -> int | None:
+def _note(be: PveApiBackend, ct: _Ct) -> dict[str, Any]:
+    """This host's note of what its running upgrade or rollback of ``ct`` may clean up.
+
+    The journal in the description says the same, but whoever may edit a description
+    could write any CT or volume there: a clean-up destroys or deletes only what this
+    host noted too (a run killed on another host leaves its helper and volumes, named
+    in a warning)."""
     try:
-        text = _helper_record(be, ct).read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+        data = json.loads(_note_path(be, ct).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_note(be: PveApiBackend, ct: _Ct, note: Mapping[str, Any]) -> None:
+    path = _note_path(be, ct)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write(path, json.dumps(dict(note)).encode())
 
 
 def _destroy_helper(be: PveApiBackend, ct: _Ct, helper: int) -> None:
-    """Destroy CT ``helper`` if it is this CT's upgrade helper (never another CT)."""
-    if _noted_helper(be, ct) != helper:
-        log.warning(
-            "an interrupted upgrade's helper CT was not made by this host: left alone; "
-            "destroy it if it is one",
-            vmid=ct.vmid,
-            helper=helper,
-        )
-        return
-    _destroy_noted(be, ct, helper)
-    _helper_record(be, ct).unlink(missing_ok=True)
-
-
-def _destroy_noted(be: PveApiBackend, ct: _Ct, helper: int) -> None:
+    """Destroy CT ``helper``, this host's upgrade helper of ``ct`` (its description says so)."""
     path = f"nodes/{ct.node}/lxc/{helper}"
     try:
         conf = be.api.get(f"{path}/config", f"reading CT {helper}'s config") or {}
@@ -260,23 +256,42 @@ def _recover(be: PveApiBackend, ref: CtRef) -> _Ct:
     if j is None and JOURNAL_LINE not in ct.description:
         return ct
     if isinstance(j, dict):
-        gens = {g.volume for g in _gens(ct.description)}
-        current = ct.rootfs.get("volume", "")
-        if isinstance(j.get("helper"), int):
-            _destroy_helper(be, ct, j["helper"])
-        key = j.get("key")
-        vol = str(ct.conf.get(key, "")) if isinstance(key, str) else ""
-        # the reassigned volume, when the swap never happened
-        drop = [str(key)] if vol and vol != current and vol not in gens else []
-        for volid in j.get("discard") or []:
-            k = _unused_key(ct.conf, str(volid))
-            if k and volid != current and volid not in gens:
-                drop.append(k)
-        if drop:
-            _put(be, ct, "removing what an interrupted upgrade left", delete=",".join(drop))
+        note = _note(be, ct)
+        named = {k: j[k] for k in ("helper", "key") if j.get(k) is not None}
+        both: dict[str, Any] = {k: v for k, v in named.items() if note.get(k) == v}
+        discard = [v for v in j.get("discard") or [] if v in (note.get("discard") or [])]
+        if both != named or discard != (j.get("discard") or []):
+            log.warning(
+                "an interrupted upgrade was not this host's, or its journal was edited: "
+                "what only the journal names is left alone",
+                vmid=ct.vmid,
+                journal=j,
+            )
+        both["discard"] = discard
+        _clean_up(be, ct, both)
     closed = _with_line(ct.description, JOURNAL_LINE, None)
     _put(be, ct, "closing an interrupted upgrade", description=closed)
+    _note_path(be, ct).unlink(missing_ok=True)
     return _ct(be, ref)
+
+
+def _clean_up(be: PveApiBackend, ct: _Ct, note: Mapping[str, Any]) -> None:
+    """Destroy the helper and delete the volumes ``note`` names (never the rootfs or a
+    kept generation's)."""
+    gens = {g.volume for g in _gens(ct.description)}
+    current = ct.rootfs.get("volume", "")
+    if isinstance(note.get("helper"), int):
+        _destroy_helper(be, ct, note["helper"])
+    key = note.get("key")
+    vol = str(ct.conf.get(key, "")) if isinstance(key, str) else ""
+    # the reassigned volume, when the swap never happened
+    drop = [str(key)] if vol and vol != current and vol not in gens else []
+    for volid in note.get("discard") or []:
+        k = _unused_key(ct.conf, str(volid))
+        if k and volid != current and volid not in gens:
+            drop.append(k)
+    if drop:
+        _put(be, ct, "removing what an interrupted upgrade left", delete=",".join(drop))
 
 
 def _first(be: PveApiBackend, ct: _Ct) -> list[GenRecord]:
@@ -391,6 +406,7 @@ def _upgrade(be: PveApiBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResul
         raise BackendError(f"the Proxmox API answered {nextid!r} for the next VMID")
     helper, key = int(nextid), _free_unused(ct.conf)
     journal = {"helper": helper, "key": key}
+    _save_note(be, ct, journal)
     noted = _with_line(ct.description, JOURNAL_LINE, journal)
     _put(be, ct, "noting the upgrade", description=noted)
     plan = _Plan(ct, result, gens, rec, new_derived, helper, key, ostemplate)
@@ -435,9 +451,6 @@ def _upgrade_steps(be: PveApiBackend, plan: _Plan) -> UpgradeResult:
     digest = rec.descriptor.digest
     old_volume = ct.rootfs.get("volume", "")
     sid = old_volume.partition(":")[0]
-    record = _helper_record(be, ct)
-    record.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    atomic_write(record, str(helper).encode())
     crash_point("api-journal")
     m = re.fullmatch(r"(\d+)G", ct.rootfs.get("size", ""))
     size = m.group(1) if m else str(be.cfg.pve_rootfs_size)
@@ -493,10 +506,12 @@ def _upgrade_steps(be: PveApiBackend, plan: _Plan) -> UpgradeResult:
         key: old_volume,
         **_moved(ct, gens[0].derived, plan.derived),
     }
+    _save_note(be, ct, {"helper": helper, "key": key, "discard": discard})
     _put(be, ct, "swapping the rootfs", **params)
     crash_point("api-swapped")
     if discard:
         _recover(be, CtRef(str(ct.vmid)))  # deletes what the journal names
+    _note_path(be, ct).unlink(missing_ok=True)
     return dataclasses.replace(plan.result, outcome="upgraded", started=running)
 
 
@@ -520,6 +535,7 @@ def _rollback(be: PveApiBackend, ref: CtRef) -> UpgradeResult:
     description = _image_lines(ct.description, target.image, target.image_digest)
     description = _with_line(description, GENERATIONS_LINE, gens_json([back, *gens[2:]]))
     description = _with_line(description, JOURNAL_LINE, {"discard": [current.volume]})
+    _save_note(be, ct, {"discard": [current.volume]})
     _put(
         be,
         ct,

@@ -9,6 +9,7 @@ fetched from its own address.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import secrets
@@ -261,15 +262,22 @@ def test_api_kill_9_in_a_rollback_then_the_next_upgrade_cleans_up(
 def test_api_a_forged_journal_destroys_no_other_ct(api: Api) -> None:
     # someone allowed to edit descriptions names another CT as the helper of an
     # interrupted upgrade, dressed as one: the next upgrade must not destroy it
+    # (or a detached volume of the CT's own, to be discarded)
     v1 = api.push("1")
-    vmid = api.create("apitarget", 46)
+    vmid = api.create("apitarget", 46, volumes=("/data",))
     other = api.create("apivictim", 47)
     ref = CtRef(str(vmid))
+    api.be.config_set(ref, {"mp0": None})  # detached: the volume is kept as unused0
+    kept = str(api.be.config_get(ref)["unused0"])
+    mark = api.sim.dir / "storage" / "local" / "images" / kept.partition(":")[2] / "mine"
+    mark.write_text("the user's\n")
     desc = api.be.config_get(ref)["description"]
-    forged = f'{desc}\nlxcri upgrading {{"helper":{other},"key":"unused7"}}'
-    api.be.config_set(ref, {"description": forged})
+    journal = json.dumps({"helper": other, "key": "unused0", "discard": [kept]})
+    api.be.config_set(ref, {"description": f"{desc}\nlxcri upgrading {journal}"})
     api.be.config_set(CtRef(str(other)), {"description": f"lxcri upgrade helper of CT {vmid}"})
     v2 = api.push("2")
     assert api.be.upgrade(ref, UpgradeRequest(insecure=True)).new_digest == v2
     assert api.be.status(CtRef(str(other))).vmid == other  # still there
+    assert mark.read_text() == "the user's\n"  # the detached volume was not deleted
+    assert re.search(rf"^unused\d+: {re.escape(kept)}$", api.conf(vmid), re.M), api.conf(vmid)
     assert [g.image_digest for g in api.be.history(ref)] == [v2, v1]
