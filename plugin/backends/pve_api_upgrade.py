@@ -16,7 +16,9 @@ The generations and a journal live in the CT's description (``lxcri
 generations [...]``, ``lxcri upgrading {...}``), where this backend keeps its
 other metadata: they are what every lxcri talking to the cluster sees. What the
 journal names (the helper CT, the reassigned volume, the volumes to discard)
-is cleaned up by the next upgrade or rollback when a run was killed.
+is cleaned up by the next upgrade or rollback when a run was killed, as far as
+this host noted it too (``<root>/pve-api/NODE-VMID.upgrade.json``): anyone
+allowed to edit a description could name any CT or volume in a journal line.
 
 The working directory, user and stop signal of a new image are raw ``lxc.*``
 keys PVE wrote at create; the API cannot change them: they stay the old
