@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,9 +74,12 @@ class ZfsBackend(StorageBackend):
         return f"{self.layers}/{short_key(key)}"
 
     def container_dataset(self, container_id: str) -> str:
-        """``<pool>/subvol-<vmid>-disk-0`` for a Proxmox VMID, else under lxcri/containers."""
+        """``<pool>/subvol-<vmid>-disk-0`` for a Proxmox VMID (``VMID-disk-N``: its
+        volume N, a generation an upgrade built), else under lxcri/containers."""
         if container_id.isdigit():
             return f"{self.pool}/subvol-{int(container_id)}-disk-0"
+        if m := re.fullmatch(r"(\d+)-disk-(\d+)", container_id):
+            return f"{self.pool}/subvol-{int(m.group(1))}-disk-{int(m.group(2))}"
         return f"{self.cts}/{container_id}"
 
     def _ensure_base(self) -> None:

@@ -33,6 +33,7 @@ from lxcri_pve.backends.pve_api_create import (
     check_pct_property,
     choose_node,
     create_params,
+    description_labels,
     node_platform,
     sha256_file,
     template_name,
@@ -47,6 +48,9 @@ from lxcri_core.backend import (
     ExecCommand,
     ExecOptions,
     Feature,
+    Generation,
+    UpgradeRequest,
+    UpgradeResult,
 )
 from lxcri_core.config import Config
 from lxcri_core.errors import BackendError, ContainerNotFound
@@ -169,8 +173,6 @@ class PveApiBackend:
         return volid
 
     def create(self, req: CreateRequest) -> Container:
-        from lxcri_core.store.exporter import write_oci_archive
-
         # one read: the nodes to choose from and the names already taken
         resources = self.api.get("cluster/resources", "reading the cluster's resources") or []
         node = choose_node(resources, self.cfg.pve_node)
@@ -207,15 +209,7 @@ class PveApiBackend:
                 f"a container named {hostname} already exists (CT {taken[0].get('vmid')}); "
                 "choose another --name"
             )
-        tmpl_storage = self._template_storage(storages, node)
-        tmp_root = self.cfg.root / "tmp"
-        tmp_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=tmp_root, prefix="pve-export-") as tmp:
-            archive = Path(tmp) / "image.tar"
-            write_oci_archive(store, rec, archive, platform)
-            digest = sha256_file(archive)
-            name = template_name(rec.name, digest)
-            ostemplate = self._upload(node, tmpl_storage, archive, name, digest)
+        ostemplate = self._template(node, storages, store, rec, platform)
         upid = self.api.call(
             "POST",
             f"nodes/{node}/lxc",
@@ -228,6 +222,38 @@ class PveApiBackend:
         self._keep_entrypoint(node, vmid, params)
         self.log.info("created", vmid=vmid, node=node, image=rec.name, template=ostemplate)
         return Container(vmid, hostname, str(vmid), self.name, node)
+
+    def _template(
+        self, node: str, storages: list[dict[str, Any]], store: Any, rec: Any, platform: Platform
+    ) -> str:
+        """The image as a vztmpl volume on ``node``: exported and uploaded (or found there)."""
+        from lxcri_core.store.exporter import write_oci_archive
+
+        tmpl_storage = self._template_storage(storages, node)
+        tmp_root = self.cfg.root / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=tmp_root, prefix="pve-export-") as tmp:
+            archive = Path(tmp) / "image.tar"
+            write_oci_archive(store, rec, archive, platform)
+            digest = sha256_file(archive)
+            name = template_name(rec.name, digest)
+            return self._upload(node, tmpl_storage, archive, name, digest)
+
+    # -- image lifecycle (pve_api_upgrade) -------------------------------------------------
+    def upgrade(self, ref: CtRef, req: UpgradeRequest) -> UpgradeResult:
+        from lxcri_pve.backends.pve_api_upgrade import upgrade
+
+        return upgrade(self, ref, req)
+
+    def rollback(self, ref: CtRef) -> UpgradeResult:
+        from lxcri_pve.backends.pve_api_upgrade import rollback
+
+        return rollback(self, ref)
+
+    def history(self, ref: CtRef) -> Sequence[Generation]:
+        from lxcri_pve.backends.pve_api_upgrade import history
+
+        return history(self, ref)
 
     def _keep_entrypoint(self, node: str, vmid: int, params: Mapping[str, Any]) -> None:
         """The run's command where the image's took its place: PVE's OCI create writes
@@ -292,7 +318,9 @@ class PveApiBackend:
         running = r.get("status") == "running"
         tags = tuple(t for t in str(r.get("tags") or "").replace(",", ";").split(";") if t)
         image = digest = ipv4 = ipv6 = ""
+        labels: dict[str, str] = {}
         if conf is not None:
+            labels = description_labels(str(conf.get("description") or ""))
             for line in str(conf.get("description") or "").splitlines():
                 if line.startswith("lxcri image "):
                     image = line[len("lxcri image ") :].strip()
@@ -314,6 +342,7 @@ class PveApiBackend:
             ipv4=ipv4,
             ipv6=ipv6,
             tags=tags,
+            labels=labels,
             node=str(r.get("node") or ""),
             status_text=(
                 "Up" if running else "Stopped" if r.get("status") == "stopped" else "Unknown"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -33,9 +34,11 @@ from lxcri_core.errors import BackendError
 from lxcri_core.media import Platform
 from lxcri_core.platforms import _ARCH
 from lxcri_core.spec.build import build_spec
-from lxcri_core.spec.options import RunOptions
+from lxcri_core.spec.options import RunOptions, parse_label
 from lxcri_core.spec.pve_config import parse_property_string, render_pve_config
 
+#: The description line that holds the CT's labels (``--label``), as a JSON object.
+LABELS_LINE = "lxcri labels "
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 #: Root-file-system size (GiB) when the request gives none.
 #: What the docker-style flags that end up as raw ``lxc.*`` keys are called.
@@ -111,6 +114,35 @@ def sha256_file(path: Any) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def first_generation_line(
+    image_config: Mapping[str, Any], image: str, digest: str, hostname: str
+) -> str:
+    """The description line recording the CT's first generation, with what its image
+    gives it (its volume is PVE's to name: filled in by the first upgrade)."""
+    from datetime import UTC, datetime
+
+    from lxcri_pve.backends.pve_api_upgrade import GENERATIONS_LINE, derived_of, gens_json
+    from lxcri_pve.backends.pve_generations import GenRecord
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    gen = GenRecord(1, image, digest, now, "", derived_of(image_config, image, hostname))
+    return GENERATIONS_LINE + json.dumps(gens_json([gen]), separators=(",", ":"), sort_keys=True)
+
+
+def description_labels(description: str) -> dict[str, str]:
+    """The labels ``create_params`` wrote into a CT's description ({} when none or
+    unreadable: the description is the user's to edit)."""
+    for line in description.splitlines():
+        if line.startswith(LABELS_LINE):
+            try:
+                data = json.loads(line[len(LABELS_LINE) :])
+            except ValueError:
+                return {}
+            if isinstance(data, dict):
+                return {str(k): str(v) for k, v in data.items()}
+    return {}
 
 
 def _flag_of(key: str) -> str:
@@ -197,6 +229,12 @@ def create_params(
             raise refuse(f"bind mount {mnt.source}:{mnt.target} can be set only by root@pam")
     base = build_spec(image_config, RunOptions(user="0"), None, image=image)
     description = f"lxcri image {image}\nlxcri digest {digest}"
+    description += "\n" + first_generation_line(image_config, image, digest, spec.hostname)
+    labels = dict(parse_label(v) for v in req.options.labels)
+    if labels:
+        # the user's only (an image's may fill PVE's 8 KiB description), on one line (JSON
+        # escapes every control character); auto-update selects the CTs by them
+        description += f"\n{LABELS_LINE}{json.dumps(labels, sort_keys=True)}"
     rendered = render_pve_config(
         spec,
         vmid,

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lxcri_pve.backends import pve_storage
+from lxcri_pve.backends.pve_generations import save_generations
 from lxcri_pve.backends.pve_hookscript import install as install_hookscript
 from lxcri_pve.backends.pve_lock import LOCK_DIR, config_lock
 from lxcri_pve.backends.pve_state import (
@@ -78,6 +79,7 @@ from lxcri_core.spec.model import PortMapping
 if TYPE_CHECKING:
     from lxcri_pve.backends.pve_storage_status import StorageStatus
 
+    from lxcri_core.backend import Generation, UpgradeRequest, UpgradeResult
     from lxcri_core.config import Config
     from lxcri_core.spec.pve_config import PveConfig
 
@@ -313,6 +315,11 @@ class PveLocalBackend:
             )
             undo.append(lambda: shutil.rmtree(state_dir(cfg.root, vmid), ignore_errors=True))
             save_state(cfg.root, self._with_net(record, conf))
+            from lxcri_pve.backends.pve_upgrade import first_generation
+
+            save_generations(
+                cfg.root, vmid, [first_generation(image_config, name, rootpath, record)]
+            )
             conf.main.add("lxc.console.logfile", str(state_dir(cfg.root, vmid) / CONSOLE_LOG))
             install_hookscript(hook_path, cfg.root)
             with self._lock(vmid):
@@ -331,6 +338,22 @@ class PveLocalBackend:
                     fn()
             raise
         return Container(vmid=vmid, name=name, id=str(vmid), backend=self.name, node=self.node)
+
+    # -- image lifecycle (pve_upgrade) ---------------------------------------------------
+    def upgrade(self, ref: CtRef, req: UpgradeRequest) -> UpgradeResult:
+        from lxcri_pve.backends.pve_upgrade import upgrade
+
+        return upgrade(self, ref, req)
+
+    def rollback(self, ref: CtRef) -> UpgradeResult:
+        from lxcri_pve.backends.pve_upgrade import rollback
+
+        return rollback(self, ref)
+
+    def history(self, ref: CtRef) -> Sequence[Generation]:
+        from lxcri_pve.backends.pve_upgrade import history
+
+        return history(self, ref)
 
     def private_volumes(self, vmid: int) -> list[tuple[Path, int | None, bool]]:
         """Keep the directories of the CT's rootfs and mpN volumes from other host users

@@ -156,8 +156,10 @@ def create_rootfs(
     idmap: IdMap | None,
     vmid: int,
     size_gib: int,
+    disk: int = 0,
 ) -> tuple[str, Path]:
-    """Build CT ``vmid``'s rootfs on ``st``; (volume id, host path)."""
+    """Build CT ``vmid``'s rootfs on ``st`` as its volume ``disk`` (0 at create; an
+    upgrade builds the next generation beside the current one); (volume id, host path)."""
     from lxcri_core.errors import StorageError
 
     try:
@@ -169,12 +171,13 @@ def create_rootfs(
             # private before the clone mounts the image's tree below it
             pool_dir = _pool_dir(st, Path(get_prop(st.pool, "mountpoint")))
             private_parent(pool_dir, MAPPED_ROOT_GID)
-            rootfs = zb.create_rootfs(chain, str(vmid))
+            cid = disk_id(vmid, disk)
+            rootfs = zb.create_rootfs(chain, cid)
             if rootfs.path.parent != pool_dir:  # a pool with its own mountpoint rules
                 private_parent(_pool_dir(st, rootfs.path.parent), MAPPED_ROOT_GID)
             # PVE's subvol size is the dataset's refquota
-            zfs("set", f"refquota={size_gib}G", zb.container_dataset(str(vmid)))
-            return f"{st.id}:subvol-{vmid}-disk-0", rootfs.path
+            zfs("set", f"refquota={size_gib}G", zb.container_dataset(cid))
+            return f"{st.id}:subvol-{vmid}-disk-{disk}", rootfs.path
         from lxcri_core.storage.cmd import run_cmd
         from lxcri_core.storage.dirs import DirBackend
 
@@ -182,21 +185,23 @@ def create_rootfs(
         chain = db.prepare_image(store, manifest_digest, idmap)
         assert st.path is not None
         vdir = st.path / "images" / str(vmid)
-        dest = vdir / f"subvol-{vmid}-disk-0.subvol"
+        dest = vdir / f"subvol-{vmid}-disk-{disk}.subvol"
         if dest.exists():
             raise BackendError(
                 f"{dest} exists but no CT {vmid} does; remove it or pick another VMID"
+                if disk == 0
+                else f"{dest} exists already; remove it by hand"
             )
         vdir.parent.mkdir(parents=True, exist_ok=True)
         vdir.mkdir(mode=0o700, exist_ok=True)
         private_parent(vdir, None if idmap is None else MAPPED_ROOT_GID)  # before the copy
-        tmp = vdir / f".tmp-subvol-{vmid}-disk-0"
+        tmp = vdir / f".tmp-subvol-{vmid}-disk-{disk}"
         remove_path(tmp)
         src = db.images_dir / chain_dir_name(chain) / "rootfs"
         with db.locked():  # a prune waits until the copy is done
             run_cmd(["cp", "-a", "--reflink=auto", str(src), str(tmp)])
         os.rename(tmp, dest)
-        return f"{st.id}:{vmid}/subvol-{vmid}-disk-0.subvol", dest
+        return f"{st.id}:{vmid}/subvol-{vmid}-disk-{disk}.subvol", dest
     except StorageError as e:
         raise BackendError(
             f"cannot build the rootfs of CT {vmid} on storage {st.id}: {e}"
@@ -279,8 +284,71 @@ def forget_rootfs(cfg: Config, st: PveStorage, vmid: int) -> None:
     zb = _zfs_backend(cfg, st)
     with zb.locked():
         refs = zb.refs()
-        if refs.containers.pop(str(vmid), None) is not None:
+        mine = [c for c in refs.containers if c == str(vmid) or c.startswith(f"{vmid}-disk-")]
+        for cid in mine:
+            del refs.containers[cid]
+        if mine:
             save_refs(zb.state / "refs.json", refs)
+
+
+def disk_id(vmid: int, disk: int) -> str:
+    """The container id lxcri's zfs backend records CT ``vmid``'s rootfs volume ``disk``
+    under (``ZfsBackend.container_dataset`` maps it to ``subvol-VMID-disk-N``)."""
+    return str(vmid) if disk == 0 else f"{vmid}-disk-{disk}"
+
+
+_DISK = re.compile(r"(?:\d+/)?subvol-(\d+)-disk-(\d+)(?:\.subvol)?")
+
+
+def volume_disk(volid: str, vmid: int) -> int | None:
+    """The disk number of CT ``vmid``'s subvol volume ``volid`` (None: another kind)."""
+    m = _DISK.fullmatch(volid.partition(":")[2])
+    return int(m.group(2)) if m and int(m.group(1)) == vmid else None
+
+
+def volume_path(st: PveStorage, vmid: int, disk: int) -> Path:
+    """Where CT ``vmid``'s volume ``disk`` is mounted on the host."""
+    if st.type == "zfspool":
+        from lxcri_core.storage.zfscli import get_prop
+
+        return Path(get_prop(f"{st.pool}/subvol-{vmid}-disk-{disk}", "mountpoint"))
+    assert st.path is not None
+    return st.path / "images" / str(vmid) / f"subvol-{vmid}-disk-{disk}.subvol"
+
+
+def volume_exists(cfg: Config, st: PveStorage, vmid: int, disk: int) -> bool:
+    """Whether CT ``vmid``'s volume ``disk`` is on ``st`` (a dataset, or a directory)."""
+    if st.type == "zfspool":
+        from lxcri_core.storage.zfscli import exists
+
+        return exists(f"{st.pool}/subvol-{vmid}-disk-{disk}")
+    assert st.path is not None
+    vdir = st.path / "images" / str(vmid)
+    return (vdir / f"subvol-{vmid}-disk-{disk}.subvol").exists()
+
+
+def remove_volume(cfg: Config, st: PveStorage, vmid: int, disk: int) -> None:
+    """Delete CT ``vmid``'s rootfs volume ``disk`` (a discarded generation, or one an
+    interrupted upgrade left half-built), with lxcri's record of its clone; idempotent."""
+    if st.type == "zfspool":
+        from lxcri_core.storage.refs import save_refs
+        from lxcri_core.storage.zfs import destroy
+        from lxcri_core.storage.zfscli import exists
+
+        zb = _zfs_backend(cfg, st)
+        cid = disk_id(vmid, disk)
+        with zb.locked():
+            ds = zb.container_dataset(cid)
+            if exists(ds):
+                destroy(ds)
+            refs = zb.refs()
+            if refs.containers.pop(cid, None) is not None:
+                save_refs(zb.state / "refs.json", refs)
+        return
+    assert st.path is not None
+    vdir = st.path / "images" / str(vmid)
+    remove_path(vdir / f"subvol-{vmid}-disk-{disk}.subvol")
+    remove_path(vdir / f".tmp-subvol-{vmid}-disk-{disk}")
 
 
 def remove_rootfs(cfg: Config, st: PveStorage, vmid: int) -> None:

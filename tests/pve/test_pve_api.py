@@ -500,3 +500,15 @@ def test_upload_is_streamed_from_disk(
         )
     )
     assert "uploading lxcri-big2.tar failed" in msg and "checksum mismatch" in msg
+
+
+def test_labels_given_at_create_are_in_the_status(pvesim: PveSim, backend: PveApiBackend) -> None:
+    # auto-update selects containers by the label lxcri.auto-update=registry
+    labels = ("lxcri.auto-update=registry", "note=two\nlines")
+    ct = backend.create(_req(pvesim, 24, labels=labels))
+    want = {"lxcri.auto-update": "registry", "note": "two\nlines"}
+    assert backend.status(CtRef(str(ct.vmid))).labels == want
+    assert {s.vmid: s.labels for s in backend.list()}[ct.vmid] == want
+    # the user's own description lines do not make labels
+    backend.config_set(CtRef(str(ct.vmid)), {"description": "mine\nlxcri labels {bad"})
+    assert backend.status(CtRef(str(ct.vmid))).labels == {}

@@ -316,6 +316,139 @@ def _extract_tar(archive: Path, rootdir: Path, unpriv: bool) -> None:
         oci.shift_ids(rootdir)
 
 
+def _free_disk_name(sim: Sim, sid: str, vmid: int) -> str:
+    """The first free ``subvol-VMID-disk-N`` on storage ``sid`` (PVE's find_free_diskname)."""
+    st = sim.storage(sid)
+    n = 0
+    while True:
+        name = f"subvol-{vmid}-disk-{n}"
+        volid = f"{sid}:{name}" if st.type == "zfspool" else f"{sid}:{vmid}/{name}.subvol"
+        if st.type == "zfspool":
+            assert st.pool is not None
+            taken = subprocess.run(["zfs", "list", f"{st.pool}/{name}"], capture_output=True)
+            if taken.returncode != 0:
+                return volid
+        elif not sim.volume_path(volid)[0].exists():
+            return volid
+        n += 1
+
+
+def check_reassign(sim: Sim, vmid: int, key: str, target: int, tkey: str) -> None:
+    """move_volume's $load_and_check_reassign_configs (API2/LXC.pm)."""
+    if key == "rootfs" or tkey == "rootfs":
+        raise PveError("Cannot move to/from 'rootfs'")
+    if key.startswith("unused") and not tkey.startswith("unused"):
+        raise PveError("Moving an unused volume to a used one is not possible")
+    for v in (vmid, target):
+        if not sim.exists(v):
+            raise PveError(f"could not find CT {v}")
+    src, dst = sim.load(vmid), sim.load(target)
+    for c in (src, dst):
+        if c.main.get("lock"):
+            raise PveError(f"CT is locked ({c.main['lock']})")
+        if c.main.get("template") == "1":
+            raise PveError("Can't move volumes from or to template CT")
+    if key not in src.main:
+        raise PveError(f"volume '{key}' for container '{vmid}' does not exist")
+    if tkey in dst.main:
+        raise PveError(f"Target volume key '{tkey}' is already in use for container '{target}'")
+    unused = key.startswith("unused")
+    vol = src.main[key] if unused else str(lxcstart.prop(key, src.main[key])["volume"])
+    if vol.startswith("/"):
+        raise PveError("Cannot move a bindmount or device mount to another container")
+    if lxcstart.state(sim, vmid)[0] == "running" and not key.startswith("unused"):
+        raise PveError(
+            "Cannot move in-use volume while the source CT is running - detach or shutdown first"
+        )
+
+
+def reassign_volume(sim: Sim, vmid: int, key: str, target: int, tkey: str, log: TaskLog) -> None:
+    """The volume of ``key`` renamed to ``target``'s and put in its config at ``tkey``."""
+    with sim.lock(vmid), sim.lock(target):
+        check_reassign(sim, vmid, key, target, tkey)
+        src, dst = sim.load(vmid), sim.load(target)
+        unused = key.startswith("unused")
+        mp = {} if unused else lxcstart.prop(key, src.main[key])
+        old = src.main[key] if unused else str(mp["volume"])
+        log(f"moving volume '{key}' from container '{vmid}' to '{target}'")
+        sid = old.partition(":")[0]
+        new = _free_disk_name(sim, sid, target)
+        st = sim.storage(sid)
+        if st.type == "zfspool":
+            assert st.pool is not None
+            names = [f"{st.pool}/{v.partition(':')[2]}" for v in (old, new)]
+            res = subprocess.run(
+                ["zfs", "rename", *names],
+                capture_output=True,
+                text=True,
+            )
+            if res.returncode != 0:
+                raise PveError(f"zfs error: {res.stderr.strip()}")
+        else:
+            dest, _ = sim.volume_path(new)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            src_path, _ = sim.volume_path(old)
+            os.rename(src_path, dest)
+            if not any(src_path.parent.iterdir()):
+                src_path.parent.rmdir()
+        del src.main[key]
+        log(f"removing volume '{key}' from container '{vmid}' config")
+        sim.write(vmid, src)
+        if tkey.startswith("unused"):
+            dst.main[tkey] = new
+        else:
+            mp["volume"] = new
+            dst.main[tkey] = _print(tkey, mp)
+        sim.write(target, dst)
+        log(f"target container '{target}' updated with '{tkey}'")
+
+
+def check_move_to_storage(sim: Sim, vmid: int, key: str) -> None:
+    conf = sim.load(vmid)
+    if conf.main.get("lock"):
+        raise PveError(f"CT is locked ({conf.main['lock']})")
+    if lxcstart.state(sim, vmid)[0] == "running":
+        raise PveError("cannot move volumes of a running container")
+    if key.startswith("unused"):
+        raise PveError(
+            f"cannot move volume '{key}', only configured volumes can be moved to another storage"
+        )
+    if key not in conf.main:
+        raise PveError(f"volume '{key}' for container '{vmid}' does not exist")
+
+
+def move_to_storage(sim: Sim, vmid: int, key: str, sid: str, delete: bool, log: TaskLog) -> None:
+    """A copy of the volume on ``sid`` in its place; the original kept as unusedN."""
+    with sim.lock(vmid):
+        check_move_to_storage(sim, vmid, key)
+        conf = sim.load(vmid)
+        mp = lxcstart.prop(key, conf.main[key])
+        old = str(mp["volume"])
+        unpriv = conf.main.get("unprivileged") == "1"
+        new = alloc_volume(sim, sid, vmid, 0, unpriv)
+        src, _ = sim.volume_path(old)
+        dest, _ = sim.volume_path(new)
+        log(f"copying volume '{old}' to '{new}'")
+        res = subprocess.run(["cp", "-a", f"{src}/.", str(dest)], capture_output=True, text=True)
+        if res.returncode != 0:
+            free_volume(sim, new)
+            raise PveError(f"copy failed: {res.stderr.strip()}")
+        mp["volume"] = new
+        conf.main[key] = _print(key, mp)
+        if delete:
+            free_volume(sim, old)
+        else:
+            _add_unused(conf, old)
+        sim.write(vmid, conf)
+
+
+def _add_unused(conf: pctconf.PctConf, volid: str) -> None:
+    n = 0
+    while f"unused{n}" in conf.main:
+        n += 1
+    conf.main[f"unused{n}"] = volid
+
+
 def _str(v: Any) -> str:
     return str(v)
 
@@ -416,6 +549,7 @@ def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> Non
             )
         if conf.main.get("lock") and "lock" not in newconf and "lock" not in delete:
             raise PveError(f"CT is locked ({conf.main['lock']})")
+        freed: list[str] = []  # unusedN deleted: their volumes go, unless still in use
         running = lxcstart.state(sim, vmid)[0] == "running"
         for key in [k for k in re.split(r"[,;\s]+", str(params.get("revert", ""))) if k]:
             conf.pending.pop(key, None)
@@ -431,11 +565,15 @@ def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> Non
                 conf.description = ""
                 continue
             conf.pending.pop(key, None)
-            if running and not live_option(key):
+            # an unusedN is deleted (with its volume) at once, running or not
+            # (vmconfig_hotplug_pending); other keys of a running CT wait
+            if running and not live_option(key) and not re.fullmatch(r"unused\d+", key):
                 if key not in conf.pending_delete:
                     conf.pending_delete.append(key)
                 continue
             old = conf.main.pop(key, None)
+            if old is not None and re.fullmatch(r"unused\d+", key):
+                freed.append(old)
             if old is not None and re.fullmatch(r"mp\d+", key):
                 vol = str(lxcstart.prop(key, old)["volume"])
                 if not vol.startswith("/"):
@@ -461,6 +599,17 @@ def update_config(sim: Sim, vmid: int, params: dict[str, Any], user: str) -> Non
         if newconf_env is not None:
             set_env(conf, newconf_env)
         sim.write(vmid, conf)
+        for volid in freed:
+            if owner(volid) == vmid and volid not in _volumes(conf) + _pending_volumes(conf):
+                free_volume(sim, volid)
+
+
+def _pending_volumes(conf: pctconf.PctConf) -> list[str]:
+    out = []
+    for key, value in conf.pending.items():
+        if key == "rootfs" or re.fullmatch(r"mp\d+", key):
+            out.append(str(lxcstart.prop(key, value)["volume"]))
+    return out
 
 
 def typed(props: dict[str, Any], key: str, value: str) -> Any:

@@ -336,6 +336,39 @@ def lxc_reboot(ctx: Ctx, p: dict[str, Any]) -> Any:
     return _task(ctx, "vzreboot", vmid, lambda log: ct.reboot(ctx.sim, vmid, log, p.get("timeout")))
 
 
+@route("POST", "/nodes/{node}/lxc/{vmid}/move_volume")
+def lxc_move_volume(ctx: Ctx, p: dict[str, Any]) -> Any:
+    vmid = int(p["vmid"])
+    _need_ct(ctx, vmid)
+    key = str(p["volume"])
+    target = p.get("target-vmid")
+    storage = p.get("storage")
+    if target is not None and storage:
+        msg = "either set 'storage' or 'target-vmid', but not both"
+        raise param_error("target-vmid", msg)
+    if target is not None:
+        tkey = str(p.get("target-volume") or key)
+        ct.check_reassign(ctx.sim, vmid, key, int(target), tkey)
+        return _task(
+            ctx,
+            "move_volume",
+            f"{vmid}-{key}>{target}-{tkey}",
+            lambda log: ct.reassign_volume(ctx.sim, vmid, key, int(target), tkey, log),
+        )
+    if storage:
+        ct.check_move_to_storage(ctx.sim, vmid, key)
+        return _task(
+            ctx,
+            "move_volume",
+            vmid,
+            lambda log: ct.move_to_storage(
+                ctx.sim, vmid, key, str(storage), bool(p.get("delete")), log
+            ),
+        )
+    msg = "both 'storage' and 'target-vmid' missing, either needs to be set"
+    raise param_error("target-vmid", msg)
+
+
 # -- tasks -------------------------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ WANTED: list[tuple[str, str]] = [
     ("/nodes/{node}/lxc/{vmid}/status/shutdown", "POST"),
     ("/nodes/{node}/lxc/{vmid}/status/reboot", "POST"),
     ("/nodes/{node}/lxc/{vmid}/interfaces", "GET"),
+    ("/nodes/{node}/lxc/{vmid}/move_volume", "POST"),
     ("/nodes/{node}/tasks", "GET"),
     ("/nodes/{node}/tasks/{upid}/status", "GET"),
     ("/nodes/{node}/tasks/{upid}/log", "GET"),
