@@ -22,11 +22,11 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lxcri_core import faults
 from lxcri_core.config import Config
 from lxcri_core.containers.record import (
     RECORD,
@@ -60,14 +60,6 @@ def work_dir(root: Path, name: str) -> Path:
 def discard_dir(root: Path, name: str) -> Path:
     """Where a rollback puts the generation it leaves, until it is deleted."""
     return containers_dir(root) / f".{name}.discard"
-
-
-def fault(step: str) -> None:
-    """A kill -9 at ``step`` when ``LXCRI_FAULT`` names it: how the tests prove that
-    every step of upgrade and rollback can be interrupted (the real code path runs;
-    only root, who runs lxcri, can set its environment)."""
-    if os.environ.get("LXCRI_FAULT") == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # -- the journal -----------------------------------------------------------------------------
@@ -173,7 +165,7 @@ def _move_current(name: str, sdir: Path, dst: Path, *, logs_to: Path, step: str)
         for fname in CARRIED:
             if (sdir / fname).exists() and not (logs_to / fname).exists():
                 os.rename(sdir / fname, logs_to / fname)
-    fault(step)
+    faults.point(step)
     os.rename(sdir, dst)
 
 
@@ -185,7 +177,7 @@ def swap_in(cfg: Config, name: str, old_generation: int) -> None:
         kept.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(kept.parent.parent, 0o700)  # every generation's env holds secrets
         _move_current(name, sdir, kept, logs_to=work, step="upgrade-swap-old")
-    fault("upgrade-swap-new")
+    faults.point("upgrade-swap-new")
     if work.exists() and not sdir.exists():
         os.rename(work, sdir)
     journal_path(cfg.root, name).unlink(missing_ok=True)
@@ -197,10 +189,10 @@ def swap_back(cfg: Config, name: str, generation: int) -> None:
     kept = generations_dir(cfg.root, name) / str(generation)
     if sdir.exists() and not gone.exists() and kept.exists():
         _move_current(name, sdir, gone, logs_to=kept, step="rollback-swap-old")
-    fault("rollback-swap-new")
+    faults.point("rollback-swap-new")
     if kept.exists() and not sdir.exists():
         os.rename(kept, sdir)
-    fault("rollback-discard")
+    faults.point("rollback-discard")
     if gone.exists():
         remove_state(cfg, gone)
     journal_path(cfg.root, name).unlink(missing_ok=True)

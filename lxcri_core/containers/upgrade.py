@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lxcri_core import faults
 from lxcri_core.backend import Generation, UpgradeRequest, UpgradeResult
 from lxcri_core.config import Config
 from lxcri_core.containers import generations as gen
@@ -72,14 +73,14 @@ def upgrade(cfg: Config, name: str, req: UpgradeRequest) -> UpgradeResult:
             return _result(rec, digest, digest, "unchanged", message=f"already at {digest}")
         was_running = _running(cfg, rec)
         new = _build(cfg, rec, store, image)
-        gen.fault("upgrade-built")
+        faults.point("upgrade-built")
         try:
             if was_running:
                 lifecycle.stop(cfg, name)
         except BaseException:
             gen.recover(cfg, name)  # nothing swapped yet: the new generation goes
             raise
-        gen.fault("upgrade-stopped")
+        faults.point("upgrade-stopped")
         gen.write_journal(cfg.root, name, {"op": "upgrade", "phase": "swapping",
                                            "old_generation": rec.generation})  # fmt: skip
         gen.swap_in(cfg, name, rec.generation)
@@ -120,7 +121,7 @@ def _build(cfg: Config, rec: ContainerRecord, store: Any, image: Any) -> Contain
         with store.in_use():  # image prune waits until the rootfs holds the chain
             chain = backend.prepare_image(store, image.descriptor.digest, idmap)
             rootfs = backend.create_rootfs(chain, rootfs_id)
-        gen.fault("upgrade-rootfs")
+        faults.point("upgrade-rootfs")
         work.mkdir(mode=0o700)
         atomic_write(work / "id", rec.id.encode())
 
@@ -191,7 +192,7 @@ def rollback(cfg: Config, name: str) -> UpgradeResult:
         was_running = _running(cfg, rec)
         if was_running:
             lifecycle.stop(cfg, name)
-        gen.fault("rollback-stopped")
+        faults.point("rollback-stopped")
         gen.write_journal(cfg.root, name, {"op": "rollback", "phase": "swapping",
                                            "generation": number})  # fmt: skip
         gen.swap_back(cfg, name, number)

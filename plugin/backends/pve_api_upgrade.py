@@ -42,11 +42,11 @@ from lxcri_pve.backends.pve_generations import (
     Derived,
     GenRecord,
     check_storable,
-    crash_point,
     moved_entrypoint,
     moved_env,
 )
 
+from lxcri_core import faults
 from lxcri_core.backend import CtRef, Generation, UpgradeRequest, UpgradeResult
 from lxcri_core.errors import BackendError, SpecError
 from lxcri_core.fsutil import atomic_write
@@ -453,7 +453,7 @@ def _upgrade_steps(be: PveApiBackend, plan: _Plan) -> UpgradeResult:
     digest = rec.descriptor.digest
     old_volume = ct.rootfs.get("volume", "")
     sid = old_volume.partition(":")[0]
-    crash_point("api-journal")
+    faults.point("api-journal")
     m = re.fullmatch(r"(\d+)G", ct.rootfs.get("size", ""))
     size = m.group(1) if m else str(be.cfg.pve_rootfs_size)
     _post_task(
@@ -469,7 +469,7 @@ def _upgrade_steps(be: PveApiBackend, plan: _Plan) -> UpgradeResult:
         tags=HELPER_TAG,
         description=_helper_description(ct.vmid),
     )
-    crash_point("api-helper")
+    faults.point("api-helper")
     # PVE hands no rootfs to another CT: a copy becomes the helper's rootfs, the
     # image's volume its unused0, which can move
     move = f"nodes/{ct.node}/lxc/{helper}/move_volume"
@@ -481,7 +481,7 @@ def _upgrade_steps(be: PveApiBackend, plan: _Plan) -> UpgradeResult:
         volume="unused0",
         **{"target-vmid": ct.vmid, "target-volume": key},
     )
-    crash_point("api-moved")
+    faults.point("api-moved")
     _destroy_helper(be, ct, helper)
     ct = _ct(be, CtRef(str(ct.vmid)))
     new_volume = str(ct.conf.get(key) or "")
@@ -497,7 +497,7 @@ def _upgrade_steps(be: PveApiBackend, plan: _Plan) -> UpgradeResult:
     discard = [g.volume for g in pruned]
     if running:
         be.stop(CtRef(str(ct.vmid)))
-    crash_point("api-stopped")
+    faults.point("api-stopped")
     description = _image_lines(ct.description, rec.name, digest)
     description = _with_line(description, GENERATIONS_LINE, gens_json([new, *kept]))
     description = _with_line(description, JOURNAL_LINE, {"discard": discard} if discard else None)
@@ -510,7 +510,7 @@ def _upgrade_steps(be: PveApiBackend, plan: _Plan) -> UpgradeResult:
     }
     _save_note(be, ct, {"helper": helper, "key": key, "discard": discard})
     _put(be, ct, "swapping the rootfs", **params)
-    crash_point("api-swapped")
+    faults.point("api-swapped")
     if discard:
         _recover(be, CtRef(str(ct.vmid)))  # deletes what the journal names
     _note_path(be, ct).unlink(missing_ok=True)
@@ -547,7 +547,7 @@ def _rollback(be: PveApiBackend, ref: CtRef) -> UpgradeResult:
         **{key: current.volume},
         **_moved(ct, current.derived, target.derived),
     )
-    crash_point("api-rolled-back")
+    faults.point("api-rolled-back")
     _recover(be, CtRef(str(ct.vmid)))  # deletes the discarded generation
     if restart:
         be.start(CtRef(str(ct.vmid)))

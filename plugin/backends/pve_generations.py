@@ -22,8 +22,6 @@ rollback or history) finishes a swap pct.conf already shows, else undoes it.
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,16 +38,7 @@ if TYPE_CHECKING:
 
 GENERATIONS = "generations.json"
 JOURNAL = "upgrade.journal"
-#: Test-only: the name of a step at which the process kills itself with SIGKILL, to
-#: check that every step leaves the CT startable (tests/pve/test_pve_upgrade.py).
-CRASH_ENV = "LXCRI_TEST_CRASH_AT"
 ENV_KEY = "lxc.environment.runtime"
-
-
-def crash_point(step: str) -> None:
-    """SIGKILL this process here when ``CRASH_ENV`` names ``step`` (tests only)."""
-    if os.environ.get(CRASH_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from lxcri_pve.backends.pve_generations import (
     apply_derived,
     check_storable,
     clear_journal,
-    crash_point,
     derived_healthcheck,
     load_generations,
     load_journal,
@@ -41,6 +40,7 @@ from lxcri_pve.backends.pve_generations import (
 from lxcri_pve.backends.pve_hookstate import STOP_REQUESTED
 from lxcri_pve.backends.pve_state import CtState, load_state, save_state, state_dir
 
+from lxcri_core import faults
 from lxcri_core.backend import CtRef, Generation, UpgradeRequest, UpgradeResult
 from lxcri_core.errors import BackendError, LockTimeout, SpecError
 from lxcri_core.log import get_logger
@@ -280,15 +280,15 @@ def _swap(
         j.phase, j.conf, j.state = "swap", conf.render(), new_st.to_json()
         j.generations = [g.to_json() for g in gens]
         save_journal(root, vmid, j)
-        crash_point(f"{j.op}-journal")
+        faults.point(f"{j.op}-journal")
         be._write_conf(vmid, j.conf)
-    crash_point(f"{j.op}-conf")
+    faults.point(f"{j.op}-conf")
     save_state(root, new_st)
     save_generations(root, vmid, gens)
-    crash_point(f"{j.op}-state")
+    faults.point(f"{j.op}-state")
     for volid in j.discard:
         _discard(be, vmid, volid)
-    crash_point(f"{j.op}-discarded")
+    faults.point(f"{j.op}-discarded")
     clear_journal(root, vmid)
 
 
@@ -327,7 +327,7 @@ def upgrade(be: PveLocalBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResu
         )
         j = Journal("upgrade", "build", old_volume, new_volume, built=new_volume)
         save_journal(cfg.root, vmid, j)
-        crash_point("upgrade-build")
+        faults.point("upgrade-build")
         unprivileged = conf.main.get("unprivileged") == "1"
         idmap = IdMap(100000, 65536) if unprivileged else None
         try:
@@ -338,7 +338,7 @@ def upgrade(be: PveLocalBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResu
                     cfg, sto, store, digest, idmap, vmid, cfg.pve_rootfs_size, disk=disk
                 )
             assert volid == new_volume, (volid, new_volume)
-            crash_point("upgrade-built")
+            faults.point("upgrade-built")
             derived = image_derived(image_config, name, rootpath, rec.name)
             if gens[0].derived is not None:  # what the swap writes must be a valid pct.conf
                 from lxcri_core.spec.pve_config import parse_pve_config
@@ -358,7 +358,7 @@ def upgrade(be: PveLocalBackend, ref: CtRef, req: UpgradeRequest) -> UpgradeResu
         j.discard = [g.volume for g in pruned]
         try:
             be.stop(CtRef(str(vmid)))
-            crash_point("upgrade-stopped")
+            faults.point("upgrade-stopped")
             _swap(be, vmid, j, gens[0], new, [new, *kept], [g.volume for g in kept])
         except Exception:
             recover(be, vmid)  # finishes a swap pct.conf shows, else undoes it
@@ -409,7 +409,7 @@ def rollback(be: PveLocalBackend, ref: CtRef, *, restart: bool | None = None) ->
         j = Journal("rollback", "build", current.volume, target.volume, discard=[current.volume])
         save_journal(be.cfg.root, vmid, j)
         be.stop(CtRef(str(vmid)))
-        crash_point("rollback-stopped")
+        faults.point("rollback-stopped")
         back = dataclasses.replace(target, started=False)
         _swap(be, vmid, j, current, back, [back, *gens[2:]], [])
         log.info("rolled back", vmid=vmid, image=target.image, digest=target.image_digest)

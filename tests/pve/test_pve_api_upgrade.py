@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from lxcri_pve.backends.pve_api import PveApiBackend
-from lxcri_pve.backends.pve_generations import CRASH_ENV
 
+from lxcri_core import faults
 from lxcri_core.backend import CreateRequest, CtRef, UpgradeRequest
 from lxcri_core.errors import BackendError
 from lxcri_core.lifecycle import upgrade as lifecycle_upgrade
@@ -183,7 +183,7 @@ def test_api_kill_9_then_the_ct_starts_and_the_next_upgrade_cleans_up(
     be.start(ref)
     assert wait_for(lambda: api.serves(42, "1"), what="v1 answering")
     v2 = api.push("2")
-    monkeypatch.setenv(CRASH_ENV, step)
+    monkeypatch.setenv(faults.ENV, step)
     pid = os.fork()
     if pid == 0:  # the child dies at the step, as a kill -9 would leave it
         try:  # its own connections: the parent's pool stays in step
@@ -192,7 +192,7 @@ def test_api_kill_9_then_the_ct_starts_and_the_next_upgrade_cleans_up(
             os._exit(3)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9, status
-    monkeypatch.delenv(CRASH_ENV)
+    monkeypatch.delenv(faults.ENV)
     if be.status(ref).status != "running":
         be.start(ref)
     assert wait_for(lambda: api.get(42, "version").strip() in ("1", "2"), what="answering")
@@ -240,7 +240,7 @@ def test_api_kill_9_in_a_rollback_then_the_next_upgrade_cleans_up(
     ref = CtRef(str(vmid))
     api.push("2")
     api.be.upgrade(ref, UpgradeRequest(insecure=True))
-    monkeypatch.setenv(CRASH_ENV, "api-rolled-back")
+    monkeypatch.setenv(faults.ENV, "api-rolled-back")
     pid = os.fork()
     if pid == 0:
         try:
@@ -249,7 +249,7 @@ def test_api_kill_9_in_a_rollback_then_the_next_upgrade_cleans_up(
             os._exit(3)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9, status
-    monkeypatch.delenv(CRASH_ENV)
+    monkeypatch.delenv(faults.ENV)
     api.be.start(ref)  # on the old image already: the swap is one config write
     assert wait_for(lambda: api.serves(45, "1"), what="v1 answering")
     v3 = api.push("3")

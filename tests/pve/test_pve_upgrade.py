@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from lxcri_pve.backends.pve_generations import CRASH_ENV
 
+from lxcri_core import faults
 from lxcri_core.backend import CreateRequest, CtRef, ExecOptions, UpgradeRequest
 from lxcri_core.errors import BackendError
 from lxcri_core.lifecycle import upgrade as lifecycle_upgrade
@@ -287,7 +287,7 @@ ROLLBACK_STEPS = (
 
 
 def _killed_at(up: Up, op: str, vmid: int, step: str) -> None:
-    env = {**os.environ, CRASH_ENV: step}
+    env = {**os.environ, faults.ENV: step}
     res = subprocess.run(
         [sys.executable, "-c", _CRASH_SCRIPT, op, str(vmid)],
         env=env,
