@@ -335,6 +335,12 @@ def _default_hostname(opts: o.RunOptions) -> str:
     return cleaned[:63].strip("-") or "lxcri"
 
 
+#: Label keys only lxcri and the user set (``--label``, ``--auto-update``, a stack file),
+#: never an image: they opt a container in to auto-update (``lxcri.auto-update``) and
+#: make it a stack's (``io.lxcri.stack``, which ``down`` removes).
+RESERVED_LABELS = ("lxcri.", "io.lxcri.")
+
+
 def user_env(opts: o.RunOptions) -> list[str]:
     """The environment the user gave (``--env-file``s, then ``-e``), resolved now:
     ``NAME`` alone takes the host's value, or is dropped when unset there."""
@@ -407,7 +413,11 @@ def build_spec(
         raise SpecError(f"invalid --workdir value {workdir!r}: must be an absolute path")
     workdir = workdir if workdir.startswith("/") else "/" + workdir if workdir else "/"
 
-    labels = {str(k): str(v) for k, v in (img.get("Labels") or {}).items()}
+    labels = {
+        str(k): str(v)
+        for k, v in (img.get("Labels") or {}).items()
+        if not str(k).startswith(RESERVED_LABELS)
+    }
     labels.update(o.parse_label(v) for v in opts.labels)
 
     ports: list[PortMapping] = []
