@@ -175,24 +175,10 @@ class LiveSource:
         if self.backend_name != "lxc":
             name = self._names.get(vmid, str(vmid))
             return reports.pve_section(name, vmid, self.config(vmid))
-        from lxcri_core.containers.record import load_record
-        from lxcri_core.security.hostfacts import read_host_facts
-        from lxcri_core.security.report import container_report
+        from lxcri_core.security.report import plain_lxc_report
 
         resolve: Callable[[CtRef], str] = self.backend.resolve  # type: ignore[attr-defined]
-        name = resolve(self._ref(vmid))
-        rec = load_record(self.cfg.root, name)
-        st = self.backend.status(CtRef(name))
-        facts = read_host_facts()
-        rep = container_report(
-            rec.spec.security,
-            name=rec.name,
-            vmid=rec.vmid,
-            status=st.status,
-            pid=st.pid if st.status == "running" else None,
-            apparmor=facts.apparmor,
-            selinux=facts.selinux,
-        )
+        rep = plain_lxc_report(self.cfg, self.backend, resolve(self._ref(vmid)))
         return reports.container_section(rep)
 
     def stack_up(self, path: str, say: Callable[[str], None]) -> list[str]:

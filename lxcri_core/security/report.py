@@ -8,7 +8,7 @@ many containers from files it already holds.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxcri_core.containers.top import parse_uid_map
 from lxcri_core.fsutil import read_text
@@ -20,6 +20,10 @@ from lxcri_core.security.lsm import (
     process_label,
 )
 from lxcri_core.spec.model import SecuritySpec
+
+if TYPE_CHECKING:
+    from lxcri_core.backend import Backend
+    from lxcri_core.config import Config
 
 
 @dataclass(frozen=True)
@@ -136,4 +140,25 @@ def container_report(
         app=app,
         uid_map=uid_map,
         gid_map=gid_map,
+    )
+
+
+def plain_lxc_report(cfg: Config, backend: Backend, name: str) -> ContainerSecurity:
+    """The report of plain-LXC container ``name``: its record's security spec, its
+    status from ``backend`` (the init's pid when it runs) and the host's LSMs."""
+    from lxcri_core.backend import CtRef
+    from lxcri_core.containers.record import load_record
+    from lxcri_core.security.hostfacts import read_host_facts
+
+    rec = load_record(cfg.root, name)
+    st = backend.status(CtRef(name))
+    facts = read_host_facts()
+    return container_report(
+        rec.spec.security,
+        name=rec.name,
+        vmid=rec.vmid,
+        status=st.status,
+        pid=st.pid if st.status == "running" else None,
+        apparmor=facts.apparmor,
+        selinux=facts.selinux,
     )

@@ -56,24 +56,9 @@ def _host(output: str) -> None:
 
 
 def _container(ref: str, output: str) -> None:
-    from lxcri_core.backend import CtRef
-    from lxcri_core.containers.record import load_record
-    from lxcri_core.security.hostfacts import read_host_facts
-    from lxcri_core.security.report import container_report
+    from lxcri_core.security.report import plain_lxc_report
 
-    name = lxc_name(ref, "inspect-security")
-    rec = load_record(get_config().root, name)
-    st = get_backend().status(CtRef(name))
-    facts = read_host_facts()
-    rep = container_report(
-        rec.spec.security,
-        name=rec.name,
-        vmid=rec.vmid,
-        status=st.status,
-        pid=st.pid if st.status == "running" else None,
-        apparmor=facts.apparmor,
-        selinux=facts.selinux,
-    )
+    rep = plain_lxc_report(get_config(), get_backend(), lxc_name(ref, "inspect-security"))
     if output == "json":
         emit_json(rep.to_json())
         return
