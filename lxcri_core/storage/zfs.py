@@ -51,6 +51,9 @@ log = get_logger(__name__)
 TMP = "tmp-"
 SNAP = "layer"
 KEY_PROP = "lxcri:key"  # full chain key, a user property on each layer dataset
+#: the layer's diff_id, next to its key: a node receiving the dataset by zfs
+#: replication (lxcri_core.cluster) checks both before it uses it
+DIFF_ID_PROP = "lxcri:diff_id"
 
 
 class ZfsBackend(StorageBackend):
@@ -144,10 +147,11 @@ class ZfsBackend(StorageBackend):
             tmp = f"{self.layers}/{TMP}{layer.short}"
             if tmp in present:
                 destroy(tmp)
+            props = ["-o", f"{KEY_PROP}={layer.key}", "-o", f"{DIFF_ID_PROP}={layer.diff_id}"]
             if parent is None:
-                zfs("create", "-o", f"{KEY_PROP}={layer.key}", tmp)
+                zfs("create", *props, tmp)
             else:
-                zfs("clone", "-o", f"{KEY_PROP}={layer.key}", f"{parent}@{SNAP}", tmp)
+                zfs("clone", *props, f"{parent}@{SNAP}", tmp)
             try:
                 mnt = Path(get_prop(tmp, "mountpoint"))
                 if parent is None:
