@@ -8,10 +8,11 @@ VPY := $(VENV)/bin/python
 # What `make demo` needs: LXC, nftables, the venv, gcc for the exec shim.
 DEMO_PACKAGES := lxc busybox-static nftables iproute2 python3-venv gcc libc6-dev tar gzip
 # What the tests need on top: the peers (skopeo, umoci, GNU tar), a real
-# registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS.
+# registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS, an sshd
+# per cluster "node" (tests/support/sshnodes.py).
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq \
-	openvswitch-switch strace
+	openvswitch-switch strace openssh-server openssh-client
 
 .PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim
 

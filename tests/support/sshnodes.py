@@ -119,11 +119,12 @@ def add_node(lab: Lab, name: str) -> SshNode:
     )
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", ns, str(SSHD), "-D", "-e", "-f", str(conf)],
+        ["nsenter", f"--net=/run/netns/{ns}", str(SSHD), "-D", "-e", "-f", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=(d / "sshd.log").open("wb"),
     )
-    # `ip netns exec` execs sshd: the PID is sshd's own
+    # nsenter execs sshd (its PID is sshd's own) and enters only the network namespace:
+    # zfs-fuse mounts must land in the host's mount namespace (`ip netns exec` makes one)
     lab.procs.append(proc)
     _wait_port(ns, addr, port, proc)
     return SshNode(name, addr, port=port, identity=lab.key, known_hosts=lab.known_hosts)
