@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,30 @@ def zfs_pool_b(zfs_fuse: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     name = f"lxcritestb{os.getpid()}"
     subprocess.run(
         ["zpool", "create", "-m", str(d / "mnt"), name, str(vdev)], check=True, capture_output=True
+    )
+    try:
+        yield name
+    finally:
+        settled(["zpool", "destroy", "-f", name])
+
+
+@pytest.fixture
+def scratch_pool(zfs_fuse: None, tmp_path: Path) -> Iterator[str]:
+    """A pool of the test's own, destroyed with ``-f`` at the end.
+
+    For the kill -9 tests: zfs-fuse keeps a hold on a snapshot whose
+    ``zfs send`` client was killed mid-stream (``destroy`` says "dataset is
+    busy" until the daemon restarts), which a dataset of the shared session
+    pool could not shed.
+    """
+    vdev = tmp_path / "scratch.img"
+    with open(vdev, "wb") as f:
+        f.truncate(512 << 20)
+    name = f"lxcritests{os.getpid()}x{next(_counter)}"
+    subprocess.run(
+        ["zpool", "create", "-m", str(tmp_path / "scratch"), name, str(vdev)],
+        check=True,
+        capture_output=True,
     )
     try:
         yield name

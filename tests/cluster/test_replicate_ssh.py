@@ -136,8 +136,11 @@ def find_pids(words: list[str]) -> list[int]:
 
 
 @pytest.mark.parametrize("victim", ["send", "recv"])
-def test_kill_9_mid_stream_then_retry(victim, nodes, cfg, store, put_image) -> None:
-    a, b = nodes
+def test_kill_9_mid_stream_then_retry(
+    victim, ssh_lab, scratch_pool, dataset_b, cfg, store, put_image
+) -> None:
+    a = Side(add_node(ssh_lab, "node-a"), scratch_pool)
+    b = Side(add_node(ssh_lab, "node-b"), dataset_b)
     img = busybox_image()
     img.layers.append(Layer(make_tar([Entry("big.bin", data=os.urandom(24 << 20))]), "none"))
     chain = open_backend(cfg.with_overrides(zfs_pool=a.pool), "zfs").prepare_image(
