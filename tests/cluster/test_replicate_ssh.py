@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lxcri_core.cluster.replicate import RECV, Replication, Side, replicate_chain
+from lxcri_core.cluster.transport import SshNode
 from lxcri_core.errors import StorageError
 from lxcri_core.storage import open_backend
 from lxcri_core.storage.chain import ImageChain
@@ -178,5 +179,68 @@ def test_kill_9_mid_stream_then_retry(
     assert f"{b.layer(chain.keys[0])}@layer" in layer_names(b)
     r = replicate_chain(chain, a, b)
     assert r.complete and r.sent == [big.key] and r.present == [chain.keys[0]]
+    same_tree(chain, a, b)
+    assert not [n for n in layer_names(b) if RECV in n]
+
+
+REPLICATOR = """
+import json, sys
+from lxcri_core.config import load_config
+from lxcri_core.store.layout import Store
+from lxcri_core.storage.chain import load_chain
+from lxcri_core.cluster.replicate import Side, replicate_chain
+from lxcri_core.cluster.transport import SshNode
+
+digest, a, b = json.loads(sys.argv[1])
+sides = [Side(SshNode(**n), p) for n, p in (a, b)]
+chain = load_chain(Store(load_config().image_store), digest)
+replicate_chain(chain, *sides, bwlimit=4 << 20)
+"""
+
+
+def test_kill_9_of_the_replicator_then_retry(
+    ssh_lab, scratch_pool, dataset_b, cfg, store, put_image
+) -> None:
+    """lxcri itself killed mid-stream: a half-received ``tmp-recv-`` may stay; the
+    next attempt removes it and completes."""
+    import json
+    import sys
+
+    a = Side(add_node(ssh_lab, "node-a"), scratch_pool)
+    b = Side(add_node(ssh_lab, "node-b"), dataset_b)
+    img = busybox_image()
+    img.layers.append(Layer(make_tar([Entry("big.bin", data=os.urandom(24 << 20))]), "none"))
+    digest = put_image(img)
+    chain = open_backend(cfg.with_overrides(zfs_pool=a.pool), "zfs").prepare_image(store, digest)
+    big = chain.layers[-1]
+
+    def node(side: Side) -> list[object]:
+        n = side.node
+        assert isinstance(n, SshNode)
+        fields = {"name": n.name, "address": n.address, "port": n.port}
+        return [
+            {**fields, "identity": str(n.identity), "known_hosts": str(n.known_hosts)},
+            side.pool,
+        ]
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", REPLICATOR, json.dumps([digest, node(a), node(b)])],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    words = ["recv", b.layer(big.key, tmp=True)]
+    deadline = time.monotonic() + 60
+    while not find_pids(words) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert find_pids(words), "the stream of the big layer never started"
+    time.sleep(random.uniform(0.1, 3.0))
+    proc.kill()
+    proc.wait()
+    # its ssh clients lose their pump; wait for the receive they fed to end
+    deadline = time.monotonic() + 60
+    while find_pids(words) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert f"{b.layer(big.key)}@layer" not in layer_names(b)
+    r = replicate_chain(chain, a, b)
+    assert r.complete and r.sent == [big.key]
     same_tree(chain, a, b)
     assert not [n for n in layer_names(b) if RECV in n]
