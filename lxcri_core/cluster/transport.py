@@ -31,6 +31,8 @@ from lxcri_core.runner import CmdResult, SubprocessRunner, failure_detail
 CHUNK = 1 << 20
 #: How long a finished stream waits for ``zfs recv`` to commit the received snapshot.
 RECV_TIMEOUT = 600.0
+#: Seconds ssh waits for a node to answer (a node that is down fails fast).
+CONNECT_TIMEOUT = 15
 
 
 class Node:
@@ -78,6 +80,7 @@ class SshNode(Node):
 
     def argv(self, cmd: Sequence[str]) -> list[str]:
         out = ["ssh", "-e", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
+        out += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
         out += ["-o", f"HostKeyAlias={self.name}", "-p", str(self.port)]
         if self.known_hosts is not None:
             out += [
