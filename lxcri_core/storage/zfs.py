@@ -136,11 +136,15 @@ class ZfsBackend(StorageBackend):
         for layer in chain.layers:
             final = self._layer_ds(layer.key)
             if f"{final}@{SNAP}" in present:
-                got = get_prop(final, KEY_PROP)
-                if got != layer.key:
+                # one line per property; a value with a newline in it is no match
+                got = zfs("get", "-H", "-o", "value", f"{KEY_PROP},{DIFF_ID_PROP}", final)
+                lines = got.splitlines()
+                key, diff_id = lines if len(lines) == 2 else ("", "")
+                # "-": a layer unpacked before lxcri set its diff_id
+                if key != layer.key or diff_id not in ("-", layer.diff_id):
                     raise StorageError(
-                        f"dataset {final} holds layer {got}, not {layer.key}; "
-                        f"destroy it (zfs destroy -r {final}) and prepare again"
+                        f"dataset {final} holds layer {key or '?'} (diff_id {diff_id or '?'}), "
+                        f"not {layer.key}; destroy it (zfs destroy -r {final}) and prepare again"
                     )
                 parent = final
                 continue

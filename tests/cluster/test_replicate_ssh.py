@@ -100,11 +100,10 @@ def test_sends_only_missing_layers(nodes, cfg, store, put_image) -> None:
     same_tree(big, a, b)
 
 
-def test_mismatched_property_is_refused(nodes, cfg, store, put_image) -> None:
+def test_mismatched_property_is_refused(nodes, cfg, store, put_image, tmp_path: Path) -> None:
     a, b = nodes
-    chain = open_backend(cfg.with_overrides(zfs_pool=a.pool), "zfs").prepare_image(
-        store, put_image(multilayer_image())
-    )
+    digest = put_image(multilayer_image())
+    chain = open_backend(cfg.with_overrides(zfs_pool=a.pool), "zfs").prepare_image(store, digest)
     assert replicate_chain(chain, a, b).complete
     middle = b.layer(chain.keys[1])
     subprocess.run(["zfs", "set", "lxcri:diff_id=sha256:" + "0" * 64, middle], check=True)
@@ -113,6 +112,10 @@ def test_mismatched_property_is_refused(nodes, cfg, store, put_image) -> None:
     assert not r.complete and "lxcri:diff_id" in (r.fallback or "") and r.sent == []
     # refused, not replaced: the node's datasets are left for a pull (and an admin) to sort out
     assert layer_names(b) == before
+    # nor does node B's zfs backend build a container on it
+    be_b = open_backend(cfg.with_overrides(zfs_pool=b.pool, root=tmp_path / "node-b"), "zfs")
+    with pytest.raises(StorageError, match="diff_id"):
+        be_b.prepare_image(store, digest)
     # a sender whose layer says it is another one sends nothing
     subprocess.run(
         ["zfs", "set", "lxcri:key=sha256:" + "1" * 64, a.layer(chain.keys[0])], check=True
