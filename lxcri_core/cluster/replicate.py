@@ -74,6 +74,7 @@ class Replication:
     sent: list[str] = field(default_factory=list)  # chain keys received, bottom up
     present: list[str] = field(default_factory=list)  # chain keys the receiver had
     wire_bytes: int = 0
+    stream_bytes: int = 0  # what ``zfs send`` wrote (before compression)
     seconds: float = 0.0
     fallback: str | None = None
 
@@ -158,7 +159,11 @@ def check_source(src: Side, chain: ImageChain, props: dict[str, dict[str, str]])
 
 
 def replicate_chain(
-    chain: ImageChain, src: Side, dst: Side, bwlimit: int | None = None
+    chain: ImageChain,
+    src: Side,
+    dst: Side,
+    bwlimit: int | None = None,
+    compress: bool = True,
 ) -> Replication:
     """Give ``dst`` the layers of ``chain`` it lacks, from ``src``.
 
@@ -200,7 +205,7 @@ def replicate_chain(
             )
             return result
     for i in todo:
-        why = _receive(chain, i, src, dst, sprops, bwlimit, result)
+        why = _receive(chain, i, src, dst, sprops, bwlimit, compress, result)
         if why:
             result.fallback = f"{dst.node.name}: {why}"
             return result
@@ -242,6 +247,7 @@ def _receive(
     dst: Side,
     sprops: dict[str, dict[str, str]],
     bwlimit: int | None,
+    compress: bool,
     result: Replication,
 ) -> str | None:
     """Receive layer ``i``; None when it is in place, else why it was refused."""
@@ -253,11 +259,12 @@ def _receive(
     send.append(f"{src.layer(layer.key)}@{SNAP}")
     tmp = dst.layer(layer.key, tmp=True)
     try:
-        streamed = pump(src.node, send, dst.node, ["zfs", "recv", tmp], bwlimit)
+        streamed = pump(src.node, send, dst.node, ["zfs", "recv", tmp], bwlimit, compress)
     except StorageError:
         _destroy_quietly(dst, tmp)
         raise
     result.wire_bytes += streamed.bytes
+    result.stream_bytes += streamed.stream_bytes
     result.seconds += streamed.seconds
     props = read_props(dst)
     why = mismatch(props, tmp, layer, _snap(dst.layer(below)) if below else None)
