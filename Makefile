@@ -99,6 +99,7 @@ bench: venv
 	$(VPY) -m bench.hooks
 	$(VPY) -m bench.upgrade
 	$(VPY) -m bench.exporter
+	$(VPY) -m bench.cluster
 
 # The Debian package (needs debhelper dh-python pybuild-plugin-pyproject python3-all
 # build-essential fakeroot). A clean PATH: pybuild must find Debian's python3.

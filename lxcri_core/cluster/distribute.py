@@ -42,6 +42,7 @@ class NodeResult:
             "sent": r.sent if r else [],
             "present": r.present if r else [],
             "wire_bytes": r.wire_bytes if r else 0,
+            "stream_bytes": r.stream_bytes if r else 0,
             "seconds": round(r.seconds, 3) if r else 0.0,
             "fallback": r.fallback if r else None,
             "error": self.error,
@@ -56,6 +57,7 @@ def distribute(
     bwlimit: int | None = None,
     identity: Path | None = None,
     target_pool: str | None = None,
+    compress: bool = True,
 ) -> list[NodeResult]:
     """Replicate ``image``'s chain (prepared here first) to each of ``nodes``."""
     from lxcri_core.images import resolve_or_pull
@@ -79,7 +81,7 @@ def distribute(
             target_pool or cfg.zfs_pool,
         )
         try:
-            out.append(NodeResult(node.name, replicate_chain(chain, src, dst, bwlimit)))
+            out.append(NodeResult(node.name, replicate_chain(chain, src, dst, bwlimit, compress)))
         except StorageError as e:
             log.warning("replication failed", node=node.name, error=str(e))
             out.append(NodeResult(node.name, error=str(e)))

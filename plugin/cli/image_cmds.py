@@ -424,6 +424,9 @@ Examples:
     help="SSH private key (default: root's, as Proxmox's).",
 )
 @click.option("--target-pool", metavar="POOL", help="The nodes' zfs pool (default: zfs_pool).")
+@click.option(
+    "--no-compress", is_flag=True, help="Send the zfs streams as they are (no zstd on the wire)."
+)
 @output_option
 def distribute(
     ref: str,
@@ -431,6 +434,7 @@ def distribute(
     bwlimit: str | None,
     identity: str | None,
     target_pool: str | None,
+    no_compress: bool,
     output: str,
 ) -> None:
     from pathlib import Path
@@ -467,6 +471,7 @@ def distribute(
         bwlimit=rate,
         identity=Path(identity) if identity else None,
         target_pool=target_pool,
+        compress=not no_compress,
     )
     if output == "json":
         emit_json([r.to_json() for r in results])
