@@ -13,10 +13,12 @@ DEB_PACKAGES := debhelper dh-python pybuild-plugin-pyproject python3-all python3
 	python3-click python3-yaml dpkg-dev fakeroot lintian debootstrap
 # What the tests need on top: the peers (skopeo, umoci, GNU tar), a real
 # registry, zfs-fuse pools, htpasswd/openssl for registry auth and TLS,
-# containerd (with ctr and runc) for lxcri-runtime's end-to-end tests.
+# containerd (with ctr and runc) for lxcri-runtime's end-to-end tests, an sshd
+# per cluster "node" (tests/support/sshnodes.py).
 TEST_PACKAGES := $(DEMO_PACKAGES) skopeo umoci docker-registry zfs-fuse apache2-utils \
 	openssl util-linux zstd uidmap bridge-utils jq \
-	openvswitch-switch strace tmux containerd $(DEB_PACKAGES)
+	openvswitch-switch strace tmux containerd openssh-server openssh-client \
+	$(DEB_PACKAGES)
 
 .PHONY: deps deps-demo venv dev lint test test-fast test-trixie demo demo-pve bench deb clean pve-sim \
 	snapshots-update tui-screenshots install-venv uninstall-venv
@@ -115,6 +117,7 @@ bench: venv
 	$(VPY) -m bench.exporter
 	$(VPY) -m bench.tui
 	$(VPY) -m bench.runtime
+	$(VPY) -m bench.cluster
 
 # The Debian package, in the parent directory (../lxcri_VERSION_ARCH.deb), as
 # dpkg-buildpackage puts it; debian/rules uses Debian's python3 whatever PATH

@@ -52,6 +52,9 @@ log = get_logger(__name__)
 TMP = "tmp-"
 SNAP = "layer"
 KEY_PROP = "lxcri:key"  # full chain key, a user property on each layer dataset
+#: the layer's diff_id, next to its key: a node receiving the dataset by zfs
+#: replication (lxcri_core.cluster) checks both before it uses it
+DIFF_ID_PROP = "lxcri:diff_id"
 
 
 class ZfsBackend(StorageBackend):
@@ -137,21 +140,26 @@ class ZfsBackend(StorageBackend):
         for layer in chain.layers:
             final = self._layer_ds(layer.key)
             if f"{final}@{SNAP}" in present:
-                got = get_prop(final, KEY_PROP)
-                if got != layer.key:
+                # one line per property; a value with a newline in it is no match
+                got = zfs("get", "-H", "-o", "value", f"{KEY_PROP},{DIFF_ID_PROP}", final)
+                lines = got.splitlines()
+                key, diff_id = lines if len(lines) == 2 else ("", "")
+                # "-": a layer unpacked before lxcri set its diff_id
+                if key != layer.key or diff_id not in ("-", layer.diff_id):
                     raise StorageError(
-                        f"dataset {final} holds layer {got}, not {layer.key}; "
-                        f"destroy it (zfs destroy -r {final}) and prepare again"
+                        f"dataset {final} holds layer {key or '?'} (diff_id {diff_id or '?'}), "
+                        f"not {layer.key}; destroy it (zfs destroy -r {final}) and prepare again"
                     )
                 parent = final
                 continue
             tmp = f"{self.layers}/{TMP}{layer.short}"
             if tmp in present:
                 destroy(tmp)
+            props = ["-o", f"{KEY_PROP}={layer.key}", "-o", f"{DIFF_ID_PROP}={layer.diff_id}"]
             if parent is None:
-                zfs("create", "-o", f"{KEY_PROP}={layer.key}", tmp)
+                zfs("create", *props, tmp)
             else:
-                zfs("clone", "-o", f"{KEY_PROP}={layer.key}", f"{parent}@{SNAP}", tmp)
+                zfs("clone", *props, f"{parent}@{SNAP}", tmp)
             try:
                 mnt = Path(get_prop(tmp, "mountpoint"))
                 if parent is None:

@@ -392,3 +392,101 @@ def prune(output: str) -> None:
     for item in result.items:
         click.echo(f"Deleted {item.kind}: {item.id}")
     click.echo(f"Total reclaimed space: {human_size(result.freed)}")
+
+
+_DISTRIBUTE_HELP = """Send an image's unpacked layers to other cluster nodes by zfs replication.
+
+\b
+The image's layer chain is prepared here (zfs backend), then each node gets
+only the layer datasets it lacks, as incremental zfs streams over root SSH
+(as Proxmox's storage replication), into the zfspool of the same name. A
+node whose own layer datasets do not match is left alone: it pulls the
+image itself when a container needs it.
+
+\b
+NODES: NAME or NAME=ADDRESS, repeated or comma separated; default: every
+other node of the cluster (/etc/pve/nodes, addresses from /etc/pve/.members).
+
+\b
+Examples:
+  lxcri image distribute nginx:1.27
+  lxcri image distribute nginx:1.27 --nodes pve2,pve3 --bwlimit 50m
+"""
+
+
+@image.command("distribute", help=_DISTRIBUTE_HELP)
+@click.argument("ref")
+@click.option("--nodes", "node_specs", multiple=True, metavar="NODES", help="Nodes to send to.")
+@click.option("--bwlimit", metavar="RATE", help="Bytes per second per stream, e.g. 50m.")
+@click.option(
+    "--identity",
+    type=click.Path(dir_okay=False, exists=True),
+    help="SSH private key (default: root's, as Proxmox's).",
+)
+@click.option("--target-pool", metavar="POOL", help="The nodes' zfs pool (default: zfs_pool).")
+@click.option(
+    "--no-compress", is_flag=True, help="Send the zfs streams as they are (no zstd on the wire)."
+)
+@output_option
+def distribute(
+    ref: str,
+    node_specs: tuple[str, ...],
+    bwlimit: str | None,
+    identity: str | None,
+    target_pool: str | None,
+    no_compress: bool,
+    output: str,
+) -> None:
+    from pathlib import Path
+
+    from lxcri_core.cluster.distribute import distribute as run
+    from lxcri_core.cluster.nodes import cluster_nodes, local_node, parse_node
+    from lxcri_core.errors import ConfigError, LxcriError
+    from lxcri_core.sizes import parse_size
+
+    cfg = get_config()
+    rate = None
+    if bwlimit is not None:
+        try:
+            rate = parse_size(bwlimit)
+        except ValueError as e:
+            raise ConfigError(f"--bwlimit: {e}") from None
+        if rate <= 0:
+            raise ConfigError("--bwlimit must be more than 0 bytes per second")
+    known = cluster_nodes(cfg.pve_root)
+    specs = [s for spec in node_specs for s in spec.split(",") if s.strip()]
+    if specs:
+        nodes = [parse_node(s, known) for s in specs]
+    else:
+        me = local_node(cfg.pve_root)
+        nodes = [n for n in known if n.name != me and n.online]
+        if not nodes:
+            raise ConfigError(
+                f"no other cluster node found in {cfg.pve_root}; name them with --nodes"
+            )
+    results = run(
+        cfg,
+        ref,
+        nodes,
+        bwlimit=rate,
+        identity=Path(identity) if identity else None,
+        target_pool=target_pool,
+        compress=not no_compress,
+    )
+    if output == "json":
+        emit_json([r.to_json() for r in results])
+    else:
+        for r in results:
+            if r.error is not None:
+                click.echo(f"{r.node}: failed: {r.error}")
+            elif r.replication is not None and r.replication.fallback is not None:
+                click.echo(f"{r.node}: refused, the node pulls instead: {r.replication.fallback}")
+            elif r.replication is not None:
+                rep = r.replication
+                click.echo(
+                    f"{r.node}: {len(rep.sent)} layer(s) sent ({human_size(rep.wire_bytes)}), "
+                    f"{len(rep.present)} present"
+                )
+    failed = [r.node for r in results if not r.ok]
+    if failed:
+        raise LxcriError(f"the image did not reach {', '.join(failed)}")
