@@ -57,10 +57,12 @@ lint: deps venv
 	$(VENV)/bin/mypy
 
 # The host's suite and the trixie root's run side by side (each waits on
-# containers more than on the CPU); the trixie output follows the host's.
+# containers more than on the CPU); the trixie output follows the host's. The
+# trixie root proves the platform: it leaves out the tests marked exhaustive (one
+# code path again per crash step), which the host runs.
 test: lint hooks/lxcri-init
 	@mkdir -p build
-	@tests/trixie/run $(TRIXIE_ARGS) >build/test-trixie.log 2>&1 & trixie=$$!; \
+	@tests/trixie/run -m "not exhaustive" $(TRIXIE_ARGS) >build/test-trixie.log 2>&1 & trixie=$$!; \
 	$(VENV)/bin/pytest; host=$$?; \
 	wait $$trixie; rc=$$?; \
 	echo "===== the suite in the Debian trixie root (build/test-trixie.log) ====="; \

@@ -171,6 +171,7 @@ UPGRADE_STEPS = [
 ROLLBACK_STEPS = ["rollback-stopped", "rollback-swap-old", "rollback-swap-new", "rollback-discard"]
 
 
+@pytest.mark.exhaustive
 @pytest.mark.parametrize("step", UPGRADE_STEPS + ROLLBACK_STEPS)
 def test_kill_9_at_each_step_leaves_a_container_that_starts(
     lxenv: LxcEnv, lxcri: Lxcri, step: str

@@ -169,6 +169,7 @@ def test_api_broken_image_rolls_back_and_keep_generations_prunes(api: Api) -> No
     assert api.images() == _referenced(api.conf(vmid)) and len(api.images()) == 2
 
 
+@pytest.mark.exhaustive
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "step", ["api-journal", "api-helper", "api-moved", "api-stopped", "api-swapped"]
@@ -231,6 +232,7 @@ def test_api_ct_from_before_generations_were_recorded_upgrades(api: Api) -> None
     assert [g.image_digest for g in api.be.history(ref)] == [v2, v1]
 
 
+@pytest.mark.exhaustive
 @pytest.mark.slow
 def test_api_kill_9_in_a_rollback_then_the_next_upgrade_cleans_up(
     api: Api, monkeypatch: pytest.MonkeyPatch

@@ -298,6 +298,7 @@ def _killed_at(up: Up, op: str, vmid: int, step: str) -> None:
     assert res.returncode == -9, (step, res.returncode, res.stderr)
 
 
+@pytest.mark.exhaustive
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_kill_9_at_each_step_leaves_a_startable_ct_and_the_next_run_finishes(up: Up) -> None:
