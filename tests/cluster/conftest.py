@@ -3,6 +3,7 @@ test images, and (tests/support/sshnodes.py) network namespaces with their sshd.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -18,16 +19,16 @@ from tests.support.zfs import settled
 _counter = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def zfs_pool_b(zfs_fuse: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A second file-backed pool on the one zfs-fuse daemon: the other node's."""
-    d = tmp_path_factory.mktemp("zpool-b")
-    vdev = d / "vdev.img"
+@contextlib.contextmanager
+def _scratch(tmp_path: Path, tag: str) -> Iterator[str]:
+    vdev = tmp_path / f"scratch-{tag}.img"
     with open(vdev, "wb") as f:
         f.truncate(512 << 20)
-    name = f"lxcritestb{os.getpid()}"
+    name = f"lxcritests{os.getpid()}x{next(_counter)}"
     subprocess.run(
-        ["zpool", "create", "-m", str(d / "mnt"), name, str(vdev)], check=True, capture_output=True
+        ["zpool", "create", "-m", str(tmp_path / f"scratch-{tag}"), name, str(vdev)],
+        check=True,
+        capture_output=True,
     )
     try:
         yield name
@@ -39,32 +40,17 @@ def zfs_pool_b(zfs_fuse: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def scratch_pool(zfs_fuse: None, tmp_path: Path) -> Iterator[str]:
     """A pool of the test's own, destroyed with ``-f`` at the end.
 
-    For the kill -9 tests: zfs-fuse keeps a hold on a snapshot whose
-    ``zfs send`` client was killed mid-stream (``destroy`` says "dataset is
-    busy" until the daemon restarts), which a dataset of the shared session
-    pool could not shed.
+    zfs-fuse keeps a hold on a snapshot whose ``zfs send`` client was killed
+    mid-stream, and now and then on one a finished send used (``destroy`` says
+    "dataset is busy" until the daemon restarts), which a dataset of the shared
+    session pool could not shed: every test that sends uses pools of its own.
     """
-    vdev = tmp_path / "scratch.img"
-    with open(vdev, "wb") as f:
-        f.truncate(512 << 20)
-    name = f"lxcritests{os.getpid()}x{next(_counter)}"
-    subprocess.run(
-        ["zpool", "create", "-m", str(tmp_path / "scratch"), name, str(vdev)],
-        check=True,
-        capture_output=True,
-    )
-    try:
+    with _scratch(tmp_path, "a") as name:
         yield name
-    finally:
-        settled(["zpool", "destroy", "-f", name])
 
 
 @pytest.fixture
-def dataset_b(zfs_pool_b: str) -> Iterator[str]:
-    """A fresh dataset of the second pool per test (node B's ``zfs_pool``)."""
-    name = f"{zfs_pool_b}/t{next(_counter)}"
-    subprocess.run(["zfs", "create", name], check=True, capture_output=True)
-    try:
+def scratch_pool_b(zfs_fuse: None, tmp_path: Path) -> Iterator[str]:
+    """A second pool of the test's own: the receiving node's."""
+    with _scratch(tmp_path, "b") as name:
         yield name
-    finally:
-        settled(["zfs", "destroy", "-R", name])

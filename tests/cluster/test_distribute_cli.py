@@ -59,7 +59,7 @@ def test_bad_bwlimit_is_one_error_line(isolated_env: Path) -> None:
 
 @pytest.mark.slow
 def test_distribute_over_ssh(
-    isolated_env: Path, ssh_lab, zfs_dataset, dataset_b, store, put_image, tmp_path: Path
+    isolated_env: Path, ssh_lab, scratch_pool, scratch_pool_b, store, put_image, tmp_path: Path
 ) -> None:
     node_b = add_node(ssh_lab, "node-b")
     pve = tmp_path / "etc-pve"
@@ -67,17 +67,17 @@ def test_distribute_over_ssh(
     (pve / "priv").mkdir()
     (pve / "priv" / "known_hosts").write_text(ssh_lab.known_hosts.read_text())
     with open(os.environ["LXCRI_CONFIG"], "a") as f:
-        f.write(f"zfs_pool: {zfs_dataset}\npve_root: {pve}\n")
+        f.write(f"zfs_pool: {scratch_pool}\npve_root: {pve}\n")
     put_image(multilayer_image(), "test/img:latest")
     args = ["image", "distribute", "test/img:latest", "--identity", str(ssh_lab.key)]
-    args += ["--target-pool", dataset_b, "--bwlimit", "50m", "-o", "json"]
+    args += ["--target-pool", scratch_pool_b, "--bwlimit", "50m", "-o", "json"]
     res = invoke(*args)
     assert res.exit_code == 0, res.stderr
     [first] = json.loads(res.stdout)
     assert first["node"] == "node-b" and first["ok"] and len(first["sent"]) == 3
     assert 0 < first["wire_bytes"] < first["stream_bytes"]  # zstd on the wire
     layers = subprocess.run(
-        ["zfs", "list", "-H", "-o", "name", "-r", f"{dataset_b}/lxcri/layers"],
+        ["zfs", "list", "-H", "-o", "name", "-r", f"{scratch_pool_b}/lxcri/layers"],
         capture_output=True,
         text=True,
         check=True,

@@ -20,10 +20,10 @@ def zget(prop: str, ds: str) -> str:
     ).stdout.strip()
 
 
-def test_local_replication(zfs_dataset, dataset_b, cfg, store, put_image) -> None:
-    be = open_backend(cfg.with_overrides(zfs_pool=zfs_dataset), "zfs")
+def test_local_replication(scratch_pool, scratch_pool_b, cfg, store, put_image) -> None:
+    be = open_backend(cfg.with_overrides(zfs_pool=scratch_pool), "zfs")
     chain = be.prepare_image(store, put_image(multilayer_image()))
-    a, b = Side(LocalNode("a"), zfs_dataset), Side(LocalNode("b"), dataset_b)
+    a, b = Side(LocalNode("a"), scratch_pool), Side(LocalNode("b"), scratch_pool_b)
     r = replicate_chain(chain, a, b)
     assert r.complete and r.sent == list(chain.keys) and r.wire_bytes > 0
     # zstd on the wire: busybox compresses (the streams' bytes are what zfs send wrote)
@@ -38,9 +38,9 @@ def test_local_replication(zfs_dataset, dataset_b, cfg, store, put_image) -> Non
     assert again.complete and again.sent == [] and again.wire_bytes == 0
 
 
-def test_uncompressed_stream(zfs_dataset, dataset_b, cfg, store, put_image) -> None:
-    be = open_backend(cfg.with_overrides(zfs_pool=zfs_dataset), "zfs")
+def test_uncompressed_stream(scratch_pool, scratch_pool_b, cfg, store, put_image) -> None:
+    be = open_backend(cfg.with_overrides(zfs_pool=scratch_pool), "zfs")
     chain = be.prepare_image(store, put_image(multilayer_image()))
-    a, b = Side(LocalNode("a"), zfs_dataset), Side(LocalNode("b"), dataset_b)
+    a, b = Side(LocalNode("a"), scratch_pool), Side(LocalNode("b"), scratch_pool_b)
     r = replicate_chain(chain, a, b, compress=False)
     assert r.complete and r.wire_bytes == r.stream_bytes > 0

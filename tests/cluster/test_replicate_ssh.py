@@ -55,9 +55,9 @@ def same_tree(chain: ImageChain, a: Side, b: Side) -> None:
 
 
 @pytest.fixture
-def nodes(ssh_lab: Lab, zfs_dataset: str, dataset_b: str) -> tuple[Side, Side]:
-    return Side(add_node(ssh_lab, "node-a"), zfs_dataset), Side(
-        add_node(ssh_lab, "node-b"), dataset_b
+def nodes(ssh_lab: Lab, scratch_pool: str, scratch_pool_b: str) -> tuple[Side, Side]:
+    return Side(add_node(ssh_lab, "node-a"), scratch_pool), Side(
+        add_node(ssh_lab, "node-b"), scratch_pool_b
     )
 
 
@@ -141,10 +141,10 @@ def find_pids(words: list[str]) -> list[int]:
 
 @pytest.mark.parametrize("victim", ["send", "recv"])
 def test_kill_9_mid_stream_then_retry(
-    victim, ssh_lab, scratch_pool, dataset_b, cfg, store, put_image
+    victim, ssh_lab, scratch_pool, scratch_pool_b, cfg, store, put_image
 ) -> None:
     a = Side(add_node(ssh_lab, "node-a"), scratch_pool)
-    b = Side(add_node(ssh_lab, "node-b"), dataset_b)
+    b = Side(add_node(ssh_lab, "node-b"), scratch_pool_b)
     img = busybox_image()
     img.layers.append(Layer(make_tar([Entry("big.bin", data=os.urandom(24 << 20))]), "none"))
     chain = open_backend(cfg.with_overrides(zfs_pool=a.pool), "zfs").prepare_image(
@@ -202,7 +202,7 @@ replicate_chain(chain, *sides, bwlimit=4 << 20)
 
 
 def test_kill_9_of_the_replicator_then_retry(
-    ssh_lab, scratch_pool, dataset_b, cfg, store, put_image
+    ssh_lab, scratch_pool, scratch_pool_b, cfg, store, put_image
 ) -> None:
     """lxcri itself killed mid-stream: a half-received ``tmp-recv-`` may stay; the
     next attempt removes it and completes."""
@@ -210,7 +210,7 @@ def test_kill_9_of_the_replicator_then_retry(
     import sys
 
     a = Side(add_node(ssh_lab, "node-a"), scratch_pool)
-    b = Side(add_node(ssh_lab, "node-b"), dataset_b)
+    b = Side(add_node(ssh_lab, "node-b"), scratch_pool_b)
     img = busybox_image()
     img.layers.append(Layer(make_tar([Entry("big.bin", data=os.urandom(24 << 20))]), "none"))
     digest = put_image(img)
