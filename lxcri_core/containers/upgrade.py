@@ -45,6 +45,20 @@ def _running(cfg: Config, rec: ContainerRecord) -> bool:
     return bool(supervisor_pid(sdir)) or lxc.active(rec.name, lxcpath(cfg))
 
 
+def _forget_neighbour(rec: ContainerRecord) -> None:
+    """The container comes back with a new MAC address (LXC makes one at each start):
+    the host's neighbour entry for its address would send the published ports' traffic
+    to the old one until it goes stale; best effort."""
+    import subprocess
+
+    if rec.ipv4 and rec.bridge:
+        subprocess.run(
+            ["ip", "neigh", "flush", "to", rec.ipv4, "dev", rec.bridge],
+            capture_output=True,
+            check=False,
+        )
+
+
 def _result(rec: ContainerRecord, old: str, new: str, outcome: Any, **kw: Any) -> UpgradeResult:
     return UpgradeResult(
         vmid=rec.vmid, name=rec.name, image=rec.image, old_digest=old, new_digest=new,
@@ -89,6 +103,7 @@ def upgrade(cfg: Config, name: str, req: UpgradeRequest) -> UpgradeResult:
     started = False
     if was_running:
         started = True
+        _forget_neighbour(new)
         try:
             lifecycle.start(cfg, name)
         except BackendError as e:  # the caller's health wait sees it exited, and rolls back
@@ -198,6 +213,7 @@ def rollback(cfg: Config, name: str) -> UpgradeResult:
         gen.swap_back(cfg, name, number)
     log.info("container rolled back", name=name, digest=target.image_digest, generation=number)
     if was_running:
+        _forget_neighbour(target)
         lifecycle.start(cfg, name)
     return _result(
         dataclasses.replace(target, vmid=rec.vmid),

@@ -47,13 +47,20 @@ def ok(r: object) -> str:
 
 
 def served(port: int, version: str) -> None:
+    last: list[str] = [""]
+
     def page() -> str:
         try:
-            return http_get(port)
-        except OSError:  # not listening yet
-            return ""
+            last[0] = http_get(port)
+        except OSError as e:  # not listening yet
+            last[0] = str(e)
+        return last[0]
 
-    wait_for(lambda: f"app {version}" in page(), timeout=20, what=f"app {version} on {port}")
+    what = f"app {version} on {port}"
+    try:
+        wait_for(lambda: f"app {version}" in page(), timeout=20, what=what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the last answer: {last[0][:200]!r}") from None
 
 
 def run_app(lxcri: Lxcri, name: str) -> int:
