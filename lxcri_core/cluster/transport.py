@@ -18,6 +18,7 @@ a layer crosses the wire about as small as its compressed blob.
 
 from __future__ import annotations
 
+import abc
 import os
 import shlex
 import subprocess
@@ -38,14 +39,14 @@ RECV_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 15
 
 
-class Node:
-    """A cluster node: a name, and how a command is run there."""
+class Node(abc.ABC):
+    """A cluster node: a name, and how a command is run there (``LocalNode``, ``SshNode``)."""
 
     name: str
 
+    @abc.abstractmethod
     def argv(self, cmd: Sequence[str]) -> list[str]:
         """The argv that runs ``cmd`` on this node."""
-        raise NotImplementedError
 
     def __call__(self, argv: Sequence[str], stdin: str | None = None, /) -> CmdResult:
         """A ``Runner``: run ``argv`` on this node (non-zero exits are results)."""

@@ -134,9 +134,9 @@ def add_node(lab: Lab, name: str) -> SshNode:
 def ssh_lab(tmp_path: Path) -> Iterator[Lab]:
     """A lab to ``add_node`` to; everything it made is removed after the test."""
     if not SSHD.exists():
-        pytest.skip("openssh-server is not installed; `make deps` installs it")
+        pytest.fail("openssh-server is not installed; `make deps` installs it")
     if shutil.which("ssh") is None:
-        pytest.skip("openssh-client is not installed; `make deps` installs it")
+        pytest.fail("openssh-client is not installed; `make deps` installs it")
     d = tmp_path / "ssh"
     d.mkdir()
     lab = new_lab(d)
